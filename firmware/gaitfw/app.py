@@ -1,0 +1,416 @@
+"""The board application: sample the HAL at the board's rate, run the processors, stream frames,
+answer commands. Runs under asyncio; the sample path allocates nothing.
+
+Why board time comes from the sample counter: a replay at N x speed then still reports the
+times the sensors saw (stance and swing times stay true), and a real board's sampler is the
+clock the algorithms use anyway.
+
+Console sharing: the board's console is also its data link (as over USB CDC). A Ctrl-C from
+a terminal or mpremote (b"\\r\\x03") stops the app so the REPL takes over. Frames from the host
+always carry MAGIC as their second byte, so a 0x03 there can never be part of a frame.
+"""
+
+import gc
+import json
+import sys
+
+import asyncio
+from micropython import const
+
+from gaitfw import events as E
+from gaitfw import protocol as P
+from gaitfw.compat import ticks_add, ticks_diff, ticks_ms
+
+try:
+    from time import ticks_us
+except ImportError:  # CPython: only imported there, never run
+
+    def ticks_us():
+        return ticks_ms() * 1000
+
+
+FW_VERSION = "0.1.0"
+_FW_CODE = const(1)  # major*100 + minor
+
+_EV_RING = const(64)
+_CTRL_C = const(0x03)
+_STATUS_EVERY_MS = const(1000)
+_HELLO_EVERY_MS = const(5000)
+_MAX_CATCHUP = const(256)  # samples processed per scheduler turn before yielding
+
+
+class EventRing:
+    """Fixed-size event queue between processors (per sample) and the sender."""
+
+    def __init__(self, n=_EV_RING):
+        from array import array
+
+        self.t = array("i", [0] * n)
+        self.code = bytearray(n)
+        self.side = bytearray(n)
+        self.a = array("i", [0] * n)
+        self.b = array("i", [0] * n)
+        self.n = n
+        self.head = 0
+        self.count = 0
+        self.dropped = 0
+
+    def push(self, t_ms, code, side, a, b):
+        if self.count >= self.n:
+            self.dropped += 1
+            return False
+        i = (self.head + self.count) % self.n
+        self.t[i] = t_ms
+        self.code[i] = code
+        self.side[i] = side
+        self.a[i] = a
+        self.b[i] = b
+        self.count += 1
+        return True
+
+
+class App:
+    def __init__(self, board, cfg, hal, out, inp=None, poller=None):
+        self.board = board
+        self.cfg = cfg
+        self.hal = hal
+        self.out = out
+        self.inp = inp
+        self.poller = poller
+        self.nch = len(board.CHANNELS)
+        self.rate = board.RATE_HZ
+        from array import array
+
+        self.sample = array("h", [0] * self.nch)
+        # ~100 ms of samples per frame, bounded by the frame size
+        per = max(1, self.rate // 10)
+        cap = (P.MAX_PAYLOAD - P.SAMPLES_HEADER) // (2 * self.nch)
+        self.batch_n = min(per, cap, 255)
+        self.batch = bytearray(self.batch_n * 2 * self.nch)
+        self.batch_count = 0
+        self.batch_first = 0
+        self.writer = P.FrameWriter()
+        self.ring = EventRing()
+        self.emit = self.ring.push
+        self.boot_error = None
+        try:
+            self.processors = board.make_processors(self.emit, cfg)
+        except Exception as exc:  # a bad calibration must not brick the board: stream raw
+            self.processors = []
+            self.boot_error = "%s: %s" % (type(exc).__name__, exc)
+        self.index = 0  # samples taken since boot
+        self.t_ms = 0
+        self.streaming = bool(cfg.get("stream", True))
+        self.running = True
+        self.interrupted = False
+        self.flags = P.ST_PROCESSOR_ERROR if self.boot_error else 0
+        self.samples_sent = 0
+        self.tx_dropped = 0
+        speed = float(cfg.get("speed", 1.0))
+        if speed <= 0:
+            speed = 1.0
+        # real microseconds per sample = 1e6 / (rate * speed): an exact fraction, remainder carried
+        self._num = 1000000 * 1000
+        self._den = self.rate * int(speed * 1000)
+        self._rem = 0
+        self.rx = bytearray(P.MAX_ENCODED)
+        self.rx_len = 0
+        self.rx_dec = bytearray(P.MAX_FRAME)
+        self.rx_t = 0
+        self.one = bytearray(1)
+        self._hello = None
+
+    # -- output -------------------------------------------------------------------------
+
+    def _send(self, n):
+        try:
+            self.out.write(self.writer.enc, 0, n)
+        except OSError:
+            self.tx_dropped += 1
+            self.flags |= P.ST_TX_OVERFLOW
+
+    def send_payload(self, kind, payload):
+        self._send(self.writer.frame(kind, self.t_ms, payload))
+
+    def send_hello(self):
+        if self._hello is None:
+            self._hello = self._hello_bytes()
+        self.send_payload(P.MSG_HELLO, self._hello)
+
+    def _hello_bytes(self):
+        """HELLO is built once (and again after CMD_SET): resending it allocates nothing."""
+        b = self.board
+        hello = {
+            "device": self.cfg.get("device", "gaitloop-" + b.KIND),
+            "kind": b.KIND,
+            "side": self.cfg.get("side", "left"),
+            "fw": FW_VERSION,
+            "proto": P.VERSION,
+            "rate": self.rate,
+            "channels": list(b.CHANNELS),
+            "units": list(b.UNITS),
+            "scale": list(b.SCALE),
+        }
+        if self.boot_error:
+            hello["error"] = self.boot_error
+        return json.dumps(hello).encode()
+
+    def send_status(self):
+        flags = self.flags
+        for p in self.processors:
+            flags |= p.status()
+        w = self.writer
+        raw = w.raw
+        h = P.HEADER_LEN
+        w.begin(P.MSG_STATUS, self.t_ms)
+        P.put_u32(raw, h, flags)
+        P.put_u32(raw, h + 4, self.samples_sent)
+        P.put_u16(raw, h + 8, min(self.ring.dropped, 0xFFFF))
+        P.put_u16(raw, h + 10, min(self.tx_dropped, 0xFFFF))
+        P.put_u32(raw, h + 12, gc.mem_free())
+        P.put_u32(raw, h + 16, gc.mem_alloc())
+        self._send(w.finish(P.STATUS_LEN))
+
+    def _flush_batch(self):
+        w = self.writer
+        raw = w.raw
+        n = self.batch_count
+        w.begin(P.MSG_SAMPLES, self.batch_t)
+        P.samples_header(raw, self.batch_first, self.nch, n)
+        off = P.HEADER_LEN + P.SAMPLES_HEADER
+        batch = self.batch
+        for i in range(n * 2 * self.nch):
+            raw[off + i] = batch[i]
+        self._send(w.finish(P.SAMPLES_HEADER + n * 2 * self.nch))
+        self.samples_sent += n
+        self.batch_count = 0
+
+    def _drain_events(self):
+        ring = self.ring
+        w = self.writer
+        while ring.count:
+            i = ring.head
+            self._send(w.event(ring.t[i], ring.code[i], ring.side[i], ring.a[i], ring.b[i]))
+            ring.head = (i + 1) % ring.n
+            ring.count -= 1
+        if ring.dropped:
+            self.flags |= P.ST_EV_OVERFLOW
+
+    # -- the sample path ----------------------------------------------------------------
+
+    def step(self):
+        """Take one sample through HAL, processors and framing. False when the HAL ended."""
+        s = self.sample
+        if not self.hal.read(s):
+            return False
+        idx = self.index
+        rate = self.rate
+        self.t_ms = t = (idx // rate) * 1000 + (idx % rate) * 1000 // rate
+        for p in self.processors:
+            p.feed(t, s)
+        if self.streaming:
+            if self.batch_count == 0:
+                self.batch_first = idx
+                self.batch_t = t
+            off = self.batch_count * 2 * self.nch
+            b = self.batch
+            for c in range(self.nch):
+                v = s[c]
+                b[off] = v & 0xFF
+                b[off + 1] = (v >> 8) & 0xFF
+                off += 2
+            self.batch_count += 1
+            if self.batch_count == self.batch_n:
+                self._flush_batch()
+        if self.ring.count:
+            self._drain_events()
+        self.index = idx + 1
+        if self.t_ms >= self._next_status:
+            self._next_status += _STATUS_EVERY_MS
+            self.send_status()
+        if self.t_ms >= self._next_hello:
+            self._next_hello += _HELLO_EVERY_MS
+            self.send_hello()
+        return True
+
+    async def sampler(self):
+        self._next_status = _STATUS_EVERY_MS
+        self._next_hello = _HELLO_EVERY_MS
+        due = ticks_us()
+        while self.running:
+            n = 0
+            while ticks_diff(ticks_us(), due) >= 0 and n < _MAX_CATCHUP:
+                if not self.step():
+                    self.flags |= P.ST_REPLAY_END
+                    if self.batch_count:
+                        self._flush_batch()
+                    self.send_status()
+                    self.running = False
+                    return
+                self._rem += self._num
+                q = self._rem // self._den
+                self._rem -= q * self._den
+                due = ticks_add(due, q)
+                n += 1
+            if n == _MAX_CATCHUP:
+                self.flags |= P.ST_SAMPLE_LATE
+                await asyncio.sleep_ms(0)
+            else:
+                wait = ticks_diff(due, ticks_us()) // 1000
+                await asyncio.sleep_ms(wait if wait > 0 else 0)
+
+    # -- commands -----------------------------------------------------------------------
+
+    def _interrupt(self):
+        self.interrupted = True
+        self.running = False
+
+    def _rx_byte(self, b):
+        rx = self.rx
+        n = self.rx_len
+        if b == 0:
+            if n:
+                self._rx_frame(n)
+            self.rx_len = 0
+            return
+        if b == _CTRL_C and (n == 1 or (n >= 2 and rx[1] != P.MAGIC)):
+            self._interrupt()
+            return
+        if n == 1 and rx[0] == _CTRL_C and b != P.MAGIC:
+            self._interrupt()
+            return
+        if n >= len(rx):
+            self.rx_len = 0  # oversized garbage: drop and resync at the next 0x00
+            return
+        rx[n] = b
+        self.rx_len = n + 1
+        self.rx_t = ticks_ms()
+
+    def _rx_frame(self, n):
+        m = P.cobs_decode_into(self.rx, n, self.rx_dec)
+        if m < 0:
+            return
+        f = P.parse_frame(self.rx_dec, m)
+        if isinstance(f, int) or f.kind != P.MSG_CMD or not f.payload:
+            return
+        self.handle_command(f.seq, f.payload[0], f.payload[1:])
+
+    def _ack(self, seq, cmd, reply=b""):
+        self.send_payload(P.MSG_ACK, bytes((seq & 0xFF, seq >> 8, cmd)) + reply)
+
+    def _nak(self, seq, cmd, err, reason=""):
+        self.send_payload(P.MSG_NAK, bytes((seq & 0xFF, seq >> 8, cmd, err)) + reason.encode())
+
+    def handle_command(self, seq, cmd, args):
+        if cmd == P.CMD_PING:
+            self._ack(seq, cmd)
+        elif cmd == P.CMD_HELLO:
+            self.send_hello()
+            self._ack(seq, cmd)
+        elif cmd == P.CMD_START:
+            self.streaming = True
+            self._ack(seq, cmd)
+        elif cmd == P.CMD_STOP:
+            if self.batch_count:
+                self._flush_batch()
+            self.streaming = False
+            self._ack(seq, cmd)
+        elif cmd == P.CMD_STATUS:
+            self.send_status()
+            self._ack(seq, cmd)
+        elif cmd == P.CMD_SET:
+            try:
+                changes = json.loads(bytes(args))
+                if not isinstance(changes, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                self._nak(seq, cmd, P.ERR_BAD_ARGS, "expected a JSON object")
+                return
+            self.cfg.update(changes)
+            self._hello = None
+            if "stream" in changes:
+                self.streaming = bool(changes["stream"])
+            try:
+                save_config(self.cfg)
+            except OSError:
+                self._nak(seq, cmd, P.ERR_STORAGE, "config not saved")
+                return
+            self._ack(seq, cmd)
+        else:
+            self._nak(seq, cmd, P.ERR_UNKNOWN_CMD, "unknown command %d" % cmd)
+        self.emit(self.t_ms, E.EV_CMD, 2, cmd, 0)
+
+    async def reader(self):
+        if self.inp is None or self.poller is None:
+            return
+        one = self.one
+        while self.running:
+            while self.running and self.poller.poll(0):
+                if not self.inp.readinto(one, 1):
+                    break
+                self._rx_byte(one[0])
+            if self.rx_len == 1 and self.rx[0] == _CTRL_C and ticks_diff(ticks_ms(), self.rx_t) > 100:
+                self._interrupt()
+            await asyncio.sleep_ms(10)
+
+    async def main(self):
+        self.send_hello()
+        self.emit(0, E.EV_BOOT, 2, _FW_CODE, 0)
+        if self.cfg.get("_defaulted"):
+            self.flags |= P.ST_CONFIG_DEFAULT
+        await asyncio.gather(self.sampler(), self.reader())
+
+
+CONFIG_PATH = "config.json"
+
+
+def load_config(path=CONFIG_PATH):
+    """The board's config; defaults (flagged in STATUS) when missing or unreadable."""
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+        if isinstance(cfg, dict):
+            return cfg
+    except (OSError, ValueError):
+        pass
+    return {"board": "insole", "_defaulted": True}
+
+
+def save_config(cfg, path=CONFIG_PATH):
+    """Write config atomically (temp file, then rename) so a reset never leaves half a file."""
+    import os
+
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({k: v for k, v in cfg.items() if not k.startswith("_")}, f)
+    os.rename(tmp, path)
+
+
+def board_module(kind):
+    if kind == "insole":
+        from gaitfw.boards import insole as board
+    elif kind == "knee":
+        from gaitfw.boards import knee as board
+    else:
+        raise ValueError("unknown board kind: %s" % kind)
+    return board
+
+
+def run():
+    """Boot: load config, build HAL and processors, stream until interrupted or data ends."""
+    import select
+
+    cfg = load_config()
+    board = board_module(cfg.get("board", "insole"))
+    from gaitfw.hal import ReplayHal
+
+    hal = ReplayHal(cfg.get("replay", "replay.glrp"), len(board.CHANNELS), cfg.get("loop", True))
+    poller = select.poll()
+    poller.register(sys.stdin, select.POLLIN)
+    app = App(board, cfg, hal, sys.stdout.buffer, sys.stdin.buffer, poller)
+    gc.collect()
+    try:
+        asyncio.run(app.main())
+    finally:
+        hal.close()
+    return app

@@ -1,0 +1,1 @@
+"""Board kinds: pin-free descriptions of channels, units, scale, rate and processors."""

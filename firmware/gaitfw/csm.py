@@ -1,0 +1,485 @@
+"""Curve Similarity Model (Hu et al., Sensors 2019) per force sensor, in integers.
+
+Why this shape: the board runs it for every sample of every force sensor, so the whole step
+(normaliser, curve features, two Gaussian templates, Algorithm 2 with hold, guards) is one
+kernel over preallocated `array('i')` state, with a `@micropython.viper` twin that is
+bit-exact to the plain one (tests compare them sample by sample).
+
+Per sample, in order:
+
+1. Missing sample (`MISSING`, a NaN in a file) -> reuse the previous count, flag it.
+2. Normaliser (not in the paper; needed because insoles report raw units with drift and gain
+   differences): running min/max over a window of `_NBLK` blocks of `_BLK` samples plus the
+   current block gives lo/hi; `y = (x - lo) * 1000 // (hi - lo)` is the force in per-mille of
+   the recent range, an integer in [0, 1000] (Q0 per-mille). A range below `min_range` counts
+   means a flat-lined / unplugged sensor: flagged, the decision holds.
+3. Features of eq. 7 on y: y(i), y(i-1), y(i-2), y(i-3) and the six scale differences, each
+   stored with `_FBIAS` added so every array value stays non-negative (viper `ptr32` loads are
+   zero-extended on 64-bit ports).
+4. Gaussian similarity (eq. 8-9) per template: for feature j, `e = |x_j - mu_j|`; if
+   `e >= lim_j` (= 4 delta_j, exp(-8) ~ 0) the term is 0, else `u = (e * r_j) >> q_j` is
+   e / (sqrt(2) delta_j) in Q10, `idx = u*u >> 13` is e^2 / (2 delta_j^2) in Q7 and the term
+   is `_LUT[idx]` = exp(-(idx + 0.5) / 128) in Q14. Intermediates stay below 2^29.
+   `d = 10 - sum(phi) <= eps`  <=>  `sum(phi) >= need` with `need = round((10 - eps) * 2^14)`.
+   The sum stops early once the remaining terms cannot reach `need` (exact, not approximate).
+5. Algorithm 2: on-template match -> 1, elif off-template match -> 0, else hold.
+6. Guard (a real board needs it; the paper has none): if the decision is on while y stays
+   below `guard_lo` per-mille (or off while above `guard_hi`) for `guard_n` samples, the
+   decision flips. This stops a detector stuck in one state (e.g. a fast, heavy walker whose
+   lift-off curve does not match the off template).
+
+Kernel result: `decision | flags << 1` with the `F_*` flags below.
+"""
+
+import math
+from array import array
+
+import micropython
+
+from gaitfw.compat import MICROPYTHON, const
+
+if not MICROPYTHON:
+    from gaitfw.compat import ptr16, ptr32  # noqa: F401  (viper annotation names)
+
+MISSING = const(-32768)  # count value meaning "no sample" (NaN in a replay file)
+
+# per-sensor flags returned by the kernel (shifted left by one) and by SensorCSM.flags()
+F_FLAT = const(1)  # range below min_range: unplugged / flat-lined (or standing very still)
+F_SATURATED = const(2)  # a count at or above sat_level within the last window
+F_MISSING = const(4)  # a missing sample within the last window
+F_GUARD = const(8)  # the stuck-state guard flipped the decision within the last window
+F_WARMUP = const(16)  # first block not complete: no decisions yet
+
+_BLK = const(32)  # samples per min/max block
+_NBLK = const(8)  # blocks in the window (8 * 32 = 2.56 s at 100 Hz, > one slow stride)
+_WIN = const(256)  # countdown (samples) that keeps a transient flag raised
+_XBIAS = const(32768)  # counts are stored +32768 (int16 -> non-negative)
+_FBIAS = const(4096)  # features and mu are stored +4096
+_ONE = const(16384)  # Q14 one
+_NF = const(10)
+_LUT_N = const(1024)  # idx range: e^2/(2 delta^2) in [0, 8) at Q7
+_TPL = const(41)  # ints per template: need, then 10 x (mu, lim, r, q)
+
+# state array layout (array('i'))
+_S_PREV = const(0)
+_S_BMIN = const(1)
+_S_BMAX = const(2)
+_S_N = const(3)
+_S_K = const(4)
+_S_WLO = const(5)
+_S_WHI = const(6)
+_S_FILLED = const(7)
+_S_Y1 = const(8)
+_S_Y2 = const(9)
+_S_Y3 = const(10)
+_S_G = const(11)
+_S_GCNT = const(12)
+_S_SATCD = const(13)
+_S_MISSCD = const(14)
+_S_GUARDCD = const(15)
+_S_MINRNG = const(16)
+_S_SATLVL = const(17)
+_S_GLO = const(18)
+_S_GHI = const(19)
+_S_GN = const(20)
+_S_Y = const(21)
+_S_F = const(24)  # 10 features
+_S_RING = const(40)  # _NBLK block minima, then _NBLK block maxima
+_S_LEN = const(56)
+
+# exp lookup table: _LUT[i] = round(2^14 * exp(-(i + 0.5) / 128)), built once at import
+_LUT = array("H", [int(_ONE * math.exp(-(i + 0.5) / 128) + 0.5) for i in range(_LUT_N)])
+
+
+def lut():
+    """The exp table (array('H'), Q14) shared by every sensor."""
+    return _LUT
+
+
+def quantize_template(mu, delta, eps):
+    """Float template (10 mu, 10 delta, eps) -> the kernel's int layout (list of 41 ints).
+
+    Runs at load time (floats are fine there), never per sample.
+    """
+    out = [int((10.0 - eps) * _ONE + 0.5)]
+    for j in range(_NF):
+        d = float(delta[j])
+        if d < 1.0:
+            d = 1.0
+        q = 0
+        while q < 24 and int((1 << (10 + q)) / (1.41421356237 * d) + 0.5) < 8192:
+            q += 1
+        r = int((1 << (10 + q)) / (1.41421356237 * d) + 0.5)
+        lim = int(4.0 * d + 0.999999)
+        m = int(math.floor(float(mu[j]) + 0.5))
+        out.append(m + _FBIAS)
+        out.append(lim)
+        out.append(r)
+        out.append(q)
+    return out
+
+
+def pack_templates(on_fixed, off_fixed):
+    """Two 41-int template lists -> one array('i') (on first, as Algorithm 2 checks it first)."""
+    if len(on_fixed) != _TPL or len(off_fixed) != _TPL:
+        raise ValueError("template must have 41 ints")
+    return array("i", list(on_fixed) + list(off_fixed))
+
+
+def _step_plain(S, T, L, x):
+    """One sample through normaliser, features, templates, Algorithm 2 and guard."""
+    # 1. missing sample
+    if x == MISSING:
+        x = S[0]
+        S[14] = _WIN
+    else:
+        x += _XBIAS
+        S[0] = x
+    if x >= S[17]:
+        S[13] = _WIN
+    # 2. windowed min / max
+    bmin = S[1]
+    bmax = S[2]
+    if x < bmin:
+        bmin = x
+    if x > bmax:
+        bmax = x
+    n = S[3] + 1
+    if n >= _BLK:
+        k = S[4]
+        S[40 + k] = bmin
+        S[48 + k] = bmax
+        k += 1
+        if k >= _NBLK:
+            k = 0
+        S[4] = k
+        lo = 65535
+        hi = 0
+        i = 0
+        while i < _NBLK:
+            v = S[40 + i]
+            if v < lo:
+                lo = v
+            v = S[48 + i]
+            if v > hi:
+                hi = v
+            i += 1
+        S[5] = lo
+        S[6] = hi
+        if S[7] < _NBLK:
+            S[7] = S[7] + 1
+        bmin = 65535
+        bmax = 0
+        n = 0
+    S[1] = bmin
+    S[2] = bmax
+    S[3] = n
+    lo = S[5]
+    hi = S[6]
+    if bmin < lo:
+        lo = bmin
+    if bmax > hi:
+        hi = bmax
+    rng = hi - lo
+    flags = 0
+    if rng < S[16]:
+        flags = F_FLAT
+        rng = S[16]
+    y = ((x - lo) * 1000) // rng
+    # 3. features (biased)
+    y1 = S[8]
+    y2 = S[9]
+    y3 = S[10]
+    S[8] = y
+    S[9] = y1
+    S[10] = y2
+    S[21] = y
+    S[24] = y + _FBIAS
+    S[25] = y1 + _FBIAS
+    S[26] = y2 + _FBIAS
+    S[27] = y3 + _FBIAS
+    S[28] = y - y1 + _FBIAS
+    S[29] = y - y2 + _FBIAS
+    S[30] = y - y3 + _FBIAS
+    S[31] = y1 - y2 + _FBIAS
+    S[32] = y1 - y3 + _FBIAS
+    S[33] = y2 - y3 + _FBIAS
+    g = S[11]
+    if S[7] == 0:
+        flags |= F_WARMUP
+    elif not (flags & F_FLAT):
+        # 4-5. templates (on first), Algorithm 2 with hold
+        base = 0
+        while base < 2 * _TPL:
+            need = T[base]
+            acc = 0
+            j = 0
+            p = base + 1
+            while j < _NF:
+                e = S[24 + j] - T[p]
+                if e < 0:
+                    e = -e
+                if e < T[p + 1]:
+                    u = (e * T[p + 2]) >> T[p + 3]
+                    idx = (u * u) >> 13
+                    if idx < _LUT_N:
+                        acc += L[idx]
+                j += 1
+                if acc + (_NF - j) * _ONE < need:
+                    break
+                p += 4
+            if acc >= need:
+                if base == 0:
+                    g = 1
+                else:
+                    g = 0
+                break
+            base += _TPL
+        # 6. guard
+        c = S[12]
+        if (g == 1 and y < S[18]) or (g == 0 and y > S[19]):
+            c += 1
+        else:
+            c = 0
+        if c >= S[20]:
+            g = 1 - g
+            c = 0
+            S[15] = _WIN
+        S[12] = c
+    S[11] = g
+    if S[13] > 0:
+        S[13] = S[13] - 1
+        flags |= F_SATURATED
+    if S[14] > 0:
+        S[14] = S[14] - 1
+        flags |= F_MISSING
+    if S[15] > 0:
+        S[15] = S[15] - 1
+        flags |= F_GUARD
+    return g | (flags << 1)
+
+
+@micropython.viper
+def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
+    if x == -32768:
+        x = S[0]
+        S[14] = 256
+    else:
+        x += 32768
+        S[0] = x
+    if x >= S[17]:
+        S[13] = 256
+    bmin = S[1]
+    bmax = S[2]
+    if x < bmin:
+        bmin = x
+    if x > bmax:
+        bmax = x
+    n = S[3] + 1
+    if n >= 32:
+        k = S[4]
+        S[40 + k] = bmin
+        S[48 + k] = bmax
+        k += 1
+        if k >= 8:
+            k = 0
+        S[4] = k
+        lo = 65535
+        hi = 0
+        i = 0
+        while i < 8:
+            v = S[40 + i]
+            if v < lo:
+                lo = v
+            v = S[48 + i]
+            if v > hi:
+                hi = v
+            i += 1
+        S[5] = lo
+        S[6] = hi
+        if S[7] < 8:
+            S[7] = S[7] + 1
+        bmin = 65535
+        bmax = 0
+        n = 0
+    S[1] = bmin
+    S[2] = bmax
+    S[3] = n
+    lo = S[5]
+    hi = S[6]
+    if bmin < lo:
+        lo = bmin
+    if bmax > hi:
+        hi = bmax
+    rng = hi - lo
+    flags = 0
+    if rng < S[16]:
+        flags = 1
+        rng = S[16]
+    y = ((x - lo) * 1000) // rng
+    y1 = S[8]
+    y2 = S[9]
+    y3 = S[10]
+    S[8] = y
+    S[9] = y1
+    S[10] = y2
+    S[21] = y
+    S[24] = y + 4096
+    S[25] = y1 + 4096
+    S[26] = y2 + 4096
+    S[27] = y3 + 4096
+    S[28] = y - y1 + 4096
+    S[29] = y - y2 + 4096
+    S[30] = y - y3 + 4096
+    S[31] = y1 - y2 + 4096
+    S[32] = y1 - y3 + 4096
+    S[33] = y2 - y3 + 4096
+    g = S[11]
+    if S[7] == 0:
+        flags |= 16
+    elif not (flags & 1):
+        base = 0
+        while base < 82:
+            need = T[base]
+            acc = 0
+            j = 0
+            p = base + 1
+            while j < 10:
+                e = S[24 + j] - T[p]
+                if e < 0:
+                    e = 0 - e
+                if e < T[p + 1]:
+                    u = (e * T[p + 2]) >> T[p + 3]
+                    idx = (u * u) >> 13
+                    if idx < 1024:
+                        acc += L[idx]
+                j += 1
+                if acc + (10 - j) * 16384 < need:
+                    break
+                p += 4
+            if acc >= need:
+                if base == 0:
+                    g = 1
+                else:
+                    g = 0
+                break
+            base += 41
+        c = S[12]
+        if (g == 1 and y < S[18]) or (g == 0 and y > S[19]):
+            c += 1
+        else:
+            c = 0
+        if c >= S[20]:
+            g = 1 - g
+            c = 0
+            S[15] = 256
+        S[12] = c
+    S[11] = g
+    if S[13] > 0:
+        S[13] = S[13] - 1
+        flags |= 2
+    if S[14] > 0:
+        S[14] = S[14] - 1
+        flags |= 4
+    if S[15] > 0:
+        S[15] = S[15] - 1
+        flags |= 8
+    return g | (flags << 1)
+
+
+step = _step_viper if MICROPYTHON else _step_plain
+
+DEFAULT_PARAMS = {
+    "min_range": 100,  # counts: below this the sensor is treated as flat-lined
+    "sat_level": 32000,  # counts at or above this are saturated
+    "guard_lo": 60,  # per-mille
+    "guard_hi": 500,  # per-mille
+    "guard_n": 12,  # samples (120 ms at 100 Hz)
+}
+
+
+class SensorCSM:
+    """CSM for one force sensor: preallocated state, `feed(count) -> decision` (0 off, 1 on)."""
+
+    def __init__(self, templates, params=None, use_viper=None):
+        p = dict(DEFAULT_PARAMS)
+        if params:
+            p.update(params)
+        self.T = templates
+        self.S = array("i", [0] * _S_LEN)
+        self._kernel = step
+        if use_viper is not None:
+            self._kernel = _step_viper if use_viper else _step_plain
+        self._p = p
+        self.reset()
+
+    def reset(self):
+        S = self.S
+        for i in range(_S_LEN):
+            S[i] = 0
+        S[_S_BMIN] = 65535
+        S[_S_WLO] = 65535
+        for i in range(_NBLK):
+            S[_S_RING + i] = 65535
+        S[_S_G] = 1  # Algorithm 2 starts on-ground
+        S[_S_MINRNG] = int(self._p["min_range"])
+        S[_S_SATLVL] = int(self._p["sat_level"]) + _XBIAS
+        S[_S_GLO] = int(self._p["guard_lo"])
+        S[_S_GHI] = int(self._p["guard_hi"])
+        S[_S_GN] = int(self._p["guard_n"])
+
+    def feed(self, x):
+        """One count -> packed result `decision | flags << 1` (no allocation)."""
+        return self._kernel(self.S, self.T, _LUT, x)
+
+    def decision(self):
+        return self.S[_S_G]
+
+    def y(self):
+        """Last normalised value (per-mille of the window range)."""
+        return self.S[_S_Y]
+
+
+# BEGIN DEFAULT TEMPLATES (generated by tools/csm_bake.py from models/csm_default.json)
+DEFAULT_ON = None
+DEFAULT_OFF = None
+DEFAULT_FILE_PARAMS = {}
+# END DEFAULT TEMPLATES
+
+
+def _valid_fixed(t):
+    if not isinstance(t, list) or len(t) != _TPL:
+        return False
+    for v in t:
+        if not isinstance(v, int) or v < 0 or v > 0x3FFFFFFF:
+            return False
+    return True
+
+
+def load_templates(path):
+    """Template file on the board -> (array('i') templates, params dict, defaulted flag).
+
+    Reads the integer `fixed` block written by the host (`gaitloop train csm`); an absent or
+    invalid file falls back to the built-in defaults, and the caller flags it in STATUS.
+    """
+    params = dict(DEFAULT_PARAMS)
+    params.update(DEFAULT_FILE_PARAMS)
+    try:
+        import json
+
+        with open(path) as f:
+            d = json.load(f)
+        fx = d["fixed"]
+        on = fx["on"]
+        off = fx["off"]
+        if not (_valid_fixed(on) and _valid_fixed(off)):
+            raise ValueError("bad fixed templates")
+        p = d.get("params", {})
+        for k in DEFAULT_PARAMS:
+            if k in p:
+                params[k] = int(p[k])
+        return pack_templates(on, off), params, False
+    except (OSError, ValueError, KeyError, TypeError):
+        params = dict(DEFAULT_PARAMS)
+        params.update(DEFAULT_FILE_PARAMS)
+        return pack_templates(DEFAULT_ON, DEFAULT_OFF), params, True

@@ -1,0 +1,166 @@
+"""One foot of the insole: heel + ball CSM -> the paper's four statuses and gait events.
+
+Why here and not in csm.py: csm.py knows one force sensor; the foot combines two of them
+(foot contact = heel on or ball on), keeps the status / event state machine and the timing
+(stance, swing, stride, cadence), and sends EVENTs through `emit`.
+
+Statuses (paper Sec. 2.3, t_W = 50 ms), causal form: the paper's "initial on-ground" is the
+t_W *before* the first loaded sample, which a real-time detector cannot know in advance, so
+on the board status 2 is the first t_W after contact is detected and status 1 the first t_W
+after lift-off; 3 on-ground and 0 off-ground otherwise.
+
+Events (codes in events.py, times in ms from the `t_ms` the app passes in):
+heel strike = initial contact (heel or ball first), foot flat = both loaded after contact,
+heel off = heel unloads while the ball stays loaded, toe off = last sensor unloads.
+A flat-lined sensor is ignored (the other one alone decides contact; foot flat and heel off
+are then not reported). A contact change is accepted only after the current phase has lasted
+`_MIN_PHASE` samples, so a faulty sensor cannot produce a burst of events.
+
+STATUS bits (8-15; bits 0-7 belong to protocol.py):
+"""
+
+from gaitfw import csm, events
+from gaitfw.compat import const, ticks_diff
+
+ST_CSM_WARMUP = const(1 << 8)  # normaliser still filling its first block
+ST_HEEL_FLAT = const(1 << 9)  # heel sensor flat-lined / unplugged
+ST_BALL_FLAT = const(1 << 10)  # ball sensor flat-lined / unplugged
+ST_SATURATED = const(1 << 11)  # a sensor reached sat_level in the last window
+ST_MISSING = const(1 << 12)  # missing samples (NaN in a file) in the last window
+ST_GUARD = const(1 << 13)  # stuck-state guard corrected a decision in the last window
+ST_DEFAULT_TEMPLATES = const(1 << 14)  # template file absent or invalid: built-in defaults
+
+_MIN_PHASE = const(6)  # samples a stance or swing must last before it may end
+_TW = const(5)  # t_W = 50 ms at 100 Hz
+
+# foot statuses (paper)
+ON_GROUND = const(3)
+INITIAL_OFF = const(1)
+OFF_GROUND = const(0)
+INITIAL_ON = const(2)
+
+
+class FootProcessor:
+    """Per-sample processor for one insole (channels: heel, ball)."""
+
+    def __init__(self, emit, side, templates, params=None, defaulted=False, use_viper=None,
+                 sensor_events=False, heel_ch=0, ball_ch=1):
+        self.emit = emit
+        self.side = side
+        self.heel = csm.SensorCSM(templates, params, use_viper)
+        self.ball = csm.SensorCSM(templates, params, use_viper)
+        self.heel_ch = heel_ch
+        self.ball_ch = ball_ch
+        self.sensor_events = sensor_events
+        self.defaulted = defaulted
+        self.reset()
+
+    def reset(self):
+        self.heel.reset()
+        self.ball.reset()
+        self.contact = 1  # Algorithm 2 starts on-ground
+        self.h = 1
+        self.b = 1
+        self.phase = ON_GROUND
+        self.tw = 0
+        self.run = 0
+        self.flat_stance = 0
+        self.heel_off_sent = 0
+        self.t_hs = 0
+        self.t_to = 0
+        self.have_hs = 0
+        self.have_to = 0
+        self.stance_ms = 0
+        self.swing_ms = 0
+        self.stride_ms = 0
+        self.cadence_x100 = 0  # steps per minute x 100, from the last stride
+        self.steps = 0
+        self._status = 0
+        self.events_sent = 0
+
+    def feed(self, t_ms, sample):
+        rh = self.heel.feed(sample[self.heel_ch])
+        rb = self.ball.feed(sample[self.ball_ch])
+        fh = rh >> 1
+        fb = rb >> 1
+        h = rh & 1
+        b = rb & 1
+        st = 0
+        if (fh | fb) & csm.F_WARMUP:
+            st |= ST_CSM_WARMUP
+        if fh & csm.F_FLAT:
+            st |= ST_HEEL_FLAT
+            h = 0
+        if fb & csm.F_FLAT:
+            st |= ST_BALL_FLAT
+            b = 0
+        if (fh | fb) & csm.F_SATURATED:
+            st |= ST_SATURATED
+        if (fh | fb) & csm.F_MISSING:
+            st |= ST_MISSING
+        if (fh | fb) & csm.F_GUARD:
+            st |= ST_GUARD
+        if self.defaulted:
+            st |= ST_DEFAULT_TEMPLATES
+        if st != self._status:
+            self.emit(t_ms, events.EV_INSOLE_STATUS, self.side, st, st ^ self._status)
+            self._status = st
+        emit = self.emit
+        side = self.side
+        if self.sensor_events:
+            if h != self.h:
+                emit(t_ms, events.EV_CSM_SENSOR, side, 0, h)
+            if b != self.b:
+                emit(t_ms, events.EV_CSM_SENSOR, side, 1, b)
+        both_flat = (st & ST_HEEL_FLAT) and (st & ST_BALL_FLAT)
+        contact = self.contact
+        if not both_flat and not (st & ST_CSM_WARMUP):
+            c = h | b
+            if c != contact and self.run >= _MIN_PHASE:
+                contact = c
+        self.run += 1
+        if contact != self.contact:
+            self.run = 0
+            self.tw = _TW
+            if contact:
+                self.phase = INITIAL_ON
+                swing = ticks_diff(t_ms, self.t_to) if self.have_to else 0
+                stride = ticks_diff(t_ms, self.t_hs) if self.have_hs else 0
+                self.swing_ms = swing
+                if stride > 0:
+                    self.stride_ms = stride
+                    self.cadence_x100 = 12000000 // stride
+                self.t_hs = t_ms
+                self.have_hs = 1
+                self.flat_stance = 0
+                self.heel_off_sent = 0
+                self.steps += 1
+                emit(t_ms, events.EV_HEEL_STRIKE, side, swing, stride)
+            else:
+                self.phase = INITIAL_OFF
+                stance = ticks_diff(t_ms, self.t_hs) if self.have_hs else 0
+                self.stance_ms = stance
+                self.t_to = t_ms
+                self.have_to = 1
+                emit(t_ms, events.EV_TOE_OFF, side, stance, self.cadence_x100)
+            self.events_sent += 1
+            self.contact = contact
+        elif self.tw > 0:
+            self.tw -= 1
+            if self.tw == 0:
+                self.phase = ON_GROUND if contact else OFF_GROUND
+        if contact and self.have_hs and not (st & (ST_HEEL_FLAT | ST_BALL_FLAT)):
+            if h and b and not self.flat_stance:
+                self.flat_stance = 1
+                emit(t_ms, events.EV_FOOT_FLAT, side, ticks_diff(t_ms, self.t_hs), 0)
+                self.events_sent += 1
+            elif self.flat_stance and b and not h and self.h and not self.heel_off_sent:
+                self.heel_off_sent = 1
+                emit(t_ms, events.EV_HEEL_OFF, side, ticks_diff(t_ms, self.t_hs), 0)
+                self.events_sent += 1
+        self.h = h
+        self.b = b
+
+    def status(self):
+        """STATUS bits 8-15 (see module docstring); 0 when healthy."""
+        return self._status

@@ -1,0 +1,82 @@
+"""Sensor HALs behind one interface: `read(sample) -> bool` fills an array('h') of counts.
+
+Why a replay HAL: a virtual board plays real recordings through the exact sample path a real
+board runs, at real time or N x speed. A board HAL (ADC, I2C IMU) fills the same array.
+
+Replay file (.glrp, little endian): b"GLRP", u16 version, u16 n_channels, u16 rate_hz,
+u32 n_samples, then n_samples rows of n_channels int16.
+"""
+
+from micropython import const
+
+from gaitfw.protocol import get_u16, get_u32
+
+REPLAY_MAGIC = b"GLRP"
+REPLAY_VERSION = const(1)
+REPLAY_HEADER = const(14)
+
+
+class ReplayError(Exception):
+    pass
+
+
+class ReplayHal:
+    """Plays a replay file in chunks read into one preallocated buffer (no allocation per row)."""
+
+    def __init__(self, path, n_channels, loop=True, chunk_rows=128):
+        self.f = open(path, "rb")
+        head = self.f.read(REPLAY_HEADER)
+        if len(head) != REPLAY_HEADER or head[0:4] != REPLAY_MAGIC:
+            raise ReplayError("not a replay file: %s" % path)
+        if get_u16(head, 4) != REPLAY_VERSION:
+            raise ReplayError("unsupported replay version %d" % get_u16(head, 4))
+        self.n_channels = get_u16(head, 6)
+        self.rate_hz = get_u16(head, 8)
+        self.n_samples = get_u32(head, 10)
+        if self.n_channels != n_channels:
+            raise ReplayError("replay has %d channels, board has %d" % (self.n_channels, n_channels))
+        if self.n_samples == 0:
+            raise ReplayError("replay file holds no samples")
+        self.loop = loop
+        self.row_bytes = 2 * n_channels
+        self.buf = bytearray(chunk_rows * self.row_bytes)
+        self.avail = 0
+        self.pos = 0
+        self.row = 0  # index of the next row in the file
+        self.loops = 0
+        self.ended = False
+
+    def _fill(self):
+        if self.row >= self.n_samples:
+            if not self.loop:
+                return False
+            self.f.seek(REPLAY_HEADER)
+            self.row = 0
+            self.loops += 1
+        want = self.n_samples - self.row
+        cap = len(self.buf) // self.row_bytes
+        if want > cap:
+            want = cap
+        n = self.f.readinto(self.buf, want * self.row_bytes)
+        if not n or n < self.row_bytes:
+            return False
+        self.avail = n - n % self.row_bytes
+        self.pos = 0
+        self.row += self.avail // self.row_bytes
+        return True
+
+    def read(self, sample):
+        if self.pos >= self.avail and not self._fill():
+            self.ended = True
+            return False
+        buf = self.buf
+        p = self.pos
+        for c in range(self.n_channels):
+            v = buf[p] | (buf[p + 1] << 8)
+            sample[c] = v - 0x10000 if v & 0x8000 else v
+            p += 2
+        self.pos = p
+        return True
+
+    def close(self):
+        self.f.close()

@@ -1,0 +1,330 @@
+"""MGait on the knee sleeve: calibration, eq. 1 smoothing, angles, events, step length, RLS.
+
+Why this shape (paper: An et al., ACM TIOT 2021): per sample (100 Hz) only integer work --
+offset removal, a fixed-point Madgwick step per thigh IMU (gaitfw.ahrs) and block sums for
+the paper's eq. 1 smoothing/decimation to 25 Hz (M = 4, a 2M-sample boxcar every M samples).
+Per 25 Hz tick: hip angle alpha = atan2 of the smoothed up-vector, knee angle beta from the
+bend sensor through a two-point calibration, then the event state machine
+(gaitfw.mgait_events). Per step: the closed form (eq. 6) with a Q14 sine table, stride,
+speed over five strides, stance/swing, the feedback rules and (in calibration mode) RLS.
+
+Units on the per-sample path: counts (int16), Q28/Q14 (see ahrs), centidegrees (cdeg) for
+angles, mm and ms. The standing calibration (first `cal_s` seconds, user upright and still,
+paper Sec. 4.1) takes median offsets once; its buffer is allocated at construction.
+
+STATUS bits (16-23, owner MGait, until protocol.py defines them):
+"""
+
+from array import array
+
+from gaitfw.ahrs import Madgwick6
+from gaitfw.compat import const
+from gaitfw.events import (
+    EV_MG_CALIB,
+    EV_MG_FO,
+    EV_MG_IC,
+    EV_MG_RLS_D5,
+    EV_MG_RLS_DONE,
+    EV_MG_RLS_STEP,
+    EV_MG_SPEED,
+    EV_MG_STANCE,
+    EV_MG_STEP,
+    EV_MG_STEP_LOST,
+    EV_MG_STEP_REJECT,
+    EV_MG_STRIDE,
+)
+from gaitfw.mgait_events import GaitEvents
+from gaitfw.mgait_trig import atan2_cd, sin_cd
+
+ST_MG_CALIBRATING = 1 << 16  # standing calibration in progress
+ST_MG_CAL_MOTION = 1 << 17  # the user moved during standing calibration (offsets doubtful)
+ST_MG_SATURATED = 1 << 18  # an IMU or bend channel hit the int16 rail
+ST_MG_DROPOUT = 1 << 19  # an IMU read all zeros or froze (identical gyro samples)
+ST_MG_STEP_LOST = 1 << 20  # step sequence broken (timeout or resync) since the last good step
+ST_MG_RLS = 1 << 21  # RLS calibration walk in progress
+ST_MG_BAD_STEP = 1 << 22  # last step rejected (saturation, dropout or out of range)
+
+_NCH = const(7)  # channels per leg
+_RAIL = const(32000)
+_FREEZE = const(10)  # identical gyro samples that count as a frozen sensor
+_NRING = const(11)  # IC ring: ten steps = five strides
+
+DEFAULTS = {
+    "l1_mm": 391,  # thigh (Bandai skeleton: 0.391 m)
+    "l2_mm": 410,  # shank
+    "d5_mm": 0,
+    "bias_cdeg": [0, 0, 0, 0],  # alpha_f, beta_f, alpha_b, beta_b (paper Sec. 6.3)
+    "bend_cal": [[0, 9000], [0, 9000]],  # raw counts at 0 and 90 degrees, per leg
+    "cal_s": 2,
+    "beta": 0.033,  # Madgwick gain
+    "knee_prom_cdeg": 2000,
+    "hip_prom_cdeg": 1000,
+    "min_step_mm": 100,
+    "max_step_mm": 1500,
+    "calibrate_rls": 0,
+    "ref_step_mm": 0,
+    "rls_steps": 10,
+}
+
+
+def step_mm(l1, l2, d5, af, bf, ab, bb):
+    """Paper eq. 6 in integers: lengths mm, angles cdeg -> step length mm."""
+    s = l2 * (sin_cd(af - bf) + sin_cd(bb - ab)) + l1 * (sin_cd(af) - sin_cd(ab))
+    return ((s + 8192) >> 14) + d5
+
+
+class MGait:
+    """Knee-sleeve processor: `feed(t_ms, sample)` per 100 Hz sample of the 14 channels."""
+
+    def __init__(self, emit, cfg=None, rate_hz=100, feedback=None, gyro_lsb_per_dps=32.8, viper=True):
+        c = dict(DEFAULTS)
+        c.update(cfg or {})
+        self.emit = emit
+        self.fb = feedback
+        self.rate = rate_hz
+        self.M = rate_hz // 25 if rate_hz >= 50 else 1
+        self.l1 = int(c["l1_mm"])
+        self.l2 = int(c["l2_mm"])
+        self.d5 = int(c["d5_mm"])
+        self.bias = array("i", [int(v) for v in c["bias_cdeg"]])
+        self.bend_cal = [list(v) for v in c["bend_cal"]]
+        self.min_step = int(c["min_step_mm"])
+        self.max_step = int(c["max_step_mm"])
+        self.n_cal = int(c["cal_s"] * rate_hz)
+        self.calbuf = array("h", [0] * (self.n_cal * 2 * _NCH))
+        self.ncal = 0
+        self.off = array("i", [0] * (2 * _NCH))
+        self.bend0 = array("i", [0, 0])
+        self.bgain = array("i", [0, 0])  # cdeg per (2M-sample sum count), Q16
+        self.mad = [Madgwick6(rate_hz, gyro_lsb_per_dps, c["beta"], viper) for _ in range(2)]
+        self.cur = array("i", [0] * 6)  # block sums: vx, vz, bend per leg
+        self.prev = array("i", [0] * 6)
+        self.k = 0
+        self.half_ms = ((2 * self.M - 1) * 1000) // (2 * rate_hz)
+        self.events = GaitEvents(self, c["knee_prom_cdeg"], c["hip_prom_cdeg"])
+        self.st = ST_MG_CALIBRATING
+        self.bad = 0  # reasons seen since the current front limb's contact
+        self.last_g = array("i", [0] * 6)
+        self.frozen = array("i", [0, 0])
+        self.ic_t = array("i", [0] * _NRING)
+        self.ic_d = array("i", [0] * _NRING)
+        self.ic_side = array("b", [0] * _NRING)
+        self.nic = 0
+        self.last_ic = array("i", [-1, -1])
+        self.last_fo = array("i", [-1, -1])
+        self.rls = None
+        self.ref_step = int(c["ref_step_mm"])
+        self.rls_steps = int(c["rls_steps"])
+        if c["calibrate_rls"] and self.ref_step > 0:
+            from gaitfw.rls import Rls
+
+            self.rls = Rls((self.l1, self.l2, self.d5))
+            self.st |= ST_MG_RLS
+        # per-tick angles (cdeg), kept for inspection by hosts and tests
+        self.angles = array("i", [0, 0, 0, 0])
+
+    # ------------------------------------------------------------------ per sample
+    def feed(self, t_ms, s):
+        if self.ncal < self.n_cal:
+            b = self.calbuf
+            o = self.ncal * 2 * _NCH
+            for i in range(2 * _NCH):
+                b[o + i] = s[i]
+            self.ncal += 1
+            if self.ncal == self.n_cal:
+                self._finish_cal(t_ms)
+            return
+        off = self.off
+        cur = self.cur
+        for leg in range(2):
+            o = leg * _NCH
+            ax = s[o + 1]
+            ay = s[o + 2]
+            az = s[o + 3]
+            gx = s[o + 4]
+            gy = s[o + 5]
+            gz = s[o + 6]
+            if (
+                ax > _RAIL or ax < -_RAIL or ay > _RAIL or ay < -_RAIL or az > _RAIL or az < -_RAIL
+                or gx > _RAIL or gx < -_RAIL or gy > _RAIL or gy < -_RAIL or gz > _RAIL or gz < -_RAIL
+                or s[o] > _RAIL or s[o] < -_RAIL
+            ):
+                self.st |= ST_MG_SATURATED
+                self.bad |= 1
+            lg = self.last_g
+            if gx == lg[3 * leg] and gy == lg[3 * leg + 1] and gz == lg[3 * leg + 2]:
+                self.frozen[leg] += 1
+                if self.frozen[leg] >= _FREEZE:
+                    self.st |= ST_MG_DROPOUT
+                    self.bad |= 2
+            else:
+                self.frozen[leg] = 0
+                lg[3 * leg] = gx
+                lg[3 * leg + 1] = gy
+                lg[3 * leg + 2] = gz
+            m = self.mad[leg]
+            if ax == 0 and ay == 0 and az == 0:
+                self.st |= ST_MG_DROPOUT
+                self.bad |= 2
+            else:
+                m.update(gx - off[o + 4], gy - off[o + 5], gz - off[o + 6], ax - off[o + 1], ay - off[o + 2], az - off[o + 3])
+            ms = m.state
+            j = 3 * leg
+            cur[j] += ms[5]
+            cur[j + 1] += ms[7]
+            cur[j + 2] += s[o]
+        self.k += 1
+        if self.k >= self.M:
+            self.k = 0
+            self._tick(t_ms - self.half_ms)
+
+    def _tick(self, t):
+        """Paper eq. 1: average of the last 2M samples, once every M samples (25 Hz)."""
+        cur = self.cur
+        prev = self.prev
+        ang = self.angles
+        n2 = 2 * self.M
+        for leg in range(2):
+            j = 3 * leg
+            vx = cur[j] + prev[j]
+            vz = cur[j + 1] + prev[j + 1]
+            bs = cur[j + 2] + prev[j + 2] - n2 * self.bend0[leg]
+            if bs > 131071:
+                bs = 131071
+            elif bs < -131071:
+                bs = -131071
+            ang[2 * leg] = atan2_cd(vx, vz)
+            ang[2 * leg + 1] = (bs * self.bgain[leg]) >> 16
+            prev[j] = cur[j]
+            prev[j + 1] = cur[j + 1]
+            prev[j + 2] = cur[j + 2]
+            cur[j] = 0
+            cur[j + 1] = 0
+            cur[j + 2] = 0
+        self.events.feed(t, ang[0], ang[1], ang[2], ang[3])
+
+    # ------------------------------------------------------------- calibration
+    def _finish_cal(self, t_ms):
+        """Median offsets of the standing period; gravity stays on the thigh axis (z)."""
+        n = self.n_cal
+        b = self.calbuf
+        motion = 0
+        for ch in range(2 * _NCH):
+            col = sorted(b[i * 2 * _NCH + ch] for i in range(n))
+            med = col[n // 2]
+            k = ch % _NCH
+            if k == 3:
+                self.off[ch] = med - 4096
+            elif k == 0:
+                self.off[ch] = 0
+            else:
+                self.off[ch] = med
+            if k >= 4 and col[(9 * n) // 10] - col[n // 10] > 330:  # > 10 dps spread
+                motion = 1
+        for leg in range(2):
+            col = sorted(b[i * 2 * _NCH + leg * _NCH] for i in range(n))
+            self.bend0[leg] = col[n // 2]
+            raw0, raw90 = self.bend_cal[leg]
+            span = raw90 - raw0
+            if span == 0:
+                span = 9000
+            self.bgain[leg] = (9000 * 65536) // (2 * self.M * span)
+        self.calbuf = array("h", [0])  # release the buffer
+        self.st &= ~ST_MG_CALIBRATING
+        if motion:
+            self.st |= ST_MG_CAL_MOTION
+        self.emit(t_ms, EV_MG_CALIB, 2, n, motion)
+
+    # ---------------------------------------------------------- event sink
+    def on_ic(self, t, side, af, bf):
+        self.emit(t, EV_MG_IC, side, af, bf)
+        lic = self.last_ic[side]
+        lfo = self.last_fo[side]
+        if lic >= 0 and lfo > lic:
+            stance = lfo - lic
+            swing = t - lfo
+            if stance < 3000 and swing < 3000:
+                self.emit(t, EV_MG_STANCE, side, stance, swing)
+        self.last_ic[side] = t
+
+    def on_fo(self, t, side, ab, bb):
+        self.emit(t, EV_MG_FO, side, ab, bb)
+        self.last_fo[side] = t
+
+    def on_lost(self, t, reason):
+        self.st |= ST_MG_STEP_LOST
+        self.nic = 0
+        self.emit(t, EV_MG_STEP_LOST, 2, reason, 0)
+
+    def on_step(self, t, front, af, bf, ab, bb, t_ic):
+        bias = self.bias
+        af -= bias[0]
+        bf -= bias[1]
+        ab -= bias[2]
+        bb -= bias[3]
+        d = step_mm(self.l1, self.l2, self.d5, af, bf, ab, bb)
+        if self.bad:
+            reason = 1 if self.bad & 1 else 2
+            self.bad = 0
+            self.st |= ST_MG_BAD_STEP
+            self.nic = 0
+            self.emit(t, EV_MG_STEP_REJECT, front, reason, d)
+            return
+        if d < self.min_step or d > self.max_step:
+            self.st |= ST_MG_BAD_STEP
+            self.nic = 0
+            self.emit(t, EV_MG_STEP_REJECT, front, 3, d)
+            return
+        self.st &= ~(ST_MG_BAD_STEP | ST_MG_STEP_LOST | ST_MG_SATURATED | ST_MG_DROPOUT)
+        i = self.nic % _NRING
+        r_t = self.ic_t
+        r_d = self.ic_d
+        prev = (self.nic - 1) % _NRING
+        step_ms = t_ic - r_t[prev] if self.nic > 0 else 0
+        if self.nic > 0 and (step_ms <= 0 or step_ms > 2000 or self.ic_side[prev] == front):
+            self.nic = 0  # not contiguous: restart stride/speed bookkeeping
+            i = 0
+            step_ms = 0
+        r_t[i] = t_ic
+        r_d[i] = d
+        self.ic_side[i] = front
+        self.nic += 1
+        self.emit(t, EV_MG_STEP, front, d, step_ms)
+        if self.nic >= 3:
+            j2 = (self.nic - 3) % _NRING
+            j1 = (self.nic - 2) % _NRING
+            self.emit(t, EV_MG_STRIDE, front, d + r_d[j1], t_ic - r_t[j2])
+        if self.nic >= _NRING:
+            tot = 0
+            for k in range(_NRING - 1):
+                tot += r_d[(self.nic - 1 - k) % _NRING]
+            dt = t_ic - r_t[(self.nic - _NRING) % _NRING]
+            if dt > 0:
+                speed = (tot * 1000) // dt
+                cad = (10 * 600000) // dt
+                self.emit(t, EV_MG_SPEED, 2, speed, cad)
+                if self.fb is not None:
+                    self.fb.on_speed(t, speed)
+        if self.fb is not None:
+            self.fb.on_step(t, front, d)
+        if self.rls is not None:
+            self._rls_step(t, af, bf, ab, bb)
+
+    def _rls_step(self, t, af, bf, ab, bb):
+        """Calibration walk at a constant known step length: update w = [l1, l2, d5]."""
+        h0 = (sin_cd(af) - sin_cd(ab)) / 16384.0
+        h1 = (sin_cd(af - bf) + sin_cd(bb - ab)) / 16384.0
+        r = self.rls
+        e = r.update(h0, h1, 1.0, self.ref_step)
+        self.emit(t, EV_MG_RLS_STEP, 2, int(e), int(r.lam * 1000))
+        if r.n >= self.rls_steps:
+            self.l1 = int(r.w[0] + 0.5)
+            self.l2 = int(r.w[1] + 0.5)
+            self.d5 = int(r.w[2] + 0.5) if r.w[2] >= 0 else -int(-r.w[2] + 0.5)
+            self.emit(t, EV_MG_RLS_DONE, 2, self.l1, self.l2)
+            self.emit(t, EV_MG_RLS_D5, 2, self.d5, r.n)
+            self.rls = None
+            self.st &= ~ST_MG_RLS
+
+    def status(self):
+        return self.st

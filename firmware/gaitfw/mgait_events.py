@@ -1,0 +1,125 @@
+"""MGait gait events on a 25 Hz angle stream: five-point derivative minima, front/back limbs.
+
+Why a separate module: the same state machine runs on the board (int centidegrees) and in
+the host's float reference (float centidegrees); it only adds, compares and multiplies by
+small constants, so both number types follow the same decisions.
+
+Paper Sec. 4.4: a minimum is where the five-point derivative turns from negative (or zero)
+to positive. The knee-angle minimum of one leg marks initial contact: that leg is the
+front limb (alpha_f, beta_f). The following hip-angle minimum of the other leg marks its
+foot-off: the back limb (alpha_b, beta_b); the step is then complete and the roles swap.
+The derivative at sample n-2 needs samples up to n: a bounded delay of 2 ticks (80 ms).
+A minimum counts only with a prominence (rise since the signal's last counted minimum)
+so the knee's mid-stance dip and sensor noise do not start a step.
+"""
+
+from array import array
+
+from gaitfw.compat import const
+
+# signal index: 0 alpha_l, 1 beta_l, 2 alpha_r, 3 beta_r
+_N = const(5)
+_WAIT_FRONT = const(0)
+_WAIT_BACK = const(1)
+
+
+class GaitEvents:
+    """Feed (t_ms, alpha_l, beta_l, alpha_r, beta_r) per tick; calls `sink` on events.
+
+    sink.on_ic(t_ms, side, alpha_f, beta_f)              initial contact (front limb)
+    sink.on_fo(t_ms, side, alpha_b, beta_b)              foot-off (back limb)
+    sink.on_step(t_ms, front_side, af, bf, ab, bb, t_ic) a complete step
+    sink.on_lost(t_ms, reason)                           step sequence broken (1 timeout)
+
+    Only the expected leg may start the next step (the legs alternate); if no step
+    completes within `timeout_ms` of the last contact, either leg may start again.
+    """
+
+    def __init__(self, sink, knee_prom_cd=2000, hip_prom_cd=1000, timeout_ms=1500, numtype=int):
+        self.sink = sink
+        z = numtype(0)
+        self.buf = [z] * (4 * _N) if numtype is float else array("i", [0] * (4 * _N))
+        self.tbuf = array("i", [0] * _N)
+        self.dprev = [z, z, z, z] if numtype is float else array("i", [0, 0, 0, 0])
+        self.mx = [z, z, z, z] if numtype is float else array("i", [0, 0, 0, 0])
+        self.prom = array("i", [hip_prom_cd, knee_prom_cd, hip_prom_cd, knee_prom_cd])
+        self.timeout_ms = timeout_ms
+        self.n = 0
+        self.head = 0
+        self.state = _WAIT_FRONT
+        self.front = -1  # side of the current front limb
+        self.expect = -1  # side expected to be the next front limb (-1: any)
+        self.t_ic = 0
+        self.af = z
+        self.bf = z
+
+    def feed(self, t_ms, al, bl, ar, br):
+        b = self.buf
+        h = self.head
+        b[h] = al
+        b[_N + h] = bl
+        b[2 * _N + h] = ar
+        b[3 * _N + h] = br
+        self.tbuf[h] = t_ms
+        self.head = (h + 1) % _N
+        self.n += 1
+        if self.n < _N:
+            return
+        # ring positions of samples n-4 .. n (oldest .. newest)
+        i0 = self.head
+        i1 = (i0 + 1) % _N
+        i2 = (i0 + 2) % _N  # centre sample n-2
+        i3 = (i0 + 3) % _N
+        i4 = (i0 + 4) % _N
+        if self.expect >= 0 and self.tbuf[i2] - self.t_ic > self.timeout_ms:
+            # no foot-off, or no next contact, in time: forget whose turn it is
+            self.state = _WAIT_FRONT
+            self.expect = -1
+            self.sink.on_lost(self.tbuf[i2], 1)
+        for sig in range(4):
+            o = sig * _N
+            c = b[o + i2]
+            # five-point derivative at the centre, times 12
+            d = b[o + i0] - 8 * b[o + i1] + 8 * b[o + i3] - b[o + i4]
+            if c > self.mx[sig]:
+                self.mx[sig] = c
+            dp = self.dprev[sig]
+            self.dprev[sig] = d
+            if dp <= 0 < d:
+                # minimum at the centre or the sample before it: take the lower one
+                ip = (i0 + 1) % _N
+                if b[o + ip] < c:
+                    im = ip
+                    v = b[o + ip]
+                else:
+                    im = i2
+                    v = c
+                if self.mx[sig] - v >= self.prom[sig]:
+                    self.mx[sig] = v
+                    self._minimum(sig, im)
+
+    def _minimum(self, sig, im):
+        b = self.buf
+        side = sig >> 1
+        t = self.tbuf[im]
+        a = b[(side * 2) * _N + im]
+        k = b[(side * 2 + 1) * _N + im]
+        if sig & 1:  # knee minimum: initial contact of `side`
+            if self.expect >= 0 and side != self.expect:
+                return  # the other leg's mid-stance dip: not its turn
+            self.front = side
+            self.expect = side
+            self.t_ic = t
+            self.af = a
+            self.bf = k
+            self.state = _WAIT_BACK
+            self.sink.on_ic(t, side, a, k)
+        elif self.state == _WAIT_BACK and side != self.front:
+            # hip minimum of the back limb: foot-off, the step is complete
+            self.sink.on_fo(t, side, a, k)
+            self.sink.on_step(t, self.front, self.af, self.bf, a, k, self.t_ic)
+            self.state = _WAIT_FRONT
+            self.expect = side
+        elif self.state == _WAIT_FRONT:
+            # a hip minimum outside a step still is that leg's foot-off (for stance/swing)
+            self.sink.on_fo(t, side, a, k)

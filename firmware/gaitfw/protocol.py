@@ -1,0 +1,283 @@
+"""gaitloop wire protocol: one module, byte-for-byte the same on the board and on the host.
+
+Why COBS: a 0x00 byte ends every frame and appears nowhere else, so a receiver that joins
+mid-stream or loses bytes resynchronises at the next 0x00 and never merges two frames.
+Why CRC-16/CCITT-FALSE: table-driven in a few integer operations per byte on the board, and
+CPython computes the same value in C (`binascii.crc_hqx(data, 0xFFFF)`).
+
+Decoded frame (little endian), documented in docs/protocol.md:
+
+    0  u8   MAGIC 0x47 ('G')      first data byte; makes a console Ctrl-C unambiguous
+    1  u8   VERSION
+    2  u8   message type (MSG_*)
+    3  u16  sequence number (per sender, wraps)
+    5  u32  board time in ms (sender's clock)
+    9  ...  payload (<= MAX_PAYLOAD bytes)
+    -2 u16  CRC over bytes 0 .. end of payload
+
+The encoder (`FrameWriter`) works in preallocated buffers: no heap use per frame or sample.
+"""
+
+from micropython import const
+
+MAGIC = const(0x47)
+VERSION = const(1)
+HEADER_LEN = const(9)
+CRC_LEN = const(2)
+MAX_PAYLOAD = const(1024)
+MAX_FRAME = const(1035)  # HEADER_LEN + MAX_PAYLOAD + CRC_LEN
+MAX_ENCODED = const(1041)  # MAX_FRAME + MAX_FRAME // 254 + 2 (COBS overhead + delimiter)
+
+# Message types
+MSG_HELLO = const(0x01)  # JSON: device, kind, side, fw, proto, rate, channels, units, scale
+MSG_SAMPLES = const(0x02)  # u32 first sample index, u8 n_channels, u8 n_samples, int16[n][c]
+MSG_EVENT = const(0x03)  # u8 code, u8 side, i32 a, i32 b   (header time = event time)
+MSG_STATUS = const(0x04)  # u32 flags, u32 samples, u16 ev_dropped, u16 tx_dropped, u32 free, u32 alloc
+MSG_CMD = const(0x05)  # u8 command id, arguments (host -> board)
+MSG_ACK = const(0x06)  # u16 command seq, u8 command id, reply bytes
+MSG_NAK = const(0x07)  # u16 command seq, u8 command id, u8 error code, UTF-8 reason
+
+MSG_NAMES = {
+    MSG_HELLO: "hello",
+    MSG_SAMPLES: "samples",
+    MSG_EVENT: "event",
+    MSG_STATUS: "status",
+    MSG_CMD: "cmd",
+    MSG_ACK: "ack",
+    MSG_NAK: "nak",
+}
+
+# Commands (MSG_CMD first payload byte)
+CMD_PING = const(1)  # -> ACK
+CMD_HELLO = const(2)  # -> HELLO, ACK
+CMD_START = const(3)  # start streaming samples
+CMD_STOP = const(4)  # stop streaming samples (events and status go on)
+CMD_STATUS = const(5)  # -> STATUS, ACK
+CMD_SET = const(6)  # JSON object merged into the running config -> ACK | NAK
+
+CMD_NAMES = {
+    CMD_PING: "ping",
+    CMD_HELLO: "hello",
+    CMD_START: "start",
+    CMD_STOP: "stop",
+    CMD_STATUS: "status",
+    CMD_SET: "set",
+}
+
+# NAK error codes
+ERR_UNKNOWN_CMD = const(1)
+ERR_BAD_ARGS = const(2)
+ERR_STATE = const(3)
+ERR_STORAGE = const(4)
+ERR_INTERNAL = const(5)
+
+ERR_NAMES = {
+    ERR_UNKNOWN_CMD: "unknown command",
+    ERR_BAD_ARGS: "bad arguments",
+    ERR_STATE: "not allowed in this state",
+    ERR_STORAGE: "storage error",
+    ERR_INTERNAL: "internal error",
+}
+
+# STATUS flag bits 0-7 (core). Bits 8-15: CSM, 16-23: MGait, 24-31: learned models.
+ST_REPLAY_END = const(0x01)  # replay data ran out (and looped, if looping)
+ST_SAMPLE_LATE = const(0x02)  # the sampler fell behind its period
+ST_TX_OVERFLOW = const(0x04)  # frames were dropped before sending
+ST_EV_OVERFLOW = const(0x08)  # events were dropped (ring full)
+ST_CONFIG_DEFAULT = const(0x10)  # config.json missing or invalid: defaults in use
+ST_SENSOR_FAULT = const(0x20)  # a processor reports a sensor fault
+ST_PROCESSOR_ERROR = const(0x40)  # processors failed to start (see HELLO "error"): raw only
+
+
+def _make_crc_table():
+    from array import array
+
+    table = array("H", [0] * 256)
+    for i in range(256):
+        c = i << 8
+        for _ in range(8):
+            c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
+        table[i] = c & 0xFFFF
+    return table
+
+
+CRC_TABLE = _make_crc_table()
+
+
+def crc16(buf, start, end, crc=0xFFFF):
+    """CRC-16/CCITT-FALSE over buf[start:end] without slicing (no allocation)."""
+    table = CRC_TABLE
+    for i in range(start, end):
+        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ buf[i]) & 0xFF]
+    return crc
+
+
+def cobs_encode_into(src, n, dst):
+    """COBS-encode src[0:n] into dst, append the 0x00 delimiter; return the length written."""
+    code_pos = 0
+    out = 1
+    code = 1
+    for i in range(n):
+        b = src[i]
+        if b == 0:
+            dst[code_pos] = code
+            code_pos = out
+            out += 1
+            code = 1
+        else:
+            dst[out] = b
+            out += 1
+            code += 1
+            if code == 0xFF:
+                dst[code_pos] = code
+                code_pos = out
+                out += 1
+                code = 1
+    dst[code_pos] = code
+    dst[out] = 0
+    return out + 1
+
+
+def cobs_decode_into(src, n, dst):
+    """Decode one COBS block src[0:n] (no delimiter) into dst; return length, or -1 if invalid."""
+    i = 0
+    out = 0
+    cap = len(dst)
+    while i < n:
+        code = src[i]
+        i += 1
+        if code == 0 or i + code - 1 > n or out + code > cap:
+            return -1
+        for _ in range(code - 1):
+            dst[out] = src[i]
+            out += 1
+            i += 1
+        if code != 0xFF and i < n:
+            dst[out] = 0
+            out += 1
+    return out
+
+
+def put_u16(buf, off, v):
+    buf[off] = v & 0xFF
+    buf[off + 1] = (v >> 8) & 0xFF
+
+
+def put_u32(buf, off, v):
+    buf[off] = v & 0xFF
+    buf[off + 1] = (v >> 8) & 0xFF
+    buf[off + 2] = (v >> 16) & 0xFF
+    buf[off + 3] = (v >> 24) & 0xFF
+
+
+def get_u16(buf, off):
+    return buf[off] | (buf[off + 1] << 8)
+
+
+def get_u32(buf, off):
+    return buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16) | (buf[off + 3] << 24)
+
+
+def get_i32(buf, off):
+    v = get_u32(buf, off)
+    return v - 0x100000000 if v & 0x80000000 else v
+
+
+def get_i16(buf, off):
+    v = buf[off] | (buf[off + 1] << 8)
+    return v - 0x10000 if v & 0x8000 else v
+
+
+class FrameWriter:
+    """Builds frames in place: fill `payload` (a view at HEADER_LEN), then `finish()`.
+
+    Why in place: the sample path writes int16 counts straight into the frame buffer, so a
+    batch of samples costs no allocation from sensor to wire.
+    """
+
+    def __init__(self, max_payload=MAX_PAYLOAD):
+        self.raw = bytearray(HEADER_LEN + max_payload + CRC_LEN)
+        self.enc = bytearray(len(self.raw) + len(self.raw) // 254 + 2)
+        self.seq = 0
+        self.max_payload = max_payload
+
+    def begin(self, msg_type, t_ms):
+        raw = self.raw
+        raw[0] = MAGIC
+        raw[1] = VERSION
+        raw[2] = msg_type
+        put_u16(raw, 3, self.seq)
+        put_u32(raw, 5, t_ms)
+
+    def finish(self, payload_len):
+        """CRC + COBS the frame begun with `begin`; return the encoded length in `enc`."""
+        raw = self.raw
+        end = HEADER_LEN + payload_len
+        put_u16(raw, end, crc16(raw, 0, end))
+        self.seq = (self.seq + 1) & 0xFFFF
+        return cobs_encode_into(raw, end + CRC_LEN, self.enc)
+
+    def frame(self, msg_type, t_ms, payload):
+        """Whole frame from a payload buffer (not for the sample path: it copies)."""
+        n = len(payload)
+        if n > self.max_payload:
+            raise ValueError("payload too long")
+        self.begin(msg_type, t_ms)
+        raw = self.raw
+        for i in range(n):
+            raw[HEADER_LEN + i] = payload[i]
+        return self.finish(n)
+
+    def event(self, t_ms, code, side, a, b):
+        raw = self.raw
+        self.begin(MSG_EVENT, t_ms)
+        raw[HEADER_LEN] = code & 0xFF
+        raw[HEADER_LEN + 1] = side & 0xFF
+        put_u32(raw, HEADER_LEN + 2, a & 0xFFFFFFFF)
+        put_u32(raw, HEADER_LEN + 6, b & 0xFFFFFFFF)
+        return self.finish(10)
+
+
+class ParsedFrame:
+    """A validated frame: `kind`, `seq`, `t_ms` and the payload bytes."""
+
+    __slots__ = ("kind", "seq", "t_ms", "payload")
+
+    def __init__(self, kind, seq, t_ms, payload):
+        self.kind = kind
+        self.seq = seq
+        self.t_ms = t_ms
+        self.payload = payload
+
+
+# parse_frame results other than a ParsedFrame
+BAD_LENGTH = const(-1)
+BAD_CRC = const(-2)
+BAD_MAGIC = const(-3)
+BAD_VERSION = const(-4)
+
+
+def parse_frame(raw, n):
+    """Check a decoded frame raw[0:n]; return ParsedFrame or a BAD_* code (never raises)."""
+    if n < HEADER_LEN + CRC_LEN:
+        return BAD_LENGTH
+    end = n - CRC_LEN
+    if crc16(raw, 0, end) != get_u16(raw, end):
+        return BAD_CRC
+    if raw[0] != MAGIC:
+        return BAD_MAGIC
+    if raw[1] != VERSION:
+        return BAD_VERSION
+    return ParsedFrame(raw[2], get_u16(raw, 3), get_u32(raw, 5), bytes(raw[HEADER_LEN:end]))
+
+
+def samples_header(raw, first_index, n_channels, n_samples):
+    """Write the SAMPLES payload header; samples follow at HEADER_LEN + 6."""
+    put_u32(raw, HEADER_LEN, first_index)
+    raw[HEADER_LEN + 4] = n_channels
+    raw[HEADER_LEN + 5] = n_samples
+
+
+SAMPLES_HEADER = const(6)
+EVENT_LEN = const(10)
+STATUS_LEN = const(20)

@@ -1,0 +1,255 @@
+"""`gaitloop` command line: virtual boards, streaming, recordings, training and export.
+
+Every user-facing error is a GaitloopError: `main` prints it as one line and exits 1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import signal
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from gaitloop.errors import GaitloopError
+
+app = typer.Typer(
+    help="gaitloop: firmware and host toolchain for wearable gait sensors.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+train = typer.Typer(help="Train models (CSM templates, teacher, students).", no_args_is_help=True)
+eval_ = typer.Typer(help="Evaluate models against the papers' metrics.", no_args_is_help=True)
+app.add_typer(train, name="train")
+app.add_typer(eval_, name="eval")
+
+# Subsystems register their commands from their own modules (docs/architecture.md).
+_PLUGINS: tuple[str, ...] = ()
+
+console = Console(stderr=True)
+
+
+class Board(str, Enum):
+    insole = "insole"
+    knee = "knee"
+
+
+class Side(str, Enum):
+    left = "left"
+    right = "right"
+
+
+class OutFormat(str, Enum):
+    live = "live"
+    jsonl = "jsonl"
+
+
+def _wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM; both end the command cleanly."""
+    stop = {"now": False}
+
+    def handler(_sig: int, _frm: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    while not stop["now"]:
+        time.sleep(0.1)
+
+
+@app.command()
+def sim(
+    data: Annotated[Path, typer.Option(help="Recording to replay (gaitpdb .txt for the insole; a mocap walk for the knee).")],
+    board: Annotated[Board, typer.Option(help="Board kind.")] = Board.insole,
+    side: Annotated[Side, typer.Option(help="Which foot/leg the board is on.")] = Side.left,
+    speed: Annotated[float, typer.Option(help="Replay speed (1 = real time).")] = 1.0,
+    fs: Annotated[Path | None, typer.Option(help="Board filesystem folder to keep (default: a temporary one).")] = None,
+    device: Annotated[str | None, typer.Option(help="Device id the board announces.")] = None,
+    loop: Annotated[bool, typer.Option(help="Start the recording again when it ends.")] = True,
+    compile_mpy: Annotated[bool, typer.Option("--mpy/--no-mpy", help="Install the firmware as .mpy (mpy-cross) or as .py.")] = True,
+    drop_rate: Annotated[float, typer.Option(help="Testing: fraction of board->host bytes dropped.")] = 0.0,
+    flip_rate: Annotated[float, typer.Option(help="Testing: fraction of board->host bytes with a flipped bit.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Testing: seed of the fault injection.")] = 0,
+) -> None:
+    """Run a virtual board: the real firmware under MicroPython behind a pseudo-terminal.
+
+    Prints `port: /dev/pts/N`; stream from it with `gaitloop stream --port ...`, or talk to its
+    REPL with `mpremote connect PORT resume ...`. Runs until Ctrl-C or SIGTERM.
+    """
+    from gaitloop.sim.vboard import LinkFaults, VirtualBoard
+
+    vb = VirtualBoard(board.value, side.value, data, speed=speed, fs_dir=fs, device=device,
+                      loop=loop, compile_mpy=compile_mpy,
+                      faults=LinkFaults(drop_rate, flip_rate, seed))
+    try:
+        port = vb.start()
+        print(f"port: {port}", flush=True)
+        print(f"fs: {vb.fs}", flush=True)
+        _wait_for_signal()
+    finally:
+        vb.stop()
+    if vb.error:
+        raise GaitloopError(vb.error)
+
+
+@app.command()
+def stream(
+    port: Annotated[list[str], typer.Option(help="Serial port of a board (repeat for several boards).")],
+    seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")] = None,
+    record: Annotated[Path | None, typer.Option(help="Record the session to this file (crash-safe).")] = None,
+    fmt: Annotated[OutFormat, typer.Option("--format", help="live: a table; jsonl: one JSON object per message.")] = OutFormat.live,
+) -> None:
+    """Stream live gait from boards: decode, count losses, show and record."""
+    from gaitloop.link import open_link
+    from gaitloop.record import Recorder
+    from gaitloop.stream import StreamSession, jsonl_sink
+
+    links = []
+    try:
+        for p in port:
+            links.append(open_link(p))
+    except GaitloopError:
+        for link in links:
+            link.close()
+        raise
+    recorder = Recorder(record, {"ports": port}) if record else None
+    sinks = [jsonl_sink()] if fmt == OutFormat.jsonl else []
+    session = StreamSession(links, recorder, sinks)
+    signal.signal(signal.SIGTERM, lambda *_: session.stop())
+    try:
+        if fmt == OutFormat.live:
+            from rich.live import Live
+
+            from gaitloop.live import LiveView
+
+            with Live(LiveView(session), console=Console(), refresh_per_second=4):
+                session.run(seconds)
+        else:
+            session.run(seconds)
+    except KeyboardInterrupt:
+        session.close()
+    for ch in session.channels:
+        s = ch.stats()
+        console.print(
+            f"{s['device'] or ch.link.name}: {s['samples']} samples, {s['events']} events, "
+            f"{s['seq_gaps']} frame gaps, {s['sample_gaps']} samples missing, "
+            f"{s['crc_errors']} CRC errors, {s['bad_frames']} bad frames"
+        )
+        h = ch.state.hello
+        if h is not None and "error" in h.extra:
+            console.print(f"[yellow]{s['device']}: processors failed to start: {h.extra['error']}[/]")
+        if ch.decoder.text:
+            console.print(f"[yellow]{ch.link.name} console text:[/]")
+            for line in list(ch.decoder.text)[-8:]:
+                console.print(f"  | {line}", highlight=False, markup=False)
+    if record:
+        console.print(f"recorded: {record}")
+
+
+@app.command()
+def info(
+    file: Annotated[Path, typer.Argument(help="A session file recorded by `gaitloop stream --record`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Summarise a recording: duration, boards, samples, gaps."""
+    from gaitloop.record import info as rec_info
+    from gaitloop.record import read_recording
+
+    summary = rec_info(read_recording(file))
+    if as_json:
+        print(json.dumps(summary, indent=1))
+        return
+    out = Console()
+    out.print(f"[bold]{summary['file']}[/]  {summary['duration_s']:.1f} s, {len(summary['boards'])} board(s)")
+    for b in summary["boards"]:
+        out.print(
+            f"  {b['device']} ({b['kind']}, {b['side']}, {b['rate_hz']} Hz): {b['samples']} samples "
+            f"= {b['board_seconds']:.1f} s of board time, {b['events']} events, "
+            f"gaps: {b['seq_gaps']} frames / {b['sample_gaps']} samples, {b['crc_errors']} CRC errors"
+        )
+    if summary["corrupt_records"] or summary["truncated_tail"]:
+        out.print(f"  [yellow]{summary['corrupt_records']} corrupt record(s); torn tail: {summary['truncated_tail']}[/]")
+
+
+@app.command()
+def export(
+    file: Annotated[Path, typer.Argument(help="A session file, or a trained model checkpoint.")],
+    csv: Annotated[Path | None, typer.Option(help="Session: write samples as CSV.")] = None,
+    parquet: Annotated[Path | None, typer.Option(help="Session: write samples as Parquet.")] = None,
+    events: Annotated[Path | None, typer.Option(help="Session: write events as CSV.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Model: output folder for ONNX / int8 / TFLite files.")] = None,
+    device: Annotated[bool, typer.Option(help="Model: also write the on-board device format.")] = False,
+    data: Annotated[Path | None, typer.Option(help="Model: data for int8 calibration and parity.")] = None,
+) -> None:
+    """Export a recorded session (--csv/--parquet/--events) or a trained model (--out DIR)."""
+    if out is not None:
+        if csv or parquet or events:
+            raise GaitloopError("give either --out (model export) or --csv/--parquet/--events (session export)")
+        try:
+            from gaitloop.export.pipeline import export_model
+        except ImportError as exc:
+            raise GaitloopError(f"model export is not available: {exc}") from None
+        report = export_model(file, out, device=device, data=data)
+        print(json.dumps(report, indent=1, default=str))
+        return
+    if not (csv or parquet or events):
+        raise GaitloopError("nothing to do: give --csv, --parquet or --events (or --out for a model)")
+    from gaitloop.record import export as rec_export
+    from gaitloop.record import read_recording
+
+    for path in rec_export(read_recording(file), csv=csv, parquet=parquet, events_csv=events):
+        console.print(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    data: Annotated[Path | None, typer.Option(help="gaitpdb recording to walk on (default: the one shipped in data/).")] = None,
+    seconds: Annotated[float, typer.Option(help="How long to stream.")] = 20.0,
+    speed: Annotated[float, typer.Option(help="Replay speed of the virtual boards.")] = 2.0,
+    out: Annotated[Path, typer.Option(help="Folder for the recording, exports and report.")] = Path("out/demo"),
+    live: Annotated[bool, typer.Option(help="Show the live table while streaming.")] = True,
+) -> None:
+    """Virtual boards walk on real recorded data: streamed, fed back, recorded, reported."""
+    from gaitloop.demo import run_demo
+
+    run_demo(data=data, seconds=seconds, speed=speed, out=out, live=live)
+
+
+@app.command()
+def report(
+    file: Annotated[Path, typer.Argument(help="A session file.")],
+    out: Annotated[Path, typer.Option(help="Output folder for report.html and plots.")] = Path("out/report"),
+) -> None:
+    """Plots and an HTML report of a recorded session."""
+    from gaitloop.record import read_recording
+    from gaitloop.report import write_report
+
+    path = write_report(read_recording(file), out)
+    console.print(f"report: {path}")
+
+
+def _load_plugins() -> None:
+    for name in _PLUGINS:
+        importlib.import_module(name).register(app, train, eval_)
+
+
+_load_plugins()
+
+
+def main() -> None:
+    try:
+        app()
+    except GaitloopError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""`gaitloop calibrate` and `gaitloop eval mgait` (CLI plug-in for the knee sleeve).
+
+Wired by listing "gaitloop.cli_mgait" in cli.py's _PLUGINS; `register(app, train, eval_)`
+adds `calibrate` to the top level and `mgait` to the `eval` sub-app.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def _fail(msg: str) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code=2)
+
+
+def calibrate(
+    data: list[Path] = typer.Option(..., "--data", help="walk file(s) (.bvh/.amc/.trc) with foot truth"),
+    out: Path = typer.Option(..., "--out", help="calibration JSON to write (board config keys)"),
+    path: str = typer.Option("fixed", help="angles from: fixed (board), float or ideal"),
+    l1: float = typer.Option(0.0, help="nominal thigh length m (0: from the skeleton)"),
+    l2: float = typer.Option(0.0, help="nominal shank length m (0: from the skeleton)"),
+    d5: float = typer.Option(0.0, help="nominal d5 m"),
+    seed: int = typer.Option(0, help="sensor-noise seed of the simulation"),
+) -> None:
+    """Fit l1, l2, d5 (bounded batch LS, eq. 8), the angle biases and an RLS reference.
+
+    Writes the keys the board reads from config.json: l1_mm, l2_mm, d5_mm, bias_cdeg,
+    baseline_mm, plus the fit report.
+    """
+    import numpy as np
+
+    from gaitloop.errors import DataError
+    from gaitloop.mgait.calibrate import AngleBias, BatchLS, RlsRef
+    from gaitloop.mgait.evaluate import _calib_data, metrics, run_walk
+    from gaitloop.mgait.synth import SensorModel
+
+    if path not in ("fixed", "float", "ideal"):
+        _fail(f"unknown path {path!r} (fixed, float or ideal)")
+    try:
+        res = [run_walk(p, paths=(path,), model=SensorModel(seed=seed)) for p in data]
+        ang, ref = _calib_data(res, path)
+        nom = np.array(res[0].nominal)
+        if l1 > 0:
+            nom[0] = l1
+        if l2 > 0:
+            nom[1] = l2
+        nom[2] = d5
+        bls = BatchLS().fit(ang, ref, tuple(nom))
+        bias = AngleBias().fit(ang, ref, tuple(bls.params_))
+        rls = RlsRef(nom * 1000).fit(ang, ref * 1000)
+    except DataError as exc:
+        _fail(str(exc))
+    p = bls.params_
+    cfg = {
+        "l1_mm": int(round(p[0] * 1000)),
+        "l2_mm": int(round(p[1] * 1000)),
+        "d5_mm": int(round(p[2] * 1000)),
+        "bias_cdeg": [int(round(b * 100)) for b in bias.bias_],
+        "baseline_mm": int(round(float(np.mean(ref)) * 1000)),
+        "report": {
+            "steps": int(len(ref)),
+            "nominal_m": nom.round(4).tolist(),
+            "batch_ls_m": p.round(4).tolist(),
+            "rls_m": (rls.w / 1000).round(4).tolist(),
+            "bias_deg": bias.bias_.round(3).tolist(),
+            "fit_nominal": metrics(res, path),
+            "fit_batch_ls": metrics(res, path, p),
+            "fit_batch_ls_bias": metrics(res, path, p, bias.bias_),
+        },
+    }
+    out.write_text(json.dumps(cfg, indent=1))
+    r = cfg["report"]
+    typer.echo(
+        f"wrote {out}: {len(ref)} steps, l1 {cfg['l1_mm']} mm, l2 {cfg['l2_mm']} mm, d5 {cfg['d5_mm']} mm, "
+        f"fit MAPE {r['fit_nominal']['step_mape']:.2f} % -> {r['fit_batch_ls_bias']['step_mape']:.2f} %"
+    )
+
+
+def eval_mgait(
+    data: Path = typer.Option(..., "--data", help="directory of walks (.bvh/.amc/.trc), searched recursively"),
+    as_json: bool = typer.Option(False, "--json", help="print the full result as JSON"),
+    calib: str = typer.Option("normal", help="walks whose name contains this calibrate RLS/LS; the rest are tested"),
+    paths: str = typer.Option("fixed,float,ideal", help="comma-separated paths: fixed, float, ideal"),
+    seed: int = typer.Option(0, help="sensor-noise seed of the simulation"),
+    limp: bool = typer.Option(False, help="also build limp cases and score the buzzer rule"),
+    imu_figs: Path = typer.Option(None, "--imu-figs", help="also score angle events on Huang imu_figs/"),
+) -> None:
+    """Simulated sensors -> fixed-point firmware -> steps, against foot truth (paper Table 5)."""
+    from rich.progress import Progress
+
+    from gaitloop.errors import DataError
+    from gaitloop.mgait.evaluate import PATHS, evaluate_dir
+    from gaitloop.mgait.mocap import list_walks
+    from gaitloop.mgait.synth import SensorModel
+
+    sel = tuple(p.strip() for p in paths.split(",") if p.strip())
+    bad = [p for p in sel if p not in PATHS]
+    if bad or not sel:
+        _fail(f"unknown path(s) {bad} (choose from {', '.join(PATHS)})")
+    try:
+        n = len(list_walks(data))
+        with Progress(transient=True) as prog:
+            task = prog.add_task("walks", total=n)
+            rep = evaluate_dir(data, calib, sel, progress=lambda _f: prog.advance(task), model=SensorModel(seed=seed))
+        if limp:
+            from gaitloop.mgait.limp import evaluate_limp
+
+            rep["limp"] = evaluate_limp(data, model=SensorModel(seed=seed))
+        if imu_figs is not None:
+            from gaitloop.mgait.figs import evaluate_figs
+
+            rep["imu_figs"] = evaluate_figs(imu_figs)
+    except DataError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(rep, indent=1))
+        return
+    typer.echo(f"{rep['walks']} walks, {rep['n_steps']} steps (fixed-point path, RLS-calibrated on {rep['calibration_walks']})")
+    for p in sel:
+        for k in ("nominal", "rls", "batch_ls", "batch_ls_bias"):
+            if k in rep[p]:
+                m = rep[p][k]
+                typer.echo(
+                    f"{p:6s} {k:14s} step MAPE {m['step_mape']:6.2f} %  RMSE {m['step_rmse_cm']:5.2f} cm  "
+                    f"stride {m['stride_mape']:6.2f} %  velocity {m['velocity_mape']:6.2f} %  event F1 {m['event_f1']:5.1f} %"
+                )
+    typer.echo("paper (Table 5): step 5.49 % / 4.08 cm, stride 4.17 %, velocity 2.15 %")
+
+
+def register(app: typer.Typer, train: typer.Typer, eval_: typer.Typer) -> None:
+    """Add the knee-sleeve commands (called once by cli.py)."""
+    app.command("calibrate")(calibrate)
+    eval_.command("mgait")(eval_mgait)

@@ -1,0 +1,87 @@
+"""Vectorised twins of the firmware normaliser and eq. 7 curve features.
+
+Why: training and evaluation run over ~1e6 samples; a per-sample Python loop would be slow,
+so the steps of `gaitfw.csm` that have no feedback (normaliser, features, template match) are
+computed here with numpy, in a float form (the reference) and an integer form that is
+bit-exact to the firmware kernel (checked in tests/csm).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from gaitfw import csm as fw
+
+BLK = 32
+NBLK = 8
+MISSING = fw.MISSING
+XBIAS = 32768
+
+
+def fill_missing(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward-fill MISSING counts as the kernel does; returns (biased counts, missing mask)."""
+    c = np.asarray(counts, dtype=np.int64)
+    miss = c == MISSING
+    x = c + XBIAS
+    if miss.any():
+        idx = np.where(miss, 0, np.arange(len(x)))
+        np.maximum.accumulate(idx, out=idx)
+        filled = x[idx]
+        # a leading missing run repeats the kernel's initial previous value (0 biased)
+        lead = miss & (np.cumsum(~miss) == 0)
+        filled[lead] = 0
+        x = filled
+    return x, miss
+
+
+def window_lo_hi(xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Running lo/hi exactly as the kernel's block ring: see gaitfw/csm.py step 2."""
+    n = len(xb)
+    nb = -(-n // BLK)
+    pad = nb * BLK - n
+    xp = np.concatenate([xb, np.repeat(xb[-1:], pad)]) if pad else xb
+    xr = xp.reshape(nb, BLK)
+    bmin = xr.min(1)
+    bmax = xr.max(1)
+    cmin = np.minimum.accumulate(xr, axis=1)
+    cmax = np.maximum.accumulate(xr, axis=1)
+    big = np.iinfo(np.int64).max
+    # ring over blocks b-8..b-1 (pos < 31) and b-7..b (pos == 31)
+    prev_lo = np.full(nb, big, dtype=np.int64)
+    prev_hi = np.full(nb, -big, dtype=np.int64)
+    for s in range(1, NBLK + 1):
+        prev_lo[s:] = np.minimum(prev_lo[s:], bmin[:-s] if s < nb else bmin[:0])
+        prev_hi[s:] = np.maximum(prev_hi[s:], bmax[:-s] if s < nb else bmax[:0])
+    end_lo = np.full(nb, big, dtype=np.int64)
+    end_hi = np.full(nb, -big, dtype=np.int64)
+    for s in range(0, NBLK):
+        end_lo[s:] = np.minimum(end_lo[s:], bmin[: nb - s])
+        end_hi[s:] = np.maximum(end_hi[s:], bmax[: nb - s])
+    lo = np.minimum(prev_lo[:, None], cmin)
+    hi = np.maximum(prev_hi[:, None], cmax)
+    lo[:, -1] = end_lo
+    hi[:, -1] = end_hi
+    return lo.reshape(-1)[:n], hi.reshape(-1)[:n]
+
+
+def normalize(counts: np.ndarray, min_range: int, fixed: bool) -> dict[str, np.ndarray]:
+    """Counts -> y (per-mille of the window range) and the per-sample flat / warm-up masks."""
+    xb, miss = fill_missing(counts)
+    lo, hi = window_lo_hi(xb)
+    rng = hi - lo
+    flat = rng < min_range
+    rng = np.where(flat, min_range, rng)
+    if fixed:
+        y = ((xb - lo) * 1000) // rng
+    else:
+        y = (xb - lo) * 1000.0 / rng
+    warm = np.arange(len(xb)) < BLK - 1
+    return {"y": y, "flat": flat, "warm": warm, "missing": miss, "xb": xb}
+
+
+def curve_features(y: np.ndarray) -> np.ndarray:
+    """Eq. 7: (y(i), y(i-1), y(i-2), y(i-3), six scale differences); history starts at 0."""
+    y = np.asarray(y)
+    z = np.zeros(3, dtype=y.dtype)
+    yp = np.concatenate([z, y])
+    y0, y1, y2, y3 = yp[3:], yp[2:-1], yp[1:-2], yp[:-3]
+    return np.stack([y0, y1, y2, y3, y0 - y1, y0 - y2, y0 - y3, y1 - y2, y1 - y3, y2 - y3], 1)

@@ -1,0 +1,1 @@
+"""Loaders for the real datasets (../shared/data) and the recordings shipped in data/."""

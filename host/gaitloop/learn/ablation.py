@@ -1,0 +1,103 @@
+"""Run the documented experiments and write their results as JSON (docs/learn.md tables).
+
+    python -m gaitloop.learn.ablation phase --data ../shared/data/huang_gait_phase/imu_figs
+    python -m gaitloop.learn.ablation grf --data ../shared/data/gaitpdb
+
+Teachers go to runs/ (not committed); the chosen students go to models/. Sizes (epochs, width,
+strides) are arguments so CI can run the same code in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _strip(res):
+    if isinstance(res, dict):
+        return {k: _strip(v) for k, v in res.items() if not k.startswith("_")}
+    return res
+
+
+def run_phase(args) -> dict:
+    from gaitloop.learn import phase
+    from gaitloop.learn.phase_data import load_recordings
+
+    out = {"settings": vars(args).copy()}
+    runs = Path(args.runs)
+    recs = load_recordings(args.data)
+    ds = phase.dataset(args.data, seed=args.seed, train_stride=args.train_stride, recordings=recs)
+    out["split"] = {"train_files": ds.train_names, "test_files": ds.test_names,
+                    "n_train": int(len(ds.y_train)), "n_test": int(len(ds.y_test))}
+    res = {}
+    for arch in ("resnet_lstm", "resnet_lstm_tpa"):
+        res[arch] = phase.train_teacher(ds, arch, width=args.width, epochs=args.teacher_epochs,
+                                        seed=args.seed, save_to=runs / f"teacher_phase_{arch}.pt")
+        print(arch, json.dumps(_strip(res[arch])["metrics"]["accuracy"]), flush=True)
+    res["lstm"] = phase.train_teacher(ds, "lstm", hidden=64, epochs=args.teacher_epochs,
+                                      seed=args.seed)
+    res.update(phase.baselines(ds, seed=args.seed))
+    out["recording_split"] = _strip(res)
+    teacher = runs / "teacher_phase_resnet_lstm_tpa.pt"
+    studs = {}
+    cache: dict = {}
+    for chans in args.student_channels.split(","):
+        for kd in ("none", "hinton", "hinton_feat", "sckd"):
+            save = Path(args.models) / f"student_phase_{chans}.pt" if kd == args.ship_kd else None
+            r = phase.train_student(ds, kd, teacher, chans, epochs=args.student_epochs,
+                                    seed=args.seed, save_to=save, teacher_cache=cache)
+            studs[f"{chans}/{kd}"] = _strip(r)
+            print(chans, kd, r["metrics"]["accuracy"], flush=True)
+    out["students"] = studs
+    if args.random70:
+        ds70 = phase.dataset(args.data, split="random70", seed=args.seed,
+                             train_stride=args.train_stride, recordings=recs)
+        r70 = {"resnet_lstm_tpa": phase.train_teacher(ds70, "resnet_lstm_tpa", width=args.width,
+                                                      epochs=args.teacher_epochs, seed=args.seed)}
+        r70.update(phase.baselines(ds70, seed=args.seed))
+        out["random70_split"] = _strip(r70)
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="task", required=True)
+    p = sub.add_parser("phase")
+    p.add_argument("--data", default="../shared/data/huang_gait_phase/imu_figs")
+    p.add_argument("--runs", default="runs")
+    p.add_argument("--models", default="models")
+    p.add_argument("--out", default="runs/ablation_phase.json")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--train-stride", type=int, default=4)
+    p.add_argument("--teacher-epochs", type=int, default=10)
+    p.add_argument("--student-epochs", type=int, default=30)
+    p.add_argument("--student-channels", default="insole,all")
+    p.add_argument("--ship-kd", default="hinton_feat")
+    p.add_argument("--random70", action="store_true")
+    g = sub.add_parser("grf")
+    g.add_argument("--data", default="../shared/data/gaitpdb")
+    g.add_argument("--runs", default="runs")
+    g.add_argument("--models", default="models")
+    g.add_argument("--out", default="runs/ablation_grf.json")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--width", type=int, default=16)
+    g.add_argument("--train-stride", type=int, default=8)
+    g.add_argument("--teacher-epochs", type=int, default=6)
+    g.add_argument("--student-epochs", type=int, default=20)
+    g.add_argument("--ship-kd", default="sckd")
+    args = ap.parse_args(argv)
+    if args.task == "phase":
+        out = run_phase(args)
+    else:
+        from gaitloop.learn.grf import run_grf_ablation
+
+        out = run_grf_ablation(args)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print("wrote", args.out)
+
+
+if __name__ == "__main__":
+    main()

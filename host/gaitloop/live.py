@@ -1,0 +1,76 @@
+"""The `live` view of a stream: one row per board, refreshed a few times a second (rich)."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from gaitfw import protocol as P
+from gaitloop.stream import StreamSession
+
+_FLAG_NAMES = {
+    P.ST_REPLAY_END: "replay-end",
+    P.ST_SAMPLE_LATE: "late",
+    P.ST_TX_OVERFLOW: "tx-overflow",
+    P.ST_EV_OVERFLOW: "event-overflow",
+    P.ST_CONFIG_DEFAULT: "default-config",
+    P.ST_SENSOR_FAULT: "sensor-fault",
+    P.ST_PROCESSOR_ERROR: "processor-error",
+}
+
+
+def flag_text(flags: int) -> str:
+    names = [n for bit, n in _FLAG_NAMES.items() if flags & bit]
+    rest = flags & ~sum(_FLAG_NAMES)
+    if rest:
+        names.append(f"0x{rest:x}")
+    return ",".join(names) or "ok"
+
+
+class LiveView:
+    """Renders a StreamSession: board, side, measured rate, latest values, gaps, events."""
+
+    def __init__(self, session: StreamSession) -> None:
+        self.session = session
+        self._t0 = time.monotonic()
+        self._last: dict[int, tuple[float, int]] = {}
+        self._rate: dict[int, float] = {}
+
+    def _measure(self) -> None:
+        now = time.monotonic()
+        for ch in self.session.channels:
+            t, n = self._last.get(ch.id, (self._t0, 0))
+            if now - t >= 1.0:
+                self._rate[ch.id] = (ch.state.samples - n) / (now - t)
+                self._last[ch.id] = (now, ch.state.samples)
+
+    def __rich__(self) -> Group:
+        self._measure()
+        table = Table(title=f"gaitloop live  {time.monotonic() - self._t0:6.1f} s", expand=False)
+        for col in ("board", "side", "rate Hz", "samples", "latest", "gaps", "crc err", "status"):
+            table.add_column(col)
+        events = Table(title="latest events", show_header=True)
+        for col in ("board", "t (s)", "event", "values"):
+            events.add_column(col)
+        for ch in self.session.channels:
+            st = ch.state
+            h = st.hello
+            latest = "  ".join(f"{k}={v:7.1f}" for k, v in st.latest_values().items())
+            flags = flag_text(st.last_status.flags) if st.last_status else "-"
+            table.add_row(
+                h.device if h else ch.link.name,
+                h.side if h else "?",
+                f"{self._rate.get(ch.id, 0.0):6.0f}",
+                str(st.samples),
+                latest,
+                f"{st.seq_gaps}/{st.sample_gaps}",
+                str(ch.decoder.stats.crc_errors),
+                flags,
+            )
+            for t_ms, ev in list(st.recent_events)[-4:]:
+                vals = " ".join(f"{k}={v}" for k, v in ev.fields().items())
+                events.add_row(h.device if h else "?", f"{t_ms / 1000:8.2f}", ev.name, vals)
+        return Group(table, events, Text("gaps = frames/samples lost; Ctrl-C to stop", style="dim"))

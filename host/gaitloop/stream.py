@@ -1,0 +1,179 @@
+"""Live streaming from one or more boards: read links, decode, account, record, show.
+
+One thread and `select` over the links' file descriptors: the decode + record path costs far
+less than real time (tools/bench/bench_stream.py), so no thread per board is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, TextIO
+
+from gaitfw import protocol as P
+from gaitloop.decoder import BoardState, StreamDecoder
+from gaitloop.link import Link
+from gaitloop.messages import Ack, CommandEncoder, Event, Hello, Message, Nak, Samples, Status
+from gaitloop.record import Recorder
+
+Sink = Callable[[int, "BoardChannel", Any, Message], None]
+
+
+class BoardChannel:
+    """One link with its decoder, board state and command encoder."""
+
+    def __init__(self, link_id: int, link: Link) -> None:
+        self.id = link_id
+        self.link = link
+        self.decoder = StreamDecoder()
+        self.state = BoardState()
+        self.commands = CommandEncoder()
+        self.woken = False
+
+    def send(self, cmd: int, args: bytes = b"") -> int:
+        seq = self.commands.next_seq
+        self.link.write(self.commands.encode(cmd, args))
+        return seq
+
+    def stats(self) -> dict[str, Any]:
+        d = asdict(self.decoder.stats)
+        st = self.state
+        d.update(
+            device=st.hello.device if st.hello else None,
+            board_frames=st.frames,
+            samples=st.samples,
+            seq_gaps=st.seq_gaps,
+            sample_gaps=st.sample_gaps,
+            resets=st.resets,
+            bad_payloads=st.bad_payloads,
+            events=st.events,
+        )
+        return d
+
+
+class StreamSession:
+    """Stream from links until `seconds` pass, `stop()` is called, or a link fails."""
+
+    def __init__(self, links: list[Link], recorder: Recorder | None = None,
+                 sinks: list[Sink] | None = None) -> None:
+        self.channels = [BoardChannel(i, link) for i, link in enumerate(links)]
+        self.recorder = recorder
+        self.sinks = sinks or []
+        self._stop = False
+        self.started = time.monotonic()
+        if recorder is not None:
+            for ch in self.channels:
+                recorder.add_link(ch.id, {"port": ch.link.name})
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def open(self) -> None:
+        """Drop bytes queued before we listened, then ask every board to introduce itself."""
+        for ch in self.channels:
+            ch.link.reset_input()
+            ch.send(P.CMD_HELLO)
+
+    def poll(self, timeout: float = 0.05) -> int:
+        """Read what is ready; return the number of frames accepted."""
+        fds = {ch.link.fileno(): ch for ch in self.channels}
+        ready, _, _ = select.select(list(fds), [], [], timeout)
+        n = 0
+        now = time.time()
+        for fd in ready:
+            ch = fds[fd]
+            for frame in ch.decoder.feed(ch.link.read_available()):
+                msg = ch.state.update(frame)
+                if msg is None:
+                    continue  # malformed payload: counted, never recorded
+                if self.recorder is not None:
+                    self.recorder.add_frame(ch.id, frame, now)
+                for sink in self.sinks:
+                    sink(ch.id, ch, frame, msg)
+                n += 1
+        if self.recorder is not None:
+            self.recorder.tick()
+        return n
+
+    def wake_silent(self) -> None:
+        """A board that sent nothing since open() is likely sitting at its REPL (after an
+        mpremote session): Ctrl-D soft-resets it into the app. A streaming app ignores a stray
+        0x04 outside a frame, so this is harmless when the board was only slow."""
+        for ch in self.channels:
+            if ch.decoder.stats.frames == 0 and not ch.woken:
+                ch.woken = True
+                ch.link.write(b"\r\x04")
+                ch.send(P.CMD_HELLO)
+
+    def run(self, seconds: float | None = None, on_tick: Callable[[], None] | None = None,
+            wake_after: float = 1.5) -> None:
+        self.open()
+        t_open = time.monotonic()
+        end = None if seconds is None else t_open + seconds
+        last_stats = t_open
+        try:
+            while not self._stop and (end is None or time.monotonic() < end):
+                self.poll()
+                if wake_after and time.monotonic() - t_open > wake_after:
+                    self.wake_silent()
+                if on_tick is not None:
+                    on_tick()
+                if self.recorder is not None and time.monotonic() - last_stats > 1.0:
+                    last_stats = time.monotonic()
+                    for ch in self.channels:
+                        self.recorder.add_stats(ch.id, ch.stats())
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            for ch in self.channels:
+                self.recorder.add_stats(ch.id, ch.stats())
+            self.recorder.close()
+        for ch in self.channels:
+            ch.link.close()
+
+
+def message_json(ch: BoardChannel, frame: Any, msg: Message) -> dict[str, Any]:
+    """One JSON object per message, for scripts (`--format jsonl`)."""
+    st = ch.state
+    d: dict[str, Any] = {
+        "link": ch.id,
+        "device": st.hello.device if st.hello else None,
+        "type": frame.kind_name,
+        "seq": frame.seq,
+        "t_ms": frame.t_ms,
+    }
+    if isinstance(msg, Samples):
+        d["first_index"] = msg.first_index
+        if st.hello is not None:
+            for c, (name, scale) in enumerate(zip(st.hello.channels, st.hello.scale, strict=False)):
+                d[name] = [round(float(v) * scale, 4) for v in msg.counts[:, c]]
+        else:
+            d["counts"] = msg.counts.tolist()
+    elif isinstance(msg, Event):
+        d.update(event=msg.name, code=msg.code, side=msg.side, **msg.fields())
+    elif isinstance(msg, Hello):
+        d.update(asdict(msg))
+    elif isinstance(msg, Status):
+        d.update(asdict(msg))
+    elif isinstance(msg, Ack):
+        d.update(cmd=P.CMD_NAMES.get(msg.cmd, msg.cmd), cmd_seq=msg.cmd_seq)
+    elif isinstance(msg, Nak):
+        d.update(cmd=P.CMD_NAMES.get(msg.cmd, msg.cmd), cmd_seq=msg.cmd_seq,
+                 error=P.ERR_NAMES.get(msg.error, msg.error), reason=msg.reason)
+    d["gaps"] = st.seq_gaps
+    d["crc_errors"] = ch.decoder.stats.crc_errors
+    return d
+
+
+def jsonl_sink(out: TextIO = sys.stdout) -> Sink:
+    def sink(_link: int, ch: BoardChannel, frame: Any, msg: Message) -> None:
+        out.write(json.dumps(message_json(ch, frame, msg)) + "\n")
+        out.flush()
+
+    return sink

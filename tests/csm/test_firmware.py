@@ -1,0 +1,151 @@
+"""gaitfw.csm / gaitfw.foot: bit-exact to the host emulation, viper == plain, no heap growth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gaitfw import csm
+from gaitloop.csm.model import CSMDetector
+
+from .conftest import SHIPPED, write_counts
+
+PICK = [("N03_2", "left_heel"), ("N11_4", "right_ball"), ("N07_1", "left_heel"),
+        ("N16_5", "left_ball"), ("N20_1", "right_heel")]
+
+
+def _stream(streams, rec, sensor):
+    return next(s for s in streams if s.recording == rec and s.sensor == sensor)
+
+
+def _kernel_run(counts, T, params, use_viper=False):
+    sc = csm.SensorCSM(T, params, use_viper=use_viper)
+    return np.array([sc.feed(int(x)) for x in counts])
+
+
+@pytest.mark.parametrize("rec,sensor", PICK)
+def test_host_emulation_is_bit_exact(huang_streams, shipped, rec, sensor):
+    s = _stream(huang_streams, rec, sensor)
+    counts = s.counts.copy()
+    counts[500:503] = csm.MISSING  # a NaN gap is part of the contract too
+    T = csm.pack_templates(shipped.on.fixed(), shipped.off.fixed())
+    out = _kernel_run(counts, T, shipped.params)
+    d = CSMDetector(shipped, fixed=True).detect(counts)
+    assert np.array_equal(out & 1, d.decision_)
+    assert np.array_equal(((out >> 1) & csm.F_FLAT) > 0, d.flat_ & (np.arange(len(out)) >= 31))
+
+
+def test_lut_and_quantisation_bounds(shipped):
+    lut = csm.lut()
+    assert len(lut) == 1024 and lut[0] <= 16384 and lut[-1] >= 0
+    for t in (shipped.on, shipped.off):
+        fx = t.fixed()
+        assert fx[0] == int((10 - t.eps) * 16384 + 0.5)
+        for j in range(10):
+            mu, lim, r, q = fx[1 + 4 * j: 5 + 4 * j]
+            assert 8192 <= r <= 16384
+            # e < lim before e * r: the largest product stays below 2^30 (small-int limit)
+            assert lim * r < 2**30
+
+
+MPY_RUN = """
+import gc, json
+from array import array
+from gaitfw import csm
+d = json.load(open({tpl!r}))
+T = csm.pack_templates(d['fixed']['on'], d['fixed']['off'])
+n = {n}
+buf = array('h', [0] * n)
+with open({path!r}, 'rb') as f:
+    f.readinto(buf)
+out = []
+for v in (True, False):
+    s = csm.SensorCSM(T, d['params'], v)
+    dec = bytearray(n)
+    for i in range(n):
+        dec[i] = s.feed(buf[i]) & 1
+    out.append(dec)
+print('same', out[0] == out[1])
+print(''.join('1' if b else '0' for b in out[0]))
+"""
+
+
+def test_micropython_viper_equals_plain_equals_host(mpy, tmp_path, huang_streams, shipped):
+    s = _stream(huang_streams, "N11_4", "right_ball")
+    p = tmp_path / "c.bin"
+    write_counts(p, s.counts)
+    res = mpy(MPY_RUN.format(tpl=str(SHIPPED), n=len(s.counts), path=str(p))).split()
+    assert res[:2] == ["same", "True"]
+    dec = np.frombuffer(res[2].encode(), dtype=np.uint8) - ord("0")
+    host = CSMDetector(shipped, fixed=True).detect(s.counts).decision_
+    assert np.array_equal(dec, host)
+
+
+MPY_HEAP = """
+import gc, json
+from array import array
+from gaitfw import csm, foot
+d = json.load(open({tpl!r}))
+T = csm.pack_templates(d['fixed']['on'], d['fixed']['off'])
+n = {n}
+heel = array('h', [0] * n)
+ball = array('h', [0] * n)
+with open({heel!r}, 'rb') as f:
+    f.readinto(heel)
+with open({ball!r}, 'rb') as f:
+    f.readinto(ball)
+ring = array('i', [0] * 64)
+def emit(t, code, side, a, b):
+    ring[0] = ring[0] + 1
+sample = array('h', [0, 0])
+for v in (True, False):
+    fp = foot.FootProcessor(emit, 0, T, d['params'], use_viper=v)
+    growth = []
+    t = 0
+    for m in (600, 1200):
+        gc.collect()
+        a0 = gc.mem_alloc()
+        for i in range(m):
+            k = (t // 10) % n
+            sample[0] = heel[k]
+            sample[1] = ball[k]
+            fp.feed(t, sample)
+            t += 10
+        growth.append(gc.mem_alloc() - a0)
+    print(v, growth[0], growth[1], ring[0], fp.steps)
+"""
+
+
+def test_no_heap_growth_per_sample_micropython(mpy, tmp_path, huang_streams):
+    h = _stream(huang_streams, "N03_2", "left_heel")
+    b = _stream(huang_streams, "N03_2", "left_ball")
+    write_counts(tmp_path / "h.bin", h.counts)
+    write_counts(tmp_path / "b.bin", b.counts)
+    out = mpy(MPY_HEAP.format(tpl=str(SHIPPED), n=len(h.counts), heel=str(tmp_path / "h.bin"),
+                              ball=str(tmp_path / "b.bin")))
+    rows = [line.split() for line in out.strip().splitlines()]
+    assert len(rows) == 2
+    for _v, g1, g2, n_events, steps in rows:
+        # growth over N and 2N samples is equal (and zero): nothing per sample
+        assert int(g1) == 0 and int(g2) == 0
+        assert int(steps) >= 10 and int(n_events) >= 4 * int(steps) - 4
+
+
+def test_template_file_roundtrip_on_board(tmp_path, shipped):
+    p = tmp_path / "csm.json"
+    shipped.save(p)
+    T, params, defaulted = csm.load_templates(str(p))
+    assert not defaulted and list(T[:41]) == shipped.on.fixed()
+    p.write_text("{not json")
+    T2, _, defaulted2 = csm.load_templates(str(p))
+    assert defaulted2 and list(T2[:41]) == csm.DEFAULT_ON
+    _, _, defaulted3 = csm.load_templates(str(tmp_path / "absent.json"))
+    assert defaulted3
+
+
+def test_baked_defaults_match_shipped_json():
+    d = json.loads(SHIPPED.read_text())
+    assert csm.DEFAULT_ON == d["fixed"]["on"]
+    assert csm.DEFAULT_OFF == d["fixed"]["off"]
