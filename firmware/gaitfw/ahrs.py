@@ -11,8 +11,9 @@ Q-formats (all intermediates within +-2^30, safe as MicroPython small ints on 32
           state[5..7]: the "up" vector, so hip angle = atan2(vx, vz)
   h       Q18 half-angle increment per sample = 0.5 * omega * dt, from gyro counts * kg >> 15
   ŝ       Q14 normalised gradient; the step is ŝ * kb >> 12 (Q28) with kb = beta*dt*2^26
-State: array('i', 8): q0..q3, r (last |a| estimate, Newton seed), vx, vy, vz.
-Input: array('i', 8): gx, gy, gz (counts), ax, ay, az (counts), kg, kb.
+State: array('i', 8 n): per IMU q0..q3, r (last |a| estimate, Newton seed), vx, vy, vz.
+Input: array('i', 8 n): per IMU gx, gy, gz (counts), ax, ay, az (counts), kg, kb.
+`step(state, inp, n)` updates n IMUs in one call (the knee board has two thighs).
 """
 
 from array import array
@@ -34,112 +35,114 @@ def gains(rate_hz, gyro_lsb_per_dps, beta):
     return kg, kb
 
 
-def _step_plain(st, inp):
-    q0 = st[0] >> 14
-    q1 = st[1] >> 14
-    q2 = st[2] >> 14
-    q3 = st[3] >> 14
-    kg = inp[6]
-    hx = (inp[0] * kg) >> 15
-    hy = (inp[1] * kg) >> 15
-    hz = (inp[2] * kg) >> 15
-    d0 = (-q1 * hx - q2 * hy - q3 * hz) >> 4
-    d1 = (q0 * hx + q2 * hz - q3 * hy) >> 4
-    d2 = (q0 * hy - q1 * hz + q3 * hx) >> 4
-    d3 = (q0 * hz + q1 * hy - q2 * hx) >> 4
-    ax = inp[3]
-    ay = inp[4]
-    az = inp[5]
-    if ax or ay or az:
-        m = ax if ax > 0 else -ax
-        t = ay if ay > 0 else -ay
-        if t > m:
-            m = t
-        t = az if az > 0 else -az
-        if t > m:
-            m = t
-        if m >= 16384:
-            k = (m >> 14) + 1
-            ax = ax // k
-            ay = ay // k
-            az = az // k
-        n2 = ax * ax + ay * ay + az * az
-        r = st[4]
-        if r < 64:
-            r = 4096
-        r = (r + n2 // r) >> 1
-        r = (r + n2 // r) >> 1
-        r = (r + n2 // r) >> 1
-        r = (r + n2 // r) >> 1
-        if r < 1:
-            r = 1
-        st[4] = r
-        f0 = st[5] - (ax << 14) // r
-        f1 = st[6] - (ay << 14) // r
-        f2 = st[7] - (az << 14) // r
-        p0 = q0 >> 2
-        p1 = q1 >> 2
-        p2 = q2 >> 2
-        p3 = q3 >> 2
-        s0 = p1 * f1 - p2 * f0
-        s1 = p3 * f0 + p0 * f1 - 2 * p1 * f2
-        s2 = p3 * f1 - p0 * f0 - 2 * p2 * f2
-        s3 = p1 * f0 + p2 * f1
-        m = s0 if s0 > 0 else -s0
-        t = s1 if s1 > 0 else -s1
-        if t > m:
-            m = t
-        t = s2 if s2 > 0 else -s2
-        if t > m:
-            m = t
-        t = s3 if s3 > 0 else -s3
-        if t > m:
-            m = t
-        if m > 256:
-            k = (m >> 13) + 1
-            s0 = s0 // k
-            s1 = s1 // k
-            s2 = s2 // k
-            s3 = s3 // k
-            n2 = s0 * s0 + s1 * s1 + s2 * s2 + s3 * s3
-            r = 8192
+def _step_plain(st, inp, n):
+    for leg in range(n):
+        b = 8 * leg
+        q0 = st[b + 0] >> 14
+        q1 = st[b + 1] >> 14
+        q2 = st[b + 2] >> 14
+        q3 = st[b + 3] >> 14
+        kg = inp[b + 6]
+        hx = (inp[b + 0] * kg) >> 15
+        hy = (inp[b + 1] * kg) >> 15
+        hz = (inp[b + 2] * kg) >> 15
+        d0 = (-q1 * hx - q2 * hy - q3 * hz) >> 4
+        d1 = (q0 * hx + q2 * hz - q3 * hy) >> 4
+        d2 = (q0 * hy - q1 * hz + q3 * hx) >> 4
+        d3 = (q0 * hz + q1 * hy - q2 * hx) >> 4
+        ax = inp[b + 3]
+        ay = inp[b + 4]
+        az = inp[b + 5]
+        if ax or ay or az:
+            m = ax if ax > 0 else -ax
+            t = ay if ay > 0 else -ay
+            if t > m:
+                m = t
+            t = az if az > 0 else -az
+            if t > m:
+                m = t
+            if m >= 16384:
+                k = (m >> 14) + 1
+                ax = ax // k
+                ay = ay // k
+                az = az // k
+            n2 = ax * ax + ay * ay + az * az
+            r = st[b + 4]
+            if r < 64:
+                r = 4096
             r = (r + n2 // r) >> 1
             r = (r + n2 // r) >> 1
             r = (r + n2 // r) >> 1
             r = (r + n2 // r) >> 1
-            kb = inp[7]
-            d0 -= (((s0 << 14) // r) * kb) >> 12
-            d1 -= (((s1 << 14) // r) * kb) >> 12
-            d2 -= (((s2 << 14) // r) * kb) >> 12
-            d3 -= (((s3 << 14) // r) * kb) >> 12
-    a0 = st[0] + d0
-    a1 = st[1] + d1
-    a2 = st[2] + d2
-    a3 = st[3] + d3
-    q0 = a0 >> 14
-    q1 = a1 >> 14
-    q2 = a2 >> 14
-    q3 = a3 >> 14
-    e = _ONE28 - (q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3)
-    if e > 32767:
-        e = 32767
-    elif e < -32767:
-        e = -32767
-    a0 += (q0 * e) >> 15
-    a1 += (q1 * e) >> 15
-    a2 += (q2 * e) >> 15
-    a3 += (q3 * e) >> 15
-    st[0] = a0
-    st[1] = a1
-    st[2] = a2
-    st[3] = a3
-    q0 = a0 >> 14
-    q1 = a1 >> 14
-    q2 = a2 >> 14
-    q3 = a3 >> 14
-    st[5] = (q1 * q3 - q0 * q2) >> 13
-    st[6] = (q0 * q1 + q2 * q3) >> 13
-    st[7] = (_ONE28 - 2 * (q1 * q1 + q2 * q2)) >> 14
+            if r < 1:
+                r = 1
+            st[b + 4] = r
+            f0 = st[b + 5] - (ax << 14) // r
+            f1 = st[b + 6] - (ay << 14) // r
+            f2 = st[b + 7] - (az << 14) // r
+            p0 = q0 >> 2
+            p1 = q1 >> 2
+            p2 = q2 >> 2
+            p3 = q3 >> 2
+            s0 = p1 * f1 - p2 * f0
+            s1 = p3 * f0 + p0 * f1 - 2 * p1 * f2
+            s2 = p3 * f1 - p0 * f0 - 2 * p2 * f2
+            s3 = p1 * f0 + p2 * f1
+            m = s0 if s0 > 0 else -s0
+            t = s1 if s1 > 0 else -s1
+            if t > m:
+                m = t
+            t = s2 if s2 > 0 else -s2
+            if t > m:
+                m = t
+            t = s3 if s3 > 0 else -s3
+            if t > m:
+                m = t
+            if m > 256:
+                k = (m >> 13) + 1
+                s0 = s0 // k
+                s1 = s1 // k
+                s2 = s2 // k
+                s3 = s3 // k
+                n2 = s0 * s0 + s1 * s1 + s2 * s2 + s3 * s3
+                r = 8192
+                r = (r + n2 // r) >> 1
+                r = (r + n2 // r) >> 1
+                r = (r + n2 // r) >> 1
+                r = (r + n2 // r) >> 1
+                kb = inp[b + 7]
+                d0 -= (((s0 << 14) // r) * kb) >> 12
+                d1 -= (((s1 << 14) // r) * kb) >> 12
+                d2 -= (((s2 << 14) // r) * kb) >> 12
+                d3 -= (((s3 << 14) // r) * kb) >> 12
+        a0 = st[b + 0] + d0
+        a1 = st[b + 1] + d1
+        a2 = st[b + 2] + d2
+        a3 = st[b + 3] + d3
+        q0 = a0 >> 14
+        q1 = a1 >> 14
+        q2 = a2 >> 14
+        q3 = a3 >> 14
+        e = _ONE28 - (q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3)
+        if e > 32767:
+            e = 32767
+        elif e < -32767:
+            e = -32767
+        a0 += (q0 * e) >> 15
+        a1 += (q1 * e) >> 15
+        a2 += (q2 * e) >> 15
+        a3 += (q3 * e) >> 15
+        st[b + 0] = a0
+        st[b + 1] = a1
+        st[b + 2] = a2
+        st[b + 3] = a3
+        q0 = a0 >> 14
+        q1 = a1 >> 14
+        q2 = a2 >> 14
+        q3 = a3 >> 14
+        st[b + 5] = (q1 * q3 - q0 * q2) >> 13
+        st[b + 6] = (q0 * q1 + q2 * q3) >> 13
+        st[b + 7] = (_ONE28 - 2 * (q1 * q1 + q2 * q2)) >> 14
     return 0
 
 
@@ -150,139 +153,141 @@ _SX = 32 if __import__("sys").maxsize > (1 << 32) else 0
 
 
 @micropython.viper
-def _step_viper(st: ptr32, inp: ptr32) -> int:
+def _step_viper(st: ptr32, inp: ptr32, n: int) -> int:
     sx = int(_SX)
-    s0_ = int(st[0])
-    s1_ = int(st[1])
-    s2_ = int(st[2])
-    s3_ = int(st[3])
-    s0_ = (s0_ << sx) >> sx
-    s1_ = (s1_ << sx) >> sx
-    s2_ = (s2_ << sx) >> sx
-    s3_ = (s3_ << sx) >> sx
-    q0 = s0_ >> 14
-    q1 = s1_ >> 14
-    q2 = s2_ >> 14
-    q3 = s3_ >> 14
-    kg = int(inp[6])
-    kg = (kg << sx) >> sx
-    gx = int(inp[0])
-    gy = int(inp[1])
-    gz = int(inp[2])
-    gx = (gx << sx) >> sx
-    gy = (gy << sx) >> sx
-    gz = (gz << sx) >> sx
-    hx = (gx * kg) >> 15
-    hy = (gy * kg) >> 15
-    hz = (gz * kg) >> 15
-    d0 = (0 - q1 * hx - q2 * hy - q3 * hz) >> 4
-    d1 = (q0 * hx + q2 * hz - q3 * hy) >> 4
-    d2 = (q0 * hy - q1 * hz + q3 * hx) >> 4
-    d3 = (q0 * hz + q1 * hy - q2 * hx) >> 4
-    ax = int(inp[3])
-    ay = int(inp[4])
-    az = int(inp[5])
-    ax = (ax << sx) >> sx
-    ay = (ay << sx) >> sx
-    az = (az << sx) >> sx
-    if ax != 0 or ay != 0 or az != 0:
-        m = ax if ax > 0 else 0 - ax
-        t = ay if ay > 0 else 0 - ay
-        if t > m:
-            m = t
-        t = az if az > 0 else 0 - az
-        if t > m:
-            m = t
-        if m >= 16384:
-            k = (m >> 14) + 1
-            ax = ax // k
-            ay = ay // k
-            az = az // k
-        n2 = ax * ax + ay * ay + az * az
-        r = int(st[4])
-        r = (r << sx) >> sx
-        if r < 64:
-            r = 4096
-        r = (r + n2 // r) >> 1
-        r = (r + n2 // r) >> 1
-        r = (r + n2 // r) >> 1
-        r = (r + n2 // r) >> 1
-        if r < 1:
-            r = 1
-        st[4] = r
-        v5 = int(st[5])
-        v6 = int(st[6])
-        v7 = int(st[7])
-        v5 = (v5 << sx) >> sx
-        v6 = (v6 << sx) >> sx
-        v7 = (v7 << sx) >> sx
-        f0 = v5 - (ax << 14) // r
-        f1 = v6 - (ay << 14) // r
-        f2 = v7 - (az << 14) // r
-        p0 = q0 >> 2
-        p1 = q1 >> 2
-        p2 = q2 >> 2
-        p3 = q3 >> 2
-        g0 = p1 * f1 - p2 * f0
-        g1 = p3 * f0 + p0 * f1 - 2 * p1 * f2
-        g2 = p3 * f1 - p0 * f0 - 2 * p2 * f2
-        g3 = p1 * f0 + p2 * f1
-        m = g0 if g0 > 0 else 0 - g0
-        t = g1 if g1 > 0 else 0 - g1
-        if t > m:
-            m = t
-        t = g2 if g2 > 0 else 0 - g2
-        if t > m:
-            m = t
-        t = g3 if g3 > 0 else 0 - g3
-        if t > m:
-            m = t
-        if m > 256:
-            k = (m >> 13) + 1
-            g0 = g0 // k
-            g1 = g1 // k
-            g2 = g2 // k
-            g3 = g3 // k
-            n2 = g0 * g0 + g1 * g1 + g2 * g2 + g3 * g3
-            r = 8192
+    for leg in range(n):
+        b = 8 * leg
+        s0_ = int(st[b + 0])
+        s1_ = int(st[b + 1])
+        s2_ = int(st[b + 2])
+        s3_ = int(st[b + 3])
+        s0_ = (s0_ << sx) >> sx
+        s1_ = (s1_ << sx) >> sx
+        s2_ = (s2_ << sx) >> sx
+        s3_ = (s3_ << sx) >> sx
+        q0 = s0_ >> 14
+        q1 = s1_ >> 14
+        q2 = s2_ >> 14
+        q3 = s3_ >> 14
+        kg = int(inp[b + 6])
+        kg = (kg << sx) >> sx
+        gx = int(inp[b + 0])
+        gy = int(inp[b + 1])
+        gz = int(inp[b + 2])
+        gx = (gx << sx) >> sx
+        gy = (gy << sx) >> sx
+        gz = (gz << sx) >> sx
+        hx = (gx * kg) >> 15
+        hy = (gy * kg) >> 15
+        hz = (gz * kg) >> 15
+        d0 = (0 - q1 * hx - q2 * hy - q3 * hz) >> 4
+        d1 = (q0 * hx + q2 * hz - q3 * hy) >> 4
+        d2 = (q0 * hy - q1 * hz + q3 * hx) >> 4
+        d3 = (q0 * hz + q1 * hy - q2 * hx) >> 4
+        ax = int(inp[b + 3])
+        ay = int(inp[b + 4])
+        az = int(inp[b + 5])
+        ax = (ax << sx) >> sx
+        ay = (ay << sx) >> sx
+        az = (az << sx) >> sx
+        if ax != 0 or ay != 0 or az != 0:
+            m = ax if ax > 0 else 0 - ax
+            t = ay if ay > 0 else 0 - ay
+            if t > m:
+                m = t
+            t = az if az > 0 else 0 - az
+            if t > m:
+                m = t
+            if m >= 16384:
+                k = (m >> 14) + 1
+                ax = ax // k
+                ay = ay // k
+                az = az // k
+            n2 = ax * ax + ay * ay + az * az
+            r = int(st[b + 4])
+            r = (r << sx) >> sx
+            if r < 64:
+                r = 4096
             r = (r + n2 // r) >> 1
             r = (r + n2 // r) >> 1
             r = (r + n2 // r) >> 1
             r = (r + n2 // r) >> 1
-            kb = int(inp[7])
-            kb = (kb << sx) >> sx
-            d0 -= (((g0 << 14) // r) * kb) >> 12
-            d1 -= (((g1 << 14) // r) * kb) >> 12
-            d2 -= (((g2 << 14) // r) * kb) >> 12
-            d3 -= (((g3 << 14) // r) * kb) >> 12
-    a0 = s0_ + d0
-    a1 = s1_ + d1
-    a2 = s2_ + d2
-    a3 = s3_ + d3
-    q0 = a0 >> 14
-    q1 = a1 >> 14
-    q2 = a2 >> 14
-    q3 = a3 >> 14
-    e = 268435456 - (q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3)
-    if e > 32767:
-        e = 32767
-    elif e < -32767:
-        e = -32767
-    a0 += (q0 * e) >> 15
-    a1 += (q1 * e) >> 15
-    a2 += (q2 * e) >> 15
-    a3 += (q3 * e) >> 15
-    st[0] = a0
-    st[1] = a1
-    st[2] = a2
-    st[3] = a3
-    q0 = a0 >> 14
-    q1 = a1 >> 14
-    q2 = a2 >> 14
-    q3 = a3 >> 14
-    st[5] = (q1 * q3 - q0 * q2) >> 13
-    st[6] = (q0 * q1 + q2 * q3) >> 13
-    st[7] = (268435456 - 2 * (q1 * q1 + q2 * q2)) >> 14
+            if r < 1:
+                r = 1
+            st[b + 4] = r
+            v5 = int(st[b + 5])
+            v6 = int(st[b + 6])
+            v7 = int(st[b + 7])
+            v5 = (v5 << sx) >> sx
+            v6 = (v6 << sx) >> sx
+            v7 = (v7 << sx) >> sx
+            f0 = v5 - (ax << 14) // r
+            f1 = v6 - (ay << 14) // r
+            f2 = v7 - (az << 14) // r
+            p0 = q0 >> 2
+            p1 = q1 >> 2
+            p2 = q2 >> 2
+            p3 = q3 >> 2
+            g0 = p1 * f1 - p2 * f0
+            g1 = p3 * f0 + p0 * f1 - 2 * p1 * f2
+            g2 = p3 * f1 - p0 * f0 - 2 * p2 * f2
+            g3 = p1 * f0 + p2 * f1
+            m = g0 if g0 > 0 else 0 - g0
+            t = g1 if g1 > 0 else 0 - g1
+            if t > m:
+                m = t
+            t = g2 if g2 > 0 else 0 - g2
+            if t > m:
+                m = t
+            t = g3 if g3 > 0 else 0 - g3
+            if t > m:
+                m = t
+            if m > 256:
+                k = (m >> 13) + 1
+                g0 = g0 // k
+                g1 = g1 // k
+                g2 = g2 // k
+                g3 = g3 // k
+                n2 = g0 * g0 + g1 * g1 + g2 * g2 + g3 * g3
+                r = 8192
+                r = (r + n2 // r) >> 1
+                r = (r + n2 // r) >> 1
+                r = (r + n2 // r) >> 1
+                r = (r + n2 // r) >> 1
+                kb = int(inp[b + 7])
+                kb = (kb << sx) >> sx
+                d0 -= (((g0 << 14) // r) * kb) >> 12
+                d1 -= (((g1 << 14) // r) * kb) >> 12
+                d2 -= (((g2 << 14) // r) * kb) >> 12
+                d3 -= (((g3 << 14) // r) * kb) >> 12
+        a0 = s0_ + d0
+        a1 = s1_ + d1
+        a2 = s2_ + d2
+        a3 = s3_ + d3
+        q0 = a0 >> 14
+        q1 = a1 >> 14
+        q2 = a2 >> 14
+        q3 = a3 >> 14
+        e = 268435456 - (q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3)
+        if e > 32767:
+            e = 32767
+        elif e < -32767:
+            e = -32767
+        a0 += (q0 * e) >> 15
+        a1 += (q1 * e) >> 15
+        a2 += (q2 * e) >> 15
+        a3 += (q3 * e) >> 15
+        st[b + 0] = a0
+        st[b + 1] = a1
+        st[b + 2] = a2
+        st[b + 3] = a3
+        q0 = a0 >> 14
+        q1 = a1 >> 14
+        q2 = a2 >> 14
+        q3 = a3 >> 14
+        st[b + 5] = (q1 * q3 - q0 * q2) >> 13
+        st[b + 6] = (q0 * q1 + q2 * q3) >> 13
+        st[b + 7] = (268435456 - 2 * (q1 * q1 + q2 * q2)) >> 14
     return 0
 
 
@@ -318,4 +323,4 @@ class Madgwick6:
         inp[3] = ax
         inp[4] = ay
         inp[5] = az
-        self._step(self.state, inp)
+        self._step(self.state, inp, 1)

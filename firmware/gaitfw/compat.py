@@ -47,3 +47,13 @@ def mem_alloc():
         return gc.mem_alloc()
     except AttributeError:
         return 0
+
+
+def mem_free():
+    """Bytes free on the heap (MicroPython), or 0 where the runtime cannot say."""
+    try:
+        import gc
+
+        return gc.mem_free()
+    except AttributeError:
+        return 0

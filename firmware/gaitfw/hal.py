@@ -53,16 +53,16 @@ class ReplayHal:
             self.f.seek(REPLAY_HEADER)
             self.row = 0
             self.loops += 1
-        want = self.n_samples - self.row
-        cap = len(self.buf) // self.row_bytes
-        if want > cap:
-            want = cap
-        n = self.f.readinto(self.buf, want * self.row_bytes)
-        if not n or n < self.row_bytes:
+        n = self.f.readinto(self.buf)  # the file ends after n_samples rows
+        rows = (n or 0) // self.row_bytes
+        left = self.n_samples - self.row
+        if rows > left:
+            rows = left  # trailing bytes after the last row are not samples
+        if rows <= 0:
             return False
-        self.avail = n - n % self.row_bytes
+        self.avail = rows * self.row_bytes
         self.pos = 0
-        self.row += self.avail // self.row_bytes
+        self.row += rows
         return True
 
     def read(self, sample):

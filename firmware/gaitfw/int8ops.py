@@ -8,7 +8,10 @@ Arithmetic (TFLite reference_integer_ops): an int32 accumulator
 is requantized with MultiplyByQuantizedMultiplier(acc, mult[c], shift[c]):
     SaturatingRoundingDoublingHighMul(acc << max(shift, 0), mult)   (round half away from 0)
     RoundingDivideByPOT(., max(-shift, 0))                          (round half away from 0)
-then out_off is added and the result clamped to the fused activation range.
+then out_off is added and the result clamped to the fused activation range. Per op, the
+`rounding` field selects the final shift's rounding: 0 as above (TFLite's reference conv),
+1 ties up, (x + 2^(e-1)) >> e, which is what ai-edge-litert's builtin int8 conv and fully
+connected kernels compute (measured bit-exact; docs/device_model.md).
 Max pool: max then clamp. Average pool: sum, then divide rounding half away from zero.
 
 Buffers (built by gaitfw.devmodel): W array('b') int8 weights; Q array('i') per op
@@ -45,17 +48,24 @@ _IN_OFF = const(11)
 _OUT_OFF = const(12)
 _W_OFF = const(13)
 _Q_OFF = const(14)
+_ROUND = const(15)  # 0: TFLite reference rounding, 1: ai-edge-litert builtin (ties up)
 _BIAS = const(256)  # added to the signed P fields
 _SHIFT_BIAS = const(32)  # added to stored shifts
 
 
-def mbqm(x, mult, shift):
-    """TFLite MultiplyByQuantizedMultiplier on Python ints (reference, not for 32-bit boards)."""
+def mbqm(x, mult, shift, rnd=0):
+    """TFLite MultiplyByQuantizedMultiplier on Python ints (reference, not for 32-bit boards).
+
+    rnd 0: RoundingDivideByPOT (ties away from zero), as TFLite's reference kernels;
+    rnd 1: the final shift rounds ties up, as ai-edge-litert's builtin kernels do (measured).
+    """
     if shift > 0:
         x = x << shift
     ab = x * mult
     t = ab + (0x40000000 if ab >= 0 else 1 - 0x40000000)
     r = t >> 31 if t >= 0 else -((-t) >> 31)  # C division truncates toward zero
+    if shift < 0 and rnd:  # (x + 2^(e-1)) >> e
+        return (r + (1 << (-shift - 1))) >> -shift
     if shift < 0:
         rs = -shift
         mask = (1 << rs) - 1
@@ -82,6 +92,7 @@ def _conv_plain(W, Q, P, X, Y):
     ooff = P[_OUT_OFF] - _BIAS
     wo = P[_W_OFF]
     qo = P[_Q_OFF]
+    rnd = P[_ROUND]
     for t in range(lout):
         t0 = t * st - pad
         for co in range(cout):
@@ -94,7 +105,7 @@ def _conv_plain(W, Q, P, X, Y):
                     wk = wb + kk * cin
                     for ci in range(cin):
                         acc += W[wk + ci] * (X[xb + ci] + ioff)
-            r = mbqm(acc, Q[qo + cout + co], Q[qo + 2 * cout + co] - _SHIFT_BIAS) + ooff
+            r = mbqm(acc, Q[qo + cout + co], Q[qo + 2 * cout + co] - _SHIFT_BIAS, rnd) + ooff
             Y[t * cout + co] = amin if r < amin else (amax if r > amax else r)
 
 
@@ -107,12 +118,13 @@ def _fc_plain(W, Q, P, X, Y):
     ooff = P[_OUT_OFF] - _BIAS
     wo = P[_W_OFF]
     qo = P[_Q_OFF]
+    rnd = P[_ROUND]
     for co in range(cout):
         acc = Q[qo + co]
         wb = wo + co * cin
         for ci in range(cin):
             acc += W[wb + ci] * (X[ci] + ioff)
-        r = mbqm(acc, Q[qo + cout + co], Q[qo + 2 * cout + co] - _SHIFT_BIAS) + ooff
+        r = mbqm(acc, Q[qo + cout + co], Q[qo + 2 * cout + co] - _SHIFT_BIAS, rnd) + ooff
         Y[co] = amin if r < amin else (amax if r > amax else r)
 
 
@@ -165,6 +177,7 @@ def _requant_viper(A, Q, P, Y):
     cout = p[_C_OUT]
     ooff = p[_OUT_OFF] - _BIAS
     qo = p[_Q_OFF]
+    rnd = p[_ROUND]
     one30 = uint(1) << 30
     co = 0
     while co < cout:
@@ -198,14 +211,17 @@ def _requant_viper(A, Q, P, Y):
         if neg:
             r = 0 - r
         if rs > 0:
-            mask = (1 << rs) - 1
-            rem = r & mask
-            thr = mask >> 1
-            if r < 0:
-                thr += 1
-            r = r >> rs
-            if rem > thr:
-                r += 1
+            if rnd:
+                r = (r + (1 << (rs - 1))) >> rs
+            else:
+                mask = (1 << rs) - 1
+                rem = r & mask
+                thr = mask >> 1
+                if r < 0:
+                    thr += 1
+                r = r >> rs
+                if rem > thr:
+                    r += 1
         r += ooff
         # --- end requantize ---
         if r < amin:
@@ -238,6 +254,7 @@ def _conv_viper(W, Q, P, X, Y):
     ooff = p[_OUT_OFF] - _BIAS
     wo = p[_W_OFF]
     qo = p[_Q_OFF]
+    rnd = p[_ROUND]
     one30 = uint(1) << 30
     t = 0
     while t < lout:
@@ -288,14 +305,17 @@ def _conv_viper(W, Q, P, X, Y):
             if neg:
                 r = 0 - r
             if rs > 0:
-                mask = (1 << rs) - 1
-                rem = r & mask
-                thr = mask >> 1
-                if r < 0:
-                    thr += 1
-                r = r >> rs
-                if rem > thr:
-                    r += 1
+                if rnd:
+                    r = (r + (1 << (rs - 1))) >> rs
+                else:
+                    mask = (1 << rs) - 1
+                    rem = r & mask
+                    thr = mask >> 1
+                    if r < 0:
+                        thr += 1
+                    r = r >> rs
+                    if rem > thr:
+                        r += 1
             r += ooff
             # --- end requantize ---
             if r < amin:
@@ -323,6 +343,7 @@ def _fc_viper(W, Q, P, X, Y):
     ooff = p[_OUT_OFF] - _BIAS
     wo = p[_W_OFF]
     qo = p[_Q_OFF]
+    rnd = p[_ROUND]
     one30 = uint(1) << 30
     co = 0
     while co < cout:
@@ -363,14 +384,17 @@ def _fc_viper(W, Q, P, X, Y):
         if neg:
             r = 0 - r
         if rs > 0:
-            mask = (1 << rs) - 1
-            rem = r & mask
-            thr = mask >> 1
-            if r < 0:
-                thr += 1
-            r = r >> rs
-            if rem > thr:
-                r += 1
+            if rnd:
+                r = (r + (1 << (rs - 1))) >> rs
+            else:
+                mask = (1 << rs) - 1
+                rem = r & mask
+                thr = mask >> 1
+                if r < 0:
+                    thr += 1
+                r = r >> rs
+                if rem > thr:
+                    r += 1
         r += ooff
         # --- end requantize ---
         if r < amin:
@@ -455,8 +479,9 @@ def _requant_plain(A, Q, P, Y):
     cout = P[_C_OUT]
     ooff = P[_OUT_OFF] - _BIAS
     qo = P[_Q_OFF]
+    rnd = P[_ROUND]
     for co in range(cout):
-        r = mbqm(A[co], Q[qo + cout + co], Q[qo + 2 * cout + co] - _SHIFT_BIAS) + ooff
+        r = mbqm(A[co], Q[qo + cout + co], Q[qo + 2 * cout + co] - _SHIFT_BIAS, rnd) + ooff
         Y[co] = amin if r < amin else (amax if r > amax else r)
 
 

@@ -17,8 +17,10 @@ STATUS bits (16-23, owner MGait, until protocol.py defines them):
 
 from array import array
 
-from gaitfw.ahrs import Madgwick6
-from gaitfw.compat import const
+import micropython
+
+from gaitfw import ahrs
+from gaitfw.compat import MICROPYTHON, const
 from gaitfw.events import (
     EV_MG_CALIB,
     EV_MG_FO,
@@ -36,6 +38,9 @@ from gaitfw.events import (
 from gaitfw.mgait_events import GaitEvents
 from gaitfw.mgait_trig import atan2_cd, sin_cd
 
+if not MICROPYTHON:
+    from gaitfw.compat import ptr16, ptr32  # noqa: F401  (viper annotations on CPython)
+
 ST_MG_CALIBRATING = 1 << 16  # standing calibration in progress
 ST_MG_CAL_MOTION = 1 << 17  # the user moved during standing calibration (offsets doubtful)
 ST_MG_SATURATED = 1 << 18  # an IMU or bend channel hit the int16 rail
@@ -48,6 +53,124 @@ _NCH = const(7)  # channels per leg
 _RAIL = const(32000)
 _FREEZE = const(10)  # identical gyro samples that count as a frozen sensor
 _NRING = const(11)  # IC ring: ten steps = five strides
+
+# ---------------------------------------------------------------- per-sample kernels
+# w (array 'i', 22): [0..13] offsets per channel, [14..19] last gyro x/y/z per leg,
+# [20..21] identical-gyro run length per leg. Returns flags: 1 saturated, 2 dropout.
+def _pre_plain(s, w, inp):
+    flags = 0
+    for leg in range(2):
+        o = 7 * leg
+        b = 8 * leg
+        ax = s[o + 1]
+        ay = s[o + 2]
+        az = s[o + 3]
+        gx = s[o + 4]
+        gy = s[o + 5]
+        gz = s[o + 6]
+        bd = s[o]
+        if (ax > _RAIL or ax < -_RAIL or ay > _RAIL or ay < -_RAIL or az > _RAIL or az < -_RAIL
+                or gx > _RAIL or gx < -_RAIL or gy > _RAIL or gy < -_RAIL or gz > _RAIL or gz < -_RAIL
+                or bd > _RAIL or bd < -_RAIL):
+            flags |= 1
+        if ax == 0 and ay == 0 and az == 0:
+            flags |= 2
+        j = 14 + 3 * leg
+        if gx == w[j] and gy == w[j + 1] and gz == w[j + 2]:
+            w[20 + leg] += 1
+            if w[20 + leg] >= _FREEZE:
+                flags |= 2
+        else:
+            w[20 + leg] = 0
+            w[j] = gx
+            w[j + 1] = gy
+            w[j + 2] = gz
+        inp[b] = gx - w[o + 4]
+        inp[b + 1] = gy - w[o + 5]
+        inp[b + 2] = gz - w[o + 6]
+        if ax == 0 and ay == 0 and az == 0:
+            inp[b + 3] = 0
+            inp[b + 4] = 0
+            inp[b + 5] = 0
+        else:
+            inp[b + 3] = ax - w[o + 1]
+            inp[b + 4] = ay - w[o + 2]
+            inp[b + 5] = az - w[o + 3]
+    return flags
+
+
+def _post_plain(st, s, cur):
+    cur[0] += st[5]
+    cur[1] += st[7]
+    cur[2] += s[0]
+    cur[3] += st[13]
+    cur[4] += st[15]
+    cur[5] += s[7]
+    return 0
+
+
+# int16 loads through ptr16 are zero-extended: (v ^ 0x8000) - 0x8000 restores the sign on any
+# word size; ptr32 loads need `(v << sx) >> sx` on a 64-bit port only (see gaitfw.ahrs).
+@micropython.viper
+def _pre_viper(s: ptr16, w: ptr32, inp: ptr32) -> int:
+    sx = int(ahrs._SX)
+    flags = 0
+    for leg in range(2):
+        o = 7 * leg
+        b = 8 * leg
+        ax = (int(s[o + 1]) ^ 0x8000) - 0x8000
+        ay = (int(s[o + 2]) ^ 0x8000) - 0x8000
+        az = (int(s[o + 3]) ^ 0x8000) - 0x8000
+        gx = (int(s[o + 4]) ^ 0x8000) - 0x8000
+        gy = (int(s[o + 5]) ^ 0x8000) - 0x8000
+        gz = (int(s[o + 6]) ^ 0x8000) - 0x8000
+        bd = (int(s[o]) ^ 0x8000) - 0x8000
+        if (ax > 32000 or ax < -32000 or ay > 32000 or ay < -32000 or az > 32000 or az < -32000
+                or gx > 32000 or gx < -32000 or gy > 32000 or gy < -32000 or gz > 32000 or gz < -32000
+                or bd > 32000 or bd < -32000):
+            flags |= 1
+        zero = ax == 0 and ay == 0 and az == 0
+        if zero:
+            flags |= 2
+        j = 14 + 3 * leg
+        lx = (int(w[j]) << sx) >> sx
+        ly = (int(w[j + 1]) << sx) >> sx
+        lz = (int(w[j + 2]) << sx) >> sx
+        if gx == lx and gy == ly and gz == lz:
+            fr = int(w[20 + leg]) + 1
+            w[20 + leg] = fr
+            if fr >= 10:
+                flags |= 2
+        else:
+            w[20 + leg] = 0
+            w[j] = gx
+            w[j + 1] = gy
+            w[j + 2] = gz
+        inp[b] = gx - ((int(w[o + 4]) << sx) >> sx)
+        inp[b + 1] = gy - ((int(w[o + 5]) << sx) >> sx)
+        inp[b + 2] = gz - ((int(w[o + 6]) << sx) >> sx)
+        if zero:
+            inp[b + 3] = 0
+            inp[b + 4] = 0
+            inp[b + 5] = 0
+        else:
+            inp[b + 3] = ax - ((int(w[o + 1]) << sx) >> sx)
+            inp[b + 4] = ay - ((int(w[o + 2]) << sx) >> sx)
+            inp[b + 5] = az - ((int(w[o + 3]) << sx) >> sx)
+    return flags
+
+
+@micropython.viper
+def _post_viper(st: ptr32, s: ptr16, cur: ptr32) -> int:
+    sx = int(ahrs._SX)
+    cur[0] = ((int(cur[0]) << sx) >> sx) + ((int(st[5]) << sx) >> sx)
+    cur[1] = ((int(cur[1]) << sx) >> sx) + ((int(st[7]) << sx) >> sx)
+    cur[2] = ((int(cur[2]) << sx) >> sx) + (int(s[0]) ^ 0x8000) - 0x8000
+    cur[3] = ((int(cur[3]) << sx) >> sx) + ((int(st[13]) << sx) >> sx)
+    cur[4] = ((int(cur[4]) << sx) >> sx) + ((int(st[15]) << sx) >> sx)
+    cur[5] = ((int(cur[5]) << sx) >> sx) + (int(s[7]) ^ 0x8000) - 0x8000
+    return 0
+
 
 DEFAULTS = {
     "l1_mm": 391,  # thigh (Bandai skeleton: 0.391 m)
@@ -93,10 +216,24 @@ class MGait:
         self.n_cal = int(c["cal_s"] * rate_hz)
         self.calbuf = array("h", [0] * (self.n_cal * 2 * _NCH))
         self.ncal = 0
-        self.off = array("i", [0] * (2 * _NCH))
+        self.w = array("i", [0] * 22)  # offsets, last gyro, frozen counts (see _pre_plain)
+        self.off = self.w
         self.bend0 = array("i", [0, 0])
         self.bgain = array("i", [0, 0])  # cdeg per (2M-sample sum count), Q16
-        self.mad = [Madgwick6(rate_hz, gyro_lsb_per_dps, c["beta"], viper) for _ in range(2)]
+        kg, kb = ahrs.gains(rate_hz, gyro_lsb_per_dps, c["beta"])
+        self.qst = array("i", [0] * 16)  # both thighs' Madgwick state (gaitfw.ahrs layout)
+        self.inp = array("i", [0] * 16)
+        for leg in range(2):
+            b = 8 * leg
+            self.qst[b] = 1 << 28
+            self.qst[b + 4] = 4096
+            self.qst[b + 7] = 16384
+            self.inp[b + 6] = kg
+            self.inp[b + 7] = kb
+        use_viper = viper and MICROPYTHON
+        self._pre = _pre_viper if use_viper else _pre_plain
+        self._step = ahrs._step_viper if use_viper else ahrs._step_plain
+        self._post = _post_viper if use_viper else _post_plain
         self.cur = array("i", [0] * 6)  # block sums: vx, vz, bend per leg
         self.prev = array("i", [0] * 6)
         self.k = 0
@@ -104,8 +241,6 @@ class MGait:
         self.events = GaitEvents(self, c["knee_prom_cdeg"], c["hip_prom_cdeg"])
         self.st = ST_MG_CALIBRATING
         self.bad = 0  # reasons seen since the current front limb's contact
-        self.last_g = array("i", [0] * 6)
-        self.frozen = array("i", [0, 0])
         self.ic_t = array("i", [0] * _NRING)
         self.ic_d = array("i", [0] * _NRING)
         self.ic_side = array("b", [0] * _NRING)
@@ -134,45 +269,15 @@ class MGait:
             if self.ncal == self.n_cal:
                 self._finish_cal(t_ms)
             return
-        off = self.off
-        cur = self.cur
-        for leg in range(2):
-            o = leg * _NCH
-            ax = s[o + 1]
-            ay = s[o + 2]
-            az = s[o + 3]
-            gx = s[o + 4]
-            gy = s[o + 5]
-            gz = s[o + 6]
-            if (
-                ax > _RAIL or ax < -_RAIL or ay > _RAIL or ay < -_RAIL or az > _RAIL or az < -_RAIL
-                or gx > _RAIL or gx < -_RAIL or gy > _RAIL or gy < -_RAIL or gz > _RAIL or gz < -_RAIL
-                or s[o] > _RAIL or s[o] < -_RAIL
-            ):
+        f = self._pre(s, self.w, self.inp)
+        if f:
+            if f & 1:
                 self.st |= ST_MG_SATURATED
-                self.bad |= 1
-            lg = self.last_g
-            if gx == lg[3 * leg] and gy == lg[3 * leg + 1] and gz == lg[3 * leg + 2]:
-                self.frozen[leg] += 1
-                if self.frozen[leg] >= _FREEZE:
-                    self.st |= ST_MG_DROPOUT
-                    self.bad |= 2
-            else:
-                self.frozen[leg] = 0
-                lg[3 * leg] = gx
-                lg[3 * leg + 1] = gy
-                lg[3 * leg + 2] = gz
-            m = self.mad[leg]
-            if ax == 0 and ay == 0 and az == 0:
+            if f & 2:
                 self.st |= ST_MG_DROPOUT
-                self.bad |= 2
-            else:
-                m.update(gx - off[o + 4], gy - off[o + 5], gz - off[o + 6], ax - off[o + 1], ay - off[o + 2], az - off[o + 3])
-            ms = m.state
-            j = 3 * leg
-            cur[j] += ms[5]
-            cur[j + 1] += ms[7]
-            cur[j + 2] += s[o]
+            self.bad |= f
+        self._step(self.qst, self.inp, 2)
+        self._post(self.qst, s, self.cur)
         self.k += 1
         if self.k >= self.M:
             self.k = 0
@@ -210,7 +315,7 @@ class MGait:
         b = self.calbuf
         motion = 0
         for ch in range(2 * _NCH):
-            col = sorted(b[i * 2 * _NCH + ch] for i in range(n))
+            col = sorted([b[i * 2 * _NCH + ch] for i in range(n)])
             med = col[n // 2]
             k = ch % _NCH
             if k == 3:
@@ -222,7 +327,7 @@ class MGait:
             if k >= 4 and col[(9 * n) // 10] - col[n // 10] > 330:  # > 10 dps spread
                 motion = 1
         for leg in range(2):
-            col = sorted(b[i * 2 * _NCH + leg * _NCH] for i in range(n))
+            col = sorted([b[i * 2 * _NCH + leg * _NCH] for i in range(n)])
             self.bend0[leg] = col[n // 2]
             raw0, raw90 = self.bend_cal[leg]
             span = raw90 - raw0

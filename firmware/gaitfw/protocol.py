@@ -18,7 +18,13 @@ Decoded frame (little endian), documented in docs/protocol.md:
 The encoder (`FrameWriter`) works in preallocated buffers: no heap use per frame or sample.
 """
 
+import micropython
 from micropython import const
+
+from gaitfw.compat import MICROPYTHON
+
+if not MICROPYTHON:
+    from gaitfw.compat import ptr8, ptr16  # noqa: F401  (viper annotations on CPython)
 
 MAGIC = const(0x47)
 VERSION = const(1)
@@ -104,16 +110,30 @@ def _make_crc_table():
 CRC_TABLE = _make_crc_table()
 
 
-def crc16(buf, start, end, crc=0xFFFF):
-    """CRC-16/CCITT-FALSE over buf[start:end] without slicing (no allocation)."""
-    table = CRC_TABLE
+def _crc16_plain(buf, start, end, crc, table):
     for i in range(start, end):
         crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ buf[i]) & 0xFF]
     return crc
 
 
-def cobs_encode_into(src, n, dst):
-    """COBS-encode src[0:n] into dst, append the 0x00 delimiter; return the length written."""
+@micropython.viper
+def _crc16_viper(buf: ptr8, start: int, end: int, crc: int, table: ptr16) -> int:
+    i = start
+    while i < end:
+        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ buf[i]) & 0xFF]
+        i += 1
+    return crc
+
+
+_crc16 = _crc16_viper if MICROPYTHON else _crc16_plain
+
+
+def crc16(buf, start, end, crc=0xFFFF):
+    """CRC-16/CCITT-FALSE over buf[start:end] without slicing (no allocation)."""
+    return _crc16(buf, start, end, crc, CRC_TABLE)
+
+
+def _cobs_encode_plain(src, n, dst):
     code_pos = 0
     out = 1
     code = 1
@@ -136,6 +156,45 @@ def cobs_encode_into(src, n, dst):
     dst[code_pos] = code
     dst[out] = 0
     return out + 1
+
+
+@micropython.viper
+def _cobs_encode_viper(src: ptr8, n: int, dst: ptr8) -> int:
+    code_pos = 0
+    out = 1
+    code = 1
+    i = 0
+    while i < n:
+        b = src[i]
+        if b == 0:
+            dst[code_pos] = code
+            code_pos = out
+            out += 1
+            code = 1
+        else:
+            dst[out] = b
+            out += 1
+            code += 1
+            if code == 0xFF:
+                dst[code_pos] = code
+                code_pos = out
+                out += 1
+                code = 1
+        i += 1
+    dst[code_pos] = code
+    dst[out] = 0
+    return out + 1
+
+
+_cobs_encode = _cobs_encode_viper if MICROPYTHON else _cobs_encode_plain
+
+
+def cobs_encode_into(src, n, dst):
+    """COBS-encode src[0:n] into dst, append the 0x00 delimiter; return the length written.
+
+    dst must hold n + n // 254 + 2 bytes (the caller sizes it; no check on the hot path).
+    """
+    return _cobs_encode(src, n, dst)
 
 
 def cobs_decode_into(src, n, dst):
@@ -189,32 +248,43 @@ def get_i16(buf, off):
 
 
 class FrameWriter:
-    """Builds frames in place: fill `payload` (a view at HEADER_LEN), then `finish()`.
+    """Builds frames in place: `begin`, fill the payload at HEADER_LEN, then `finish`.
 
     Why in place: the sample path writes int16 counts straight into the frame buffer, so a
-    batch of samples costs no allocation from sensor to wire.
+    batch of samples costs no allocation from sensor to wire. Writers that send on one link
+    share a sequence box (`seqbox`), and the number is taken when a frame is finished, i.e.
+    in the order frames go out, so the receiver sees every gap.
     """
 
-    def __init__(self, max_payload=MAX_PAYLOAD):
+    def __init__(self, max_payload=MAX_PAYLOAD, seqbox=None):
+        from array import array
+
         self.raw = bytearray(HEADER_LEN + max_payload + CRC_LEN)
         self.enc = bytearray(len(self.raw) + len(self.raw) // 254 + 2)
-        self.seq = 0
+        self.seqbox = seqbox if seqbox is not None else array("H", [0])
         self.max_payload = max_payload
+
+    @property
+    def seq(self):
+        """Sequence number the next finished frame will carry."""
+        return self.seqbox[0]
 
     def begin(self, msg_type, t_ms):
         raw = self.raw
         raw[0] = MAGIC
         raw[1] = VERSION
         raw[2] = msg_type
-        put_u16(raw, 3, self.seq)
         put_u32(raw, 5, t_ms)
 
     def finish(self, payload_len):
-        """CRC + COBS the frame begun with `begin`; return the encoded length in `enc`."""
+        """Number, CRC and COBS the frame begun with `begin`; return the length in `enc`."""
         raw = self.raw
+        box = self.seqbox
+        seq = box[0]
+        put_u16(raw, 3, seq)
+        box[0] = (seq + 1) & 0xFFFF
         end = HEADER_LEN + payload_len
         put_u16(raw, end, crc16(raw, 0, end))
-        self.seq = (self.seq + 1) & 0xFFFF
         return cobs_encode_into(raw, end + CRC_LEN, self.enc)
 
     def frame(self, msg_type, t_ms, payload):

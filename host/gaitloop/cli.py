@@ -10,7 +10,7 @@ import json
 import signal
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -36,17 +36,17 @@ _PLUGINS: tuple[str, ...] = ()
 console = Console(stderr=True)
 
 
-class Board(str, Enum):
+class Board(StrEnum):
     insole = "insole"
     knee = "knee"
 
 
-class Side(str, Enum):
+class Side(StrEnum):
     left = "left"
     right = "right"
 
 
-class OutFormat(str, Enum):
+class OutFormat(StrEnum):
     live = "live"
     jsonl = "jsonl"
 

@@ -109,6 +109,7 @@ def register(app: typer.Typer, train: typer.Typer, eval_: typer.Typer) -> None:
         channels: Annotated[Channels, typer.Option(help="Phase inputs: insole (heel+ball, left) or all.")] = Channels.insole,
         epochs: Annotated[int, typer.Option(help="Training epochs.")] = 30,
         train_stride: Annotated[int, typer.Option(help="Take every n-th training window.")] = 4,
+        batch_size: Annotated[int, typer.Option(help="Mini-batch size (small data: smaller).")] = 128,
         seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
         out: Annotated[Path, typer.Option(help="Checkpoint to write.")] = Path("models/student_phase_insole.pt"),
     ) -> None:
@@ -123,13 +124,13 @@ def register(app: typer.Typer, train: typer.Typer, eval_: typer.Typer) -> None:
 
                 ds = phase.dataset(data, seed=seed, train_stride=train_stride)
                 res = phase.train_student(ds, kd.value, teacher, channels.value, epochs=epochs,
-                                          seed=seed, save_to=out)
+                                          batch_size=batch_size, seed=seed, save_to=out)
             else:
                 from gaitloop.learn import grf
 
                 ds = grf.make_dataset(data, seed=seed, train_stride=train_stride)
                 res = grf.train_student(ds, kd.value, teacher, epochs=epochs, seed=seed,
-                                        save_to=out)
+                                        batch_size=batch_size, save_to=out)
         except ValueError as exc:
             raise LearnError(str(exc)) from exc
         print(json.dumps(_summary(res, task.value), indent=1))

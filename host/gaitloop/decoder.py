@@ -40,6 +40,7 @@ class DecoderStats:
     crc_errors: int = 0
     bad_frames: int = 0  # COBS invalid, too short, wrong magic/version, malformed payload
     skipped_bytes: int = 0  # bytes before the first delimiter (joined mid-stream)
+    incomplete: int = 0  # a frame cut off when the stream ended (see finish())
     bytes_in: int = 0
 
 
@@ -77,6 +78,12 @@ class StreamDecoder:
                 continue
             self._take(block, out)
         return out
+
+    def finish(self) -> None:
+        """The stream ended: a partial frame left in the buffer is counted, not kept."""
+        if self._synced and self._buf:
+            self.stats.incomplete += 1
+        self._buf.clear()
 
     def _take(self, block: bytes, out: list[Frame]) -> None:
         raw = cobs_decode(block)

@@ -38,7 +38,7 @@ def _plot_board(rec: Recording, link: int, window_s: float = 10.0) -> bytes:
         ax.grid(alpha=0.3)
         if span is not None and len(t):
             t0 = cols["t_ms"][0]
-            for t_ms, _seq, ev in rec.events(link):
+            for t_ms, _seq, _ev in rec.events(link):
                 x = (t_ms - t0) / 1000.0
                 if x <= t[0] + span:
                     ax.axvline(x, color="k", alpha=0.15, lw=0.6)

@@ -64,6 +64,7 @@ class StreamSession:
         self.recorder = recorder
         self.sinks = sinks or []
         self._stop = False
+        self._closed = False
         self.started = time.monotonic()
         if recorder is not None:
             for ch in self.channels:
@@ -130,6 +131,11 @@ class StreamSession:
             self.close()
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for ch in self.channels:
+            ch.decoder.finish()
         if self.recorder is not None:
             for ch in self.channels:
                 self.recorder.add_stats(ch.id, ch.stats())

@@ -34,7 +34,7 @@ def test_host_emulation_is_bit_exact(huang_streams, shipped, rec, sensor):
     out = _kernel_run(counts, T, shipped.params)
     d = CSMDetector(shipped, fixed=True).detect(counts)
     assert np.array_equal(out & 1, d.decision_)
-    assert np.array_equal(((out >> 1) & csm.F_FLAT) > 0, d.flat_ & (np.arange(len(out)) >= 31))
+    assert np.array_equal(((out >> 1) & csm.F_FLAT) > 0, d.flat_)
 
 
 def test_lut_and_quantisation_bounds(shipped):
@@ -104,7 +104,7 @@ for v in (True, False):
     fp = foot.FootProcessor(emit, 0, T, d['params'], use_viper=v)
     growth = []
     t = 0
-    for m in (600, 1200):
+    for m in (300, 600, 1200):  # the first run warms up one-time caches, then N and 2N
         gc.collect()
         a0 = gc.mem_alloc()
         for i in range(m):
@@ -114,7 +114,7 @@ for v in (True, False):
             fp.feed(t, sample)
             t += 10
         growth.append(gc.mem_alloc() - a0)
-    print(v, growth[0], growth[1], ring[0], fp.steps)
+    print(v, growth[1], growth[2], ring[0], fp.steps)
 """
 
 

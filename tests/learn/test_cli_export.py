@@ -27,7 +27,7 @@ def cli():
 def trained_student(cli, figs_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("student") / "student.pt"
     r = CliRunner().invoke(cli, ["train", "student", "--task", "phase", "--data", str(figs_dir),
-                                 "--kd", "none", "--epochs", "3", "--train-stride", "10",
+                                 "--kd", "none", "--epochs", "3", "--train-stride", "10", "--batch-size", "32",
                                  "--out", str(out)])
     assert r.exit_code == 0, r.output
     return out, json.loads(r.stdout[r.stdout.index("{"):])

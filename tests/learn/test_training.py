@@ -18,7 +18,8 @@ def tiny_teacher(small_phase_ds, tmp_path_factory):
 
 
 def test_student_learns_phase_from_insole(small_phase_ds):
-    res = phase.train_student(small_phase_ds, "none", channels="insole", epochs=4, progress=False)
+    res = phase.train_student(small_phase_ds, "none", channels="insole", epochs=3, batch_size=32,
+                              progress=False)
     majority = np.bincount(small_phase_ds.y_test).max() / len(small_phase_ds.y_test)
     assert res["metrics"]["accuracy"] > majority + 0.25, res["metrics"]["accuracy"]
     assert res["channels"] == ["heel_l", "ball_l"]
@@ -57,7 +58,8 @@ def test_grf_student_and_sckd_smoke(shared_data, tmp_path):
     assert not set(ds.train_subjects) & set(ds.test_subjects)
     t = tmp_path / "t.pt"
     grf.train_teacher(ds, width=4, hidden=8, epochs=1, save_to=t, progress=False)
-    res = grf.train_student(ds, "sckd", t, epochs=3, progress=False, save_to=tmp_path / "s.pt")
+    res = grf.train_student(ds, "sckd", t, epochs=3, batch_size=32, progress=False,
+                            save_to=tmp_path / "s.pt")
     m = res["metrics"]
     assert {"rmse_n", "rmse_pct_bw", "r2"} <= set(m)
     assert m["rmse_n"] < np.std(ds.y_test) * 1.5  # trained at least to the scale of the data

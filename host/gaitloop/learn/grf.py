@@ -167,6 +167,7 @@ def _meta(kind, arch, ds, channels, norm, metrics, seed, extra=None):
 
 def train_student(ds: GRFDataset, kd: str = "none", teacher_path: Path | None = None,
                   epochs: int = 20, seed: int = 0, faults: InsoleFaults | None = None,
+                  batch_size: int = 128,
                   save_to: Path | None = None, progress: bool = True,
                   teacher_cache: dict | None = None) -> dict:
     """Student on faulty heel+ball; kd in none | hinton (teacher-output MSE) | hinton_feat | sckd."""
@@ -192,7 +193,8 @@ def train_student(ds: GRFDataset, kd: str = "none", teacher_path: Path | None = 
     def input_fn(xb, rng):
         return norm_cf(ds.norm2, faults.apply(insole_view(xb), rng))
 
-    trainer = tr.Trainer(epochs=epochs, seed=seed, progress=progress, desc=f"grf student {kd}")
+    trainer = tr.Trainer(epochs=epochs, batch_size=batch_size, seed=seed, progress=progress,
+                         desc=f"grf student {kd}")
     trainer.fit(model, ds.X_train, ds.y_train / TARGET_SCALE_N, task="grf", kd=cfg,
                 teacher=teacher, input_fn=input_fn)
     pred = tr.predict(model, norm_cf(ds.norm2, ds.X2_test_faulty))[:, 0] * TARGET_SCALE_N

@@ -50,8 +50,8 @@ def limp_walk(walk: Walk, side: str, reduction: float, onset: float = 1 / 3, ram
     return w
 
 
-def _strides(walk: Walk, model: SensorModel, cfg: dict, thr_pct: float) -> list[tuple[bool, bool]]:
-    """(true label, buzzer on) per detected stride whose two steps match the truth."""
+def _strides(walk: Walk, model: SensorModel, cfg: dict, thr_pct: float) -> list[tuple[bool, bool, bool]]:
+    """(true label, buzzer on live, confirmed) per detected stride whose steps match the truth."""
     truth = true_steps(walk)
     st = synthesize(walk, model)
     c = dict(cfg)
@@ -60,41 +60,52 @@ def _strides(walk: Walk, model: SensorModel, cfg: dict, thr_pct: float) -> list[
     m = match_steps(steps, truth, st.t0_walk)
     from gaitfw.events import EV_MG_STEP
 
-    out = []
-    k = -1  # index of the latest step event
+    rows = []  # (step index closing the stride, estimated asym %, buzzer on after it)
+    k = -1
     buzz = False
-    pending = None  # stride closed by step k; decided once that step's events are all seen
-    for _t, code, _side, _a, _b in events:
+    pending = None
+    for _t, code, _side, a, _b in events:
         if code == EV_MG_STEP:
             if pending is not None:
-                out.append(_label(pending, m, truth, thr_pct, buzz))
+                rows.append((pending[0], pending[1], buzz))
                 pending = None
             k += 1
         elif code == EV_MG_ASYM:
-            pending = k
+            pending = (k, a / 100.0)
         elif code == EV_MG_BUZZ:
             buzz = True
         elif code == EV_MG_BUZZ_OFF:
             buzz = False
     if pending is not None:
-        out.append(_label(pending, m, truth, thr_pct, buzz))
+        rows.append((pending[0], pending[1], buzz))
+    on = float(cfg.get("asym_pct", 25))
+    # "confirmed": the over-threshold strides that led to a firing count as detected too
+    confirmed = [r[2] for r in rows]
+    for i in range(len(rows) - 1, 0, -1):
+        if confirmed[i] and not rows[i - 1][2] and rows[i - 1][1] >= on:
+            confirmed[i - 1] = True
+    out = []
+    for (kk, _asym, live), conf in zip(rows, confirmed, strict=True):
+        lab = _label(kk, m, truth, thr_pct)
+        if lab is not None:
+            out.append((lab, live, conf))
     return [o for o in out if o is not None]
 
 
-def _label(k: int, m: list[int], truth, thr_pct: float, buzz: bool):
+def _label(k: int, m: list[int], truth, thr_pct: float):
+    """True label of the stride closed by detected step k: eq. 7 on the matched true steps."""
     if k < 1 or k >= len(m) or m[k] < 0 or m[k - 1] < 0:
         return None
     a, b = truth[m[k]].length, truth[m[k - 1]].length
-    asym = abs(a - b) / (0.5 * (a + b)) * 100
-    return (asym >= thr_pct, buzz)
+    return bool(abs(a - b) / (0.5 * (a + b)) * 100 >= thr_pct)
 
 
-def evaluate_limp(directory: str | Path, model: SensorModel | None = None, thr_pct: float = 25.0, reductions=REDUCTIONS, limit: int | None = None) -> dict:
+def evaluate_limp(directory: str | Path, model: SensorModel | None = None, thr_pct: float = 25.0, reductions=REDUCTIONS, limit: int | None = None, wait_steps: int = 5) -> dict:
     """Precision/recall/F1 of the buzzer rule per stride over normal and limp versions of walks."""
     model = model or SensorModel()
-    cfg = {"asym_pct": thr_pct}
+    cfg = {"asym_pct": thr_pct, "wait_steps": wait_steps}
     files = list_walks(directory)[:limit] if limit else list_walks(directory)
-    pairs: list[tuple[bool, bool]] = []
+    pairs: list[tuple[bool, bool, bool]] = []
     n_cases = 0
     for i, f in enumerate(files):
         w = load_walk(f)
@@ -103,23 +114,19 @@ def evaluate_limp(directory: str | Path, model: SensorModel | None = None, thr_p
         for r in reductions:
             pairs += _strides(limp_walk(w, side, r), model, cfg, thr_pct)
             n_cases += 1
-    y = np.array([p[0] for p in pairs])
-    yhat = np.array([p[1] for p in pairs])
-    tp = int(np.sum(y & yhat))
-    fp = int(np.sum(~y & yhat))
-    fn = int(np.sum(y & ~yhat))
-    prec = tp / (tp + fp) if tp + fp else 0.0
-    rec = tp / (tp + fn) if tp + fn else 0.0
+    y = np.array([p[0] for p in pairs], dtype=bool)
+    out = {"strides": int(len(y)), "limp_strides": int(y.sum()), "cases": n_cases, "walks": len(files)}
+    for name, col in (("live", 1), ("confirmed", 2)):
+        yhat = np.array([p[col] for p in pairs], dtype=bool)
+        tp = int(np.sum(y & yhat))
+        fp = int(np.sum(~y & yhat))
+        fn = int(np.sum(y & ~yhat))
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        out[name] = {"precision": prec, "recall": rec, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
+    out.update(out["live"])
     return {
-        "strides": int(len(y)),
-        "limp_strides": int(y.sum()),
-        "cases": n_cases,
-        "walks": len(files),
-        "precision": prec,
-        "recall": rec,
-        "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
+        **out,
         "threshold_pct": thr_pct,
     }

@@ -1,0 +1,34 @@
+# gaitloop: every install step lives here, so a fresh clone needs only `make demo` / `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The demo: virtual boards running the real firmware under MicroPython walk on a shipped
+# gaitpdb recording; the host streams them over serial, records, exports and reports.
+demo: $(STAMP)
+	$(VENV)/bin/gaitloop demo
+
+# All tests: firmware under real MicroPython and CPython, host, end to end.
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	for b in tools/bench/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) out .pytest_cache
