@@ -30,6 +30,7 @@ ST_MISSING = const(1 << 12)  # missing samples (NaN in a file) in the last windo
 ST_GUARD = const(1 << 13)  # stuck-state guard corrected a decision in the last window
 ST_DEFAULT_TEMPLATES = const(1 << 14)  # template file absent or invalid: built-in defaults
 
+_BOTH_FLAT = const(ST_HEEL_FLAT | ST_BALL_FLAT)
 _MIN_PHASE = const(6)  # samples a stance or swing must last before it may end
 _TW = const(5)  # t_W = 50 ms at 100 Hz
 
@@ -53,6 +54,13 @@ class FootProcessor:
         self.ball_ch = ball_ch
         self.sensor_events = sensor_events
         self.defaulted = defaulted
+        self._base = ST_DEFAULT_TEMPLATES if defaulted else 0
+        # the kernel is called directly (one Python call less per sensor and sample)
+        self._k = self.heel._kernel
+        self._T = templates
+        self._L = csm.lut()
+        self._hS = self.heel.S
+        self._bS = self.ball.S
         self.reset()
 
     def reset(self):
@@ -75,36 +83,91 @@ class FootProcessor:
         self.stride_ms = 0
         self.cadence_x100 = 0  # steps per minute x 100, from the last stride
         self.steps = 0
-        self._status = 0
+        self._status = self._base
         self.events_sent = 0
 
     def feed(self, t_ms, sample):
-        rh = self.heel.feed(sample[self.heel_ch])
-        rb = self.ball.feed(sample[self.ball_ch])
-        fh = rh >> 1
-        fb = rb >> 1
+        """One sample (array of counts). Fast path: two kernel calls and a few compares."""
+        k = self._k
+        T = self._T
+        rh = k(self._hS, T, self._L, sample[self.heel_ch])
+        rb = k(self._bS, T, self._L, sample[self.ball_ch])
         h = rh & 1
         b = rb & 1
-        st = 0
+        st = self._base
+        if (rh | rb) > 1 or self._status != st:
+            st = self._flags(t_ms, rh, rb)
+            if st & ST_HEEL_FLAT:
+                h = 0
+            if st & ST_BALL_FLAT:
+                b = 0
+        if self.run < 30000:  # capped: stays a small int however long the foot stands
+            self.run += 1
+        if (h | b) != self.contact and self.run > _MIN_PHASE and not (st & ST_CSM_WARMUP) \
+                and (st & _BOTH_FLAT) != _BOTH_FLAT:
+            self._contact_change(t_ms, h | b)
+        elif self.tw > 0:
+            self.tw -= 1
+            if self.tw == 0:
+                self.phase = ON_GROUND if self.contact else OFF_GROUND
+        if h != self.h or b != self.b:
+            self._sensor_change(t_ms, h, b, st)
+            self.h = h
+            self.b = b
+
+    def _flags(self, t_ms, rh, rb):
+        fh = rh >> 1
+        fb = rb >> 1
+        st = self._base
         if (fh | fb) & csm.F_WARMUP:
             st |= ST_CSM_WARMUP
         if fh & csm.F_FLAT:
             st |= ST_HEEL_FLAT
-            h = 0
         if fb & csm.F_FLAT:
             st |= ST_BALL_FLAT
-            b = 0
         if (fh | fb) & csm.F_SATURATED:
             st |= ST_SATURATED
         if (fh | fb) & csm.F_MISSING:
             st |= ST_MISSING
         if (fh | fb) & csm.F_GUARD:
             st |= ST_GUARD
-        if self.defaulted:
-            st |= ST_DEFAULT_TEMPLATES
         if st != self._status:
             self.emit(t_ms, events.EV_INSOLE_STATUS, self.side, st, st ^ self._status)
             self._status = st
+        return st
+
+    def _contact_change(self, t_ms, contact):
+        emit = self.emit
+        side = self.side
+        self.run = 0
+        self.tw = _TW
+        self.contact = contact
+        self.events_sent += 1
+        if contact:
+            self.phase = INITIAL_ON
+            swing = ticks_diff(t_ms, self.t_to) if self.have_to else 0
+            stride = ticks_diff(t_ms, self.t_hs) if self.have_hs else 0
+            self.swing_ms = swing
+            if stride > 0:
+                self.stride_ms = stride
+                self.cadence_x100 = 12000000 // stride
+            self.t_hs = t_ms
+            self.have_hs = 1
+            self.flat_stance = 0
+            self.heel_off_sent = 0
+            self.steps += 1
+            emit(t_ms, events.EV_HEEL_STRIKE, side, swing, stride)
+        else:
+            self.phase = INITIAL_OFF
+            stance = ticks_diff(t_ms, self.t_hs) if self.have_hs else 0
+            self.stance_ms = stance
+            self.t_to = t_ms
+            self.have_to = 1
+            emit(t_ms, events.EV_TOE_OFF, side, stance, self.cadence_x100)
+        if contact and self.h and self.b:  # both already loaded at contact
+            self._sensor_change(t_ms, self.h, self.b, self._status)
+
+    def _sensor_change(self, t_ms, h, b, st):
         emit = self.emit
         side = self.side
         if self.sensor_events:
@@ -112,54 +175,16 @@ class FootProcessor:
                 emit(t_ms, events.EV_CSM_SENSOR, side, 0, h)
             if b != self.b:
                 emit(t_ms, events.EV_CSM_SENSOR, side, 1, b)
-        both_flat = (st & ST_HEEL_FLAT) and (st & ST_BALL_FLAT)
-        contact = self.contact
-        if not both_flat and not (st & ST_CSM_WARMUP):
-            c = h | b
-            if c != contact and self.run >= _MIN_PHASE:
-                contact = c
-        self.run += 1
-        if contact != self.contact:
-            self.run = 0
-            self.tw = _TW
-            if contact:
-                self.phase = INITIAL_ON
-                swing = ticks_diff(t_ms, self.t_to) if self.have_to else 0
-                stride = ticks_diff(t_ms, self.t_hs) if self.have_hs else 0
-                self.swing_ms = swing
-                if stride > 0:
-                    self.stride_ms = stride
-                    self.cadence_x100 = 12000000 // stride
-                self.t_hs = t_ms
-                self.have_hs = 1
-                self.flat_stance = 0
-                self.heel_off_sent = 0
-                self.steps += 1
-                emit(t_ms, events.EV_HEEL_STRIKE, side, swing, stride)
-            else:
-                self.phase = INITIAL_OFF
-                stance = ticks_diff(t_ms, self.t_hs) if self.have_hs else 0
-                self.stance_ms = stance
-                self.t_to = t_ms
-                self.have_to = 1
-                emit(t_ms, events.EV_TOE_OFF, side, stance, self.cadence_x100)
+        if not (self.contact and self.have_hs) or (st & (ST_HEEL_FLAT | ST_BALL_FLAT)):
+            return
+        if h and b and not self.flat_stance:
+            self.flat_stance = 1
             self.events_sent += 1
-            self.contact = contact
-        elif self.tw > 0:
-            self.tw -= 1
-            if self.tw == 0:
-                self.phase = ON_GROUND if contact else OFF_GROUND
-        if contact and self.have_hs and not (st & (ST_HEEL_FLAT | ST_BALL_FLAT)):
-            if h and b and not self.flat_stance:
-                self.flat_stance = 1
-                emit(t_ms, events.EV_FOOT_FLAT, side, ticks_diff(t_ms, self.t_hs), 0)
-                self.events_sent += 1
-            elif self.flat_stance and b and not h and self.h and not self.heel_off_sent:
-                self.heel_off_sent = 1
-                emit(t_ms, events.EV_HEEL_OFF, side, ticks_diff(t_ms, self.t_hs), 0)
-                self.events_sent += 1
-        self.h = h
-        self.b = b
+            emit(t_ms, events.EV_FOOT_FLAT, side, ticks_diff(t_ms, self.t_hs), 0)
+        elif self.flat_stance and b and not h and self.h and not self.heel_off_sent:
+            self.heel_off_sent = 1
+            self.events_sent += 1
+            emit(t_ms, events.EV_HEEL_OFF, side, ticks_diff(t_ms, self.t_hs), 0)
 
     def status(self):
         """STATUS bits 8-15 (see module docstring); 0 when healthy."""

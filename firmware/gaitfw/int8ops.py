@@ -167,7 +167,6 @@ def _avgpool_plain(W, Q, P, X, Y):
 @micropython.viper
 def _requant_viper(A, Q, P, Y):
     """Requantize int32 accumulators A[0:c_out] with op P's Q into int8 Y (tests, same code)."""
-    a = ptr32(A)
     a16 = ptr16(A)
     q = ptr32(Q)
     p = ptr32(P)

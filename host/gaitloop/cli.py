@@ -154,6 +154,28 @@ def stream(
 
 
 @app.command()
+def flash(
+    port: Annotated[str, typer.Option(help="Serial port of the board (MicroPython already on it).")],
+    arch: Annotated[str, typer.Option(help="mpy-cross -march for viper code: host (virtual board), xtensawin (ESP32-S3), armv7emsp, ...")] = "host",
+    config: Annotated[Path | None, typer.Option(help="A config.json to install with the firmware (board, side, device, calibration).")] = None,
+    verify: Annotated[bool, typer.Option(help="Reboot and wait for the board's HELLO.")] = True,
+) -> None:
+    """Flash the gaitloop firmware: compile with mpy-cross, copy with mpremote, reboot, verify."""
+    from gaitloop.flash import flash as do_flash
+
+    cfg = None
+    if config is not None:
+        try:
+            cfg = json.loads(config.read_text())
+        except (OSError, ValueError) as exc:
+            raise GaitloopError(f"{config}: not a readable JSON config ({exc})") from None
+        if not isinstance(cfg, dict):
+            raise GaitloopError(f"{config}: the config must be a JSON object")
+    summary = do_flash(port, arch=arch, config=cfg, verify=verify)
+    print(json.dumps(summary, indent=1))
+
+
+@app.command()
 def info(
     file: Annotated[Path, typer.Argument(help="A session file recorded by `gaitloop stream --record`.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

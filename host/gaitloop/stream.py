@@ -107,7 +107,7 @@ class StreamSession:
         for ch in self.channels:
             if ch.decoder.stats.frames == 0 and not ch.woken:
                 ch.woken = True
-                ch.link.write(b"\r\x04")
+                ch.link.write(b"\x02\r\x04")  # Ctrl-B leaves a raw REPL; Ctrl-D resets
                 ch.send(P.CMD_HELLO)
 
     def run(self, seconds: float | None = None, on_tick: Callable[[], None] | None = None,

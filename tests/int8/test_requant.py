@@ -17,8 +17,11 @@ from tests.conftest import run_micropython
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
-def ref_mbqm(x: int, m: int, shift: int) -> int:
-    """TFLite MultiplyByQuantizedMultiplier with int64 numpy ops and C semantics."""
+def ref_mbqm(x: int, m: int, shift: int, rnd: int = 0) -> int:
+    """TFLite MultiplyByQuantizedMultiplier with int64 numpy ops and C semantics.
+
+    rnd 1: the final shift rounds ties up, as ai-edge-litert's builtin kernels do.
+    """
     x64 = np.int64(x) * np.int64(1 << max(shift, 0))
     assert INT32_MIN <= x64 <= INT32_MAX
     ab = x64 * np.int64(m)
@@ -26,6 +29,8 @@ def ref_mbqm(x: int, m: int, shift: int) -> int:
     t = int(ab + nudge)
     hi = abs(t) // 2**31 * (1 if t >= 0 else -1)
     e = max(-shift, 0)
+    if rnd and e:
+        return int((np.int64(hi) + np.int64(1 << (e - 1))) >> np.int64(e))
     mask = (1 << e) - 1
     rem = hi & mask
     thr = (mask >> 1) + (1 if hi < 0 else 0)
@@ -38,9 +43,9 @@ accs = st.integers(INT32_MIN, INT32_MAX)
 
 
 @settings(max_examples=500, deadline=None)
-@given(accs, multipliers, shifts)
-def test_plain_matches_reference(x, m, s):
-    assert mbqm(x, m, s) == ref_mbqm(x, m, s)
+@given(accs, multipliers, shifts, st.integers(0, 1))
+def test_plain_matches_reference(x, m, s, rnd):
+    assert mbqm(x, m, s, rnd) == ref_mbqm(x, m, s, rnd)
 
 
 @settings(max_examples=200, deadline=None)
@@ -78,11 +83,12 @@ def test_viper_requant_matches_reference_under_micropython(tmp_path):
     ms[:4] = [(1 << 31) - 1, 1 << 30, (1 << 31) - 1, 1 << 30]
     ss = rng.integers(-31, 1, len(xs)).tolist()
     # a few left shifts with small accumulators (no int32 overflow, as TFLite requires)
-    for i in range(200):
+    for _ in range(200):
         xs.append(int(rng.integers(-(2**20), 2**20)))
         ms.append(int(rng.integers(1 << 30, 1 << 31)))
         ss.append(int(rng.integers(1, 9)))
-    want = [max(-128, min(127, ref_mbqm(x, m, s) + 3)) for x, m, s in zip(xs, ms, ss, strict=True)]
+    want = {rnd: [max(-128, min(127, ref_mbqm(x, m, s, rnd) + 3))
+                  for x, m, s in zip(xs, ms, ss, strict=True)] for rnd in (0, 1)}
     data = tmp_path / "cases.json"
     data.write_text(json.dumps([xs, ms, ss]))
     code = f"""
@@ -96,11 +102,16 @@ Q = array('i', [0] * n + ms + [s + 32 for s in ss])
 P = array('i', [0] * 16)
 P[1] = -128 + 256; P[2] = 127 + 256; P[6] = n; P[12] = 3 + 256; P[14] = 0
 A = array('i', xs)
-Yv = array('b', bytes(n)); Yp = array('b', bytes(n))
-int8ops._requant_viper(A, Q, P, Yv)
-int8ops._requant_plain(A, Q, P, Yp)
-print(json.dumps([list(Yv), list(Yp)]))
+res = []
+for rnd in (0, 1):
+    P[15] = rnd
+    Yv = array('b', bytes(n)); Yp = array('b', bytes(n))
+    int8ops._requant_viper(A, Q, P, Yv)
+    int8ops._requant_plain(A, Q, P, Yp)
+    res.append([list(Yv), list(Yp)])
+print(json.dumps(res))
 """
-    yv, yp = json.loads(run_micropython(code).strip().splitlines()[-1])
-    assert yp == want
-    assert yv == want
+    res = json.loads(run_micropython(code).strip().splitlines()[-1])
+    for rnd, (yv, yp) in enumerate(res):
+        assert yp == want[rnd]
+        assert yv == want[rnd]

@@ -405,12 +405,17 @@ def read_device_model(path: Path | bytes) -> DeviceModel:
 def validate(dm: DeviceModel) -> None:
     """Check that every op stays inside its pools and the arena and that shapes chain."""
     size = dm.window * dm.in_channels
-    if size > dm.arena or dm.n_out < 1:
+    if size > dm.arena or dm.n_out < 1 or dm.in_channels < 1:
         raise DeviceModelError("device model input does not fit its arena")
+    if not 0 <= dm.out_shift <= 30:
+        raise DeviceModelError("device model output scale is invalid")
+    if np.any(dm.norm[:, 2] < 0) or np.any(dm.norm[:, 2] > 16):
+        raise DeviceModelError("device model input normalisation is invalid")
     for i, o in enumerate(dm.ops):
         bad = DeviceModelError(f"device model op {i} ({OP_NAMES.get(o['opcode'], o['opcode'])})"
                                " is inconsistent")
-        if o["opcode"] not in OP_NAMES or o["len_in"] * o["c_in"] != size:
+        if (o["opcode"] not in OP_NAMES or o["len_in"] * o["c_in"] != size
+                or min(o["len_in"], o["c_in"], o["len_out"], o["c_out"]) < 1):
             raise bad
         n_out = o["len_out"] * o["c_out"]
         if not 0 < n_out <= dm.arena or not -128 <= o["act_min"] <= o["act_max"] <= 127:
@@ -430,7 +435,8 @@ def validate(dm: DeviceModel) -> None:
                                            or not 0 <= o["pad"] < o["k"] * o["dilation"]):
                 raise bad
             sh = dm.q[o["q_off"] + 2 * o["c_out"]: o["q_off"] + 3 * o["c_out"]]
-            if np.any(sh < -31) or np.any(sh > 30):
+            mult = dm.q[o["q_off"] + o["c_out"]: o["q_off"] + 2 * o["c_out"]]
+            if np.any(sh < -31) or np.any(sh > 30) or np.any(mult < 0):
                 raise bad
         elif o["opcode"] in (OP_MAXPOOL, OP_AVGPOOL):
             if (o["k"] < 1 or o["stride"] < 1 or o["c_out"] != o["c_in"]

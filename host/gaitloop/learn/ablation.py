@@ -31,32 +31,50 @@ def run_phase(args) -> dict:
     out["split"] = {"train_files": ds.train_names, "test_files": ds.test_names,
                     "n_train": int(len(ds.y_train)), "n_test": int(len(ds.y_test))}
     res = {}
-    for arch in ("resnet_lstm", "resnet_lstm_tpa"):
-        res[arch] = phase.train_teacher(ds, arch, width=args.width, epochs=args.teacher_epochs,
-                                        seed=args.seed, save_to=runs / f"teacher_phase_{arch}.pt")
-        print(arch, json.dumps(_strip(res[arch])["metrics"]["accuracy"]), flush=True)
-    res["lstm"] = phase.train_teacher(ds, "lstm", hidden=64, epochs=args.teacher_epochs,
-                                      seed=args.seed)
-    res.update(phase.baselines(ds, seed=args.seed))
-    out["recording_split"] = _strip(res)
+    out["recording_split"] = res
+
+    def save():
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(_strip(out), indent=1))
+
+    stages = set(args.stages.split(","))
+    for arch in ("resnet_lstm", "resnet_lstm_tpa") if "teachers" in stages else ():
+        ck = runs / f"teacher_phase_{arch}.pt"
+        if args.reuse and ck.is_file():
+            res[arch] = phase.evaluate_saved_teacher(ds, ck)
+        else:
+            res[arch] = phase.train_teacher(ds, arch, width=args.width,
+                                            epochs=args.teacher_epochs, seed=args.seed,
+                                            save_to=ck)
+        print(arch, res[arch]["metrics"]["accuracy"], flush=True)
+        save()
+    if "baselines" in stages:
+        res["lstm"] = phase.train_teacher(ds, "lstm", hidden=64, epochs=args.teacher_epochs,
+                                          seed=args.seed)
+        res.update(phase.baselines(ds, seed=args.seed))
+        save()
     teacher = runs / "teacher_phase_resnet_lstm_tpa.pt"
     studs = {}
     cache: dict = {}
-    for chans in args.student_channels.split(","):
+    for chans in args.student_channels.split(",") if "students" in stages else ():
         for kd in ("none", "hinton", "hinton_feat", "sckd"):
-            save = Path(args.models) / f"student_phase_{chans}.pt" if kd == args.ship_kd else None
+            ship = kd == args.ship_kd and chans == "insole"
+            ship_to = (Path(args.models) if ship else runs) / f"student_phase_{chans}_{kd}.pt"
             r = phase.train_student(ds, kd, teacher, chans, epochs=args.student_epochs,
-                                    seed=args.seed, save_to=save, teacher_cache=cache)
+                                    seed=args.seed, save_to=ship_to, teacher_cache=cache)
             studs[f"{chans}/{kd}"] = _strip(r)
             print(chans, kd, r["metrics"]["accuracy"], flush=True)
-    out["students"] = studs
-    if args.random70:
+            out["students"] = studs
+            save()
+    if "random70" in stages:
+        out["random70_split"] = r70 = {}
         ds70 = phase.dataset(args.data, split="random70", seed=args.seed,
                              train_stride=args.train_stride, recordings=recs)
-        r70 = {"resnet_lstm_tpa": phase.train_teacher(ds70, "resnet_lstm_tpa", width=args.width,
-                                                      epochs=args.teacher_epochs, seed=args.seed)}
         r70.update(phase.baselines(ds70, seed=args.seed))
-        out["random70_split"] = _strip(r70)
+        save()
+        r70["resnet_lstm_tpa"] = phase.train_teacher(ds70, "resnet_lstm_tpa", width=args.width,
+                                                     epochs=args.teacher_epochs, seed=args.seed)
+        save()
     return out
 
 
@@ -75,7 +93,8 @@ def main(argv=None):
     p.add_argument("--student-epochs", type=int, default=30)
     p.add_argument("--student-channels", default="insole,all")
     p.add_argument("--ship-kd", default="hinton_feat")
-    p.add_argument("--random70", action="store_true")
+    p.add_argument("--stages", default="teachers,baselines,students,random70")
+    p.add_argument("--reuse", action="store_true", help="evaluate saved teachers, do not retrain")
     g = sub.add_parser("grf")
     g.add_argument("--data", default="../shared/data/gaitpdb")
     g.add_argument("--runs", default="runs")

@@ -62,9 +62,25 @@ def train_teacher(ds: PhaseDataset, arch: str = "resnet_lstm_tpa", width: int = 
     if save_to is not None:
         arch_d = {"name": arch, "in_channels": len(ds.channels), "n_out": len(CLASSES), **kw}
         save_checkpoint(save_to, model, _meta("teacher", arch_d, ds, ds.channels, m, seed,
-                                              {"epochs": epochs}))
+                                              {"epochs": epochs, "width": width,
+                                               "train_time_s": trainer.train_time_s_}))
     res["_model"] = model
     return res
+
+
+def evaluate_saved_teacher(ds: PhaseDataset, path: Path) -> dict:
+    """Re-evaluate a saved teacher on `ds` (its split must match) instead of retraining it."""
+    from gaitloop.learn.students import count_params
+
+    model, meta = load_model(path)
+    if meta.get("test_files") != ds.test_names:
+        raise ValueError(f"{path}: saved teacher was trained on another split")
+    pred = tr.predict(model, ds.X_test).argmax(1)
+    return {"model": meta["arch"]["name"], "params": count_params(model),
+            "train_time_s": float(meta.get("train_time_s", float("nan"))),
+            "epochs": meta.get("epochs"), "width": meta.get("width"),
+            "metrics": phase_metrics(ds.y_test, pred, CLASSES), "reused_checkpoint": str(path),
+            "_model": model}
 
 
 def baselines(ds: PhaseDataset, seed: int = 0, svm_max_train: int = 6000) -> dict:

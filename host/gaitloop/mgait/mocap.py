@@ -202,10 +202,10 @@ def load_bvh(path: Path, units_m: float | None = None) -> Walk:
     knee = {s: conv(pos[want["knee"][s]]) for s in SIDES}
     ankle = {s: conv(pos[want["ankle"][s]]) for s in SIDES}
     pelvis = conv(pos[want["pelvis"]["l"]])
-    lat = hip["l"] - hip["r"]
-    thigh = {s: _frame_from_thigh(hip[s], knee[s], lat) for s in SIDES}
-    w = Walk(path.stem, rate, pelvis, hip, knee, ankle, thigh, source="bvh")
+    w = Walk(path.stem, rate, pelvis, hip, knee, ankle, source="bvh")
     w.validate()
+    lat = hip["l"] - hip["r"]
+    w.thigh_rot = {s: _frame_from_thigh(hip[s], knee[s], lat) for s in SIDES}
     return w
 
 
@@ -297,10 +297,10 @@ def load_asf_amc(asf: Path, amc: Path) -> Walk:
     knee = {s: conv(gpos[f"{s}femur"]) for s in SIDES}
     ankle = {s: conv(gpos[f"{s}tibia"]) for s in SIDES}
     pelvis = conv(gpos["root"])
-    lat = hip["l"] - hip["r"]
-    thigh = {s: _frame_from_thigh(hip[s], knee[s], lat) for s in SIDES}
-    w = Walk(amc.stem, 120.0, pelvis, hip, knee, ankle, thigh, source="amc")
+    w = Walk(amc.stem, 120.0, pelvis, hip, knee, ankle, source="amc")
     w.validate()
+    lat = hip["l"] - hip["r"]
+    w.thigh_rot = {s: _frame_from_thigh(hip[s], knee[s], lat) for s in SIDES}
     return w
 
 
@@ -397,12 +397,15 @@ def load_trc_mot(trc: Path, mot: Path) -> Walk:
         shank_dir = np.sin(a - b)[:, None] * walk_fwd - np.cos(a - b)[:, None] * zup
         knee[s] = hip[s] + l1 * thigh_dir
         ankle[s] = knee[s] + l2 * shank_dir
-        lat = np.tile(np.array([0.0, 1.0, 0.0]), (len(t), 1))
-        thigh[s] = _frame_from_thigh(hip[s], knee[s], lat)
-    w = Walk(trc.stem, float(1.0 / np.median(np.diff(t))), mid, hip, knee, ankle, thigh, source="trc")
+    w = Walk(trc.stem, float(1.0 / np.median(np.diff(t))), mid, hip, knee, ankle, source="trc")
     w.heel_markers = heel  # type: ignore[attr-defined]
     w.validate()
-    _ = rate
+    for hm in heel.values():
+        if not np.all(np.isfinite(hm)):
+            raise MocapError(f"{trc.name}: heel marker has gaps (NaN frames)")
+    lat = np.tile(np.array([0.0, 1.0, 0.0]), (len(t), 1))
+    w.thigh_rot = {s: _frame_from_thigh(hip[s], knee[s], lat) for s in SIDES}
+    _ = (rate, thigh)
     return w
 
 

@@ -53,8 +53,12 @@ def firmware_dir() -> Path:
     return path
 
 
-def install_firmware(fs: Path, compile_mpy: bool = True) -> list[Path]:
-    """Copy main.py and the gaitfw package into a board filesystem, compiled to .mpy."""
+def install_firmware(fs: Path, compile_mpy: bool = True, arch: str = "host") -> list[Path]:
+    """Copy main.py and the gaitfw package into a board filesystem, compiled to .mpy.
+
+    `arch` is mpy-cross's -march for native/viper code: `host` for the Unix port here,
+    `xtensawin` for an ESP32-S3, `armv7emsp` for a Cortex-M4F board, ...
+    """
     src = firmware_dir()
     shutil.copy2(src / "main.py", fs / "main.py")
     lib = fs / "lib"
@@ -68,7 +72,7 @@ def install_firmware(fs: Path, compile_mpy: bool = True) -> list[Path]:
         if compile_mpy:
             out = dest.with_suffix(".mpy")
             proc = subprocess.run(
-                [_tool("mpy-cross"), "-march=host", "-o", str(out), "-s", str(rel), str(py)],
+                [_tool("mpy-cross"), f"-march={arch}", "-o", str(out), "-s", str(rel), str(py)],
                 capture_output=True,
                 text=True,
             )

@@ -1,0 +1,83 @@
+"""Markdown tables of the ablation results beside the papers' numbers (docs/learn.md).
+
+    python -m gaitloop.learn.report runs/ablation_phase.json runs/ablation_grf.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+PAPER_PHASE = {  # ResNet-LSTM paper, Tables I, V, VI (their data: 6 IMUs + 4 FSRs, 70/30 split)
+    "resnet_lstm": ("ResNet-LSTM", "92.67 % acc, F1 95.63 % (Table V); macro-F1 95.33 %, micro-F1 94.73 % (Table I, 92.47 %)"),
+    "resnet_lstm_tpa": ("ResNet-LSTM-TPA", "93.33 % acc, F1 95.80 % (Table VI)"),
+    "lstm": ("LSTM", "89.10 % acc, F1 90.53 %"),
+    "KNN": ("KNN", "72.66 % acc, F1 74.00 %"),
+    "SVM": ("SVM", "74.33 % acc, F1 75.57 %"),
+}
+
+
+def _pct(x):
+    return f"{100 * x:.2f}"
+
+
+def phase_tables(res: dict) -> str:
+    out = []
+    for section, title in (("recording_split", "Held-out recordings (headline)"),
+                           ("random70_split", "Paper's 70/30 random window split (leaks: for comparison only)")):
+        if section not in res:
+            continue
+        out += [f"### {title}", "",
+                "| model | params | acc % | macro-F1 % | micro-F1 % | F1 HS | F1 ST | F1 HO | F1 SW | train s | paper |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for key, r in res[section].items():
+            m = r["metrics"]
+            f1 = m["f1"]
+            name, paper = PAPER_PHASE.get(key, (key, ""))
+            out.append(f"| {name} | {r.get('params', '-')} | {_pct(m['accuracy'])} | {_pct(m['macro_f1'])} | "
+                       f"{_pct(m['micro_f1'])} | {_pct(f1['HS'])} | {_pct(f1['ST'])} | {_pct(f1['HO'])} | "
+                       f"{_pct(f1['SW'])} | {r.get('train_time_s', 0):.0f} | {paper} |")
+        out.append("")
+    if "students" in res:
+        out += ["### Students (held-out recordings)", "",
+                "| inputs / distillation | params | MACs | acc % | macro-F1 % | micro-F1 % | F1 HS | F1 ST | F1 HO | F1 SW | train s |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for key, r in res["students"].items():
+            m = r["metrics"]
+            f1 = m["f1"]
+            out.append(f"| {key} | {r['params']} | {r['macs']} | {_pct(m['accuracy'])} | {_pct(m['macro_f1'])} | "
+                       f"{_pct(m['micro_f1'])} | {_pct(f1['HS'])} | {_pct(f1['ST'])} | {_pct(f1['HO'])} | "
+                       f"{_pct(f1['SW'])} | {r['train_time_s']:.0f} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def grf_tables(res: dict) -> str:
+    out = [f"Test subjects: {', '.join(res['test_subjects'])} ({res['n_test']} windows); "
+           f"faults: {res['faults']}", "",
+           "| model | inputs | params | MACs | RMSE N | RMSE % BW | R^2 | train s |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    t = res["teacher"]
+    m = t["metrics"]
+    out.append(f"| {t['model']} | 8 clean sensors | {t['params']} | - | {m['rmse_n']:.1f} | "
+               f"{m['rmse_pct_bw']:.2f} | {m['r2']:.4f} | {t['train_time_s']:.0f} |")
+    m = res["linear"]["metrics"]
+    out.append(f"| {res['linear']['model']} | faulty heel+ball | 3 | 2 | {m['rmse_n']:.1f} | "
+               f"{m['rmse_pct_bw']:.2f} | {m['r2']:.4f} | 0 |")
+    for key, r in res["students"].items():
+        m = r["metrics"]
+        out.append(f"| student ({key}) | faulty heel+ball | {r['params']} | {r['macs']} | {m['rmse_n']:.1f} | "
+                   f"{m['rmse_pct_bw']:.2f} | {m['r2']:.4f} | {r['train_time_s']:.0f} |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None):
+    for p in argv if argv is not None else sys.argv[1:]:
+        res = json.loads(Path(p).read_text())
+        print(f"<!-- from {p} -->")
+        print(grf_tables(res) if "teacher" in res else phase_tables(res))
+
+
+if __name__ == "__main__":
+    main()

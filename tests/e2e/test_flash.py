@@ -1,0 +1,37 @@
+"""Flashing a board for real: mpy-cross, mpremote over the board's console, reboot, HELLO."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from gaitloop.sim.vboard import VirtualBoard
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_flash_installs_firmware_and_config_then_board_reboots_into_it(tmp_path):
+    walk = ROOT / "data" / "gaitpdb" / "GaPt03_01.txt"
+    with VirtualBoard("insole", "right", walk, speed=5) as vb:
+        (vb.fs / "lib" / "gaitfw" / "app.mpy").unlink()  # a board with broken firmware
+        cfg = json.loads((vb.fs / "config.json").read_text())
+        cfg["device"] = "flashed-insole-R"
+        cfg_file = tmp_path / "config.json"
+        cfg_file.write_text(json.dumps(cfg))
+        res = subprocess.run(
+            [sys.executable, "-m", "gaitloop.cli", "flash", "--port", vb.port, "--config",
+             str(cfg_file)], capture_output=True, text=True, timeout=180, cwd=str(ROOT))
+        assert res.returncode == 0, (res.stderr, vb.restarts, (vb.fs / "board.log").read_text())
+        summary = json.loads(res.stdout)
+        assert summary["device"] == "flashed-insole-R" and summary["fw"]
+        assert (vb.fs / "lib" / "gaitfw" / "app.mpy").is_file()
+        assert json.loads((vb.fs / "config.json").read_text())["device"] == "flashed-insole-R"
+
+
+def test_flash_unknown_port_is_one_line_error():
+    res = subprocess.run([sys.executable, "-m", "gaitloop.cli", "flash", "--port", "/dev/nope"],
+                         capture_output=True, text=True, timeout=60, cwd=str(ROOT))
+    assert res.returncode == 1
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr

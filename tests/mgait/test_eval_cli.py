@@ -1,0 +1,92 @@
+"""Evaluation over a walk directory, the CLI commands, other mocap formats and the replay source."""
+
+import json
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from gaitloop import cli_mgait
+from gaitloop.mgait.mocap import load_walk
+from gaitloop.mgait.truth import true_steps
+from tests.mgait.conftest import BANDAI, CMU, ELDERLY, NORMAL, TRC
+
+
+@pytest.fixture(scope="module")
+def walk_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("walks") / "sub" / "data"
+    d.mkdir(parents=True)
+    for f in (NORMAL, ELDERLY, BANDAI / "dataset-2" / "data" / "dataset-2_walk_active_001.bvh"):
+        (d / f.name).symlink_to(f)
+    return d.parent.parent
+
+
+def _app():
+    app, tr, ev = typer.Typer(), typer.Typer(), typer.Typer()
+    app.add_typer(tr, name="train")
+    app.add_typer(ev, name="eval")
+    cli_mgait.register(app, tr, ev)
+    return app
+
+
+def test_eval_mgait_json(walk_dir):
+    r = CliRunner().invoke(_app(), ["eval", "mgait", "--data", str(walk_dir), "--json", "--paths", "fixed,ideal"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output[r.output.index("{") :])
+    for k in ("step_mape", "step_rmse_cm", "stride_mape", "velocity_mape", "n_steps", "event_f1"):
+        assert k in rep
+    assert rep["calibration_walks"] == ["dataset-2_walk_normal_001"]
+    assert rep["n_steps"] >= 30 and rep["event_f1"] > 85
+    assert rep["step_mape"] < 15 and rep["fixed"]["nominal"]["step_mape"] < 15
+    assert rep["ideal"]["nominal"]["n_steps"] >= rep["n_steps"] - 3
+
+
+def test_eval_bad_dir_is_one_line(tmp_path):
+    r = CliRunner().invoke(_app(), ["eval", "mgait", "--data", str(tmp_path)])
+    assert r.exit_code == 2 and "no .bvh, .amc or .trc walks" in r.output
+
+
+def test_calibrate_writes_board_config(tmp_path):
+    out = tmp_path / "cal.json"
+    r = CliRunner().invoke(_app(), ["calibrate", "--data", str(NORMAL), "--data", str(ELDERLY), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    cfg = json.loads(out.read_text())
+    nom = np.array(cfg["report"]["nominal_m"]) * 1000
+    assert abs(cfg["l1_mm"] - nom[0]) <= 0.1 * nom[0] + 1 and abs(cfg["l2_mm"] - nom[1]) <= 0.1 * nom[1] + 1
+    assert cfg["report"]["fit_batch_ls"]["step_mape"] <= cfg["report"]["fit_nominal"]["step_mape"]
+    assert len(cfg["bias_cdeg"]) == 4
+
+
+@pytest.mark.parametrize("path", [CMU, TRC])
+def test_other_formats_give_plausible_steps(path):
+    w = load_walk(path)
+    steps = true_steps(w)
+    assert len(steps) >= 3
+    assert all(0.4 < s.length < 0.9 for s in steps)
+
+
+def test_knee_replay_source():
+    from gaitfw.boards import knee
+    from gaitloop.sim.knee_source import make_knee_replay
+
+    ch, rate, counts = make_knee_replay(NORMAL, "left")
+    assert ch == knee.CHANNELS and rate == knee.RATE_HZ == 100
+    assert counts.dtype == np.int16 and counts.shape[1] == 14 and len(counts) > 1000
+    try:
+        from gaitloop.sim.sources import make_replay
+    except ImportError:
+        return
+    rep = make_replay("knee", "left", NORMAL)
+    assert rep.counts.shape == counts.shape
+
+
+def test_angle_events_against_pressure_on_a_level_walk(shared_data):
+    from gaitloop.data.imu_figs import load_fig
+    from gaitloop.mgait.figs import score_recording
+
+    r = score_recording(load_fig(shared_data / "huang_gait_phase" / "imu_figs" / "0 0 1 1.fig"))
+    prec = r["tp"] / (r["tp"] + r["fp"])
+    rec = r["tp"] / (r["tp"] + r["fn"])
+    assert prec >= 0.8 and rec >= 0.8
+    assert abs(np.median(r["errors_s"])) <= 0.06

@@ -1,0 +1,27 @@
+"""Limp cases built through the kinematic model, and the buzzer rule scored per stride."""
+
+import numpy as np
+
+from gaitloop.mgait.limp import evaluate_limp, limp_walk
+from gaitloop.mgait.truth import true_steps
+from tests.mgait.conftest import BANDAI
+
+
+def test_limp_shortens_only_that_side(normal_walk):
+    w = limp_walk(normal_walk, "l", 0.3)
+    base = true_steps(normal_walk)
+    lim = true_steps(w)
+    t_on = normal_walk.t[-1] / 3 + 1.0
+
+    def mean(steps, side):
+        return np.mean([s.length for s in steps if s.side == side and s.t > t_on])
+
+    assert mean(lim, "l") < 0.85 * mean(base, "l")
+    assert abs(mean(lim, "r") - mean(base, "r")) < 0.05 * mean(base, "r")
+
+
+def test_buzzer_rule_scores_on_two_walks():
+    rep = evaluate_limp(BANDAI / "dataset-2", limit=2)
+    assert rep["limp_strides"] > 5 and rep["strides"] > 40
+    assert rep["precision"] >= 0.7
+    assert rep["confirmed"]["recall"] >= rep["recall"]

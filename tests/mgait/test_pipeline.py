@@ -1,0 +1,92 @@
+"""The firmware MGait processor on a real walk: accuracy, CPython == MicroPython, no heap growth."""
+
+import json
+
+import numpy as np
+
+from gaitfw.events import EV_MG_IC, EV_MG_SPEED, EV_MG_STANCE, EV_MG_STEP, EV_MG_STRIDE
+from gaitloop.mgait.evaluate import match_steps
+from gaitloop.mgait.reference import board_path, float_path, ideal_path
+from gaitloop.mgait.truth import true_steps
+from tests.conftest import run_micropython
+
+
+def _cfg(walk, streams):
+    return {"l1_mm": round(walk.l1() * 1000), "l2_mm": round(walk.l2() * 1000), "d5_mm": 0, "bend_cal": streams.bend_cal}
+
+
+def test_board_steps_match_truth(normal_walk, normal_streams):
+    truth = true_steps(normal_walk)
+    steps, events, _ = board_path(normal_streams, _cfg(normal_walk, normal_streams))
+    m = match_steps(steps, truth, normal_streams.t0_walk)
+    tp = sum(1 for j in m if j >= 0)
+    assert tp >= len(truth) - 1 and tp == len(steps)  # every detected step is a real one
+    err = [abs(s.length - truth[j].length) / truth[j].length for s, j in zip(steps, m, strict=True) if j >= 0]
+    assert np.mean(err) < 0.12  # nominal lengths, no calibration (paper: 10.03 % initial)
+    codes = {e[1] for e in events}
+    assert {EV_MG_STEP, EV_MG_STRIDE, EV_MG_SPEED, EV_MG_STANCE, EV_MG_IC} <= codes
+    for e in events:
+        if e[1] == EV_MG_STANCE:
+            assert 300 < e[3] < 1200 and 200 < e[4] < 900  # stance, swing ms
+        if e[1] == EV_MG_SPEED:
+            assert 800 < e[3] < 1500  # mm/s; this walk covers ~10 m in ~9 s
+
+
+def test_fixed_point_close_to_float_reference(normal_walk, normal_streams):
+    cfg = _cfg(normal_walk, normal_streams)
+    steps_fx, _, ang_fx = board_path(normal_streams, cfg)
+    steps_fl, ang_fl = float_path(normal_streams, normal_walk.l1(), normal_walk.l2(), 0.0, cfg)
+    n = min(len(ang_fx["alpha_l"]), len(ang_fl["alpha_l"]))
+    for k in ("alpha_l", "alpha_r", "beta_l", "beta_r"):
+        d = (np.asarray(ang_fx[k][:n]) - ang_fl[k][:n]) / 100
+        assert np.sqrt(np.mean(d**2)) < 0.5, k  # degrees
+    assert len(steps_fx) == len(steps_fl)
+    dl = [abs(a.length - b.length) for a, b in zip(steps_fx, steps_fl, strict=True)]
+    assert max(dl) < 0.015  # metres
+
+
+def test_ideal_path_detects_every_step(normal_walk, normal_streams):
+    steps = ideal_path(normal_streams, normal_walk.l1(), normal_walk.l2(), 0.0)
+    truth = true_steps(normal_walk)
+    m = match_steps(steps, truth, normal_streams.t0_walk)
+    assert sum(1 for j in m if j >= 0) >= len(truth) - 1
+
+
+def test_micropython_viper_and_plain_equal_cpython_with_zero_heap_growth(normal_walk, normal_streams, knee_bin):
+    cfg = _cfg(normal_walk, normal_streams)
+    _, ev_cpy, _ = board_path(normal_streams, cfg, feedback=True)
+    code = f"""
+import gc, json
+from array import array
+from gaitfw.feedback import Feedback
+from gaitfw.mgait import MGait
+cfg = json.loads({json.dumps(json.dumps(cfg))})
+res = []
+for viper in (True, False):
+    ev = array('i', [0] * 5 * 400)
+    n = [0]
+    def emit(t, c, s, a, b):
+        o = 5 * n[0]
+        if o < len(ev):
+            ev[o] = t; ev[o + 1] = c; ev[o + 2] = s; ev[o + 3] = a; ev[o + 4] = b
+            n[0] += 1
+    mg = MGait(emit, cfg, 100, Feedback(emit, cfg), viper=viper)
+    row = array('h', [0] * 14)
+    mv = memoryview(row)
+    f = open({str(knee_bin)!r}, 'rb')
+    i = 0
+    a0 = 0
+    while f.readinto(mv) == 28:
+        if i == 300:
+            gc.collect(); a0 = gc.mem_alloc()
+        mg.feed(i * 10, row)
+        i += 1
+    res.append([gc.mem_alloc() - a0, i, list(ev[:5 * n[0]])])
+print(json.dumps(res))
+"""
+    res = json.loads(run_micropython(code))
+    flat = [v for e in ev_cpy for v in e]
+    for growth, n, evs in res:
+        assert growth == 0
+        assert n == len(normal_streams.counts)
+        assert evs == flat
