@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -18,8 +19,8 @@ def _fail(msg: str) -> None:
 
 
 def calibrate(
-    data: list[Path] = typer.Option(..., "--data", help="walk file(s) (.bvh/.amc/.trc) with foot truth"),
-    out: Path = typer.Option(..., "--out", help="calibration JSON to write (board config keys)"),
+    data: Annotated[list[Path], typer.Option("--data", help="walk file(s) (.bvh/.amc/.trc) with foot truth")],
+    out: Annotated[Path, typer.Option("--out", help="calibration JSON to write (board config keys)")],
     path: str = typer.Option("fixed", help="angles from: fixed (board), float or ideal"),
     l1: float = typer.Option(0.0, help="nominal thigh length m (0: from the skeleton)"),
     l2: float = typer.Option(0.0, help="nominal shank length m (0: from the skeleton)"),
@@ -81,13 +82,13 @@ def calibrate(
 
 
 def eval_mgait(
-    data: Path = typer.Option(..., "--data", help="directory of walks (.bvh/.amc/.trc), searched recursively"),
+    data: Annotated[Path, typer.Option("--data", help="directory of walks (.bvh/.amc/.trc), searched recursively")],
     as_json: bool = typer.Option(False, "--json", help="print the full result as JSON"),
     calib: str = typer.Option("normal", help="walks whose name contains this calibrate RLS/LS; the rest are tested"),
     paths: str = typer.Option("fixed,float,ideal", help="comma-separated paths: fixed, float, ideal"),
     seed: int = typer.Option(0, help="sensor-noise seed of the simulation"),
     limp: bool = typer.Option(False, help="also build limp cases and score the buzzer rule"),
-    imu_figs: Path = typer.Option(None, "--imu-figs", help="also score angle events on Huang imu_figs/"),
+    imu_figs: Annotated[Path | None, typer.Option("--imu-figs", help="also score angle events on Huang imu_figs/")] = None,
 ) -> None:
     """Simulated sensors -> fixed-point firmware -> steps, against foot truth (paper Table 5)."""
     from rich.progress import Progress

@@ -4,7 +4,14 @@ import json
 
 import numpy as np
 
-from gaitfw.events import EV_MG_ASYM, EV_MG_BUZZ, EV_MG_BUZZ_OFF, EV_MG_LED, EV_MG_RLS_DONE, EV_MG_SPEED_TREND
+from gaitfw.events import (
+    EV_MG_ASYM,
+    EV_MG_BUZZ,
+    EV_MG_BUZZ_OFF,
+    EV_MG_LED,
+    EV_MG_RLS_DONE,
+    EV_MG_SPEED_TREND,
+)
 from gaitfw.feedback import Feedback
 from gaitfw.rls import Rls
 from gaitloop.mgait.calibrate import AngleBias, BatchLS, RlsRef

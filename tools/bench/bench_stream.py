@@ -23,8 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "firmware"))
 
@@ -70,8 +68,8 @@ def host_throughput(seconds: int = 120) -> dict[str, float]:
         rec = Recorder(tmp / "b.glsession")
         decoders = [StreamDecoder() for _ in streams]
         states = [BoardState() for _ in streams]
-        for d_, s_ in zip(decoders, states, strict=True):
-            d_.feed(b"\x00")
+        for dec in decoders:
+            dec.feed(b"\x00")
         pos = 0
         longest = max(len(s) for s in streams)
         while pos < longest:

@@ -12,6 +12,7 @@ mpy-cross, as flashing does), `config.json` and `replay.glrp`; `mpremote ... fs 
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import random
@@ -53,6 +54,37 @@ def firmware_dir() -> Path:
     return path
 
 
+_COMPILED: dict[tuple[str, str], tuple[float, Path]] = {}
+
+
+def _compiled_tree(arch: str) -> Path:
+    """gaitfw compiled to .mpy for `arch`, once per process while the sources are unchanged."""
+    src = firmware_dir()
+    sources = sorted((src / "gaitfw").rglob("*.py"))
+    stamp = max(p.stat().st_mtime for p in sources)
+    key = (str(src), arch)
+    cached = _COMPILED.get(key)
+    if cached and cached[0] == stamp and cached[1].is_dir():
+        return cached[1]
+    out_root = Path(tempfile.mkdtemp(prefix=f"gaitloop-mpy-{arch}-"))
+    atexit.register(shutil.rmtree, out_root, True)
+    for py in sources:
+        rel = py.relative_to(src)
+        if py.name.startswith("_cpython"):
+            continue
+        out = (out_root / rel).with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(
+            [_tool("mpy-cross"), f"-march={arch}", "-o", str(out), "-s", str(rel), str(py)],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise BoardError(f"mpy-cross failed on {rel}: {proc.stderr.strip()}")
+    _COMPILED[key] = (stamp, out_root)
+    return out_root
+
+
 def install_firmware(fs: Path, compile_mpy: bool = True, arch: str = "host") -> list[Path]:
     """Copy main.py and the gaitfw package into a board filesystem, compiled to .mpy.
 
@@ -63,25 +95,21 @@ def install_firmware(fs: Path, compile_mpy: bool = True, arch: str = "host") -> 
     shutil.copy2(src / "main.py", fs / "main.py")
     lib = fs / "lib"
     written = []
+    if compile_mpy:
+        tree = _compiled_tree(arch)
+        for mpy in sorted(tree.rglob("*.mpy")):
+            dest = lib / mpy.relative_to(tree)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(mpy, dest)
+            written.append(dest)
+        return written
     for py in sorted((src / "gaitfw").rglob("*.py")):
-        rel = py.relative_to(src)
         if py.name.startswith("_cpython"):
             continue
-        dest = lib / rel
+        dest = lib / py.relative_to(src)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if compile_mpy:
-            out = dest.with_suffix(".mpy")
-            proc = subprocess.run(
-                [_tool("mpy-cross"), f"-march={arch}", "-o", str(out), "-s", str(rel), str(py)],
-                capture_output=True,
-                text=True,
-            )
-            if proc.returncode != 0:
-                raise BoardError(f"mpy-cross failed on {rel}: {proc.stderr.strip()}")
-            written.append(out)
-        else:
-            shutil.copy2(py, dest)
-            written.append(dest)
+        shutil.copy2(py, dest)
+        written.append(dest)
     return written
 
 
