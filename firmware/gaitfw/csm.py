@@ -10,16 +10,19 @@ Per sample, in order:
 1. Missing sample (`MISSING`, a NaN in a file) -> reuse the previous count, flag it.
 2. Normaliser (not in the paper; needed because insoles report raw units with drift and gain
    differences): running min/max over a window of `_NBLK` blocks of `_BLK` samples plus the
-   current block gives lo/hi; `y = (x - lo) * 1000 // (hi - lo)` is the force in per-mille of
-   the recent range, an integer in [0, 1000] (Q0 per-mille). A range below `min_range` counts
+   current block gives lo/hi; `y = (x - lo) * 10000 // (hi - lo)` is the force in tenths of a
+   per-mille of the recent range, an integer in [0, 10000] (per-mille in Q0.1 fixed point:
+   y / 10 = per-mille; (x - lo) <= 65535 keeps the product below 2^30). A range below `min_range` counts
    means a flat-lined / unplugged sensor: flagged, the decision holds.
 3. Features of eq. 7 on y: y(i), y(i-1), y(i-2), y(i-3) and the six scale differences, each
    stored with `_FBIAS` added so every array value stays non-negative (viper `ptr32` loads are
    zero-extended on 64-bit ports).
 4. Gaussian similarity (eq. 8-9) per template: for feature j, `e = |x_j - mu_j|`; if
    `e >= lim_j` (= 4 delta_j, exp(-8) ~ 0) the term is 0, else `u = (e * r_j) >> q_j` is
-   e / (sqrt(2) delta_j) in Q10, `idx = u*u >> 13` is e^2 / (2 delta_j^2) in Q7 and the term
-   is `_LUT[idx]` = exp(-(idx + 0.5) / 128) in Q14. Intermediates stay below 2^29.
+   e / (sqrt(2) delta_j) in Q10 (mu and delta are stored x10, in y's units), `u*u` is
+   e^2 / (2 delta_j^2) in Q20; its Q7 part indexes `_LUT[i]` = exp(-i / 128) in Q14 and the
+   next 6 bits interpolate linearly to the next entry (error < 1e-4 per term).
+   Intermediates stay below 2^30 (lim * r < 80000 * 8192).
    `d = 10 - sum(phi) <= eps`  <=>  `sum(phi) >= need` with `need = round((10 - eps) * 2^14)`.
    The sum stops early once the remaining terms cannot reach `need` (exact, not approximate).
 5. Algorithm 2: on-template match -> 1, elif off-template match -> 0, else hold.
@@ -54,10 +57,10 @@ _BLK = const(32)  # samples per min/max block
 _NBLK = const(8)  # blocks in the window (8 * 32 = 2.56 s at 100 Hz, > one slow stride)
 _WIN = const(256)  # countdown (samples) that keeps a transient flag raised
 _XBIAS = const(32768)  # counts are stored +32768 (int16 -> non-negative)
-_FBIAS = const(4096)  # features and mu are stored +4096
+_FBIAS = const(16384)  # features and mu are stored +16384
 _ONE = const(16384)  # Q14 one
 _NF = const(10)
-_LUT_N = const(1024)  # idx range: e^2/(2 delta^2) in [0, 8) at Q7
+_LUT_N = const(1024)  # idx range: e^2/(2 delta^2) in [0, 8) at Q7 (table has one more entry)
 _TPL = const(41)  # ints per template: need, then 10 x (mu, lim, r, q)
 
 # state array layout (array('i'))
@@ -87,8 +90,8 @@ _S_F = const(24)  # 10 features
 _S_RING = const(40)  # _NBLK block minima, then _NBLK block maxima
 _S_LEN = const(56)
 
-# exp lookup table: _LUT[i] = round(2^14 * exp(-(i + 0.5) / 128)), built once at import
-_LUT = array("H", [int(_ONE * math.exp(-(i + 0.5) / 128) + 0.5) for i in range(_LUT_N)])
+# exp lookup table: _LUT[i] = round(2^14 * exp(-i / 128)), i = 0..1024, built once at import
+_LUT = array("H", [int(_ONE * math.exp(-i / 128) + 0.5) for i in range(_LUT_N + 1)])
 
 
 def lut():
@@ -99,19 +102,21 @@ def lut():
 def quantize_template(mu, delta, eps):
     """Float template (10 mu, 10 delta, eps) -> the kernel's int layout (list of 41 ints).
 
-    Runs at load time (floats are fine there), never per sample.
+    mu and delta are in per-mille of the window range (as trained); the kernel works in
+    tenths of a per-mille, so both are scaled by 10 here. Runs at load time (floats are fine
+    there), never per sample.
     """
     out = [int((10.0 - eps) * _ONE + 0.5)]
     for j in range(_NF):
-        d = float(delta[j])
-        if d < 1.0:
-            d = 1.0
+        d = 10.0 * float(delta[j])
+        if d < 10.0:
+            d = 10.0
         q = 0
-        while q < 24 and int((1 << (10 + q)) / (1.41421356237 * d) + 0.5) < 8192:
+        while q < 24 and int((1 << (10 + q)) / (1.41421356237 * d) + 0.5) < 4096:
             q += 1
         r = int((1 << (10 + q)) / (1.41421356237 * d) + 0.5)
         lim = int(4.0 * d + 0.999999)
-        m = int(math.floor(float(mu[j]) + 0.5))
+        m = int(math.floor(10.0 * float(mu[j]) + 0.5))
         out.append(m + _FBIAS)
         out.append(lim)
         out.append(r)
@@ -185,7 +190,7 @@ def _step_plain(S, T, L, x):
     if rng < S[16]:
         flags = F_FLAT
         rng = S[16]
-    y = ((x - lo) * 1000) // rng
+    y = ((x - lo) * 10000) // rng
     # 3. features (biased)
     y1 = S[8]
     y2 = S[9]
@@ -221,9 +226,11 @@ def _step_plain(S, T, L, x):
                     e = -e
                 if e < T[p + 1]:
                     u = (e * T[p + 2]) >> T[p + 3]
-                    idx = (u * u) >> 13
+                    u *= u
+                    idx = u >> 13
                     if idx < _LUT_N:
-                        acc += L[idx]
+                        a = L[idx]
+                        acc += a - (((a - L[idx + 1]) * ((u >> 7) & 63)) >> 6)
                 j += 1
                 if acc + (_NF - j) * _ONE < need:
                     break
@@ -316,7 +323,7 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
     if rng < S[16]:
         flags = 1
         rng = S[16]
-    y = ((x - lo) * 1000) // rng
+    y = ((x - lo) * 10000) // rng
     y1 = S[8]
     y2 = S[9]
     y3 = S[10]
@@ -324,16 +331,16 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
     S[9] = y1
     S[10] = y2
     S[21] = y
-    S[24] = y + 4096
-    S[25] = y1 + 4096
-    S[26] = y2 + 4096
-    S[27] = y3 + 4096
-    S[28] = y - y1 + 4096
-    S[29] = y - y2 + 4096
-    S[30] = y - y3 + 4096
-    S[31] = y1 - y2 + 4096
-    S[32] = y1 - y3 + 4096
-    S[33] = y2 - y3 + 4096
+    S[24] = y + 16384
+    S[25] = y1 + 16384
+    S[26] = y2 + 16384
+    S[27] = y3 + 16384
+    S[28] = y - y1 + 16384
+    S[29] = y - y2 + 16384
+    S[30] = y - y3 + 16384
+    S[31] = y1 - y2 + 16384
+    S[32] = y1 - y3 + 16384
+    S[33] = y2 - y3 + 16384
     g = S[11]
     if S[7] == 0:
         flags |= 16
@@ -350,9 +357,11 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
                     e = 0 - e
                 if e < T[p + 1]:
                     u = (e * T[p + 2]) >> T[p + 3]
-                    idx = (u * u) >> 13
+                    u *= u
+                    idx = u >> 13
                     if idx < 1024:
-                        acc += L[idx]
+                        a = L[idx]
+                        acc += a - (((a - L[idx + 1]) * ((u >> 7) & 63)) >> 6)
                 j += 1
                 if acc + (10 - j) * 16384 < need:
                     break
@@ -476,7 +485,7 @@ def step_float(S, TF, x):
                 g = 1 - base
                 break
         c = S[12]
-        if (g == 1 and y < S[18]) or (g == 0 and y > S[19]):
+        if (g == 1 and 10.0 * y < S[18]) or (g == 0 and 10.0 * y > S[19]):
             c += 1
         else:
             c = 0
@@ -535,8 +544,8 @@ class SensorCSM:
         S[_S_G] = 1  # Algorithm 2 starts on-ground
         S[_S_MINRNG] = int(self._p["min_range"])
         S[_S_SATLVL] = int(self._p["sat_level"]) + _XBIAS
-        S[_S_GLO] = int(self._p["guard_lo"])
-        S[_S_GHI] = int(self._p["guard_hi"])
+        S[_S_GLO] = 10 * int(self._p["guard_lo"])  # per-mille -> y units (0.1 per-mille)
+        S[_S_GHI] = 10 * int(self._p["guard_hi"])
         S[_S_GN] = int(self._p["guard_n"])
         if self.TF is not None:
             Y = self.TF[2]
@@ -559,8 +568,8 @@ class SensorCSM:
 
 
 # BEGIN DEFAULT TEMPLATES (generated by tools/csm_bake.py from models/csm_default.json)
-DEFAULT_ON = [132337, 4254, 308, 9635, 10, 4163, 694, 8557, 11, 4146, 1138, 10427, 12, 4141, 1219, 9733, 12, 4259, 92, 16262, 9, 4211, 429, 13848, 11, 4238, 677, 8771, 11, 4098, 174, 8571, 9, 4095, 310, 9586, 10, 4097, 327, 9076, 10]
-DEFAULT_OFF = [134065, 4125, 365, 16256, 11, 4117, 258, 11526, 10, 4161, 464, 12803, 11, 4250, 649, 9153, 11, 4091, 180, 8276, 9, 4044, 133, 11197, 9, 4073, 454, 13083, 11, 4093, 132, 11302, 9, 4102, 527, 11261, 11, 4015, 288, 10311, 10]
+DEFAULT_ON = [132337, 17965, 3079, 7708, 13, 17052, 6932, 6846, 14, 16889, 11378, 4171, 14, 16833, 12190, 7786, 15, 18015, 912, 6505, 11, 17535, 4284, 5539, 13, 17805, 6763, 7017, 14, 16406, 1731, 6856, 12, 16374, 3094, 7669, 13, 16396, 3268, 7261, 13]
+DEFAULT_OFF = [134065, 16672, 3649, 6502, 13, 16597, 2574, 4611, 12, 17034, 4634, 5121, 13, 17924, 6481, 7322, 14, 16338, 1792, 6620, 12, 15868, 1325, 4479, 11, 16156, 4534, 5233, 13, 16356, 1313, 4521, 11, 16444, 5268, 4504, 13, 15577, 2877, 4125, 12]
 DEFAULT_FILE_PARAMS = {'min_range': 100, 'sat_level': 32000, 'guard_lo': 60, 'guard_hi': 500, 'guard_n': 12}
 # END DEFAULT TEMPLATES
 

@@ -63,8 +63,9 @@ class Model:
                     blob = f.read()
             except OSError:
                 raise DevModelError("device model: cannot read %s" % source)
+        self.margin = 0  # of the last argmax()
         self._parse(blob)
-        self._build(int8ops.kernels(use_viper))
+        self._build(use_viper)
 
     def _parse(self, blob):
         n = len(blob)
@@ -137,7 +138,7 @@ class Model:
         if size != self.n_out:
             raise DevModelError("device model output size does not match its header")
 
-    def _build(self, table):
+    def _build(self, use_viper):
         # Kernel-side conventions (int8ops): signed op fields +256, shifts +32.
         for o in self.ops:
             for j in (1, 2, 11, 12):
@@ -146,6 +147,10 @@ class Model:
                 cout, qo = o[6], o[14]
                 for c in range(cout):
                     self.Q[qo + 2 * cout + c] += 32
+        table = int8ops.kernels(use_viper)
+        if table is int8ops.VIPER and all(o[0] != _CONV or o[9] == 1 for o in self.ops):
+            table = int8ops.FAST
+            self._offset_binary()
         self._a = array("b", bytes(self.arena))
         self._b = array("b", bytes(self.arena))
         self.inp = self._a
@@ -158,6 +163,38 @@ class Model:
             src, dst = dst, src
         self._plan = plan
         self.out = src  # int8 outputs in out[0:n_out]
+
+    def _offset_binary(self):
+        """Prepare the fast viper path: weights as w + 128, per channel prefix sums of them
+        over the taps appended to Q (offset in op field 16); fully connected as 1x1 conv."""
+        wb = bytearray(len(self.W))
+        for i in range(len(self.W)):
+            wb[i] = self.W[i] + 128
+        self.W = wb
+        extra = []
+        nq = len(self.Q)
+        for j in range(len(self.ops)):
+            o = array("i", self.ops[j])
+            o.append(0)
+            if o[0] in (_CONV, _FC):
+                if o[0] == _FC:
+                    o[3] = o[5] = o[7] = o[8] = o[9] = 1
+                    o[10] = 0
+                k, cin, cout, wo = o[7], o[4], o[6], o[13]
+                o[16] = nq + len(extra)
+                for co in range(cout):
+                    run = 0
+                    extra.append(0)
+                    for kk in range(k):
+                        b = wo + (co * k + kk) * cin
+                        for ci in range(cin):
+                            run += wb[b + ci]
+                        extra.append(run)
+            self.ops[j] = o
+        q = array("i", self.Q)
+        for v in extra:
+            q.append(v)
+        self.Q = q
 
     def invoke(self):
         """Run the model on `inp`; results in `out[0:n_out]`. Allocates nothing."""
@@ -181,6 +218,7 @@ class Model:
         return best
 
     def ram_bytes(self):
-        """Bytes this model holds: weights, int32 pool, two arenas, op records, io table."""
-        return (len(self.W) + 4 * len(self.Q) + 2 * self.arena + 4 * _OP_WORDS * len(self.ops)
-                + 4 * (4 + 3 * self.in_channels))
+        """Bytes this model holds: weights, int32 pool (+ prefix sums on the fast path), two
+        arenas, op records, io table."""
+        return (len(self.W) + 4 * len(self.Q) + 2 * self.arena
+                + 4 * sum(len(o) for o in self.ops) + 4 * (4 + 3 * self.in_channels))

@@ -48,6 +48,7 @@ _IN_OFF = const(11)
 _OUT_OFF = const(12)
 _W_OFF = const(13)
 _Q_OFF = const(14)
+_PREFIX = const(16)  # loader-only field: offset of the weight prefix sums in Q
 _ROUND = const(15)  # 0: TFLite reference rounding, 1: ai-edge-litert builtin (ties up)
 _BIAS = const(256)  # added to the signed P fields
 _SHIFT_BIAS = const(32)  # added to stored shifts
@@ -405,6 +406,127 @@ def _fc_viper(W, Q, P, X, Y):
 
 
 @micropython.viper
+def _dot_viper(W, Q, P, X, Y):
+    """Conv (dilation 1) and fully connected on offset-binary weights (the board's fast path).
+
+    W holds w + 128 (unsigned); Q is extended by the loader with per output channel prefix
+    sums of W over the taps, at P[16]. With x' = x ^ 0x80 = x + 128 and c = in_off - 128,
+    sum(w * (x + in_off)) = sum(W * x') + c * sum(W) - 128 * sum(x') - 128 * c * n, so the
+    inner loop is one unsigned multiply-add per MAC over a contiguous range, unrolled by 4.
+    A fully connected op is a conv with len_in = len_out = k = 1 (set by the loader).
+    """
+    w = ptr8(W)
+    q = ptr32(Q)
+    q16 = ptr16(Q)
+    p = ptr32(P)
+    x = ptr8(X)
+    y = ptr8(Y)
+    amin = p[_ACT_MIN] - _BIAS
+    amax = p[_ACT_MAX] - _BIAS
+    lin = p[_LEN_IN]
+    cin = p[_C_IN]
+    lout = p[_LEN_OUT]
+    cout = p[_C_OUT]
+    k = p[_K]
+    st = p[_STRIDE]
+    pad = p[_PAD]
+    c = p[_IN_OFF] - _BIAS - 128
+    ooff = p[_OUT_OFF] - _BIAS
+    wo = p[_W_OFF]
+    qo = p[_Q_OFF]
+    rnd = p[_ROUND]
+    so = p[_PREFIX]
+    one30 = uint(1) << 30
+    t = 0
+    while t < lout:
+        t0 = t * st - pad
+        kk0 = 0
+        if t0 < 0:
+            kk0 = 0 - t0
+        kk1 = k
+        if t0 + k > lin:
+            kk1 = lin - t0
+        if kk1 < kk0:
+            kk1 = kk0
+        xs = (t0 + kk0) * cin
+        n = (kk1 - kk0) * cin
+        sx = 0
+        i = 0
+        while i < n:
+            sx += x[xs + i] ^ 0x80
+            i += 1
+        corr = 0 - 128 * sx - 128 * c * n
+        co = 0
+        while co < cout:
+            bi = (qo + co) << 1
+            acc = ((((q16[bi + 1] ^ 0x8000) - 0x8000) << 16) | q16[bi]) + corr
+            pi = so + co * (k + 1)
+            acc += c * (q[pi + kk1] - q[pi + kk0])
+            wi = wo + co * k * cin + kk0 * cin
+            xi = xs
+            xe = xs + n - 3
+            while xi < xe:
+                acc += (w[wi] * (x[xi] ^ 0x80) + w[wi + 1] * (x[xi + 1] ^ 0x80)
+                        + w[wi + 2] * (x[xi + 2] ^ 0x80) + w[wi + 3] * (x[xi + 3] ^ 0x80))
+                xi += 4
+                wi += 4
+            xe = xs + n
+            while xi < xe:
+                acc += w[wi] * (x[xi] ^ 0x80)
+                xi += 1
+                wi += 1
+            m = uint(q[qo + cout + co])
+            sh = q[qo + cout + cout + co] - _SHIFT_BIAS
+            # --- requantize acc (identical block in _requant_viper) ---
+            rs = 0
+            if sh > 0:
+                acc = acc << sh
+            else:
+                rs = 0 - sh
+            neg = 0
+            cc = one30
+            if acc < 0:
+                u = uint(0 - acc)
+                cc = one30 - 1
+                neg = 1
+            else:
+                u = uint(acc)
+            uh = u >> 16
+            ul = u & 0xFFFF
+            mh = m >> 16
+            ml = m & 0xFFFF
+            lo = ul * ml
+            mid = uh * ml + ul * mh
+            s0 = (lo & 0xFFFF) + (cc & 0xFFFF)
+            s1 = (lo >> 16) + (mid & 0xFFFF) + (cc >> 16) + (s0 >> 16)
+            hi = uh * mh + (mid >> 16) + (s1 >> 16)
+            r = int((hi << 1) | ((s1 & 0xFFFF) >> 15))
+            if neg:
+                r = 0 - r
+            if rs > 0:
+                if rnd:
+                    r = (r + (1 << (rs - 1))) >> rs
+                else:
+                    mask = (1 << rs) - 1
+                    rem = r & mask
+                    thr = mask >> 1
+                    if r < 0:
+                        thr += 1
+                    r = r >> rs
+                    if rem > thr:
+                        r += 1
+            r += ooff
+            # --- end requantize ---
+            if r < amin:
+                r = amin
+            if r > amax:
+                r = amax
+            y[t * cout + co] = r
+            co += 1
+        t += 1
+
+
+@micropython.viper
 def _maxpool_viper(W, Q, P, X, Y):
     p = ptr32(P)
     x = ptr8(X)
@@ -487,6 +609,9 @@ def _requant_plain(A, Q, P, Y):
 # opcode -> (plain, viper); opcodes as in device_format.py
 PLAIN = {1: _conv_plain, 2: _fc_plain, 3: _maxpool_plain, 4: _avgpool_plain}
 VIPER = {1: _conv_viper, 2: _fc_viper, 3: _maxpool_viper, 4: _avgpool_viper}
+# offset-binary fast path (gaitfw.devmodel prepares W, Q and P for it); conv with dilation > 1
+# keeps _conv_viper on signed weights
+FAST = {1: _dot_viper, 2: _dot_viper, 3: _maxpool_viper, 4: _avgpool_viper}
 requant_plain = _requant_plain
 requant_viper = _requant_viper if MICROPYTHON else _requant_plain
 

@@ -9,6 +9,9 @@ to positive. The knee-angle minimum of one leg marks initial contact: that leg i
 front limb (alpha_f, beta_f). The following hip-angle minimum of the other leg marks its
 foot-off: the back limb (alpha_b, beta_b); the step is then complete and the roles swap.
 The derivative at sample n-2 needs samples up to n: a bounded delay of 2 ticks (80 ms).
+One extension: in fast or crouched gait the back limb's hip minimum can come up to a tick
+or two before the front knee minimum; a hip minimum within `lookback_ms` (120 ms) before
+the contact completes the step at once instead of pairing with the next stride's one.
 A minimum counts only with a prominence (rise since the signal's last counted minimum)
 so the knee's mid-stance dip and sensor noise do not start a step.
 """
@@ -31,11 +34,12 @@ class GaitEvents:
     sink.on_step(t_ms, front_side, af, bf, ab, bb, t_ic) a complete step
     sink.on_lost(t_ms, reason)                           step sequence broken (1 timeout)
 
-    Only the expected leg may start the next step (the legs alternate); if no step
-    completes within `timeout_ms` of the last contact, either leg may start again.
+    Only the expected leg may start the next step (the legs alternate), and no knee minimum
+    counts while a step waits for its back limb (stance-phase dips of a flexed-knee gait);
+    if no step completes within `timeout_ms` of the last contact, either leg may start again.
     """
 
-    def __init__(self, sink, knee_prom_cd=2000, hip_prom_cd=1000, timeout_ms=1500, numtype=int):
+    def __init__(self, sink, knee_prom_cd=2000, hip_prom_cd=1000, timeout_ms=1500, numtype=int, lookback_ms=120):
         self.sink = sink
         z = numtype(0)
         self.buf = [z] * (4 * _N) if numtype is float else array("i", [0] * (4 * _N))
@@ -52,6 +56,10 @@ class GaitEvents:
         self.t_ic = 0
         self.af = z
         self.bf = z
+        self.lookback_ms = lookback_ms
+        # last hip minimum per leg: time, alpha, beta (a foot-off just before a contact)
+        self.hip_t = array("i", [-100000, -100000])
+        self.hip_v = [z, z, z, z] if numtype is float else array("i", [0, 0, 0, 0])
 
     def feed(self, t_ms, al, bl, ar, br):
         b = self.buf
@@ -105,8 +113,8 @@ class GaitEvents:
         a = b[(side * 2) * _N + im]
         k = b[(side * 2 + 1) * _N + im]
         if sig & 1:  # knee minimum: initial contact of `side`
-            if self.expect >= 0 and side != self.expect:
-                return  # the other leg's mid-stance dip: not its turn
+            if self.state == _WAIT_BACK or (self.expect >= 0 and side != self.expect):
+                return  # a stance-phase dip (loading response, mid-stance): not a contact
             self.front = side
             self.expect = side
             self.t_ic = t
@@ -114,8 +122,23 @@ class GaitEvents:
             self.bf = k
             self.state = _WAIT_BACK
             self.sink.on_ic(t, side, a, k)
-        elif self.state == _WAIT_BACK and side != self.front:
+            o = 1 - side
+            if t - self.hip_t[o] <= self.lookback_ms:
+                # the back limb's hip minimum came just before this contact (fast or
+                # crouched gait, or the same 25 Hz tick): the step is already complete
+                self.hip_t[o] = -100000
+                self.sink.on_step(t, side, a, k, self.hip_v[2 * o], self.hip_v[2 * o + 1], t)
+                self.state = _WAIT_FRONT
+                self.expect = o
+        else:
+            self.hip_t[side] = t
+            self.hip_v[2 * side] = a
+            self.hip_v[2 * side + 1] = k
+        if sig & 1:
+            return
+        if self.state == _WAIT_BACK and side != self.front:
             # hip minimum of the back limb: foot-off, the step is complete
+            self.hip_t[side] = -100000
             self.sink.on_fo(t, side, a, k)
             self.sink.on_step(t, self.front, self.af, self.bf, a, k, self.t_ic)
             self.state = _WAIT_FRONT

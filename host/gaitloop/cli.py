@@ -175,6 +175,36 @@ def flash(
     print(json.dumps(summary, indent=1))
 
 
+def _parse_settings(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise GaitloopError(f"--set takes KEY=VALUE, not {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+@app.command()
+def push(
+    port: Annotated[str, typer.Option(help="Serial port of the board.")],
+    templates: Annotated[Path | None, typer.Option(help="CSM templates (from `gaitloop train csm`).")] = None,
+    model: Annotated[Path | None, typer.Option(help="An int8 device model (.gldm, from `gaitloop export --device`).")] = None,
+    calibration: Annotated[Path | None, typer.Option(help="A JSON object of calibration keys (e.g. from `gaitloop calibrate`).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE config setting (JSON value), repeatable.")] = None,
+    verify: Annotated[bool, typer.Option(help="Reboot and check the board's HELLO.")] = True,
+) -> None:
+    """Push calibration, templates or a model to a board; it reboots into them."""
+    from gaitloop.push import push as do_push
+
+    summary = do_push(port, templates=templates, model=model, calibration=calibration,
+                      settings=_parse_settings(set_ or []), verify=verify)
+    print(json.dumps(summary, indent=1))
+
+
 @app.command()
 def info(
     file: Annotated[Path, typer.Argument(help="A session file recorded by `gaitloop stream --record`.")],

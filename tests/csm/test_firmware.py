@@ -39,13 +39,13 @@ def test_host_emulation_is_bit_exact(huang_streams, shipped, rec, sensor):
 
 def test_lut_and_quantisation_bounds(shipped):
     lut = csm.lut()
-    assert len(lut) == 1024 and lut[0] <= 16384 and lut[-1] >= 0
+    assert len(lut) == 1025 and lut[0] == 16384 and lut[-1] == round(16384 * np.exp(-8))
     for t in (shipped.on, shipped.off):
         fx = t.fixed()
         assert fx[0] == int((10 - t.eps) * 16384 + 0.5)
         for j in range(10):
             mu, lim, r, q = fx[1 + 4 * j: 5 + 4 * j]
-            assert 8192 <= r <= 16384
+            assert 4096 <= r <= 8192
             # e < lim before e * r: the largest product stays below 2^30 (small-int limit)
             assert lim * r < 2**30
 

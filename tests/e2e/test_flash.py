@@ -35,3 +35,30 @@ def test_flash_unknown_port_is_one_line_error():
                          capture_output=True, text=True, timeout=60, cwd=str(ROOT))
     assert res.returncode == 1
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_push_templates_and_calibration_reach_the_board(tmp_path):
+    walk = ROOT / "data" / "gaitpdb" / "GaCo01_01.txt"
+    templates = ROOT / "models" / "csm_default.json"
+    cal = tmp_path / "cal.json"
+    cal.write_text(json.dumps({"baseline_mm": 640}))
+    with VirtualBoard("insole", "left", walk, speed=5) as vb:
+        res = subprocess.run(
+            [sys.executable, "-m", "gaitloop.cli", "push", "--port", vb.port, "--templates",
+             str(templates), "--calibration", str(cal), "--set", "device=pushed"],
+            capture_output=True, text=True, timeout=180, cwd=str(ROOT))
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["device"] == "pushed"
+        assert (vb.fs / "csm.json").read_bytes() == templates.read_bytes()
+        cfg = json.loads((vb.fs / "config.json").read_text())
+        assert cfg["csm_templates"] == "csm.json" and cfg["baseline_mm"] == 640
+
+
+def test_push_rejects_a_bad_template_file_before_touching_the_board(tmp_path):
+    bad = tmp_path / "t.json"
+    bad.write_text('{"on": 1}')
+    res = subprocess.run(
+        [sys.executable, "-m", "gaitloop.cli", "push", "--port", "/dev/not-used", "--templates",
+         str(bad)], capture_output=True, text=True, timeout=60, cwd=str(ROOT))
+    assert res.returncode == 1
+    assert "not a valid CSM template file" in res.stderr

@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gaitloop.data.imu_figs import (KEYS, FigFormatError, content_hash, duplicate_groups,
-                                    list_recordings, load_fig, nan_gaps)
+from gaitloop.data.imu_figs import (
+    KEYS,
+    FigFormatError,
+    content_hash,
+    duplicate_groups,
+    list_recordings,
+    load_fig,
+    nan_gaps,
+)
 from gaitloop.errors import DataError
 
 

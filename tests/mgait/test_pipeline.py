@@ -90,3 +90,53 @@ print(json.dumps(res))
         assert growth == 0
         assert n == len(normal_streams.counts)
         assert evs == flat
+
+
+class _Sink:
+    def __init__(self):
+        self.steps = []
+        self.ics = []
+
+    def on_ic(self, t, side, a, b):
+        self.ics.append((t, side))
+
+    def on_fo(self, t, side, a, b):
+        pass
+
+    def on_lost(self, t, reason):
+        pass
+
+    def on_step(self, t, front, af, bf, ab, bb, t_ic):
+        self.steps.append((t, front, af, ab))
+
+
+def _gait(lag_ticks: int, n: int = 200):
+    """Two legs in antiphase; the back hip minimum comes `lag_ticks` after the contact."""
+    from gaitfw.mgait_events import GaitEvents
+
+    sink = _Sink()
+    ev = GaitEvents(sink)
+    period = 28  # ticks of 40 ms: 1.12 s stride
+    for i in range(n):
+        vals = []
+        for leg in (0, 1):
+            ph = ((i + leg * period // 2) % period) / period
+            # knee: swing flexion peak at 0.7, minimum (contact) at phase 0
+            knee = int(6000 * max(0.0, np.sin(np.pi * (ph - 0.45) / 0.55)) if ph > 0.45 else 500 + 1500 * np.sin(np.pi * ph / 0.45))
+            # hip: maximum near contact, minimum at phase 0.5 + lag
+            hip = int(2500 * np.cos(2 * np.pi * (ph - lag_ticks / period)) + 800)
+            vals += [hip, knee]
+        ev.feed(i * 40, vals[0], vals[1], vals[2], vals[3])
+    return sink
+
+
+def test_event_machine_alternates_and_pairs_within_the_step():
+    for lag in (3, 0, -2):  # back hip minimum after, at, or just before the contact
+        s = _gait(lag)
+        sides = [st[1] for st in s.steps]
+        assert len(s.steps) >= 12, lag
+        assert all(a != b for a, b in zip(sides, sides[1:], strict=False)), lag
+        # every step completes within 200 ms of its contact (never a stride later)
+        ic_t = [t for t, _ in s.ics]
+        for t, *_ in s.steps:
+            assert min(abs(t - x) for x in ic_t if x <= t) <= 200, lag

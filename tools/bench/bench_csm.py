@@ -152,6 +152,12 @@ def main() -> int:
         ins = f"{r['instr']:.0f}" if "instr" in r else "-"
         print(f"{v:<12} {ins:>13} {r['us']:>10.2f} {r['heap_N']:>8} {r['heap_2N']:>8}")
     if have_vg:
+        loop = "def f(n):\n    for i in range(n):\n        pass\nf(%d)"
+        with tempfile.TemporaryDirectory() as td:
+            l1 = int(_run(loop % (50 * args.n), True, Path(td)))
+            l2 = int(_run(loop % (100 * args.n), True, Path(td)))
+        print(f"anchor: empty `for i in range(n)` iteration = {(l2 - l1) / (50 * args.n):.0f} "
+              "instructions (x86-64 unix port)")
         fr, fp, fv = rows["float_ref"]["instr"], rows["fixed_plain"]["instr"], rows["fixed_viper"]["instr"]
         print(f"float / fixed_plain instructions: {fr / fp:.2f}x")
         print(f"float / fixed_viper instructions: {fr / fv:.2f}x")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from gaitfw import csm as fw
 
 from .features import BLK, curve_features, normalize

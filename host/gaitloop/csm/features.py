@@ -9,6 +9,7 @@ bit-exact to the firmware kernel (checked in tests/csm).
 from __future__ import annotations
 
 import numpy as np
+
 from gaitfw import csm as fw
 
 BLK = 32
@@ -64,14 +65,18 @@ def window_lo_hi(xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def normalize(counts: np.ndarray, min_range: int, fixed: bool) -> dict[str, np.ndarray]:
-    """Counts -> y (per-mille of the window range) and the per-sample flat / warm-up masks."""
+    """Counts -> y and the per-sample flat / warm-up masks.
+
+    y is per-mille of the window range: a float for the reference, an int in tenths of a
+    per-mille (x10) for the fixed-point path, exactly as the kernel computes it.
+    """
     xb, miss = fill_missing(counts)
     lo, hi = window_lo_hi(xb)
     rng = hi - lo
     flat = rng < min_range
     rng = np.where(flat, min_range, rng)
-    if fixed:
-        y = ((xb - lo) * 1000) // rng
+    if fixed:  # the kernel's integer y: tenths of a per-mille (0..10000)
+        y = ((xb - lo) * 10000) // rng
     else:
         y = (xb - lo) * 1000.0 / rng
     warm = np.arange(len(xb)) < BLK - 1

@@ -13,20 +13,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from gaitfw import csm as fw
 
 from .errors import TemplateError
 from .features import curve_features, normalize
 
 N_FEATURES = 10
+FBIAS = 16384  # gaitfw.csm._FBIAS
 EPS_MAX = 2.0  # eq. 10: eps / P <= 0.2 with P = 10
 FORMAT = "gaitloop-csm"
 VERSION = 1
 Q_FORMAT = (
-    "counts int16 (MISSING=-32768); y = per-mille of the window range (int 0..1000); "
-    "features stored +4096; template per feature: mu+4096, lim=ceil(4*delta), "
-    "r=round(2^(10+q)/(sqrt2*delta)) in [2^13,2^14), q shift; need=round((10-eps)*2^14); "
-    "exp LUT Q14 indexed by e^2/(2 delta^2) in Q7"
+    "counts int16 (MISSING=-32768); y = tenths of a per-mille of the window range (int "
+    "0..10000); features stored +16384; per feature: mu*10+16384, lim=ceil(40*delta), "
+    "r=round(2^(10+q)/(sqrt2*10*delta)) in [2^12,2^13), q shift; need=round((10-eps)*2^14); "
+    "exp LUT Q14 at e^2/(2 delta^2) in Q7, linear interpolation on 6 more bits"
 )
 
 
@@ -115,28 +117,35 @@ def match_float(F: np.ndarray, t: Template) -> np.ndarray:
 
 
 def match_fixed(F: np.ndarray, fixed: list[int]) -> np.ndarray:
-    """The kernel's integer match for rows of int features F (unbiased), bit-exact."""
+    """The kernel's integer match for rows of int features F (y x10, unbiased), bit-exact."""
     lut = np.frombuffer(bytes(fw.lut()), dtype=np.uint16).astype(np.int64)
+    n_idx = len(lut) - 1
     need = fixed[0]
     acc = np.zeros(len(F), dtype=np.int64)
     for j in range(N_FEATURES):
         mu, lim, r, q = fixed[1 + 4 * j: 5 + 4 * j]
-        e = np.abs(F[:, j] + 4096 - mu)
+        e = np.abs(F[:, j] + FBIAS - mu)
         ok = e < lim
         u = (np.where(ok, e, 0) * r) >> q
-        idx = (u * u) >> 13
-        ok &= idx < len(lut)
-        acc += np.where(ok, lut[np.minimum(idx, len(lut) - 1)], 0)
+        u = u * u
+        idx = u >> 13
+        ok &= idx < n_idx
+        i = np.minimum(idx, n_idx - 1)
+        a = lut[i]
+        val = a - (((a - lut[i + 1]) * ((u >> 7) & 63)) >> 6)
+        acc += np.where(ok, val, 0)
     return acc >= need
 
 
 def hold_and_guard(on: np.ndarray, off: np.ndarray, y: np.ndarray, active: np.ndarray,
-                   params: dict) -> tuple[np.ndarray, np.ndarray]:
+                   params: dict, y_scale: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Algorithm 2 (on first, else off, else hold) plus the stuck-state guard, sequentially.
 
-    Returns (decision per sample, guard-flip mask).
+    `y_scale` is 10 when y is the kernel's integer (tenths of a per-mille). Returns
+    (decision per sample, guard-flip mask).
     """
-    glo, ghi, gn = params["guard_lo"], params["guard_hi"], params["guard_n"]
+    glo, ghi = params["guard_lo"] * y_scale, params["guard_hi"] * y_scale
+    gn = params["guard_n"]
     n = len(y)
     g_out = np.empty(n, dtype=np.int8)
     flips = np.zeros(n, dtype=bool)
@@ -179,7 +188,8 @@ class CSMDetector:
             on = match_float(F, self.templates.on)
             off = match_float(F, self.templates.off)
         active = ~(nz["flat"] | nz["warm"])
-        self.decision_, self.guard_flips_ = hold_and_guard(on, off, nz["y"], active, p)
+        self.decision_, self.guard_flips_ = hold_and_guard(on, off, nz["y"], active, p,
+                                                           10 if self.fixed else 1)
         self.on_flags_, self.off_flags_ = on, off
         self.y_ = nz["y"]
         self.flat_ = nz["flat"]

@@ -77,10 +77,21 @@ class DeviceModel:
         biases = sum(o["c_out"] for o in self.ops if o["opcode"] in (OP_CONV, OP_FC))
         return int(self.weights.size) + biases
 
-    def ram_bytes(self) -> int:
-        """Bytes the firmware interpreter holds for this model (pools, two arenas, op table)."""
-        return (int(self.weights.size) + 4 * int(self.q.size) + 2 * self.arena
-                + 4 * OP_WORDS * len(self.ops) + 4 * (4 + 3 * self.in_channels))
+    def ram_bytes(self, fast: bool = True) -> int:
+        """Bytes the firmware interpreter holds for this model (pools, two arenas, op table).
+
+        `fast`: the board's viper path (gaitfw.devmodel), which adds per output channel
+        prefix sums of the weights over the taps and one word per op record; False: the plain
+        kernels (CPython, or the benchmark's plain twin).
+        """
+        ram = (int(self.weights.size) + 4 * int(self.q.size) + 2 * self.arena
+               + 4 * OP_WORDS * len(self.ops) + 4 * (4 + 3 * self.in_channels))
+        if fast and all(o["opcode"] != OP_CONV or o["dilation"] == 1 for o in self.ops):
+            ram += 4 * len(self.ops)
+            for o in self.ops:
+                if o["opcode"] in (OP_CONV, OP_FC):
+                    ram += 4 * o["c_out"] * ((o["k"] if o["opcode"] == OP_CONV else 1) + 1)
+        return ram
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:

@@ -69,7 +69,8 @@ def count_params(model: nn.Module) -> int:
 
 
 def count_macs(model: nn.Module, in_channels: int, window: int = WINDOW) -> int:
-    """Multiply-accumulates of one inference (Conv1d and Linear; pools/ReLU not counted)."""
+    """Multiply-accumulates of one inference: Conv1d, Linear (per row it is applied to) and
+    LSTM gates (4 H (in + H) per step and layer); pools, ReLU, BatchNorm not counted."""
     macs = 0
     hooks = []
 
@@ -80,13 +81,23 @@ def count_macs(model: nn.Module, in_channels: int, window: int = WINDOW) -> int:
 
     def lin_hook(mod, inp, out):
         nonlocal macs
-        macs += mod.in_features * mod.out_features
+        macs += mod.in_features * mod.out_features * (out.numel() // out.shape[-1])
+
+    def lstm_hook(mod, inp, out):
+        nonlocal macs
+        steps = out[0].shape[1] if mod.batch_first else out[0].shape[0]
+        h = mod.hidden_size
+        for layer in range(mod.num_layers):
+            n_in = mod.input_size if layer == 0 else h
+            macs += steps * 4 * h * (n_in + h)
 
     for m in model.modules():
         if isinstance(m, nn.Conv1d):
             hooks.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, nn.Linear):
             hooks.append(m.register_forward_hook(lin_hook))
+        elif isinstance(m, nn.LSTM):
+            hooks.append(m.register_forward_hook(lstm_hook))
     with torch.no_grad():
         model.eval()
         model(torch.zeros(1, in_channels, window))

@@ -5,7 +5,8 @@ simulated from real motion capture -- the thigh's rotation gives the gyroscope (
 angular rate), the second derivative of a point on the thigh minus gravity gives the
 accelerometer (specific force in the sensor frame). Both are upsampled from the capture
 rate with splines to the board's 100 Hz, then given the imperfections of cheap parts:
-white noise, a constant bias, a small mounting tilt, quantisation and clipping; the bend
+white noise, a constant bias, a small mounting tilt, quantisation and clipping (the
+capture is low-passed at 8 Hz first, as mocap is before differentiation); the bend
 sensor gets noise, a gain error and hysteresis (it lags by a dead band when the knee turns).
 
 A standing period (2 s upright, then a 1 s blend into the walk's first pose) is prepended
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.interpolate import CubicSpline
+from scipy.signal import butter, filtfilt
 from scipy.spatial.transform import Rotation, RotationSpline, Slerp
 
 from gaitfw.boards import knee as board
@@ -76,6 +78,25 @@ def hip_angle_from_rot(rot: Rotation) -> np.ndarray:
     return np.degrees(np.arctan2(up[:, 0], up[:, 2]))
 
 
+def lowpass(x: np.ndarray, rate: float, cutoff: float = 8.0) -> np.ndarray:
+    """Zero-phase 2nd-order Butterworth along axis 0 (mocap practice before differentiating:
+    marker jitter at 120 Hz otherwise becomes tens of g in the second derivative)."""
+    if rate <= 2.5 * cutoff or len(x) < 16:
+        return x
+    b, a = butter(2, cutoff / (rate / 2))
+    return filtfilt(b, a, x, axis=0)
+
+
+def lowpass_rot(r: Rotation, rate: float, cutoff: float = 8.0) -> Rotation:
+    """Low-pass a rotation sequence through sign-continuous quaternion components."""
+    q = r.as_quat()
+    for i in range(1, len(q)):
+        if np.dot(q[i], q[i - 1]) < 0:
+            q[i] = -q[i]
+    q = lowpass(q, rate, cutoff)
+    return Rotation.from_quat(q / np.linalg.norm(q, axis=1, keepdims=True))
+
+
 def _mount(model: SensorModel, side: str) -> Rotation:
     rng = np.random.default_rng(model.seed + (0 if side == "l" else 7))
     axis = rng.normal(size=3)
@@ -87,12 +108,13 @@ def _with_standing(walk: Walk, s: str, model: SensorModel) -> tuple[np.ndarray, 
     """Capture-rate timeline: standing, blend, walk. Returns t, sensor rotations, positions, knee."""
     rate = walk.rate_hz
     n_st, n_bl = int(STAND_S * rate), int(BLEND_S * rate)
-    seg = walk.thigh_rot[s] * _mount(model, s)
-    hip, knee = walk.hip[s], walk.knee[s]
-    pos = knee + model.imu_height * (hip - knee) + model.imu_depth_m * walk.thigh_rot[s].apply(np.array([1.0, 0.0, 0.0]))
-    beta = knee_angle(walk, s)
+    thigh = lowpass_rot(walk.thigh_rot[s], rate)
+    seg = thigh * _mount(model, s)
+    hip, knee = lowpass(walk.hip[s], rate), lowpass(walk.knee[s], rate)
+    pos = knee + model.imu_height * (hip - knee) + model.imu_depth_m * thigh.apply(np.array([1.0, 0.0, 0.0]))
+    beta = lowpass(knee_angle(walk, s), rate)
     # upright pose with the first frame's heading: remove the tilt of frame 0's thigh
-    r0 = walk.thigh_rot[s][0]
+    r0 = thigh[0]
     z0 = r0.apply(np.array([0.0, 0.0, 1.0]))
     tilt = Rotation.align_vectors(np.array([[0.0, 0.0, 1.0]]), z0[None, :])[0]
     upright = (tilt * r0) * _mount(model, s)
@@ -103,7 +125,12 @@ def _with_standing(walk: Walk, s: str, model: SensorModel) -> tuple[np.ndarray, 
     rots = Rotation.concatenate([upright] * n_st + [blend_rot, seg])
     p_up = pos[0].copy()
     p_up[2] = knee[0, 2] + model.imu_height * np.linalg.norm(hip[0] - knee[0])
-    p_bl = p_up + smooth[:, None] * (pos[0] - p_up)
+    # blend towards the walk's first frame extrapolated backwards at its velocity, so the
+    # trajectory joins the walk with matching position and velocity (no acceleration spike)
+    v0 = (pos[min(2, len(pos) - 1)] - pos[0]) / (min(2, len(pos) - 1) / rate)
+    t_bl = (np.arange(n_bl) - n_bl) / rate
+    target = pos[0] + t_bl[:, None] * v0
+    p_bl = p_up + smooth[:, None] * (target - p_up)
     positions = np.vstack([np.tile(p_up, (n_st, 1)), p_bl, pos])
     kn = np.concatenate([np.zeros(n_st), smooth * beta[0], beta])
     t = np.arange(len(positions)) / rate
