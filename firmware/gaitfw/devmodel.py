@@ -54,7 +54,7 @@ def _i32(blob, off, n):
 class Model:
     """A loaded device model: `inp` (int8 [t][c]) -> invoke() -> `out` (int8, n_out)."""
 
-    def __init__(self, source, use_viper=None):
+    def __init__(self, source, use_viper=None, fast=True):
         if isinstance(source, (bytes, bytearray, memoryview)):
             blob = bytes(source)
         else:
@@ -65,7 +65,7 @@ class Model:
                 raise DevModelError("device model: cannot read %s" % source)
         self.margin = 0  # of the last argmax()
         self._parse(blob)
-        self._build(use_viper)
+        self._build(use_viper, fast)
 
     def _parse(self, blob):
         n = len(blob)
@@ -138,7 +138,7 @@ class Model:
         if size != self.n_out:
             raise DevModelError("device model output size does not match its header")
 
-    def _build(self, use_viper):
+    def _build(self, use_viper, fast):
         # Kernel-side conventions (int8ops): signed op fields +256, shifts +32.
         for o in self.ops:
             for j in (1, 2, 11, 12):
@@ -148,7 +148,12 @@ class Model:
                 for c in range(cout):
                     self.Q[qo + 2 * cout + c] += 32
         table = int8ops.kernels(use_viper)
-        if table is int8ops.VIPER and all(o[0] != _CONV or o[9] == 1 for o in self.ops):
+        # fast path: dilation 1, and dot products short enough that sum((w+128)*(x+128))
+        # stays inside int32 (255 * 255 * 32767 < 2^31)
+        if fast and table is int8ops.VIPER and all(
+            (o[0] != _CONV or (o[9] == 1 and o[7] * o[4] <= 32767))
+            and (o[0] != _FC or o[4] <= 32767) for o in self.ops
+        ):
             table = int8ops.FAST
             self._offset_binary()
         self._a = array("b", bytes(self.arena))

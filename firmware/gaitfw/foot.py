@@ -16,7 +16,7 @@ A flat-lined sensor is ignored (the other one alone decides contact; foot flat a
 are then not reported). A contact change is accepted only after the current phase has lasted
 `_MIN_PHASE` samples, so a faulty sensor cannot produce a burst of events.
 
-STATUS bits (8-15; bits 0-7 belong to protocol.py):
+STATUS bits 8-14 are the ST_* constants below (bits 0-7 belong to protocol.py).
 """
 
 from gaitfw import csm, events
@@ -28,7 +28,7 @@ ST_BALL_FLAT = const(1 << 10)  # ball sensor flat-lined / unplugged
 ST_SATURATED = const(1 << 11)  # a sensor reached sat_level in the last window
 ST_MISSING = const(1 << 12)  # missing samples (NaN in a file) in the last window
 ST_GUARD = const(1 << 13)  # stuck-state guard corrected a decision in the last window
-ST_DEFAULT_TEMPLATES = const(1 << 14)  # template file absent or invalid: built-in defaults
+ST_TEMPLATES_INVALID = const(1 << 14)  # template file invalid: built-in defaults in use
 
 _BOTH_FLAT = const(ST_HEEL_FLAT | ST_BALL_FLAT)
 _MIN_PHASE = const(6)  # samples a stance or swing must last before it may end
@@ -44,7 +44,7 @@ INITIAL_ON = const(2)
 class FootProcessor:
     """Per-sample processor for one insole (channels: heel, ball)."""
 
-    def __init__(self, emit, side, templates, params=None, defaulted=False, use_viper=None,
+    def __init__(self, emit, side, templates, params=None, defaulted=0, use_viper=None,
                  sensor_events=False, heel_ch=0, ball_ch=1):
         self.emit = emit
         self.side = side
@@ -54,7 +54,7 @@ class FootProcessor:
         self.ball_ch = ball_ch
         self.sensor_events = sensor_events
         self.defaulted = defaulted
-        self._base = ST_DEFAULT_TEMPLATES if defaulted else 0
+        self._base = ST_TEMPLATES_INVALID if defaulted == 2 else 0
         # the kernel is called directly (one Python call less per sensor and sample)
         self._k = self.heel._kernel
         self._T = templates

@@ -19,7 +19,11 @@ Buffers (built by gaitfw.devmodel): W array('b') int8 weights; Q array('i') per 
 act_max, in_off, out_off stored +256 (so viper's zero-extending ptr32 loads see them as
 non-negative); activations in array('b') arenas, layout [t][c].
 
-Twins: `_*_plain` (reference, any Python) and `_*_viper` (the board). The viper requantization
+Twins: `_*_plain` (reference, any Python) and `_*_viper` (the board). The board's default
+table is FAST: `_dot_viper` runs conv (dilation 1) and fully connected on offset-binary
+weights (w + 128, prepared by gaitfw.devmodel) so the inner loop is one unsigned
+multiply-add per MAC, unrolled by 4; the signed-weight `_conv_viper` / `_fc_viper` remain for
+dilated convs. All tables give identical outputs (tests run each against ai-edge-litert). The viper requantization
 works in 16-bit limbs so that no intermediate exceeds 32 bits unsigned: it is exact on a 32-bit
 board (where machine words wrap at 2^32) as well as on the 64-bit Unix port. Viper reads int32
 biases as two ptr16 halves to sign-extend portably. Constants >= 2^30 are built at run time

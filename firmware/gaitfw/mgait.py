@@ -12,7 +12,9 @@ Units on the per-sample path: counts (int16), Q28/Q14 (see ahrs), centidegrees (
 angles, mm and ms. The standing calibration (first `cal_s` seconds, user upright and still,
 paper Sec. 4.1) takes median offsets once; its buffer is allocated at construction.
 
-STATUS bits (16-23, owner MGait, until protocol.py defines them):
+After 1 s with both thighs still and upright, the filter's tilt is re-aligned from gravity
+(`_realign`). STATUS bits 16-23 (owner MGait, until protocol.py defines them): the ST_MG_*
+constants below.
 """
 
 from array import array
@@ -52,13 +54,17 @@ ST_MG_BAD_STEP = 1 << 22  # last step rejected (saturation, dropout or out of ra
 _NCH = const(7)  # channels per leg
 _RAIL = const(32000)
 _FREEZE = const(10)  # identical gyro samples that count as a frozen sensor
+_STILL_DPS = const(100)  # |gx|+|gy|+|gz| below this many counts (~3 dps) on both legs = still
+_STILL_N = const(100)  # still samples (1 s) before a static re-alignment
 _NRING = const(11)  # IC ring: ten steps = five strides
 
 # ---------------------------------------------------------------- per-sample kernels
-# w (array 'i', 22): [0..13] offsets per channel, [14..19] last gyro x/y/z per leg,
-# [20..21] identical-gyro run length per leg. Returns flags: 1 saturated, 2 dropout.
+# w (array 'i', 23): [0..13] offsets per channel, [14..19] last gyro x/y/z per leg,
+# [20..21] identical-gyro run length per leg, [22] run length of "both thighs still".
+# Returns flags: 1 saturated, 2 dropout, 4 still for exactly _STILL_N samples.
 def _pre_plain(s, w, inp):
     flags = 0
+    still = 1
     for leg in range(2):
         o = 7 * leg
         b = 8 * leg
@@ -88,6 +94,15 @@ def _pre_plain(s, w, inp):
         inp[b] = gx - w[o + 4]
         inp[b + 1] = gy - w[o + 5]
         inp[b + 2] = gz - w[o + 6]
+        m = inp[b]
+        if m < 0:
+            m = -m
+        t = inp[b + 1]
+        m += t if t > 0 else -t
+        t = inp[b + 2]
+        m += t if t > 0 else -t
+        if m >= _STILL_DPS:
+            still = 0
         if ax == 0 and ay == 0 and az == 0:
             inp[b + 3] = 0
             inp[b + 4] = 0
@@ -96,6 +111,12 @@ def _pre_plain(s, w, inp):
             inp[b + 3] = ax - w[o + 1]
             inp[b + 4] = ay - w[o + 2]
             inp[b + 5] = az - w[o + 3]
+    if still and not flags:
+        w[22] += 1
+        if w[22] == _STILL_N:
+            flags |= 4
+    else:
+        w[22] = 0
     return flags
 
 
@@ -115,6 +136,7 @@ def _post_plain(st, s, cur):
 def _pre_viper(s: ptr16, w: ptr32, inp: ptr32) -> int:
     sx = int(ahrs._SX)
     flags = 0
+    still = 1
     for leg in range(2):
         o = 7 * leg
         b = 8 * leg
@@ -146,9 +168,17 @@ def _pre_viper(s: ptr16, w: ptr32, inp: ptr32) -> int:
             w[j] = gx
             w[j + 1] = gy
             w[j + 2] = gz
-        inp[b] = gx - ((int(w[o + 4]) << sx) >> sx)
-        inp[b + 1] = gy - ((int(w[o + 5]) << sx) >> sx)
-        inp[b + 2] = gz - ((int(w[o + 6]) << sx) >> sx)
+        g0 = gx - ((int(w[o + 4]) << sx) >> sx)
+        g1 = gy - ((int(w[o + 5]) << sx) >> sx)
+        g2 = gz - ((int(w[o + 6]) << sx) >> sx)
+        inp[b] = g0
+        inp[b + 1] = g1
+        inp[b + 2] = g2
+        m = g0 if g0 > 0 else 0 - g0
+        m += g1 if g1 > 0 else 0 - g1
+        m += g2 if g2 > 0 else 0 - g2
+        if m >= 100:
+            still = 0
         if zero:
             inp[b + 3] = 0
             inp[b + 4] = 0
@@ -157,6 +187,13 @@ def _pre_viper(s: ptr16, w: ptr32, inp: ptr32) -> int:
             inp[b + 3] = ax - ((int(w[o + 1]) << sx) >> sx)
             inp[b + 4] = ay - ((int(w[o + 2]) << sx) >> sx)
             inp[b + 5] = az - ((int(w[o + 3]) << sx) >> sx)
+    if still and flags == 0:
+        n = int(w[22]) + 1
+        w[22] = n
+        if n == 100:
+            flags |= 4
+    else:
+        w[22] = 0
     return flags
 
 
@@ -216,7 +253,7 @@ class MGait:
         self.n_cal = int(c["cal_s"] * rate_hz)
         self.calbuf = array("h", [0] * (self.n_cal * 2 * _NCH))
         self.ncal = 0
-        self.w = array("i", [0] * 22)  # offsets, last gyro, frozen counts (see _pre_plain)
+        self.w = array("i", [0] * 23)  # offsets, last gyro, frozen, still counts (see _pre_plain)
         self.off = self.w
         self.bend0 = array("i", [0, 0])
         self.bgain = array("i", [0, 0])  # cdeg per (2M-sample sum count), Q16
@@ -270,6 +307,9 @@ class MGait:
                 self._finish_cal(t_ms)
             return
         f = self._pre(s, self.w, self.inp)
+        if f & 4:
+            self._realign()
+            f &= 3
         if f:
             if f & 1:
                 self.st |= ST_MG_SATURATED
@@ -282,6 +322,38 @@ class MGait:
         if self.k >= self.M:
             self.k = 0
             self._tick(t_ms - self.half_ms)
+
+    def _realign(self):
+        """Static re-alignment after 1 s of stillness: the tilt comes from the accelerometer.
+
+        Why: the filter's small gain needs many seconds to undo a large orientation error
+        (after a sensor glitch, or a replay that jumps back to standing); when the thighs
+        are still, gravity alone gives the tilt. Zero yaw; small-angle quaternion with an
+        exact scalar part, integers only (q1 = uy/2, q2 = -ux/2 in Q28).
+        """
+        qs = self.qst
+        inp = self.inp
+        for leg in range(2):
+            b = 8 * leg
+            r = qs[b + 4]
+            if r < 1024:
+                continue
+            ux = (inp[b + 3] << 14) // r
+            uy = (inp[b + 4] << 14) // r
+            if ux > 4240 or ux < -4240 or uy > 4240 or uy < -4240:
+                continue  # tilted more than ~15 degrees: not an upright stand, keep the filter
+            q1 = uy << 13
+            q2 = -ux << 13
+            p1 = q1 >> 14
+            p2 = q2 >> 14
+            qs[b] = (1 << 28) - ((p1 * p1 + p2 * p2) >> 1)
+            qs[b + 1] = q1
+            qs[b + 2] = q2
+            qs[b + 3] = 0
+            p0 = qs[b] >> 14
+            qs[b + 5] = (0 - p0 * p2) >> 13
+            qs[b + 6] = (p0 * p1) >> 13
+            qs[b + 7] = ((1 << 28) - 2 * (p1 * p1 + p2 * p2)) >> 14
 
     def _tick(self, t):
         """Paper eq. 1: average of the last 2M samples, once every M samples (25 Hz)."""

@@ -19,7 +19,8 @@ from micropython import const
 
 from gaitfw import devmodel, events
 
-ST_STUDENT_WARMUP = const(1 << 16)  # fewer than `window` samples seen since start
+# STATUS bits 24-31 belong to learned models (protocol.py)
+ST_STUDENT_WARMUP = const(1 << 24)  # fewer than `window` samples seen since start
 _HOP = const(10)
 
 

@@ -121,12 +121,16 @@ def eval_table5(
     from gaitloop.csm.io import load_streams
     from gaitloop.csm.protocol import run_table5
 
+    def save(partial: dict) -> None:  # after every row: an interrupted run keeps its rows
+        if out:
+            Path(out).write_text(json.dumps(partial, indent=1) + "\n")
+
     try:
-        res = run_table5(load_streams(data), reps=reps, max_gen=max_gen, log=typer.echo)
+        res = run_table5(load_streams(data), reps=reps, max_gen=max_gen, log=typer.echo,
+                         on_row=save)
     except (CSMError, ValueError) as exc:
         _fail(str(exc))
-    if out:
-        Path(out).write_text(json.dumps(res, indent=1) + "\n")
+    save(res)
     typer.echo(json.dumps({"average": res["average"], "pm": res["pm"], "sttta": res["sttta"]},
                           indent=1))
 

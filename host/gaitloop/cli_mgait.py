@@ -13,6 +13,17 @@ from typing import Annotated
 import typer
 
 
+def _clean(x):
+    """Strict JSON: NaN (a metric with no data, e.g. velocity on a 3 s walk) becomes null."""
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if isinstance(x, float) and x != x:
+        return None
+    return x
+
+
 def _fail(msg: str) -> None:
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code=2)
@@ -30,7 +41,8 @@ def calibrate(
     """Fit l1, l2, d5 (bounded batch LS, eq. 8), the angle biases and an RLS reference.
 
     Writes the keys the board reads from config.json: l1_mm, l2_mm, d5_mm, bias_cdeg,
-    baseline_mm, plus the fit report.
+    baseline_mm, plus the fit report under "_report" (keys starting with "_" are not kept
+    on the board).
     """
     import numpy as np
 
@@ -62,7 +74,7 @@ def calibrate(
         "d5_mm": int(round(p[2] * 1000)),
         "bias_cdeg": [int(round(b * 100)) for b in bias.bias_],
         "baseline_mm": int(round(float(np.mean(ref)) * 1000)),
-        "report": {
+        "_report": {
             "steps": int(len(ref)),
             "nominal_m": nom.round(4).tolist(),
             "batch_ls_m": p.round(4).tolist(),
@@ -73,8 +85,8 @@ def calibrate(
             "fit_batch_ls_bias": metrics(res, path, p, bias.bias_),
         },
     }
-    out.write_text(json.dumps(cfg, indent=1))
-    r = cfg["report"]
+    out.write_text(json.dumps(_clean(cfg), indent=1, allow_nan=False))
+    r = cfg["_report"]
     typer.echo(
         f"wrote {out}: {len(ref)} steps, l1 {cfg['l1_mm']} mm, l2 {cfg['l2_mm']} mm, d5 {cfg['d5_mm']} mm, "
         f"fit MAPE {r['fit_nominal']['step_mape']:.2f} % -> {r['fit_batch_ls_bias']['step_mape']:.2f} %"
@@ -118,9 +130,11 @@ def eval_mgait(
     except DataError as exc:
         _fail(str(exc))
     if as_json:
-        typer.echo(json.dumps(rep, indent=1))
+        typer.echo(json.dumps(_clean(rep), indent=1, allow_nan=False))
         return
-    typer.echo(f"{rep['walks']} walks, {rep['n_steps']} steps (fixed-point path, RLS-calibrated on {rep['calibration_walks']})")
+    cal = rep["calibration_walks"]
+    how = f"RLS-calibrated on {', '.join(cal)}; tested on the others" if cal else "nominal lengths (no walk matches --calib)"
+    typer.echo(f"{rep['walks']} walks, {rep['n_steps']} test steps ({how})")
     for p in sel:
         for k in ("nominal", "rls", "batch_ls", "batch_ls_bias"):
             if k in rep[p]:

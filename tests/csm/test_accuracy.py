@@ -19,13 +19,14 @@ def held_out(huang_streams, shipped):
     return evaluate(test, shipped, Baselines().fit(train))
 
 
-def test_e4_beats_paper_and_baselines(held_out):
+def test_e4_beats_paper_and_pm(held_out):
     e4 = held_out["csm_fixed"]["E4"]
     assert e4 < PAPER_E4
-    assert e4 < held_out["pm"]["E4"] and e4 < held_out["sttta"]["E4"]
-    # the strict reading stays within a few points of its floor
+    assert e4 < held_out["pm"]["E4"]
+    # not asserted: our STTTA reading beats CSM on these threshold labels (docs/csm.md)
     r = held_out["csm_fixed"]
-    assert r["E4_strict"] - r["E4_strict_floor"] < PAPER_E4
+    assert r["E4_strict"] - r["E4_strict_floor"] < 2.0  # strict reading: near its floor
+    assert abs(r["E4"] - held_out["csm_float"]["E4"]) < 0.1
 
 
 def test_timing_against_authors_states(held_out):
@@ -34,6 +35,7 @@ def test_timing_against_authors_states(held_out):
     assert t["contact"]["median_abs_ms"] <= 30 and t["lift_off"]["median_abs_ms"] <= 30
 
 
+@pytest.mark.slow
 def test_fixed_float_agreement_all_shared_data(huang_streams, shipped, shared_data):
     from gaitloop.csm.io import load_streams
 

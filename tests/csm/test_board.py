@@ -4,6 +4,7 @@ and sensible gait events on gaitpdb (newtons x 10) as well as Huang raw units.""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from gaitfw import events, foot
 from gaitfw.boards import insole
@@ -19,11 +20,17 @@ def test_make_processors_loads_templates(tmp_path):
     (p,) = insole.make_processors(emit, {"side": "right", "csm_templates": str(SHIPPED)})
     assert p.side == 1 and not p.defaulted
     (q,) = insole.make_processors(emit, {"csm_templates": str(tmp_path / "absent.json")})
-    assert q.side == 0 and q.defaulted
+    assert q.side == 0 and q.defaulted == 1  # no file: built-in defaults, not a fault
     q.feed(0, [2500, 2500])
-    assert q.status() & foot.ST_DEFAULT_TEMPLATES
+    assert not q.status() & foot.ST_TEMPLATES_INVALID
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"fixed": {"on": [1, 2]}}')
+    (r,) = insole.make_processors(emit, {"csm_templates": str(bad)})
+    r.feed(0, [2500, 2500])
+    assert r.defaulted == 2 and r.status() & foot.ST_TEMPLATES_INVALID
 
 
+@pytest.mark.micropython
 def test_board_module_under_micropython(mpy, tmp_path):
     code = f"""
 from gaitfw.boards import insole
@@ -33,7 +40,8 @@ evs = []
 def emit(t, c, s, a, b):
     evs.append(c)
 ps = insole.make_processors(emit, {{'side': 'left', 'csm_templates': {str(SHIPPED)!r}}})
-qs = insole.make_processors(emit, {{'csm_templates': {str(tmp_path / 'absent.json')!r}}})
+open({str(tmp_path / 'bad.json')!r}, 'w').write('not json')
+qs = insole.make_processors(emit, {{'csm_templates': {str(tmp_path / 'bad.json')!r}}})
 import math
 s = array('h', [0, 0])
 for i in range(2000):
@@ -42,7 +50,7 @@ for i in range(2000):
     s[1] = 2500 + int(1000 * math.sin(math.pi * (ph - 0.15) / 0.5)) if 0.15 < ph < 0.65 else 2500
     ps[0].feed(i * 10, s)
     qs[0].feed(i * 10, s)
-print(ps[0].steps, ps[0].status(), qs[0].status() & foot.ST_DEFAULT_TEMPLATES != 0)
+print(ps[0].steps, ps[0].status(), qs[0].status() & foot.ST_TEMPLATES_INVALID != 0)
 """
     steps, status, defaulted = mpy(code).split()
     # synthetic curves may need the stuck-state guard; no fault bit may be set

@@ -42,11 +42,13 @@ def test_bit_exact_on_whole_test_set(test_windows):
 
 
 @pytest.mark.micropython
-def test_plain_twin_matches_viper(test_windows):
+def test_plain_and_signed_viper_twins_match(test_windows):
     sub = test_windows[:: max(1, len(test_windows) // 150)]
     plain = run_device_model(GLDM, sub, viper=False)
     viper = run_device_model(GLDM, sub, viper=True)
+    signed = run_device_model(GLDM, sub, viper=True, fast=False)
     np.testing.assert_array_equal(plain, viper)
+    np.testing.assert_array_equal(signed, viper)
     np.testing.assert_array_equal(viper, run_tflite(TFLITE, sub))
 
 

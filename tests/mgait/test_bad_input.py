@@ -95,3 +95,48 @@ def test_sensor_faults_flag_status_and_reject_the_step(normal_walk, normal_strea
     # later steps come back and the flag clears
     assert any(e[0] > t_rej + 1500 for e in _steps(ev))
     assert not (st[-1] & bit)
+
+
+def test_static_realignment_recovers_a_disturbed_filter():
+    """1 s of stillness re-aligns the tilt from gravity (plain on CPython, viper on MicroPython)."""
+    import json
+
+    from tests.conftest import run_micropython
+
+    row = [150, 0, 0, 4096, 0, 0, 0, 150, 0, 0, 4096, 0, 0, 0]
+    code = f"""
+from array import array
+from gaitfw.mgait import MGait
+mg = MGait(lambda *a: None, {{}}, 100)
+row = array('h', {row})
+out = []
+for i in range(200):
+    row[4] = row[11] = i % 3 - 1
+    mg.feed(i * 10, row)
+mg.qst[1] = 23000000  # ~10 degrees of tilt error on the left thigh
+mg.qst[5] = 0; mg.qst[6] = 2800
+for i in range(200, 400):
+    row[4] = row[11] = i % 3 - 1  # sensor noise (an identical gyro reading counts as frozen)
+    mg.feed(i * 10, row)
+    if i % 20 == 0:
+        out.append(mg.qst[6])
+print(out)
+"""
+    vals_mpy = json.loads(run_micropython(code))
+    mg = MGait(lambda *a: None, {}, 100)
+    r = array("h", row)
+    for i in range(200):
+        r[4] = r[11] = i % 3 - 1
+        mg.feed(i * 10, r)
+    mg.qst[1] = 23000000
+    mg.qst[5] = 0
+    mg.qst[6] = 2800
+    vals = []
+    for i in range(200, 400):
+        r[4] = r[11] = i % 3 - 1
+        mg.feed(i * 10, r)
+        if i % 20 == 0:
+            vals.append(mg.qst[6])
+    assert vals == vals_mpy
+    assert abs(vals[2]) > 2000  # still tilted before one second of stillness
+    assert abs(vals[-1]) < 50  # re-aligned after it (|vy| < 0.2 degree)

@@ -52,18 +52,23 @@ def test_calibrate_writes_board_config(tmp_path):
     r = CliRunner().invoke(_app(), ["calibrate", "--data", str(NORMAL), "--data", str(ELDERLY), "--out", str(out)])
     assert r.exit_code == 0, r.output
     cfg = json.loads(out.read_text())
-    nom = np.array(cfg["report"]["nominal_m"]) * 1000
+    nom = np.array(cfg["_report"]["nominal_m"]) * 1000
     assert abs(cfg["l1_mm"] - nom[0]) <= 0.1 * nom[0] + 1 and abs(cfg["l2_mm"] - nom[1]) <= 0.1 * nom[1] + 1
-    assert cfg["report"]["fit_batch_ls"]["step_mape"] <= cfg["report"]["fit_nominal"]["step_mape"]
+    assert cfg["_report"]["fit_batch_ls"]["step_mape"] <= cfg["_report"]["fit_nominal"]["step_mape"]
     assert len(cfg["bias_cdeg"]) == 4
 
 
 @pytest.mark.parametrize("path", [CMU, TRC])
 def test_other_formats_give_plausible_steps(path):
+    from gaitloop.mgait.evaluate import metrics, run_walk
+
     w = load_walk(path)
     steps = true_steps(w)
     assert len(steps) >= 3
     assert all(0.4 < s.length < 0.9 for s in steps)
+    assert 0.35 < w.l1() < 0.5 and 0.35 < w.l2() < 0.5  # metres: joint centres placed sanely
+    m = metrics([run_walk(path, walk=w, paths=("fixed",))], "fixed")
+    assert m["n_steps"] >= 2 and m["step_mape"] < 10
 
 
 def test_knee_replay_source():

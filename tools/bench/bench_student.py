@@ -18,11 +18,8 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
@@ -54,10 +51,11 @@ else:
 PY_BENCH = """
 import sys, numpy as np
 kind, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if kind == 'litert':
+if kind.startswith('litert'):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    it = Interpreter(model_path=path, num_threads=1,
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it = Interpreter(model_path=path, num_threads=1, experimental_op_resolver_type=(
+        OpResolverType.BUILTIN_REF if kind == 'litert_ref' else
+        OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
     it.allocate_tensors()
     d = it.get_input_details()[0]
     x = np.zeros(d['shape'], np.int8)
@@ -103,11 +101,12 @@ def _py_time(kind: str, path: str, n: int) -> float:
     """Median wall time per inference (seconds) over 5 repeats, in-process, one thread."""
     import numpy as np
 
-    if kind == "litert":
+    if kind.startswith("litert"):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         it = Interpreter(model_path=path, num_threads=1, experimental_op_resolver_type=(
-            OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+            OpResolverType.BUILTIN_REF if kind == "litert_ref"
+            else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
         it.allocate_tensors()
         d = it.get_input_details()[0]
         it.set_tensor(d["index"], np.zeros(d["shape"], np.int8))
@@ -149,11 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     best_v, med_v, grow_v, ram = (float(v) for v in out.split())
     out, _ = _mpy([gldm, "plain", "5", "time"])
     best_p, med_p, grow_p, _ = (float(v) for v in out.split())
-    res["micropython_us"] = {"viper": med_v, "plain": med_p, "speedup": med_p / med_v}
+    res["micropython_us"] = {"viper": med_v, "plain": med_p, "speedup": med_p / med_v,
+                             "viper_best": best_v, "plain_best": best_p}
     res["heap_growth_bytes_per_inference"] = {"viper": grow_v / 200, "plain": grow_p / 5}
     res["model_ram_bytes"] = int(ram)
     res["device_file_bytes"] = Path(gldm).stat().st_size
     res["litert_us"] = _py_time("litert", tfl, 2000) * 1e6
+    res["litert_reference_kernels_us"] = _py_time("litert_ref", tfl, 2000) * 1e6
     if Path(onnx8).is_file():
         res["onnxruntime_int8_us"] = _py_time("ort", onnx8, 2000) * 1e6
 
@@ -169,10 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         ins = {"viper": _instr(lambda n: mpy_count("viper", n), 50),
                "plain": _instr(lambda n: mpy_count("plain", n), 4)}
         ins["litert"] = _instr(lambda n: py_count("litert", tfl, n), 3000)
+        ins["litert_reference_kernels"] = _instr(lambda n: py_count("litert_ref", tfl, n), 1000)
         if Path(onnx8).is_file():
             ins["onnxruntime_int8"] = _instr(lambda n: py_count("ort", onnx8, n), 3000)
         ins["plain_over_viper"] = ins["plain"] / ins["viper"]
         ins["viper_over_litert"] = ins["viper"] / ins["litert"]
+        ins["viper_over_litert_reference"] = ins["viper"] / ins["litert_reference_kernels"]
         res["instructions_per_inference"] = ins
 
     # ESP32-S3 projection (written): viper emits native Xtensa; assume 1.5-3 Xtensa cycles per
@@ -182,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         res["esp32s3_projection_ms"] = {"low": i_v * 1.5 / 240e6 * 1e3,
                                         "high": i_v * 3.0 / 240e6 * 1e3,
                                         "window_period_ms": 400.0, "hop_period_ms": 100.0}
+    res["viper_time_over_litert"] = med_v / res["litert_us"]
     print(json.dumps(res, indent=1))
     if args.json:
         args.json.write_text(json.dumps(res, indent=1) + "\n")

@@ -15,6 +15,13 @@ is a correct detection, none is a miss (mn); a run of flags that starts on a sam
 opposite label outside every window is a false detection (fn); flags on samples that already
 have the template's state are not evaluated (Table 1's "*"). F = (mn + fn) / 2, plus a
 1e-3 x mean |first-flag delay| tie-break so that equal F prefers timely flags.
+
+`timing_weight` (default 0 = the paper's fitness) adds w x sum |first-flag delay| in samples;
+`hit_window` (default t_W = the paper's transition window) narrows where a flag counts as a
+correct detection (flags between hit_window and t_W are then neither hits nor false).
+Why offered: F counts a flag anywhere in the +/- t_W window as correct, so the search settles
+on late lift-off flags (low force is easier to match without false alarms); each sample of
+delay is one sample of E4 error. See docs/csm.md for its effect.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ class _Problem:
     n_trans: int
     stat_mu: np.ndarray
     stat_sd: np.ndarray
+    hit_window: int = T_W  # a flag within +/- hit_window samples is a correct detection
 
 
 def _build(streams: list[Stream], kind: str) -> _Problem:
@@ -111,30 +119,37 @@ def _flags(F: np.ndarray, mu: np.ndarray, delta: np.ndarray, eps: float) -> np.n
     return flag
 
 
-def _fitness(p: _Problem, mu: np.ndarray, delta: np.ndarray, eps: float) -> float:
+def _fitness(p: _Problem, mu: np.ndarray, delta: np.ndarray, eps: float,
+             timing_weight: float = 0.0) -> float:
     flag = _flags(p.F, mu, delta, eps)
     prev = np.where(p.prev >= 0, flag[np.maximum(p.prev, 0)], False)
     fn = int(np.count_nonzero(flag & ~prev & p.region))
     if p.n_trans == 0:
         return fn / 2.0
-    wf = np.where(p.win >= 0, flag[np.maximum(p.win, 0)], False)
+    w = p.hit_window
+    wf = np.where(p.win >= 0, flag[np.maximum(p.win, 0)], False)[:, T_W - w: T_W + w + 1]
     hit = wf.any(1)
     mn = int(p.n_trans - np.count_nonzero(hit))
-    delay = np.abs(np.argmax(wf[hit], 1) - T_W).mean() if hit.any() else T_W
-    return (mn + fn) / 2.0 + 1e-3 * float(delay)
+    d = np.abs(np.argmax(wf[hit], 1) - w) if hit.any() else np.array([w])
+    return (mn + fn) / 2.0 + timing_weight * float(d.sum()) + 1e-3 * float(d.mean())
 
 
 class CSMTrainer:
     """Train the two templates with Algorithm 1 (gaitmap style: `fit` -> `templates_`)."""
 
     def __init__(self, pop_size: int = POP_SIZE, max_gen: int = MAX_GEN, seed: int = 0,
-                 progress: bool = True) -> None:
+                 progress: bool = True, timing_weight: float = 0.0,
+                 hit_window: int = T_W) -> None:
         if pop_size < 4 or pop_size % 4:
             raise ValueError("pop_size must be a positive multiple of 4")
         self.pop_size = pop_size
         self.max_gen = max_gen
         self.seed = seed
         self.progress = progress
+        self.timing_weight = timing_weight
+        if not 0 <= hit_window <= T_W:
+            raise ValueError(f"hit_window must be in 0..{T_W}")
+        self.hit_window = hit_window
 
     def _search(self, p: _Problem, rng: np.random.Generator, tick) -> tuple[Template, list]:
         n = self.pop_size
@@ -151,7 +166,8 @@ class CSMTrainer:
             deltas.append(np.clip(de, _DELTA_LO, _DELTA_HI))
             epss.append(rng.uniform(0.5, EPS_MAX))
         mus, deltas, epss = np.array(mus), np.array(deltas), np.array(epss)
-        fit = np.array([_fitness(p, m, d, e) for m, d, e in zip(mus, deltas, epss, strict=True)])
+        tw = self.timing_weight
+        fit = np.array([_fitness(p, m, d, e, tw) for m, d, e in zip(mus, deltas, epss, strict=True)])
         history = []
         for _gen in range(self.max_gen):
             order = np.argsort(fit, kind="stable")
@@ -164,7 +180,7 @@ class CSMTrainer:
                 cd = np.clip(deltas[j] * np.exp(rng.normal(0, 2 * s, (k, 10))),
                              _DELTA_LO, _DELTA_HI)
                 ce = np.clip(epss[j] + rng.normal(0, s, k), 0.05, EPS_MAX)
-                cf = np.array([_fitness(p, cm[i], cd[i], ce[i]) for i in range(k)])
+                cf = np.array([_fitness(p, cm[i], cd[i], ce[i], tw) for i in range(k)])
                 b = int(np.argmin(cf))
                 mus[j + n], deltas[j + n], epss[j + n], fit[j + n] = cm[b], cd[b], ce[b], cf[b]
             history.append(float(fit.min()))
@@ -178,6 +194,8 @@ class CSMTrainer:
             raise ValueError("no usable training streams")
         rng = np.random.default_rng(self.seed)
         problems = {k: _build(streams, k) for k in ("on", "off")}
+        for prob in problems.values():
+            prob.hit_window = self.hit_window
         from rich.progress import Progress
 
         with Progress(disable=not self.progress, transient=True) as prog:
@@ -192,7 +210,8 @@ class CSMTrainer:
         self.templates_ = CSMTemplates(on, off, meta={
             "trained_on": sorted({s.subject for s in streams}),
             "n_streams": len(streams), "pop_size": self.pop_size, "max_gen": self.max_gen,
-            "seed": self.seed, "fitness_final": {"on": h_on[-1], "off": h_off[-1]},
+            "seed": self.seed, "timing_weight": self.timing_weight,
+            "hit_window": self.hit_window, "fitness_final": {"on": h_on[-1], "off": h_off[-1]},
             "n_transitions": {k: problems[k].n_trans for k in problems},
         })
         return self

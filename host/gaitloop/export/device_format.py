@@ -86,7 +86,9 @@ class DeviceModel:
         """
         ram = (int(self.weights.size) + 4 * int(self.q.size) + 2 * self.arena
                + 4 * OP_WORDS * len(self.ops) + 4 * (4 + 3 * self.in_channels))
-        if fast and all(o["opcode"] != OP_CONV or o["dilation"] == 1 for o in self.ops):
+        if fast and all((o["opcode"] != OP_CONV or (o["dilation"] == 1
+                                                      and o["k"] * o["c_in"] <= 32767))
+                        and (o["opcode"] != OP_FC or o["c_in"] <= 32767) for o in self.ops):
             ram += 4 * len(self.ops)
             for o in self.ops:
                 if o["opcode"] in (OP_CONV, OP_FC):

@@ -24,7 +24,7 @@ FIRMWARE = Path(__file__).resolve().parents[3] / "firmware"
 _SCRIPT = """
 import sys
 from gaitfw.devmodel import Model
-m = Model(sys.argv[1], use_viper={viper})
+m = Model(sys.argv[1], use_viper={viper}, fast={fast})
 n_in = m.window * m.in_channels
 buf = memoryview(m.inp)[:n_in]
 outb = memoryview(m.out)[:m.n_out]
@@ -49,10 +49,11 @@ def micropython_binary() -> str:
 
 
 def run_device_model(device_file: Path, windows_int8: np.ndarray, viper: bool = True,
-                     timeout: float = 600.0) -> np.ndarray:
+                     timeout: float = 600.0, fast: bool = True) -> np.ndarray:
     """int8 outputs (N, n_out) of the device model on int8 windows (N, T, C), under MicroPython.
 
-    `viper=False` forces the plain kernels (slow; for checks and benchmarks).
+    `viper=False` forces the plain kernels (slow; for checks and benchmarks); `fast=False`
+    the signed-weight viper kernels instead of the board's offset-binary fast path.
     """
     from gaitloop.export.device_format import read_device_model
 
@@ -66,7 +67,7 @@ def run_device_model(device_file: Path, windows_int8: np.ndarray, viper: bool = 
         fin.write_bytes(w.tobytes())
         env = dict(os.environ, MICROPYPATH=f"{FIRMWARE}:.frozen")
         proc = subprocess.run(
-            [micropython_binary(), "-X", "heapsize=2M", "-c", _SCRIPT.format(viper=viper),
+            [micropython_binary(), "-X", "heapsize=2M", "-c", _SCRIPT.format(viper=viper, fast=fast),
              str(Path(device_file).resolve()), str(fin), str(fout)],
             capture_output=True, text=True, timeout=timeout, env=env,
         )

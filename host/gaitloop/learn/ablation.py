@@ -114,7 +114,7 @@ def main(argv=None):
 
         out = run_grf_ablation(args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
+    Path(args.out).write_text(json.dumps(_strip(out), indent=1))
     print("wrote", args.out)
 
 

@@ -26,8 +26,9 @@ class EvaluationError(GaitloopError):
 
 def _device_files(model_path: Path, net, meta: dict, calib: np.ndarray, workdir: Path):
     """(tflite, device file): the shipped siblings of the checkpoint if present, else exported."""
-    tfl = model_path.with_suffix(".tflite")
-    dev = model_path.with_suffix(".gldm")
+    stem = model_path.with_suffix("")
+    tfl = Path(f"{stem}_int8.tflite")  # names written by tools/ship_student.py
+    dev = Path(f"{stem}.gldm")
     if tfl.is_file() and dev.is_file():
         return tfl, dev
     try:

@@ -185,12 +185,47 @@ def evaluate_dir(directory: str | Path, calib: str = "normal", paths=PATHS, prog
                 bias = AngleBias().fit(ang, ref, tuple(bls.params_))
                 out["batch_ls_bias"] = metrics(test, p, bls.params_, bias.bias_)
                 out["bias_deg"] = bias.bias_.round(3).tolist()
+                if p == "fixed":
+                    w_board = board_rls(files, cal[0], model)
+                    if w_board is not None:
+                        out["board_rls"] = metrics(test, p, w_board)
+                        out["board_rls_params_m"] = w_board.round(4).tolist()
         report[p] = out
+    per_walk = {}
+    for r in results:
+        row = {}
+        for p in paths:
+            m = metrics([r], p)
+            row[p] = {"step_mape": m["step_mape"], "n_steps": m["n_steps"], "n_true": len(r.truth)}
+        per_walk[r.name] = row
+    report["per_walk"] = per_walk
     best = report["fixed"] if "fixed" in report else report[paths[0]]
     head = best.get("rls", best["nominal"])
     for k in ("step_mape", "step_rmse_cm", "stride_mape", "velocity_mape", "n_steps", "event_f1"):
         report[k] = head[k]
     return report
+
+
+def board_rls(files: list[Path], cal: WalkResult, model: SensorModel | None = None, steps: int = 10) -> np.ndarray | None:
+    """The on-device flow: the board's own RLS (calibration mode) on one calibration walk.
+
+    The user walks at a constant step length whose value the app enters (here: the walk's
+    mean true step length); after `steps` steps the board emits EV_MG_RLS_DONE/D5.
+    """
+    from gaitfw.events import EV_MG_RLS_D5, EV_MG_RLS_DONE
+
+    path = next(f for f in files if Path(f).stem == cal.name)
+    w = load_walk(path)
+    st = synthesize(w, model)
+    ref_mm = int(round(np.mean([t.length for t in cal.truth]) * 1000))
+    cfg = {"l1_mm": round(w.l1() * 1000), "l2_mm": round(w.l2() * 1000), "d5_mm": 0, "bend_cal": st.bend_cal,
+           "calibrate_rls": 1, "ref_step_mm": ref_mm, "rls_steps": steps}
+    _, events, _ = board_path(st, cfg)
+    done = [e for e in events if e[1] == EV_MG_RLS_DONE]
+    d5 = [e for e in events if e[1] == EV_MG_RLS_D5]
+    if not done or not d5:
+        return None
+    return np.array([done[0][3], done[0][4], d5[0][3]]) / 1000.0
 
 
 def rls_features(steps: list[Step]) -> np.ndarray:

@@ -376,7 +376,7 @@ def load_trc_mot(trc: Path, mot: Path) -> Walk:
     fwd = mid - sac
     fwd -= np.sum(fwd * lat_axis, axis=1, keepdims=True) * lat_axis
     fwd /= np.linalg.norm(fwd, axis=1, keepdims=True)
-    up = np.cross(lat_axis, fwd)
+    up = np.cross(fwd, lat_axis)  # x forward, y left -> z up
     # Harrington (2007) style: hip centre 0.24 width posterior, 0.30 w inferior, 0.36 w lateral.
     hip = {}
     for s, sign in (("l", 1.0), ("r", -1.0)):
@@ -386,8 +386,9 @@ def load_trc_mot(trc: Path, mot: Path) -> Walk:
     knee, ankle, thigh = {}, {}, {}
     walk_fwd = np.array([1.0, 0.0, 0.0])
     zup = np.array([0.0, 0.0, 1.0])
-    # segment lengths from the static relation hip-heel distance at full extension
-    leg = float(np.percentile(np.linalg.norm(hip["l"] - heel["l"], axis=1), 95))
+    # hip-to-ankle length: hip centre height over the heel marker in stance, less the ankle's
+    # height above the heel marker (~4 cm); thigh and shank about equal (Winter's tables)
+    leg = float(np.median([np.median(hip[s][:, 2]) - np.percentile(heel[s][:, 2], 5) for s in SIDES])) - 0.04
     l1 = 0.49 * leg
     l2 = 0.51 * leg
     for s in SIDES:
