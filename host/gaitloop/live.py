@@ -8,26 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from gaitfw import protocol as P
+from gaitloop.flags import flag_text
 from gaitloop.stream import StreamSession
-
-_FLAG_NAMES = {
-    P.ST_REPLAY_END: "replay-end",
-    P.ST_SAMPLE_LATE: "late",
-    P.ST_TX_OVERFLOW: "tx-overflow",
-    P.ST_EV_OVERFLOW: "event-overflow",
-    P.ST_CONFIG_DEFAULT: "default-config",
-    P.ST_SENSOR_FAULT: "sensor-fault",
-    P.ST_PROCESSOR_ERROR: "processor-error",
-}
-
-
-def flag_text(flags: int) -> str:
-    names = [n for bit, n in _FLAG_NAMES.items() if flags & bit]
-    rest = flags & ~sum(_FLAG_NAMES)
-    if rest:
-        names.append(f"0x{rest:x}")
-    return ",".join(names) or "ok"
 
 
 class LiveView:

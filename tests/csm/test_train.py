@@ -86,3 +86,17 @@ def test_cli_eval_gaitpdb_file(shared_data, shipped):
     assert r.exit_code == 0, r.output
     res = json.loads(r.output)
     assert res["n_recordings"] == 1 and res["csm_fixed"]["n_steps"] > 50
+
+
+def test_table5_protocol_runner_small(huang_streams):
+    from gaitloop.csm.protocol import run_table5
+
+    few = [s for s in huang_streams if s.subject in ("N01", "N02", "N03")]
+    rows = []
+    res = run_table5(few, reps=1, max_gen=1, pop_size=4, sizes=(1,), log=lambda m: None,
+                     on_row=lambda r: rows.append(1))
+    block = res["sizes"]["1"]
+    assert block["n_train_recordings"] == 5 and block["n_test_recordings"] == 10
+    assert len(block["rows"]) == 1 and rows == [1]
+    for k in ("E1", "E2", "E3", "E4", "E4_strict", "E4_strict_floor"):
+        assert k in res["average"]["test"] and k in res["pm"] and k in res["sttta"]

@@ -32,6 +32,7 @@ from gaitloop.sim.replayfile import write_replay
 from gaitloop.sim.sources import make_replay
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
+MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
 _MAX_RESTARTS = 5  # in _RESTART_WINDOW_S: a crash loop stops the board with its log
 _RESTART_WINDOW_S = 10.0
 
@@ -176,6 +177,9 @@ class VirtualBoard:
         self.fs.mkdir(parents=True, exist_ok=True)
         install_firmware(self.fs, self.compile_mpy)
         write_replay(replay, self.fs / "replay.glrp")
+        factory = MODELS_DIR / "csm_default.json"
+        if self.board == "insole" and factory.is_file() and not (self.fs / "csm.json").exists():
+            shutil.copy2(factory, self.fs / "csm.json")  # the factory calibration
         cfg_path = self.fs / "config.json"
         cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
         cfg.update(
