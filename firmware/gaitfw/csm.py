@@ -563,7 +563,7 @@ class SensorCSM:
         return self.S[_S_G]
 
     def y(self):
-        """Last normalised value (per-mille of the window range)."""
+        """Last normalised value, tenths of a per-mille of the window range (0..10000)."""
         return self.S[_S_Y]
 
 
@@ -575,10 +575,15 @@ DEFAULT_FILE_PARAMS = {'min_range': 100, 'sat_level': 32000, 'guard_lo': 60, 'gu
 
 
 def _valid_fixed(t):
+    """41 non-negative ints whose products in the kernel stay below 2^30 (small-int range)."""
     if not isinstance(t, list) or len(t) != _TPL:
         return False
     for v in t:
         if not isinstance(v, int) or v < 0 or v > 0x3FFFFFFF:
+            return False
+    for j in range(_NF):
+        p = 1 + 4 * j
+        if t[p + 1] * t[p + 2] >= 0x40000000 or t[p + 3] > 30:
             return False
     return True
 

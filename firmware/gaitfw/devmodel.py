@@ -116,7 +116,7 @@ class Model:
             ok = (_CONV <= op <= _RESHAPE and lin * cin == size and 0 < nout <= self.arena
                   and -128 <= amin <= amax <= 127 and -255 <= ioff <= 255
                   and -128 <= ooff <= 127 and lin > 0 and cin > 0 and lout > 0 and cout > 0
-                  and 0 <= rnd <= 1)
+                  and 0 <= rnd <= 2)
             if ok and op in (_CONV, _FC):
                 kk = k if op == _CONV else 1
                 ok = (0 <= wo and wo + cout * kk * cin <= len(self.W) and 0 <= qo

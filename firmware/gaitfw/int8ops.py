@@ -6,12 +6,16 @@ any rounding difference would hide real bugs behind "off by one" noise.
 Arithmetic (TFLite reference_integer_ops): an int32 accumulator
     acc = bias[c] + sum(w * (x + in_off))            (weights symmetric, zero point 0)
 is requantized with MultiplyByQuantizedMultiplier(acc, mult[c], shift[c]):
-    SaturatingRoundingDoublingHighMul(acc << max(shift, 0), mult)   (round half away from 0)
-    RoundingDivideByPOT(., max(-shift, 0))                          (round half away from 0)
+    SaturatingRoundingDoublingHighMul(acc << max(shift, 0), mult)   ((ab + nudge) / 2^31,
+                        nudge 2^30, or 1 - 2^30 for a negative product; C division truncates)
+    RoundingDivideByPOT(., max(-shift, 0))                          (ties away from zero)
 then out_off is added and the result clamped to the fused activation range. Per op, the
 `rounding` field selects the final shift's rounding: 0 as above (TFLite's reference conv),
 1 ties up, (x + 2^(e-1)) >> e, which is what ai-edge-litert's builtin int8 conv and fully
-connected kernels compute (measured bit-exact; docs/device_model.md).
+connected kernels compute (measured bit-exact; docs/device_model.md), 2 TFLite's single
+rounding (x * mult + 2^(30-shift)) >> (31-shift) of its reference fully connected kernel
+(done in 16-bit limbs: the 2^(30+e) nudge is split into a part below 2^31 and one added
+after the first 31-bit shift).
 Max pool: max then clamp. Average pool: sum, then divide rounding half away from zero.
 
 Buffers (built by gaitfw.devmodel): W array('b') int8 weights; Q array('i') per op
@@ -23,9 +27,10 @@ Twins: `_*_plain` (reference, any Python) and `_*_viper` (the board). The board'
 table is FAST: `_dot_viper` runs conv (dilation 1) and fully connected on offset-binary
 weights (w + 128, prepared by gaitfw.devmodel) so the inner loop is one unsigned
 multiply-add per MAC, unrolled by 4; the signed-weight `_conv_viper` / `_fc_viper` remain for
-dilated convs. All tables give identical outputs (tests run each against ai-edge-litert). The viper requantization
-works in 16-bit limbs so that no intermediate exceeds 32 bits unsigned: it is exact on a 32-bit
-board (where machine words wrap at 2^32) as well as on the 64-bit Unix port. Viper reads int32
+dilated convs. All tables give identical outputs (tests run each against ai-edge-litert).
+The viper requantization works in 16-bit limbs so that no intermediate exceeds 32 bits
+unsigned: it is exact on a 32-bit board (where machine words wrap at 2^32) as well as on the
+64-bit Unix port. Viper reads int32
 biases as two ptr16 halves to sign-extend portably. Constants >= 2^30 are built at run time
 (a literal that large is not a small int on a 32-bit port).
 The plain twin uses Python ints directly: exact everywhere, but its acc*mult product exceeds
@@ -53,7 +58,7 @@ _OUT_OFF = const(12)
 _W_OFF = const(13)
 _Q_OFF = const(14)
 _PREFIX = const(16)  # loader-only field: offset of the weight prefix sums in Q
-_ROUND = const(15)  # 0: TFLite reference rounding, 1: ai-edge-litert builtin (ties up)
+_ROUND = const(15)  # 0: TFLite reference, 1: ai-edge-litert builtin (ties up), 2: single
 _BIAS = const(256)  # added to the signed P fields
 _SHIFT_BIAS = const(32)  # added to stored shifts
 
@@ -61,9 +66,13 @@ _SHIFT_BIAS = const(32)  # added to stored shifts
 def mbqm(x, mult, shift, rnd=0):
     """TFLite MultiplyByQuantizedMultiplier on Python ints (reference, not for 32-bit boards).
 
-    rnd 0: RoundingDivideByPOT (ties away from zero), as TFLite's reference kernels;
-    rnd 1: the final shift rounds ties up, as ai-edge-litert's builtin kernels do (measured).
+    rnd 0: RoundingDivideByPOT (ties away from zero), as TFLite's reference conv;
+    rnd 1: the final shift rounds ties up, as ai-edge-litert's builtin kernels do (measured);
+    rnd 2: one rounding shift of the 64-bit product, as TFLite's reference fully connected.
     """
+    if rnd == 2 and shift <= 0:  # TFLite single rounding (reference fully connected)
+        total = 31 - shift
+        return (x * mult + (1 << (total - 1))) >> total
     if shift > 0:
         x = x << shift
     ab = x * mult
@@ -202,6 +211,13 @@ def _requant_viper(A, Q, P, Y):
             neg = 1
         else:
             u = uint(acc)
+        chi = 0
+        if rnd == 2 and rs > 0:  # single rounding: split the 2^(30+rs) nudge
+            chi = 1 << (rs - 1)
+            c = uint(0)
+            if neg:
+                c = (one30 << 1) - 1
+                chi -= 1
         uh = u >> 16
         ul = u & 0xFFFF
         mh = m >> 16
@@ -212,6 +228,9 @@ def _requant_viper(A, Q, P, Y):
         s1 = (lo >> 16) + (mid & 0xFFFF) + (c >> 16) + (s0 >> 16)
         hi = uh * mh + (mid >> 16) + (s1 >> 16)
         r = int((hi << 1) | ((s1 & 0xFFFF) >> 15))
+        if rnd == 2 and rs > 0:
+            r = int((uint(r) + uint(chi)) >> rs)
+            rs = 0
         if neg:
             r = 0 - r
         if rs > 0:
@@ -296,6 +315,13 @@ def _conv_viper(W, Q, P, X, Y):
                 neg = 1
             else:
                 u = uint(acc)
+            chi = 0
+            if rnd == 2 and rs > 0:  # single rounding: split the 2^(30+rs) nudge
+                chi = 1 << (rs - 1)
+                c = uint(0)
+                if neg:
+                    c = (one30 << 1) - 1
+                    chi -= 1
             uh = u >> 16
             ul = u & 0xFFFF
             mh = m >> 16
@@ -306,6 +332,9 @@ def _conv_viper(W, Q, P, X, Y):
             s1 = (lo >> 16) + (mid & 0xFFFF) + (c >> 16) + (s0 >> 16)
             hi = uh * mh + (mid >> 16) + (s1 >> 16)
             r = int((hi << 1) | ((s1 & 0xFFFF) >> 15))
+            if rnd == 2 and rs > 0:
+                r = int((uint(r) + uint(chi)) >> rs)
+                rs = 0
             if neg:
                 r = 0 - r
             if rs > 0:
@@ -375,6 +404,13 @@ def _fc_viper(W, Q, P, X, Y):
             neg = 1
         else:
             u = uint(acc)
+        chi = 0
+        if rnd == 2 and rs > 0:  # single rounding: split the 2^(30+rs) nudge
+            chi = 1 << (rs - 1)
+            c = uint(0)
+            if neg:
+                c = (one30 << 1) - 1
+                chi -= 1
         uh = u >> 16
         ul = u & 0xFFFF
         mh = m >> 16
@@ -385,6 +421,9 @@ def _fc_viper(W, Q, P, X, Y):
         s1 = (lo >> 16) + (mid & 0xFFFF) + (c >> 16) + (s0 >> 16)
         hi = uh * mh + (mid >> 16) + (s1 >> 16)
         r = int((hi << 1) | ((s1 & 0xFFFF) >> 15))
+        if rnd == 2 and rs > 0:
+            r = int((uint(r) + uint(chi)) >> rs)
+            rs = 0
         if neg:
             r = 0 - r
         if rs > 0:
@@ -495,6 +534,13 @@ def _dot_viper(W, Q, P, X, Y):
                 neg = 1
             else:
                 u = uint(acc)
+            chi = 0
+            if rnd == 2 and rs > 0:  # single rounding: split the 2^(30+rs) nudge
+                chi = 1 << (rs - 1)
+                cc = uint(0)
+                if neg:
+                    cc = (one30 << 1) - 1
+                    chi -= 1
             uh = u >> 16
             ul = u & 0xFFFF
             mh = m >> 16
@@ -505,6 +551,9 @@ def _dot_viper(W, Q, P, X, Y):
             s1 = (lo >> 16) + (mid & 0xFFFF) + (cc >> 16) + (s0 >> 16)
             hi = uh * mh + (mid >> 16) + (s1 >> 16)
             r = int((hi << 1) | ((s1 & 0xFFFF) >> 15))
+            if rnd == 2 and rs > 0:
+                r = int((uint(r) + uint(chi)) >> rs)
+                rs = 0
             if neg:
                 r = 0 - r
             if rs > 0:

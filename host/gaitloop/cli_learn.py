@@ -78,10 +78,11 @@ def register(app: typer.Typer, train: typer.Typer, eval_: typer.Typer) -> None:
         epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
         train_stride: Annotated[int, typer.Option(help="Take every n-th training window.")] = 4,
         seed: Annotated[int, typer.Option(help="Random seed (split, init, batches).")] = 0,
-        out: Annotated[Path, typer.Option(help="Checkpoint to write (teachers stay out of git).")] = Path("runs/teacher_phase.pt"),
+        out: Annotated[Path | None, typer.Option(help="Checkpoint to write (default runs/teacher_TASK.pt; teachers stay out of git).")] = None,
     ) -> None:
         """Train a teacher on all sensors and report test metrics (held-out recordings/subjects)."""
         _need_ml()
+        out = out or Path(f"runs/teacher_{task.value}.pt")
         data = data or _default_data(task)
         if task is Task.phase:
             from gaitloop.learn import phase
@@ -105,16 +106,17 @@ def register(app: typer.Typer, train: typer.Typer, eval_: typer.Typer) -> None:
         task: Annotated[Task, typer.Option(help="phase (imu_figs) or grf (gaitpdb).")] = Task.phase,
         data: Annotated[Path | None, typer.Option(help="Data folder (default: ../shared/data/...).")] = None,
         teacher: Annotated[Path | None, typer.Option(help="Teacher checkpoint for distillation.")] = None,
-        kd: Annotated[KD, typer.Option(help="Distillation: none, hinton (T=4, 0.7), hinton_feat, sckd.")] = KD.hinton_feat,
+        kd: Annotated[KD, typer.Option(help="Distillation: none, hinton (T=4, 0.7), hinton_feat, sckd.")] = KD.none,
         channels: Annotated[Channels, typer.Option(help="Phase inputs: insole (heel+ball, left) or all.")] = Channels.insole,
         epochs: Annotated[int, typer.Option(help="Training epochs.")] = 30,
         train_stride: Annotated[int, typer.Option(help="Take every n-th training window.")] = 4,
         batch_size: Annotated[int, typer.Option(help="Mini-batch size (small data: smaller).")] = 128,
         seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-        out: Annotated[Path, typer.Option(help="Checkpoint to write.")] = Path("models/student_phase_insole.pt"),
+        out: Annotated[Path | None, typer.Option(help="Checkpoint to write (default runs/student_TASK.pt).")] = None,
     ) -> None:
         """Train a ~17 k-parameter student (optionally distilled) and report test metrics."""
         _need_ml()
+        out = out or Path(f"runs/student_{task.value}.pt")
         data = data or _default_data(task)
         if kd is not KD.none and teacher is None:
             raise LearnError(f"--kd {kd.value} needs --teacher FILE (or use --kd none)")

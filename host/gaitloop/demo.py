@@ -1,7 +1,8 @@
 """The demo: virtual boards walk on real recorded data, stream, feed back, record and report.
 
 Two insoles (left and right foot of one shipped gaitpdb walk) run the real firmware under
-MicroPython behind pseudo-terminals; a knee sleeve joins when a knee replay source exists.
+MicroPython behind pseudo-terminals: CSM gait events plus the shipped int8 GRF student; a
+knee sleeve (a shipped CMU walk through the sensor model) adds MGait steps and feedback.
 The host streams all boards over serial, records the session crash-safely, exports it, and
 writes an HTML report.
 """
@@ -48,9 +49,12 @@ def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: b
     if not walk.is_file():
         raise GaitloopError(f"{walk}: no such recording")
     out.mkdir(parents=True, exist_ok=True)
+    student = ROOT / "models" / "student_grf.gldm"
+    extra = {"files": {"student.gldm": student}, "config": {"student": "student.gldm"}} \
+        if student.is_file() else {}
     boards = [
-        VirtualBoard("insole", "left", walk, speed=speed, device="insole-L"),
-        VirtualBoard("insole", "right", walk, speed=speed, device="insole-R"),
+        VirtualBoard("insole", "left", walk, speed=speed, device="insole-L", **extra),
+        VirtualBoard("insole", "right", walk, speed=speed, device="insole-R", **extra),
     ]
     knee = _knee_walk()
     if knee is not None:

@@ -10,18 +10,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gaitfw import events
+from gaitfw import events, foot
 from gaitloop.record import read_recording
 from gaitloop.sim.vboard import VirtualBoard
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.micropython
-def test_events_streamed_and_recorded(tmp_path, shared_data):
+@pytest.mark.parametrize("template_file", ["factory", "corrupt"])
+def test_events_streamed_and_recorded(tmp_path, shared_data, template_file):
     walk = shared_data / "gaitpdb" / "data" / "GaCo01_01.txt"
     rec = tmp_path / "s.glsession"
-    with VirtualBoard("insole", "left", walk, speed=10) as vb:
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    if template_file == "corrupt":  # a broken push: the board runs on its built-in defaults
+        (fs / "csm.json").write_text('{"format": "gaitloop-csm", "fixed": {"on": [1]}}')
+    with VirtualBoard("insole", "left", walk, speed=10, fs_dir=fs) as vb:
         res = subprocess.run([sys.executable, "-m", "gaitloop.cli", "stream", "--port", vb.port,
                               "--seconds", "5", "--record", str(rec), "--format", "jsonl"],
                              capture_output=True, text=True, timeout=90, cwd=str(ROOT))
@@ -37,3 +43,7 @@ def test_events_streamed_and_recorded(tmp_path, shared_data):
     swing = np.median([e.a for e in hs[2:]])
     assert 500 < stance < 900 and 300 < swing < 600
     assert {events.EV_FOOT_FLAT, events.EV_HEEL_OFF} <= {e.code for e in evs}
+    flags = [st.flags for _, st in r.statuses(link)]
+    assert flags
+    invalid = [bool(f & foot.ST_TEMPLATES_INVALID) for f in flags]
+    assert all(invalid) if template_file == "corrupt" else not any(invalid)

@@ -21,7 +21,11 @@ def ref_mbqm(x: int, m: int, shift: int, rnd: int = 0) -> int:
     """TFLite MultiplyByQuantizedMultiplier with int64 numpy ops and C semantics.
 
     rnd 1: the final shift rounds ties up, as ai-edge-litert's builtin kernels do.
+    rnd 2: TFLite's single rounding (reference fully connected), in Python ints.
     """
+    if rnd == 2:
+        total = 31 - shift
+        return (x * m + (1 << (total - 1))) >> total
     x64 = np.int64(x) * np.int64(1 << max(shift, 0))
     assert INT32_MIN <= x64 <= INT32_MAX
     ab = x64 * np.int64(m)
@@ -43,7 +47,7 @@ accs = st.integers(INT32_MIN, INT32_MAX)
 
 
 @settings(max_examples=500, deadline=None)
-@given(accs, multipliers, shifts, st.integers(0, 1))
+@given(accs, multipliers, shifts, st.integers(0, 2))
 def test_plain_matches_reference(x, m, s, rnd):
     assert mbqm(x, m, s, rnd) == ref_mbqm(x, m, s, rnd)
 
@@ -88,7 +92,7 @@ def test_viper_requant_matches_reference_under_micropython(tmp_path):
         ms.append(int(rng.integers(1 << 30, 1 << 31)))
         ss.append(int(rng.integers(1, 9)))
     want = {rnd: [max(-128, min(127, ref_mbqm(x, m, s, rnd) + 3))
-                  for x, m, s in zip(xs, ms, ss, strict=True)] for rnd in (0, 1)}
+                  for x, m, s in zip(xs, ms, ss, strict=True)] for rnd in (0, 1, 2)}
     data = tmp_path / "cases.json"
     data.write_text(json.dumps([xs, ms, ss]))
     code = f"""
@@ -103,7 +107,7 @@ P = array('i', [0] * 16)
 P[1] = -128 + 256; P[2] = 127 + 256; P[6] = n; P[12] = 3 + 256; P[14] = 0
 A = array('i', xs)
 res = []
-for rnd in (0, 1):
+for rnd in (0, 1, 2):
     P[15] = rnd
     Yv = array('b', bytes(n)); Yp = array('b', bytes(n))
     int8ops._requant_viper(A, Q, P, Yv)

@@ -20,7 +20,7 @@ import torch
 from gaitloop.learn.models import build_model
 from gaitloop.learn.students import build_student, count_params
 
-PHASE_TRAIN_WINDOWS = 15770  # recording split, every 4th training window (ablation default)
+PHASE_TRAIN_WINDOWS = 15775  # recording split, every 4th training window (ablation default)
 
 
 def time_batches(model, channels: int, n_out: int, batches: int) -> float:

@@ -22,6 +22,7 @@ from .features import curve_features, normalize
 N_FEATURES = 10
 FBIAS = 16384  # gaitfw.csm._FBIAS
 EPS_MAX = 2.0  # eq. 10: eps / P <= 0.2 with P = 10
+DELTA_MAX = 2000.0  # per-mille; keeps lim * r < 2^30 in the kernel
 FORMAT = "gaitloop-csm"
 VERSION = 1
 Q_FORMAT = (
@@ -47,8 +48,8 @@ class Template:
             raise TemplateError("a template needs 10 mu and 10 delta values")
         if not (np.all(np.isfinite(self.mu)) and np.all(np.isfinite(self.delta))):
             raise TemplateError("template values must be finite")
-        if np.any(self.delta <= 0):
-            raise TemplateError("delta must be > 0")
+        if np.any(self.delta <= 0) or np.any(self.delta > DELTA_MAX):
+            raise TemplateError(f"delta must be in (0, {DELTA_MAX}] per-mille (kernel range)")
         if not 0 < self.eps <= EPS_MAX:
             raise TemplateError(f"eps must be in (0, {EPS_MAX}] (eq. 10)")
 

@@ -39,10 +39,11 @@ TASKS = {"phase": 0, "grf": 1}
 # "builtin": SaturatingRoundingDoublingHighMul, then (x + 2^(e-1)) >> e. This is what
 #   ai-edge-litert's builtin int8 kernels compute (measured: bit-exact on every test set;
 #   XNNPACK, which uses float requantization, is turned off for parity runs).
-# "reference": TFLite's reference MultiplyByQuantizedMultiplier (RoundingDivideByPOT, ties
-#   away from zero); matches ai-edge-litert's BUILTIN_REF conv. (Its reference fully
-#   connected kernel uses single rounding, which the board does not implement.)
-ROUNDING = {"reference": 0, "builtin": 1}
+# "reference": TFLite's reference kernels (ai-edge-litert BUILTIN_REF): conv uses
+#   MultiplyByQuantizedMultiplier with RoundingDivideByPOT (ties away from zero, mode 0),
+#   fully connected the single-rounding form (x * m + 2^(30-shift)) >> (31-shift) (mode 2).
+# Per-op mode (conv, fully connected) for each choice:
+ROUNDING = {"builtin": (1, 1), "reference": (0, 2)}
 # op record fields, in order (int32 each)
 FIELDS = ("opcode", "act_min", "act_max", "len_in", "c_in", "len_out", "c_out", "k", "stride",
           "dilation", "pad", "in_off", "out_off", "w_off", "q_off", "rounding")
@@ -289,7 +290,7 @@ def read_tflite(tflite: Path, rounding: str = "builtin") -> tuple[DeviceModel, t
             for c in range(c_out):
                 real = _f64(s_x[0]) * _f64(s_w[c]) / _f64(s_y[0])
                 mults[c], shifts[c] = quantize_multiplier(real)
-            rec["rounding"] = ROUNDING[rounding]
+            rec["rounding"] = ROUNDING[rounding][code == bo.FULLY_CONNECTED]
             rec["w_off"], rec["q_off"] = wlen, qlen
             wpool.append(w.reshape(-1))
             qpool.append(np.concatenate([b, mults, shifts]).astype(np.int32))
@@ -434,7 +435,7 @@ def validate(dm: DeviceModel) -> None:
         if not 0 < n_out <= dm.arena or not -128 <= o["act_min"] <= o["act_max"] <= 127:
             raise bad
         if not (-255 <= o["in_off"] <= 255 and -128 <= o["out_off"] <= 127
-                and o["rounding"] in (0, 1)):
+                and o["rounding"] in (0, 1, 2)):
             raise bad
         if o["opcode"] in (OP_CONV, OP_FC):
             k = o["k"] if o["opcode"] == OP_CONV else 1

@@ -26,7 +26,7 @@ def phase_tables(res: dict) -> str:
     out = []
     for section, title in (("recording_split", "Held-out recordings (headline)"),
                            ("random70_split", "Paper's 70/30 random window split (leaks: for comparison only)")):
-        if section not in res:
+        if not res.get(section):
             continue
         out += [f"### {title}", "",
                 "| model | params | acc % | macro-F1 % | micro-F1 % | F1 HS | F1 ST | F1 HO | F1 SW | train s | paper |",

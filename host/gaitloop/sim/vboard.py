@@ -141,6 +141,8 @@ class VirtualBoard:
         compile_mpy: bool = True,
         faults: LinkFaults | None = None,
         heapsize: str = "2M",
+        config: dict | None = None,
+        files: dict[str, Path] | None = None,
     ) -> None:
         if speed <= 0:
             raise DataError(f"speed must be positive, not {speed}")
@@ -153,6 +155,8 @@ class VirtualBoard:
         self.compile_mpy = compile_mpy
         self.faults = faults or LinkFaults()
         self.heapsize = heapsize
+        self.extra_config = dict(config or {})
+        self.extra_files = dict(files or {})
         self._own_fs = fs_dir is None
         self.fs = Path(fs_dir) if fs_dir else None
         self.port: str | None = None
@@ -180,6 +184,10 @@ class VirtualBoard:
         factory = MODELS_DIR / "csm_default.json"
         if self.board == "insole" and factory.is_file() and not (self.fs / "csm.json").exists():
             shutil.copy2(factory, self.fs / "csm.json")  # the factory calibration
+        for name, src in self.extra_files.items():
+            if not Path(src).is_file():
+                raise DataError(f"{src}: no such file (for the board's {name})")
+            shutil.copy2(src, self.fs / name)
         cfg_path = self.fs / "config.json"
         cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
         cfg.update(
@@ -191,6 +199,7 @@ class VirtualBoard:
             loop=self.loop,
             stream=True,
         )
+        cfg.update(self.extra_config)
         cfg_path.write_text(json.dumps(cfg, indent=1))
         self.replay = replay
         return self.fs
