@@ -109,6 +109,7 @@ a = A.App(board, {'side': 'left'}, ReplayHal(PATH, 2, True), Sink())
 a._next_status = 1000; a._next_hello = 5000
 a.send_hello()
 for i in range(200): a.step()
+t0 = t1 = m1 = 0  # create the globals first: a new global inside the window grows the dict
 gc.collect(); gc.disable()
 m0 = gc.mem_alloc(); t0 = time.ticks_us()
 for i in range(N): a.step()
