@@ -295,7 +295,15 @@ def _load_plugins() -> None:
 _load_plugins()
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    # SIGTERM / SIGHUP end the command through its finally blocks (boards stopped, files
+    # closed); commands that wait for a signal install their own handlers.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGHUP, _exit_on_signal)
     try:
         app()
     except GaitloopError as exc:

@@ -196,3 +196,26 @@ def test_commands_ack_nak_and_stop_start(walk):
         assert any(isinstance(m, Samples) for m in got)
         session.close()
     os.environ.pop("_", None)
+
+
+def test_killed_launcher_leaves_no_board_running(walk):
+    """SIGKILL of `gaitloop sim` (no cleanup possible) still ends its MicroPython board."""
+    proc = subprocess.Popen([*GAITLOOP, "sim", "--data", str(walk)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=str(ROOT))
+    try:
+        assert proc.stdout.readline().startswith("port: ")
+        fs = Path(proc.stdout.readline().strip().split(": ", 1)[1])
+        time.sleep(0.5)
+        pids = subprocess.run(["pgrep", "-f", "main.py"], capture_output=True, text=True).stdout.split()
+        mine = [p for p in pids if Path(f"/proc/{p}/cwd").exists()
+                and os.path.realpath(f"/proc/{p}/cwd") == str(fs.resolve())]
+        assert mine, "the board process was not found"
+        proc.kill()
+        proc.wait(timeout=5)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in mine):
+            time.sleep(0.1)
+        assert not any(Path(f"/proc/{p}").exists() for p in mine)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

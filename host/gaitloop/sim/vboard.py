@@ -46,6 +46,19 @@ def _tool(name: str) -> str:
     return found
 
 
+def _die_with_parent() -> None:
+    """In the board process: get SIGTERM when the launcher dies (Linux), so a killed
+    `gaitloop sim` or demo never leaves MicroPython boards running."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def firmware_dir() -> Path:
     """The firmware sources: the repo's firmware/ (or GAITLOOP_FIRMWARE)."""
     env = os.environ.get("GAITLOOP_FIRMWARE")
@@ -217,6 +230,7 @@ class VirtualBoard:
             cwd=str(self.fs),
             env={k: v for k, v in os.environ.items() if k != "MICROPYPATH"},
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         os.close(slave)
         log.close()
