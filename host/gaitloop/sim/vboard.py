@@ -19,7 +19,6 @@ import random
 import select
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 from gaitloop.errors import BoardError, DataError
 from gaitloop.sim.replayfile import write_replay
 from gaitloop.sim.sources import make_replay
+from gaitloop.toolpath import find_tool
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
 MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
@@ -39,8 +39,7 @@ _RESTART_WINDOW_S = 10.0
 
 def _tool(name: str) -> str:
     """A console tool installed beside this Python (the venv), else on PATH."""
-    here = Path(sys.executable).with_name(name)
-    found = str(here) if here.exists() else shutil.which(name)
+    found = find_tool(name)
     if not found:
         raise BoardError(f"{name} not found: install gaitloop's dependencies (pip install -e .)")
     return found
