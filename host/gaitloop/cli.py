@@ -31,7 +31,7 @@ app.add_typer(train, name="train")
 app.add_typer(eval_, name="eval")
 
 # Subsystems register their commands from their own modules (docs/architecture.md).
-_PLUGINS: tuple[str, ...] = ("gaitloop.cli_mgait", "gaitloop.cli_learn")
+_PLUGINS: tuple[str, ...] = ("gaitloop.cli_csm", "gaitloop.cli_mgait", "gaitloop.cli_learn")
 
 console = Console(stderr=True)
 
