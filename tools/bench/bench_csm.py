@@ -8,7 +8,7 @@ runs without valgrind.
 
     .venv/bin/python tools/bench/bench_csm.py [--n 2000] [--no-callgrind]
 
-Prints one table; docs/bench/csm.md records a run and the ESP32-S3 projection.
+Prints one table; docs/benchmarks.md records a run and the ESP32-S3 projection.
 """
 
 from __future__ import annotations
