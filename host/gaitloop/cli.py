@@ -77,6 +77,7 @@ def sim(
     drop_rate: Annotated[float, typer.Option(help="Testing: fraction of board->host bytes dropped.")] = 0.0,
     flip_rate: Annotated[float, typer.Option(help="Testing: fraction of board->host bytes with a flipped bit.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Testing: seed of the fault injection.")] = 0,
+    limp: Annotated[float, typer.Option(help="Knee sleeve: shorten the --side leg's steps by this fraction (0-0.6), for the asymmetry feedback.")] = 0.0,
 ) -> None:
     """Run a virtual board: the real firmware under MicroPython behind a pseudo-terminal.
 
@@ -87,7 +88,7 @@ def sim(
 
     vb = VirtualBoard(board.value, side.value, data, speed=speed, fs_dir=fs, device=device,
                       loop=loop, compile_mpy=compile_mpy,
-                      faults=LinkFaults(drop_rate, flip_rate, seed))
+                      faults=LinkFaults(drop_rate, flip_rate, seed), limp=limp)
     try:
         port = vb.start()
         print(f"port: {port}", flush=True)

@@ -23,18 +23,20 @@ def insole_replay(path: Path, side: str) -> Replay:
     return Replay(insole.CHANNELS, insole.RATE_HZ, counts)
 
 
-def make_replay(board: str, side: str, path: str | Path) -> Replay:
+def make_replay(board: str, side: str, path: str | Path, limp: float = 0.0) -> Replay:
     """The replay for `board` from a data file; DataError with one clear line otherwise."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if board == "insole":
+        if limp:
+            raise DataError("--limp applies to the knee sleeve (an insole replays forces as recorded)")
         return insole_replay(path, side)
     if board == "knee":
         try:
             from gaitloop.sim.knee_source import make_knee_replay
         except ImportError as exc:
             raise DataError(f"knee replay is not available: {exc}") from None
-        channels, rate, counts = make_knee_replay(path, side)
+        channels, rate, counts = make_knee_replay(path, side, limp=limp)
         return Replay(tuple(channels), int(rate), np.asarray(counts, dtype=np.int16))
     raise DataError(f"unknown board kind {board!r} (choose from {', '.join(BOARD_KINDS)})")

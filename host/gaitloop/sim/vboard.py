@@ -155,6 +155,7 @@ class VirtualBoard:
         heapsize: str = "2M",
         config: dict | None = None,
         files: dict[str, Path] | None = None,
+        limp: float = 0.0,
     ) -> None:
         if speed <= 0:
             raise DataError(f"speed must be positive, not {speed}")
@@ -169,6 +170,7 @@ class VirtualBoard:
         self.heapsize = heapsize
         self.extra_config = dict(config or {})
         self.extra_files = dict(files or {})
+        self.limp = limp
         self._own_fs = fs_dir is None
         self.fs = Path(fs_dir) if fs_dir else None
         self.port: str | None = None
@@ -187,7 +189,7 @@ class VirtualBoard:
 
     def prepare(self) -> Path:
         """Write firmware, replay and config into the board filesystem."""
-        replay = make_replay(self.board, self.side, self.data)
+        replay = make_replay(self.board, self.side, self.data, limp=self.limp)
         if self.fs is None:
             self.fs = Path(tempfile.mkdtemp(prefix=f"gaitloop-{self.board}-{self.side}-"))
         self.fs.mkdir(parents=True, exist_ok=True)
