@@ -24,7 +24,7 @@ import numpy as np
 from gaitloop.data.gaitpdb import COL_TOTAL_LEFT, COL_TOTAL_RIGHT, load_demographics, load_gaitpdb
 from gaitloop.errors import DataError
 from gaitloop.learn import train as tr
-from gaitloop.learn.checkpoint import load_model, save_checkpoint
+from gaitloop.learn.checkpoint import save_checkpoint
 from gaitloop.learn.faults import InsoleFaults
 from gaitloop.learn.metrics import grf_metrics
 from gaitloop.learn.phase_data import MinMax
@@ -177,16 +177,8 @@ def train_student(ds: GRFDataset, kd: str = "none", teacher_path: Path | None = 
     cfg = tr.KDConfig(mode=kd)
     teacher = None
     if kd != "none":
-        if teacher_path is None:
-            raise ValueError("distillation needs --teacher")
-        key = str(teacher_path)
-        if teacher_cache is not None and key in teacher_cache:
-            teacher = teacher_cache[key]
-        else:
-            tmodel, _ = load_model(teacher_path)
-            teacher = tr.predict(tmodel, norm_cf(ds.norm8, ds.X_train), features=True)
-            if teacher_cache is not None:
-                teacher_cache[key] = teacher
+        teacher = tr.teacher_outputs(teacher_path, lambda _meta: norm_cf(ds.norm8, ds.X_train),
+                                     teacher_cache)
     tr.set_seed(seed)
     model = build_student("grf", 2, 1)
 

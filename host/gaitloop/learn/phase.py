@@ -121,18 +121,13 @@ def train_student(ds: PhaseDataset, kd: str = "none", teacher_path: Path | None 
     cfg = tr.KDConfig(mode=kd)
     teacher = None
     if kd != "none":
-        if teacher_path is None:
-            raise ValueError("distillation needs --teacher")
-        key = str(teacher_path)
-        if teacher_cache is not None and key in teacher_cache:
-            teacher = teacher_cache[key]
-        else:
-            tmodel, tmeta = load_model(teacher_path)
+
+        def inputs_for(tmeta: dict) -> np.ndarray:
             if list(tmeta["channels"]) != list(ds.channels):
                 raise ValueError("teacher was trained on other channels than this dataset")
-            teacher = tr.predict(tmodel, ds.X_train, features=True)
-            if teacher_cache is not None:
-                teacher_cache[key] = teacher
+            return ds.X_train
+
+        teacher = tr.teacher_outputs(teacher_path, inputs_for, teacher_cache)
     tr.set_seed(seed)
     model = build_student("phase", len(channels), len(CLASSES))
     trainer = tr.Trainer(epochs=epochs, batch_size=batch_size, seed=seed, progress=progress,

@@ -155,3 +155,25 @@ class Trainer:
         t_fmap = torch.from_numpy(teacher[1][idx].astype(np.float32))
         corr = distill.sckd_loss(fmap, t_fmap, kd.k)
         return kd.alpha * soft + kd.beta * corr + (1 - kd.alpha - kd.beta) * hard
+
+
+def teacher_outputs(teacher_path, inputs_for: Callable[[dict], np.ndarray],
+                    cache: dict | None = None):
+    """The teacher's (out, fmap, vec) on the training windows, computed once per teacher.
+
+    `inputs_for(meta)` returns the windows in the teacher's own input form (and raises
+    ValueError when the teacher does not fit the data); `cache` lets an ablation reuse the
+    outputs across students instead of re-running the teacher.
+    """
+    from gaitloop.learn.checkpoint import load_model
+
+    if teacher_path is None:
+        raise ValueError("distillation needs --teacher")
+    key = str(teacher_path)
+    if cache is not None and key in cache:
+        return cache[key]
+    tmodel, tmeta = load_model(teacher_path)
+    out = predict(tmodel, inputs_for(tmeta), features=True)
+    if cache is not None:
+        cache[key] = out
+    return out
