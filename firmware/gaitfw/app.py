@@ -128,9 +128,10 @@ class App:
 
     # -- output -------------------------------------------------------------------------
 
-    def _send(self, n):
+    def _send(self, n, enc=None):
+        """Write n encoded bytes (the control writer's, or `enc`); a failed write is counted."""
         try:
-            self.out.write(self.writer.enc, 0, n)
+            self.out.write(self.writer.enc if enc is None else enc, 0, n)
         except OSError:
             self.tx_dropped += 1
             self.flags |= P.ST_TX_OVERFLOW
@@ -185,16 +186,9 @@ class App:
         n = self.batch_count
         w = self.sw
         P.samples_header(w.raw, self.batch_first, self.nch, n)
-        self._send_sw(w.finish(P.SAMPLES_HEADER + n * 2 * self.nch))
+        self._send(w.finish(P.SAMPLES_HEADER + n * 2 * self.nch), w.enc)
         self.samples_sent += n
         self.batch_count = 0
-
-    def _send_sw(self, n):
-        try:
-            self.out.write(self.sw.enc, 0, n)
-        except OSError:
-            self.tx_dropped += 1
-            self.flags |= P.ST_TX_OVERFLOW
 
     def _drain_events(self):
         ring = self.ring
