@@ -9,6 +9,7 @@ import pytest
 
 from gaitfw import csm
 from gaitloop.csm.model import CSMDetector
+from gaitloop.csm.mpy_scripts import csm_preamble
 
 from .conftest import SHIPPED, write_counts
 
@@ -84,25 +85,8 @@ def test_micropython_viper_equals_plain_equals_host(mpy, tmp_path, huang_streams
     assert np.array_equal(dec, host)
 
 
-MPY_HEAP = """
-import gc, json
-from array import array
-from gaitfw import csm, foot
-d = json.load(open({tpl!r}))
-T = csm.pack_templates(d['fixed']['on'], d['fixed']['off'])
-n = {n}
-heel = array('h', [0] * n)
-ball = array('h', [0] * n)
-with open({heel!r}, 'rb') as f:
-    f.readinto(heel)
-with open({ball!r}, 'rb') as f:
-    f.readinto(ball)
-ring = array('i', [0] * 64)
-def emit(t, code, side, a, b):
-    ring[0] = ring[0] + 1
-sample = array('h', [0, 0])
-for v in (True, False):
-    fp = foot.FootProcessor(emit, 0, T, d['params'], use_viper=v)
+MPY_HEAP = """for v in (True, False):
+    fp = foot.FootProcessor(emit, 0, T, P, use_viper=v)
     growth = []
     t = 0
     for m in (300, 600, 1200):  # the first run warms up one-time caches, then N and 2N
@@ -125,8 +109,7 @@ def test_no_heap_growth_per_sample_micropython(mpy, tmp_path, huang_streams):
     b = _stream(huang_streams, "N03_2", "left_ball")
     write_counts(tmp_path / "h.bin", h.counts)
     write_counts(tmp_path / "b.bin", b.counts)
-    out = mpy(MPY_HEAP.format(tpl=str(SHIPPED), n=len(h.counts), heel=str(tmp_path / "h.bin"),
-                              ball=str(tmp_path / "b.bin")))
+    out = mpy(csm_preamble(SHIPPED, len(h.counts), tmp_path / "h.bin", tmp_path / "b.bin") + MPY_HEAP)
     rows = [line.split() for line in out.strip().splitlines()]
     assert len(rows) == 2
     for _v, g1, g2, n_events, steps in rows:

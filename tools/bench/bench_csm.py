@@ -37,25 +37,8 @@ VARIANTS = {
 }
 
 SCRIPT = """
-import gc, json, time
-from array import array
-from gaitfw import csm, foot
-d = json.load(open({tpl!r}))
-T = csm.pack_templates(d['fixed']['on'], d['fixed']['off'])
-P = d['params']
 TF = (csm.float_template(d['on']['mu'], d['on']['delta'], d['on']['eps']),
       csm.float_template(d['off']['mu'], d['off']['delta'], d['off']['eps']))
-n = {n_file}
-heel = array('h', [0] * n)
-ball = array('h', [0] * n)
-with open({heel!r}, 'rb') as f:
-    f.readinto(heel)
-with open({ball!r}, 'rb') as f:
-    f.readinto(ball)
-ring = array('i', [0] * 4)
-def emit(t, code, side, a, b):
-    ring[0] = ring[0] + 1
-sample = array('h', [0, 0])
 {setup}
 def run(m, k0):
     k = k0
@@ -104,7 +87,10 @@ def _micropython() -> str:
 
 
 def _code(variant: str, mode: str, m: int, files: dict) -> str:
-    return SCRIPT.format(tpl=str(TEMPLATES), setup=VARIANTS[variant], mode=mode, m=m, **files)
+    from gaitloop.csm.mpy_scripts import csm_preamble
+
+    pre = csm_preamble(TEMPLATES, files["n_file"], files["heel"], files["ball"])
+    return pre + SCRIPT.format(setup=VARIANTS[variant], mode=mode, m=m)
 
 
 def _run(code: str, valgrind: bool, tmp: Path) -> str:
