@@ -47,6 +47,25 @@ print(r.w)
     assert np.allclose(r.w, ref.w, atol=1e-9)
 
 
+def test_board_rls_holds_in_single_precision():
+    """ESP32 ports of MicroPython use 32-bit floats: the per-step RLS must not depend on
+    double precision. numpy float32 scalars stay float32 through Python arithmetic (NEP 50),
+    so the firmware class itself runs in single precision here."""
+    ang = _angles(40, seed=3)
+    w_true = np.array([405.0, 395.0, 18.0])
+    h = features(*ang.T)
+    y = h @ w_true + np.random.default_rng(4).normal(0, 4, len(h))
+    f32 = Rls((391.0, 410.0, 0.0), p0=np.float32(1.0), sigma0=np.float32(1e5), lam_min=np.float32(0.95))
+    f32.w = [np.float32(v) for v in f32.w]
+    f32.P = [np.float32(v) for v in f32.P]
+    ref = RlsRef([391.0, 410.0, 0.0])
+    for hi, yi in zip(h.astype(np.float32), y.astype(np.float32), strict=True):
+        f32.update(*hi, yi)
+    ref.fit(ang, y)
+    assert all(isinstance(v, np.float32) for v in f32.w + f32.P)  # really ran in float32
+    assert np.allclose(np.array(f32.w, dtype=np.float64), ref.w, atol=0.05)
+
+
 def test_rls_converges_in_about_five_steps():
     ang = _angles(30, seed=1)
     w_true = np.array([410.0, 430.0, 25.0])
