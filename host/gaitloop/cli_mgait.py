@@ -100,6 +100,9 @@ def eval_mgait(
     paths: str = typer.Option("fixed,float,ideal", help="comma-separated paths: fixed, float, ideal"),
     seed: int = typer.Option(0, help="sensor-noise seed of the simulation"),
     limp: bool = typer.Option(False, help="also build limp cases and score the buzzer rule"),
+    limp_onset: float = typer.Option(1 / 3, min=0.0, max=0.9,
+                                     help="fraction of each walk before the limp starts (0: the whole trial limps)"),
+    limp_wait: int = typer.Option(5, min=1, max=20, help="steps the buzzer waits above the threshold"),
     imu_figs: Annotated[Path | None, typer.Option("--imu-figs", help="also score angle events on Huang imu_figs/")] = None,
 ) -> None:
     """Simulated sensors -> fixed-point firmware -> steps, against foot truth (paper Table 5)."""
@@ -122,7 +125,7 @@ def eval_mgait(
         if limp:
             from gaitloop.mgait.limp import evaluate_limp
 
-            rep["limp"] = evaluate_limp(data, model=SensorModel(seed=seed))
+            rep["limp"] = evaluate_limp(data, model=SensorModel(seed=seed), onset=limp_onset, wait_steps=limp_wait)
         if imu_figs is not None:
             from gaitloop.mgait.figs import evaluate_figs
 

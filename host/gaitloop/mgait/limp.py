@@ -100,8 +100,11 @@ def _label(k: int, m: list[int], truth, thr_pct: float):
     return bool(abs(a - b) / (0.5 * (a + b)) * 100 >= thr_pct)
 
 
-def evaluate_limp(directory: str | Path, model: SensorModel | None = None, thr_pct: float = 25.0, reductions=REDUCTIONS, limit: int | None = None, wait_steps: int = 5) -> dict:
-    """Precision/recall/F1 of the buzzer rule per stride over normal and limp versions of walks."""
+def evaluate_limp(directory: str | Path, model: SensorModel | None = None, thr_pct: float = 25.0, reductions=REDUCTIONS, limit: int | None = None, wait_steps: int = 5, onset: float = 1 / 3) -> dict:
+    """Precision/recall/F1 of the buzzer rule per stride over normal and limp versions of walks.
+
+    `onset`: fraction of each walk walked normally before the limp ramps in (0: the whole trial
+    limps, as in the paper's imitated-limping trials)."""
     model = model or SensorModel()
     cfg = {"asym_pct": thr_pct, "wait_steps": wait_steps}
     files = list_walks(directory)[:limit] if limit else list_walks(directory)
@@ -112,7 +115,7 @@ def evaluate_limp(directory: str | Path, model: SensorModel | None = None, thr_p
         pairs += _strides(w, model, cfg, thr_pct)
         side = "l" if i % 2 == 0 else "r"
         for r in reductions:
-            pairs += _strides(limp_walk(w, side, r), model, cfg, thr_pct)
+            pairs += _strides(limp_walk(w, side, r, onset=onset), model, cfg, thr_pct)
             n_cases += 1
     y = np.array([p[0] for p in pairs], dtype=bool)
     out = {"strides": int(len(y)), "limp_strides": int(y.sum()), "cases": n_cases, "walks": len(files)}
@@ -129,4 +132,6 @@ def evaluate_limp(directory: str | Path, model: SensorModel | None = None, thr_p
     return {
         **out,
         "threshold_pct": thr_pct,
+        "onset": onset,
+        "wait_steps": wait_steps,
     }
