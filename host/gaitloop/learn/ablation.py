@@ -27,7 +27,7 @@ def run_phase(args) -> dict:
     out = {"settings": vars(args).copy()}
     runs = Path(args.runs)
     recs = load_recordings(args.data)
-    ds = phase.dataset(args.data, seed=args.seed, train_stride=args.train_stride, recordings=recs)
+    ds = phase.dataset(args.data, seed=args.split_seed, train_stride=args.train_stride, recordings=recs)
     out["split"] = {"train_files": ds.train_names, "test_files": ds.test_names,
                     "n_train": int(len(ds.y_train)), "n_test": int(len(ds.y_test))}
     res = {}
@@ -68,13 +68,15 @@ def run_phase(args) -> dict:
             save()
     if "random70" in stages:
         out["random70_split"] = r70 = {}
-        ds70 = phase.dataset(args.data, split="random70", seed=args.seed,
+        ds70 = phase.dataset(args.data, split="random70", seed=args.split_seed,
                              train_stride=args.train_stride, recordings=recs)
         r70.update(phase.baselines(ds70, seed=args.seed))
         save()
-        r70["resnet_lstm_tpa"] = phase.train_teacher(ds70, "resnet_lstm_tpa", width=args.width,
-                                                     epochs=args.teacher_epochs, seed=args.seed)
-        save()
+        for arch in filter(None, args.random70_archs.split(",")):
+            r70[arch] = phase.train_teacher(ds70, arch, width=args.width,
+                                            epochs=args.teacher_epochs, seed=args.seed)
+            print("random70", arch, r70[arch]["metrics"]["accuracy"], flush=True)
+            save()
     return out
 
 
@@ -86,13 +88,18 @@ def main(argv=None):
     p.add_argument("--runs", default="runs")
     p.add_argument("--models", default="models")
     p.add_argument("--out", default="runs/ablation_phase.json")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="training seed (weights, batches, faults)")
+    p.add_argument("--split-seed", type=int, default=0,
+                   help="train/test split seed; keep it fixed across --seed runs so saved teachers "
+                        "never saw the test recordings")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--train-stride", type=int, default=4)
     p.add_argument("--teacher-epochs", type=int, default=10)
     p.add_argument("--student-epochs", type=int, default=30)
     p.add_argument("--student-channels", default="insole,all")
-    p.add_argument("--ship-kd", default="hinton_feat")
+    p.add_argument("--ship-kd", default="hinton_feat", help="student written to --models ('' = none)")
+    p.add_argument("--random70-archs", default="resnet_lstm,resnet_lstm_tpa",
+                   help="teachers trained on the paper's 70/30 random window split")
     p.add_argument("--stages", default="teachers,baselines,students,random70")
     p.add_argument("--reuse", action="store_true", help="evaluate saved teachers, do not retrain")
     g = sub.add_parser("grf")
@@ -100,12 +107,14 @@ def main(argv=None):
     g.add_argument("--runs", default="runs")
     g.add_argument("--models", default="models")
     g.add_argument("--out", default="runs/ablation_grf.json")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="training seed")
+    g.add_argument("--split-seed", type=int, default=0, help="subject split and test-fault seed")
     g.add_argument("--width", type=int, default=16)
     g.add_argument("--train-stride", type=int, default=8)
     g.add_argument("--teacher-epochs", type=int, default=6)
     g.add_argument("--student-epochs", type=int, default=20)
-    g.add_argument("--ship-kd", default="sckd")
+    g.add_argument("--ship-kd", default="sckd", help="student written to --models ('' = none)")
+    g.add_argument("--reuse", action="store_true", help="reuse runs/teacher_grf.pt, do not retrain")
     args = ap.parse_args(argv)
     if args.task == "phase":
         out = run_phase(args)

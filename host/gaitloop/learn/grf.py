@@ -151,6 +151,20 @@ def train_teacher(ds: GRFDataset, arch: str = "resnet_lstm", width: int = 16, hi
     return res
 
 
+def evaluate_saved_teacher(ds: GRFDataset, path: Path) -> dict:
+    """Re-evaluate a saved GRF teacher on `ds` (same subject split) instead of retraining it."""
+    from gaitloop.learn.checkpoint import load_model
+    from gaitloop.learn.students import count_params
+
+    model, meta = load_model(path)
+    if meta.get("test_subjects") != ds.test_subjects:
+        raise ValueError(f"{path}: saved teacher was trained on another subject split")
+    pred = tr.predict(model, norm_cf(ds.norm8, ds.X_test))[:, 0] * TARGET_SCALE_N
+    return {"model": f"teacher {meta['arch']['name']} (8 clean sensors)", "params": count_params(model),
+            "train_time_s": float(meta.get("train_time_s", float("nan"))), "epochs": meta.get("epochs"),
+            "metrics": _metrics(ds, pred), "reused_checkpoint": str(path)}
+
+
 def _meta(kind, arch, ds, channels, norm, metrics, seed, extra=None):
     meta = {"kind": kind, "task": "grf", "arch": arch, "channels": list(channels),
             "window": WINDOW, "layout": "torch (N, C, window); channels-last runtimes (1, window, C)",
@@ -216,14 +230,17 @@ def sum_baseline(ds: GRFDataset) -> dict:
 
 def run_grf_ablation(args) -> dict:
     t0 = time.perf_counter()
-    ds = make_dataset(args.data, seed=args.seed, train_stride=args.train_stride)
+    ds = make_dataset(args.data, seed=getattr(args, "split_seed", args.seed), train_stride=args.train_stride)
     runs = Path(args.runs)
     out = {"settings": vars(args).copy(), "train_subjects": ds.train_subjects,
            "test_subjects": ds.test_subjects, "n_train": int(len(ds.y_train)),
            "n_test": int(len(ds.y_test)), "faults": vars(InsoleFaults())}
     teacher = runs / "teacher_grf.pt"
-    out["teacher"] = train_teacher(ds, width=args.width, epochs=args.teacher_epochs,
-                                   seed=args.seed, save_to=teacher)
+    if getattr(args, "reuse", False) and teacher.is_file():
+        out["teacher"] = evaluate_saved_teacher(ds, teacher)
+    else:
+        out["teacher"] = train_teacher(ds, width=args.width, epochs=args.teacher_epochs,
+                                       seed=args.seed, save_to=teacher)
     print("teacher", out["teacher"]["metrics"], flush=True)
     out["linear"] = sum_baseline(ds)
     studs, cache = {}, {}

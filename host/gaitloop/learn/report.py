@@ -1,6 +1,7 @@
 """Markdown tables of the ablation results beside the papers' numbers (docs/learn.md).
 
     python -m gaitloop.learn.report runs/ablation_phase.json runs/ablation_grf.json
+    python -m gaitloop.learn.report --seeds runs/ablation_phase.json runs/seeds/phase_s1.json ...
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
+import numpy as np
 
 PAPER_PHASE = {  # ResNet-LSTM paper, Tables I, V, VI (their data: 6 IMUs + 4 FSRs, 70/30 split)
     "resnet_lstm": ("ResNet-LSTM", "92.67 % acc, F1 95.63 % (Table V); macro-F1 95.33 %, micro-F1 94.73 % (Table I, 92.47 %)"),
@@ -72,8 +75,38 @@ def grf_tables(res: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def _student_score(res: dict, key: str) -> float:
+    m = res["students"][key]["metrics"]
+    return m["rmse_n"] if "rmse_n" in m else 100 * m["accuracy"]
+
+
+def seed_table(results: list[dict]) -> str:
+    """Mean, sd, min and max of every student variant over runs that differ only in the
+    training seed (same split), so a ranking can be read against seed-to-seed spread."""
+    seeds = [r["settings"]["seed"] for r in results]
+    # runs from before --split-seed existed split with their training seed
+    splits = {r["settings"].get("split_seed", r["settings"]["seed"]) for r in results}
+    if len(splits) > 1:
+        raise ValueError(f"runs use different splits {sorted(splits)}: seeds are not comparable")
+    grf = "teacher" in results[0]
+    unit = "RMSE N" if grf else "acc %"
+    keys = [k for k in results[0]["students"] if all(k in r.get("students", {}) for r in results)]
+    out = [f"Training seeds {', '.join(map(str, seeds))} (split fixed):", "",
+           f"| student | {unit} mean | sd | min | max | per seed |", "|---|---:|---:|---:|---:|---|"]
+    for k in keys:
+        v = np.array([_student_score(r, k) for r in results])
+        sd = v.std(ddof=1) if len(v) > 1 else float("nan")
+        out.append(f"| {k} | {v.mean():.2f} | {sd:.2f} | {v.min():.2f} | {v.max():.2f} | "
+                   f"{' / '.join(f'{x:.2f}' for x in v)} |")
+    return "\n".join(out) + "\n"
+
+
 def main(argv=None):
-    for p in argv if argv is not None else sys.argv[1:]:
+    args = list(argv if argv is not None else sys.argv[1:])
+    if args and args[0] == "--seeds":
+        print(seed_table([json.loads(Path(p).read_text()) for p in args[1:]]))
+        return
+    for p in args:
         res = json.loads(Path(p).read_text())
         print(f"<!-- from {p} -->")
         print(grf_tables(res) if "teacher" in res else phase_tables(res))
