@@ -185,6 +185,12 @@ def evaluate_dir(directory: str | Path, calib: str = "normal", paths=PATHS, prog
                 bias = AngleBias().fit(ang, ref, tuple(bls.params_))
                 out["batch_ls_bias"] = metrics(test, p, bls.params_, bias.bias_)
                 out["bias_deg"] = bias.bias_.round(3).tolist()
+                # the paper's Table 5 reading: one batch LS + bias fit per user over all of that
+                # user's steps, scored on the same steps (in-sample; for comparison only)
+                ang_all, ref_all = _calib_data(results, p)
+                bls_all = BatchLS().fit(ang_all, ref_all, tuple(nominal))
+                bias_all = AngleBias().fit(ang_all, ref_all, tuple(bls_all.params_))
+                out["in_sample_batch_ls_bias"] = metrics(results, p, bls_all.params_, bias_all.bias_)
                 if p == "fixed":
                     w_board = board_rls(files, cal[0], model)
                     if w_board is not None:
