@@ -268,11 +268,13 @@ def demo(
     speed: Annotated[float, typer.Option(help="Replay speed of the virtual boards.")] = 2.0,
     out: Annotated[Path, typer.Option(help="Folder for the recording, exports and report.")] = Path("out/demo"),
     live: Annotated[bool, typer.Option(help="Show the live table while streaming.")] = True,
+    knee_limp: Annotated[float, typer.Option(min=0.0, max=0.5, help="Simulated limp of the knee sleeve's walk "
+                                             "(fraction the left steps shorten; 0: as captured).")] = 0.3,
 ) -> None:
     """Virtual boards walk on real recorded data: streamed, fed back, recorded, reported."""
     from gaitloop.demo import run_demo
 
-    run_demo(data=data, seconds=seconds, speed=speed, out=out, live=live)
+    run_demo(data=data, seconds=seconds, speed=speed, out=out, live=live, knee_limp=knee_limp)
 
 
 @app.command()

@@ -43,7 +43,12 @@ def _knee_walk() -> Path | None:
     return None
 
 
-def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: bool) -> dict:
+#: Feedback events of the knee sleeve, listed by name in the summary (rare, so never in a top-N)
+FEEDBACK_EVENTS = ("mg_buzzer_on", "mg_buzzer_off", "mg_led_on", "mg_led_off", "mg_speed_trend")
+
+
+def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: bool,
+             knee_limp: float = 0.3) -> dict:
     console = Console()
     walk = Path(data) if data else DEFAULT_WALK
     if not walk.is_file():
@@ -58,9 +63,12 @@ def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: b
     ]
     knee = _knee_walk()
     if knee is not None:
-        boards.append(VirtualBoard("knee", "left", knee, speed=speed, device="knee-sleeve"))
+        boards.append(VirtualBoard("knee", "left", knee, speed=speed, device="knee-sleeve", limp=knee_limp))
     console.print(f"[bold]gaitloop demo[/]: {len(boards)} virtual boards walking on {walk.name}"
                   + (f" and {knee.name}" if knee else "") + f" at {speed:g}x")
+    if knee is not None and knee_limp > 0:
+        console.print(f"  knee sleeve: the captured walk with a simulated limp (left steps ~{knee_limp:.0%} "
+                      "shorter), so the asymmetry buzzer has something to catch")
     session_path = out / "session.glsession"
     try:
         ports = []
@@ -104,6 +112,9 @@ def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: b
             f"  {b['device']}: {b['samples']} samples ({b['board_seconds']:.1f} s of walking), "
             f"{b['seq_gaps']} gaps, {b['crc_errors']} CRC errors; events: {top or 'none'}"
         )
+        fed_back = [f"{e.name} at {t / 1000:.1f} s" for t, _, e in rec.events(b["link"]) if e.name in FEEDBACK_EVENTS]
+        if fed_back:
+            console.print(f"    feedback: {', '.join(fed_back[:6])}" + (" ..." if len(fed_back) > 6 else ""))
     for f in files:
         console.print(f"  exported {f}")
     console.print(f"  report {report}")
