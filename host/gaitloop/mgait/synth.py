@@ -11,6 +11,7 @@ sensor gets noise, a gain error and hysteresis (it lags by a dead band when the 
 
 A standing period (2 s upright, then a 1 s blend into the walk's first pose) is prepended
 so the board's standing calibration sees what a user does before walking (paper Sec. 4.1).
+Replays that loop (`gaitloop sim`) also end with the user stopping and standing for 1 s.
 """
 
 from __future__ import annotations
@@ -104,8 +105,47 @@ def _mount(model: SensorModel, side: str) -> Rotation:
     return Rotation.from_rotvec(axis * np.radians(model.mount_tilt_deg))
 
 
-def _with_standing(walk: Walk, s: str, model: SensorModel) -> tuple[np.ndarray, Rotation, np.ndarray, np.ndarray]:
-    """Capture-rate timeline: standing, blend, walk. Returns t, sensor rotations, positions, knee."""
+def _upright(r: Rotation, mount: Rotation) -> Rotation:
+    """The sensor's rotation when the thigh of pose `r` stands vertical, heading kept."""
+    z = r.apply(np.array([0.0, 0.0, 1.0]))
+    tilt = Rotation.align_vectors(np.array([[0.0, 0.0, 1.0]]), z[None, :])[0]
+    return (tilt * r) * mount
+
+
+def _stop(pos: np.ndarray, rots: Rotation, kn: np.ndarray, thigh_last: Rotation, mount: Rotation,
+          rate: float, height: float) -> tuple[Rotation, np.ndarray, np.ndarray]:
+    """A walk that comes to a stop: 1 s from the last frame to standing upright, then 1 s
+    standing, so a looped replay joins its own start smoothly. The thigh coasts on with its
+    last velocity and (fading) acceleration while a smootherstep (zero first and second
+    derivatives at both ends) eases it into the standing pose: no jump in the accelerometer."""
+    n_bl, n_st = int(BLEND_S * rate), int(rate)
+    u = np.arange(1, n_bl + 1) / n_bl
+    ease = u ** 3 * (10 - 15 * u + 6 * u * u)
+    tb = u * BLEND_S
+    up = _upright(thigh_last, mount)
+    k = min(6, len(pos) - 1)
+    w1 = (rots[-1] * rots[-2].inv()).as_rotvec() * rate if len(pos) > 1 else np.zeros(3)
+    coast_rot = Rotation.from_rotvec(tb[:, None] * w1) * rots[-1]
+    rot_bl = Rotation.concatenate([Slerp([0.0, 1.0], Rotation.concatenate([coast_rot[i], up]))(ease[i])
+                                   for i in range(n_bl)])
+    if k >= 2:
+        c2, c1, _ = np.polyfit(np.arange(-k, 1) / rate, pos[-k - 1:], 2)
+        v1, a1 = c1, 2 * c2
+    else:
+        v1, a1 = np.zeros(3), np.zeros(3)
+    tau = 0.1
+    coast = pos[-1] + tb[:, None] * v1 + 0.5 * (tb * tb * np.exp(-tb / tau))[:, None] * a1
+    p_end = pos[-1] + 0.5 * BLEND_S * v1
+    p_end[2] = height
+    p_bl = coast + ease[:, None] * (p_end - coast)
+    rot_out = Rotation.concatenate([rot_bl] + [up] * n_st)
+    return rot_out, np.vstack([p_bl, np.tile(p_end, (n_st, 1))]), \
+        np.concatenate([(1 - ease) * kn[-1], np.zeros(n_st)])
+
+
+def _with_standing(walk: Walk, s: str, model: SensorModel, stop: bool = False) -> tuple[np.ndarray, Rotation, np.ndarray, np.ndarray]:
+    """Capture-rate timeline: standing, blend, walk (and with `stop`, a stop and standing).
+    Returns t, sensor rotations, positions, knee."""
     rate = walk.rate_hz
     n_st, n_bl = int(STAND_S * rate), int(BLEND_S * rate)
     thigh = lowpass_rot(walk.thigh_rot[s], rate)
@@ -133,6 +173,11 @@ def _with_standing(walk: Walk, s: str, model: SensorModel) -> tuple[np.ndarray, 
     p_bl = p_up + smooth[:, None] * (target - p_up)
     positions = np.vstack([np.tile(p_up, (n_st, 1)), p_bl, pos])
     kn = np.concatenate([np.zeros(n_st), smooth * beta[0], beta])
+    if stop:
+        r_tl, p_tl, k_tl = _stop(pos, seg, beta, thigh[-1], _mount(model, s), rate, p_up[2])
+        rots = Rotation.concatenate([rots, r_tl])
+        positions = np.vstack([positions, p_tl])
+        kn = np.concatenate([kn, k_tl])
     t = np.arange(len(positions)) / rate
     return t, rots, positions, kn
 
@@ -151,15 +196,19 @@ def _hysteresis(x: np.ndarray, band: float) -> np.ndarray:
     return y
 
 
-def synthesize(walk: Walk, model: SensorModel | None = None, rate_hz: int = board.RATE_HZ) -> KneeStreams:
-    """The 14 board channels at `rate_hz` as int16 counts (see gaitfw.boards.knee)."""
+def synthesize(walk: Walk, model: SensorModel | None = None, rate_hz: int = board.RATE_HZ,
+               stop: bool = False) -> KneeStreams:
+    """The 14 board channels at `rate_hz` as int16 counts (see gaitfw.boards.knee).
+
+    `stop`: end with the user stopping and standing (replays that loop); evaluation leaves it
+    off so the scored walk ends where the capture does."""
     model = model or SensorModel()
     rng = np.random.default_rng(model.seed)
     cols: list[np.ndarray] = []
     out = KneeStreams(rate_hz, np.zeros(0), STAND_S + BLEND_S)
     saturated = False
     for s in SIDES:
-        t, rots, pos, kn = _with_standing(walk, s, model)
+        t, rots, pos, kn = _with_standing(walk, s, model, stop)
         tn = np.arange(0.0, t[-1], 1.0 / rate_hz)
         rspl = RotationSpline(t, rots)
         r_n = rspl(tn)

@@ -35,5 +35,5 @@ def make_knee_replay(path: Path, side: str, limp: float = 0.0) -> tuple[tuple[st
         from gaitloop.mgait.limp import limp_walk
 
         walk = limp_walk(walk, "r" if side in ("right", "r") else "l", limp, onset=0.0)
-    streams = synthesize(walk)
+    streams = synthesize(walk, stop=True)  # loops join standing to standing
     return board.CHANNELS, board.RATE_HZ, streams.counts.astype(np.int16)
