@@ -3,13 +3,17 @@
 Each file is checked on the host first (a template file must load in the firmware's own
 loader, a device model must pass its CRC and validation, a calibration must be a JSON
 object), copied with mpremote, and named in the board's config.json, which is rewritten
-whole. The board is then rebooted and must come back with a HELLO that reports no processor
+whole. Nothing live is overwritten until everything has arrived intact: files land as
+`NAME.new`, the board hashes them (SHA-256) and only if every hash matches are they renamed
+into place, config.json last, so a cut cable or a corrupted transfer leaves the board as it
+was. The board is then rebooted and must come back with a HELLO that reports no processor
 error. This is the file-based path the CSM and MGait issues call for; the chunked, HMAC-signed
 A/B-slot update with rollback is a separate piece of work (not built yet).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -54,6 +58,96 @@ def check_calibration(path: Path) -> dict[str, Any]:
     return cal
 
 
+STAGED = ".new"
+
+# Runs on the board: SHA-256 of each staged file, one JSON object on one line.
+_HASH_STAGED = """
+import hashlib, binascii, json
+out = {{}}
+for n in {names!r}:
+    h = hashlib.sha256()
+    try:
+        with open(n + {staged!r}, 'rb') as f:
+            while True:
+                b = f.read(1024)
+                if not b:
+                    break
+                h.update(b)
+        out[n] = binascii.hexlify(h.digest()).decode()
+    except OSError:
+        out[n] = None
+print(json.dumps(out))
+"""
+
+# Runs on the board: staged files replace the live ones (rename is atomic on littlefs and on
+# the Unix port; FAT refuses to rename over a file, so that case removes first).
+_COMMIT_STAGED = """
+import os
+for n in {names!r}:
+    try:
+        os.rename(n + {staged!r}, n)
+    except OSError:
+        os.remove(n)
+        os.rename(n + {staged!r}, n)
+print('committed')
+"""
+
+_DISCARD_STAGED = """
+import os
+for n in {names!r}:
+    try:
+        os.remove(n + {staged!r})
+    except OSError:
+        pass
+"""
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def install_files(port: str, files: list[tuple[Path, str]]) -> None:
+    """Stage, verify by hash on the board, then commit `files` [(local path, board name)]; the
+    last name is committed last (config.json, which makes the others live)."""
+    names = [name for _, name in files]
+    args: list[str] = []
+    for src, name in files:
+        args += ["fs", "cp", str(src), f":{name}{STAGED}", "+"]
+    try:
+        _mpremote(port, *args[:-1])
+        text = _mpremote(port, "exec", _HASH_STAGED.format(names=names, staged=STAGED))
+    except subprocess.TimeoutExpired:
+        _discard(port, names)
+        raise BoardError(f"{port}: mpremote timed out while copying; the board is unchanged") from None
+    except BoardError:
+        _discard(port, names)
+        raise
+    verify_staged(port, files, text)
+    if "committed" not in _mpremote(port, "exec", _COMMIT_STAGED.format(names=names, staged=STAGED)):
+        raise BoardError(f"{port}: the board did not confirm the update")
+
+
+def verify_staged(port: str, files: list[tuple[Path, str]], board_report: str) -> None:
+    """Compare the board's hashes of the staged files with ours; on any mismatch discard
+    them and fail, leaving the live files untouched."""
+    try:
+        got = json.loads(board_report.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        got = {}
+    bad = [name for src, name in files if got.get(name) != sha256_file(src)]
+    if bad:
+        _discard(port, [name for _, name in files])
+        raise BoardError(f"{port}: {', '.join(bad)} arrived corrupted or incomplete; "
+                         "nothing was changed on the board")
+
+
+def _discard(port: str, names: list[str]) -> None:
+    try:
+        _mpremote(port, "exec", _DISCARD_STAGED.format(names=names, staged=STAGED), timeout=30)
+    except (BoardError, subprocess.TimeoutExpired):
+        pass  # the staged names are never read by the firmware; a later push overwrites them
+
+
 def board_config(port: str) -> dict[str, Any]:
     text = _mpremote(port, "fs", "cat", ":config.json")
     try:
@@ -88,13 +182,7 @@ def push(port: str, templates: Path | None = None, model: Path | None = None,
     stage = Path(tempfile.mkdtemp(prefix="gaitloop-push-"))
     try:
         (stage / "config.json").write_text(json.dumps(cfg))
-        args: list[str] = []
-        for src, name in copies:
-            args += ["fs", "cp", str(src), f":{name}", "+"]
-        args += ["fs", "cp", str(stage / "config.json"), ":config.json"]
-        _mpremote(port, *args)
-    except subprocess.TimeoutExpired:
-        raise BoardError(f"{port}: mpremote timed out while copying") from None
+        install_files(port, [*copies, (stage / "config.json", "config.json")])
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     out: dict[str, Any] = {"port": port, "pushed": [n for _, n in copies], "config": changes}
