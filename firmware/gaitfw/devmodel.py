@@ -51,6 +51,36 @@ def _i32(blob, off, n):
     return a
 
 
+def _clamp_thresholds(a0, a1, m, sh, rnd, ooff, lo, hi):
+    """Largest acc in [a0, a1] whose output clamps to `lo` (a0 - 1 if none) and smallest
+    whose output clamps to `hi` (a1 + 1 if none), by bisection on the reference requantization
+    (non-decreasing in acc), so the kernel's shortcut is exact by construction."""
+    def out(a):
+        return int8ops.mbqm(a, m, sh, rnd) + ooff
+
+    if out(a0) > lo:
+        tlo = a0 - 1
+    else:
+        tlo, t = a0, a1 + 1  # out(tlo) <= lo < out(t) (t = a1 + 1 stands for "beyond")
+        while t - tlo > 1:
+            mid = (tlo + t) >> 1
+            if out(mid) <= lo:
+                tlo = mid
+            else:
+                t = mid
+    if out(a1) < hi:
+        thi = a1 + 1
+    else:
+        t, thi = a0 - 1, a1  # out(t) < hi <= out(thi)
+        while thi - t > 1:
+            mid = (t + thi) >> 1
+            if out(mid) >= hi:
+                thi = mid
+            else:
+                t = mid
+    return tlo, thi
+
+
 class Model:
     """A loaded device model: `inp` (int8 [t][c]) -> invoke() -> `out` (int8, n_out)."""
 
@@ -139,6 +169,13 @@ class Model:
             raise DevModelError("device model output size does not match its header")
 
     def _build(self, use_viper, fast):
+        table = int8ops.kernels(use_viper)
+        self._fast = None
+        self._ram = 0
+        if fast and table is int8ops.VIPER:
+            self._fast = self._plan_fast()  # None: the model does not fit the fast path
+            if self._fast is not None:
+                return
         # Kernel-side conventions (int8ops): signed op fields +256, shifts +32.
         for o in self.ops:
             for j in (1, 2, 11, 12):
@@ -147,15 +184,6 @@ class Model:
                 cout, qo = o[6], o[14]
                 for c in range(cout):
                     self.Q[qo + 2 * cout + c] += 32
-        table = int8ops.kernels(use_viper)
-        # fast path: dilation 1, and dot products short enough that sum((w+128)*(x+128))
-        # stays inside int32 (255 * 255 * 32767 < 2^31)
-        if fast and table is int8ops.VIPER and all(
-            (o[0] != _CONV or (o[9] == 1 and o[7] * o[4] <= 32767))
-            and (o[0] != _FC or o[4] <= 32767) for o in self.ops
-        ):
-            table = int8ops.FAST
-            self._offset_binary()
         self._a = array("b", bytes(self.arena))
         self._b = array("b", bytes(self.arena))
         self.inp = self._a
@@ -168,41 +196,130 @@ class Model:
             src, dst = dst, src
         self._plan = plan
         self.out = src  # int8 outputs in out[0:n_out]
+        self._ram = (len(self.W) + 4 * len(self.Q) + 2 * self.arena
+                     + 4 * sum(len(o) for o in self.ops))
 
-    def _offset_binary(self):
-        """Prepare the fast viper path: weights as w + 128, per channel prefix sums of them
-        over the taps appended to Q (offset in op field 16); fully connected as 1x1 conv."""
-        wb = bytearray(len(self.W))
-        for i in range(len(self.W)):
-            wb[i] = self.W[i] + 128
-        self.W = wb
-        extra = []
-        nq = len(self.Q)
-        for j in range(len(self.ops)):
-            o = array("i", self.ops[j])
-            o.append(0)
+    def _plan_fast(self):
+        """Plan the board's fast viper path (int8ops._conv_fast), or None if it does not apply.
+
+        Stages: each conv / fully connected op, with a directly following max pool of its
+        shape fused in; other pools alone. Every tensor gets its own offset-binary buffer
+        (x + 128) with `pad` rows of the consumer's zero point before it and enough after it,
+        so a conv output never tests its taps. Weights become w + 128; per output channel
+        the bias absorbs the offsets' constant terms (a record of _REC words). Applies when
+        convs are not dilated, padded inputs have a zero point in int8 range, and every
+        partial sum of every accumulator (shifted left by the channel's left shift) is inside
+        +/-2^30, so no viper word can overflow on a 32-bit board.
+        """
+        ops = [o for o in self.ops if o[0] != _RESHAPE]
+        stages = []
+        i = 0
+        while i < len(ops):
+            o = ops[i]
+            pool = None
             if o[0] in (_CONV, _FC):
-                if o[0] == _FC:
-                    o[3] = o[5] = o[7] = o[8] = o[9] = 1
-                    o[10] = 0
-                k, cin, cout, wo = o[7], o[4], o[6], o[13]
-                o[16] = nq + len(extra)
-                for co in range(cout):
-                    run = 0
-                    extra.append(0)
-                    for kk in range(k):
-                        b = wo + (co * k + kk) * cin
-                        for ci in range(cin):
-                            run += wb[b + ci]
-                        extra.append(run)
-            self.ops[j] = o
-        q = array("i", self.Q)
-        for v in extra:
-            q.append(v)
-        self.Q = q
+                if o[0] == _CONV and o[9] != 1:
+                    return None
+                nxt = ops[i + 1] if i + 1 < len(ops) else None
+                if nxt is not None and nxt[0] == _MAXPOOL and nxt[3] == o[5] and nxt[4] == o[6]:
+                    pool = nxt
+                    i += 1
+            stages.append((o, pool))
+            i += 1
+        if not stages:
+            return None
+        # input geometry per stage: (rows before, rows after, row bytes, pad byte)
+        geo = []
+        for o, pool in stages:
+            lin, cin = o[3], o[4]
+            before = after = 0
+            if o[0] == _CONV:
+                npos = (pool[5] - 1) * pool[8] + pool[7] if pool else o[5]
+                before = o[10]
+                after = max(0, (npos - 1) * o[8] + o[7] - o[10] - lin)
+            zp = 128 - o[11]
+            if before + after and not 0 <= zp <= 255:
+                return None
+            geo.append((before, after, cin, zp))
+        wb = bytearray(len(self.W))
+        for j in range(len(self.W)):
+            wb[j] = self.W[j] + 128
+        bufs = []
+        for (o, _), (before, after, cin, zp) in zip(stages, geo):
+            b = bytearray((before + o[3] + after) * cin)
+            for j in range(before * cin):
+                b[j] = zp
+            for j in range((before + o[3]) * cin, len(b)):
+                b[j] = zp
+            bufs.append(b)
+        self.inp = array("b", bytes(self.window * self.in_channels))
+        self.out = array("b", bytes(self.n_out))
+        views = [memoryview(b)[g[0] * g[2]:] for b, g in zip(bufs, geo)]
+        views.append(memoryview(self.out))
+        scratch = array("I", bytes(4 * max(
+            [(p[5] - 1) * p[8] + p[7] if p else o[5] for o, p in stages if o[0] in (_CONV, _FC)]
+            + [1])))
+        plan = [(int8ops._prep_fast, (self.inp, views[0], len(self.inp)))]
+        ram = len(wb) + len(self.inp) + len(self.out) + len(scratch) * 4
+        last = len(stages) - 1
+        for s, (o, pool) in enumerate(stages):
+            oofs = 0 if s == last else 128
+            if o[0] in (_CONV, _FC):
+                p, rec = self._fast_conv(o, pool, wb, oofs)
+                if p is None:
+                    return None
+                plan.append((int8ops._conv_fast,
+                             (p, bufs[s], memoryview(wb)[o[13]:], rec, scratch, views[s + 1])))
+                ram += 4 * len(rec)
+            else:
+                p = array("i", [o[5], o[6], o[7], o[8], oofs, o[1] + 256, o[2] + 256])
+                plan.append((int8ops.FAST[o[0]], (p, bufs[s], views[s + 1])))
+            ram += 4 * len(p) + len(bufs[s])
+        self.W = wb
+        self.Q = None
+        self._ram = ram + 4 * sum(len(o) for o in self.ops)
+        return plan
+
+    def _fast_conv(self, o, pool, wb, oofs):
+        """Fields and per-channel records of one fast conv stage; (None, None) if unsafe."""
+        fc = o[0] == _FC
+        cin, cout, qo, rnd = o[4], o[6], o[14], o[15]
+        k, st, lout = (1, 1, 1) if fc else (o[7], o[8], o[5])
+        pk, ps, lp = (pool[7], pool[8], pool[5]) if pool else (1, 1, lout)
+        n = k * cin
+        c = o[11] - 128  # in_off - 128
+        lo, hi = o[1], o[2]
+        if pool:  # the pool's clamp after the conv's is one clamp
+            lo, hi = min(max(lo, pool[1]), pool[2]), min(max(hi, pool[1]), pool[2])
+        p = array("i", [lp, cout, n, st * cin, pk, ps, (lp - 1) * ps + pk,
+                        o[12] + oofs + 256, lo + oofs + 256, hi + oofs + 256,
+                        1 if rnd == 0 else 0])
+        rec = array("I")
+        ooff = o[12]
+        for co in range(cout):
+            b = o[13] + co * n
+            sw = 0
+            for j in range(b, b + n):
+                sw += wb[j]
+            bias = self.Q[qo + co] + c * sw - 128 * c * n
+            m = self.Q[qo + cout + co]
+            sh = self.Q[qo + 2 * cout + co]
+            ls = sh if sh > 0 else 0
+            rs = -sh if sh < 0 else 0
+            a0, a1 = bias - 32640 * n, bias + 65025 * n  # every partial sum of acc
+            if (abs(a0) << ls) >= 1 << 30 or (abs(a1) << ls) >= 1 << 30:
+                return None, None
+            tlo, thi = _clamp_thresholds(a0, a1, m, sh, rnd, ooff, lo, hi)
+            for v in (bias + (1 << 31), m, (1 << rs >> 1), rs, 0 if (rnd == 2 and rs) else 1 << 14,
+                      ls, 1 if (rnd == 0 and rs) else 0, tlo + (1 << 31), thi + (1 << 31)):
+                rec.append(v)
+        return p, rec
 
     def invoke(self):
         """Run the model on `inp`; results in `out[0:n_out]`. Allocates nothing."""
+        if self._fast is not None:
+            int8ops.run(self._fast)
+            return
         W = self.W
         Q = self.Q
         for fn, p, x, y in self._plan:
@@ -223,7 +340,6 @@ class Model:
         return best
 
     def ram_bytes(self):
-        """Bytes this model holds: weights, int32 pool (+ prefix sums on the fast path), two
-        arenas, op records, io table."""
-        return (len(self.W) + 4 * len(self.Q) + 2 * self.arena
-                + 4 * sum(len(o) for o in self.ops) + 4 * (4 + 3 * self.in_channels))
+        """Bytes this model holds: weights, int32 pool (or the fast path's per-channel records
+        and scratch), activation buffers, op records, io table."""
+        return self._ram + 4 * (4 + 3 * self.in_channels)

@@ -4,6 +4,10 @@ against the same model in ai-edge-litert and onnxruntime, side by side in one ru
 Prints: time per inference (wall clock, median of repeats), instructions per inference
 (valgrind callgrind, delta between N and 0 inferences so start-up cancels), heap growth per
 inference on MicroPython, model RAM on the board, and a written ESP32-S3 projection.
+"viper" imports the firmware sources (viper compiled on import, three register locals);
+"viper_mpy" the same modules compiled by mpy-cross as `gaitloop flash` installs them (two
+register locals). The MicroPython launcher is a CPython script, so callgrind runs use
+PYTHONHASHSEED=0: hash randomisation would otherwise move its start-up count.
 
     .venv/bin/python tools/bench/bench_student.py [--model models/student_grf] [--no-callgrind]
 """
@@ -18,6 +22,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,7 +42,7 @@ def run(m, n):
     while i < n:
         m.invoke()
         i += 1
-run(m, 1 if n else 0)
+run(m, 1)  # warm-up in every run, so that I(N) - I(0) counts exactly N inferences
 best = []
 if sys.argv[4] == 'time':
     for rep in range(5):
@@ -76,8 +81,9 @@ else:
 """
 
 
-def _mpy(args: list[str], callgrind: bool = False) -> tuple[str, int | None]:
-    env = dict(os.environ, MICROPYPATH=f"{FIRMWARE}:.frozen")
+def _mpy(args: list[str], callgrind: bool = False, path: str | None = None
+         ) -> tuple[str, int | None]:
+    env = dict(os.environ, MICROPYPATH=path or f"{FIRMWARE}:.frozen")
     cmd = [MPY, "-X", "heapsize=2M", "-c", MPY_BENCH, *args]
     return _run(cmd, env, callgrind)
 
@@ -85,6 +91,7 @@ def _mpy(args: list[str], callgrind: bool = False) -> tuple[str, int | None]:
 def _run(cmd: list[str], env: dict, callgrind: bool) -> tuple[str, int | None]:
     if callgrind:
         cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd]
+        env = dict(env, PYTHONHASHSEED="0")
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
     if p.returncode != 0:
         raise RuntimeError(f"{cmd[:3]} failed: {p.stderr[-400:]}")
@@ -161,27 +168,35 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_callgrind and shutil.which("valgrind"):
         env = dict(os.environ)
 
-        def mpy_count(mode, n):
-            return _mpy([gldm, mode, str(n), "count"], callgrind=True)[1]
+        def mpy_count(mode, n, path=None):
+            return _mpy([gldm, mode, str(n), "count"], callgrind=True, path=path)[1]
 
         def py_count(kind, path, n):
             return _run([sys.executable, "-c", PY_BENCH, kind, path, str(n)], env, True)[1]
 
-        ins = {"viper": _instr(lambda n: mpy_count("viper", n), 50),
-               "plain": _instr(lambda n: mpy_count("plain", n), 4)}
+        from gaitloop.sim.vboard import install_firmware
+
+        with tempfile.TemporaryDirectory(prefix="bench-student-mpy-") as tmp:
+            install_firmware(Path(tmp), compile_mpy=True, arch="host")  # as gaitloop flash
+            lib = str(Path(tmp) / "lib")
+            ins = {"viper": _instr(lambda n: mpy_count("viper", n), 50),
+                   "viper_mpy": _instr(lambda n: mpy_count("viper", n, lib), 50),
+                   "plain": _instr(lambda n: mpy_count("plain", n), 4)}
         ins["litert"] = _instr(lambda n: py_count("litert", tfl, n), 3000)
         ins["litert_reference_kernels"] = _instr(lambda n: py_count("litert_ref", tfl, n), 1000)
         if Path(onnx8).is_file():
             ins["onnxruntime_int8"] = _instr(lambda n: py_count("ort", onnx8, n), 3000)
         ins["plain_over_viper"] = ins["plain"] / ins["viper"]
         ins["viper_over_litert"] = ins["viper"] / ins["litert"]
+        ins["viper_mpy_over_litert"] = ins["viper_mpy"] / ins["litert"]
         ins["viper_over_litert_reference"] = ins["viper"] / ins["litert_reference_kernels"]
         res["instructions_per_inference"] = ins
 
     # ESP32-S3 projection (written): viper emits native Xtensa; assume 1.5-3 Xtensa cycles per
-    # x86-64 instruction counted here (no complex addressing, 32-bit ALU, flash-cache misses).
+    # x86-64 instruction counted here (no complex addressing, 32-bit ALU, flash-cache misses),
+    # from the .mpy count (the board runs the modules as `gaitloop flash` installs them).
     if "instructions_per_inference" in res:
-        i_v = res["instructions_per_inference"]["viper"]
+        i_v = res["instructions_per_inference"]["viper_mpy"]
         res["esp32s3_projection_ms"] = {"low": i_v * 1.5 / 240e6 * 1e3,
                                         "high": i_v * 3.0 / 240e6 * 1e3,
                                         "window_period_ms": 400.0, "hop_period_ms": 100.0}
