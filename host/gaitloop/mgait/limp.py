@@ -50,8 +50,9 @@ def limp_walk(walk: Walk, side: str, reduction: float, onset: float = 1 / 3, ram
     return w
 
 
-def _strides(walk: Walk, model: SensorModel, cfg: dict, thr_pct: float) -> list[tuple[bool, bool, bool]]:
-    """(true label, buzzer on live, confirmed) per detected stride whose steps match the truth."""
+def _strides(walk: Walk, model: SensorModel, cfg: dict, thr_pct: float) -> list[tuple[bool, bool, bool, bool]]:
+    """(true label, buzzer on live, confirmed, the stride's own estimated asymmetry over the
+    threshold) per detected stride whose steps match the truth."""
     truth = true_steps(walk)
     st = synthesize(walk, model)
     c = dict(cfg)
@@ -85,11 +86,11 @@ def _strides(walk: Walk, model: SensorModel, cfg: dict, thr_pct: float) -> list[
         if confirmed[i] and not rows[i - 1][2] and rows[i - 1][1] >= on:
             confirmed[i - 1] = True
     out = []
-    for (kk, _asym, live), conf in zip(rows, confirmed, strict=True):
+    for (kk, asym, live), conf in zip(rows, confirmed, strict=True):
         lab = _label(kk, m, truth, thr_pct)
         if lab is not None:
-            out.append((lab, live, conf))
-    return [o for o in out if o is not None]
+            out.append((lab, live, conf, asym >= on))
+    return out
 
 
 def _label(k: int, m: list[int], truth, thr_pct: float):
@@ -108,7 +109,7 @@ def evaluate_limp(directory: str | Path, model: SensorModel | None = None, thr_p
     model = model or SensorModel()
     cfg = {"asym_pct": thr_pct, "wait_steps": wait_steps}
     files = list_walks(directory)[:limit] if limit else list_walks(directory)
-    pairs: list[tuple[bool, bool, bool]] = []
+    pairs: list[tuple[bool, bool, bool, bool]] = []
     n_cases = 0
     for i, f in enumerate(files):
         w = load_walk(f)
@@ -119,7 +120,10 @@ def evaluate_limp(directory: str | Path, model: SensorModel | None = None, thr_p
             n_cases += 1
     y = np.array([p[0] for p in pairs], dtype=bool)
     out = {"strides": int(len(y)), "limp_strides": int(y.sum()), "cases": n_cases, "walks": len(files)}
-    for name, col in (("live", 1), ("confirmed", 2)):
+    # live: the buzzer's state; confirmed: + the strides of the run that fired it; per_stride:
+    # eq. 7 on the stride's estimated steps against the threshold, no waiting (the detector
+    # the buzzer debounces)
+    for name, col in (("live", 1), ("confirmed", 2), ("per_stride", 3)):
         yhat = np.array([p[col] for p in pairs], dtype=bool)
         tp = int(np.sum(y & yhat))
         fp = int(np.sum(~y & yhat))
