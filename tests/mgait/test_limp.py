@@ -25,8 +25,8 @@ def test_buzzer_rule_scores_on_two_walks():
     assert rep["limp_strides"] > 5 and rep["strides"] > 40
     assert rep["precision"] >= 0.7
     assert rep["confirmed"]["recall"] >= rep["recall"]
-    # the undebounced per-stride detector flags at least every stride the buzzer run confirms
-    # minus the first of each run, and is scored on the same strides
+    # the undebounced per-stride detector is scored on the same strides; without the wait it
+    # catches more of them than the live buzzer on these walks
     ps = rep["per_stride"]
     assert ps["tp"] + ps["fn"] == rep["tp"] + rep["fn"]
     assert ps["recall"] >= rep["recall"] and ps["f1"] > 0.5
