@@ -230,13 +230,13 @@ def sum_baseline(ds: GRFDataset) -> dict:
 
 def run_grf_ablation(args) -> dict:
     t0 = time.perf_counter()
-    ds = make_dataset(args.data, seed=getattr(args, "split_seed", args.seed), train_stride=args.train_stride)
+    ds = make_dataset(args.data, seed=args.split_seed, train_stride=args.train_stride)
     runs = Path(args.runs)
     out = {"settings": vars(args).copy(), "train_subjects": ds.train_subjects,
            "test_subjects": ds.test_subjects, "n_train": int(len(ds.y_train)),
            "n_test": int(len(ds.y_test)), "faults": vars(InsoleFaults())}
     teacher = runs / "teacher_grf.pt"
-    if getattr(args, "reuse", False) and teacher.is_file():
+    if args.reuse and teacher.is_file():
         out["teacher"] = evaluate_saved_teacher(ds, teacher)
     else:
         out["teacher"] = train_teacher(ds, width=args.width, epochs=args.teacher_epochs,

@@ -126,8 +126,8 @@ def _stop(pos: np.ndarray, rots: Rotation, kn: np.ndarray, thigh_last: Rotation,
     k = min(6, len(pos) - 1)
     w1 = (rots[-1] * rots[-2].inv()).as_rotvec() * rate if len(pos) > 1 else np.zeros(3)
     coast_rot = Rotation.from_rotvec(tb[:, None] * w1) * rots[-1]
-    rot_bl = Rotation.concatenate([Slerp([0.0, 1.0], Rotation.concatenate([coast_rot[i], up]))(ease[i])
-                                   for i in range(n_bl)])
+    # slerp from each coasting pose towards `up` by ease: a * (a^-1 b)^t
+    rot_bl = coast_rot * Rotation.from_rotvec(ease[:, None] * (coast_rot.inv() * up).as_rotvec())
     if k >= 2:
         c2, c1, _ = np.polyfit(np.arange(-k, 1) / rate, pos[-k - 1:], 2)
         v1, a1 = c1, 2 * c2
@@ -149,15 +149,12 @@ def _with_standing(walk: Walk, s: str, model: SensorModel, stop: bool = False) -
     rate = walk.rate_hz
     n_st, n_bl = int(STAND_S * rate), int(BLEND_S * rate)
     thigh = lowpass_rot(walk.thigh_rot[s], rate)
-    seg = thigh * _mount(model, s)
+    mount = _mount(model, s)
+    seg = thigh * mount
     hip, knee = lowpass(walk.hip[s], rate), lowpass(walk.knee[s], rate)
     pos = knee + model.imu_height * (hip - knee) + model.imu_depth_m * thigh.apply(np.array([1.0, 0.0, 0.0]))
     beta = lowpass(knee_angle(walk, s), rate)
-    # upright pose with the first frame's heading: remove the tilt of frame 0's thigh
-    r0 = thigh[0]
-    z0 = r0.apply(np.array([0.0, 0.0, 1.0]))
-    tilt = Rotation.align_vectors(np.array([[0.0, 0.0, 1.0]]), z0[None, :])[0]
-    upright = (tilt * r0) * _mount(model, s)
+    upright = _upright(thigh[0], mount)  # standing with the first frame's heading
     key = Rotation.concatenate([upright, seg[0]])
     u = np.arange(n_bl) / n_bl
     smooth = u * u * (3 - 2 * u)
@@ -174,7 +171,7 @@ def _with_standing(walk: Walk, s: str, model: SensorModel, stop: bool = False) -
     positions = np.vstack([np.tile(p_up, (n_st, 1)), p_bl, pos])
     kn = np.concatenate([np.zeros(n_st), smooth * beta[0], beta])
     if stop:
-        r_tl, p_tl, k_tl = _stop(pos, seg, beta, thigh[-1], _mount(model, s), rate, p_up[2])
+        r_tl, p_tl, k_tl = _stop(pos, seg, beta, thigh[-1], mount, rate, p_up[2])
         rots = Rotation.concatenate([rots, r_tl])
         positions = np.vstack([positions, p_tl])
         kn = np.concatenate([kn, k_tl])
