@@ -1,11 +1,14 @@
-"""Flash a board: compile the firmware with mpy-cross, copy it with mpremote, reboot, verify.
+"""Flash a board: compile the firmware with mpy-cross, install it with mpremote, reboot, verify.
 
 Why mpremote over the console rather than a bootloader: MicroPython boards already run a REPL
 on USB; copying `.mpy` files over the raw REPL is how the firmware's Python part is installed
 (the MicroPython runtime itself is flashed once, with the vendor's tool). `resume` keeps
 mpremote from soft-resetting first, so a streaming app is interrupted with Ctrl-C instead.
-After copying, a Ctrl-D soft-resets the board into the new firmware, and the command waits
-for its HELLO to confirm the version and device that now run.
+The files go through the same install path as `gaitloop push` (`push.install_files`): each
+lands as `NAME.new`, the board hashes them, and only if every SHA-256 matches are they renamed
+into place (main.py after the modules, config.json last), so a corrupted or interrupted flash
+leaves the previous firmware as it was. A Ctrl-D then soft-resets the board into the new
+firmware, and the command waits for its HELLO to confirm the version and device that now run.
 """
 
 from __future__ import annotations
@@ -23,11 +26,16 @@ from gaitloop.messages import Hello
 from gaitloop.sim.vboard import _tool, install_firmware
 
 
-def stage_firmware(stage: Path, arch: str, config: dict[str, Any] | None) -> list[Path]:
-    """Lay out what goes on the board: main.py, lib/gaitfw/*.mpy, config.json."""
-    files = install_firmware(stage, compile_mpy=True, arch=arch)
+def stage_firmware(stage: Path, arch: str, config: dict[str, Any] | None) -> list[tuple[Path, str]]:
+    """Lay out what goes on the board (lib/gaitfw/*.mpy, main.py, config.json) and return it
+    as (local path, board name) in commit order: main.py only goes live once every module it
+    imports has, and config.json last, as in a push."""
+    modules = install_firmware(stage, compile_mpy=True, arch=arch)
+    files = [(f, f.relative_to(stage).as_posix()) for f in modules]
+    files.append((stage / "main.py", "main.py"))
     if config is not None:
         (stage / "config.json").write_text(json.dumps(config))
+        files.append((stage / "config.json", "config.json"))
     return files
 
 
@@ -66,34 +74,19 @@ def wait_for_hello(port: str, timeout: float = 10.0) -> Hello:
     return ch.state.hello
 
 
-def _check_copied(port: str, stage: Path, files: list[Path]) -> None:
-    """Every compiled file is where the board will import it from."""
-    by_dir: dict[Path, set[str]] = {}
-    for f in files:
-        by_dir.setdefault(f.parent.relative_to(stage), set()).add(f.name)
-    for rel, names in sorted(by_dir.items()):
-        listing = _mpremote(port, "fs", "ls", f":{rel.as_posix()}")
-        present = {ln.split()[-1] for ln in listing.splitlines()[1:] if ln.strip()}
-        missing = sorted(names - present)
-        if missing:
-            raise BoardError(f"{port}: not on the board after copying: {rel}/{', '.join(missing)}")
-
-
 def flash(port: str, arch: str = "host", config: dict[str, Any] | None = None,
           verify: bool = True) -> dict[str, Any]:
-    """Copy the firmware (and optionally a config) to the board on `port`; return a summary."""
+    """Install the firmware (and optionally a config) on the board on `port`, staged and
+    hash-checked so a failed transfer changes nothing; reboot into it; return a summary."""
+    # imported here: push builds on this module's mpremote and HELLO helpers
+    from gaitloop.push import install_files
+
     stage = Path(tempfile.mkdtemp(prefix="gaitloop-flash-"))
     try:
         files = stage_firmware(stage, arch, config)
-        # `cp -r DIR :DEST/` puts DIR inside an existing DEST, so make sure :lib exists first
-        args: list[str] = ["exec", "import os\ntry:\n os.mkdir('lib')\nexcept OSError:\n pass",
-                           "+", "fs", "cp", "-r", str(stage / "lib" / "gaitfw"), ":lib/", "+",
-                           "fs", "cp", str(stage / "main.py"), ":main.py"]
-        if config is not None:
-            args += ["+", "fs", "cp", str(stage / "config.json"), ":config.json"]
-        _mpremote(port, *args)
-        _check_copied(port, stage, files)
-        out: dict[str, Any] = {"port": port, "arch": arch, "files": len(files) + 1}
+        install_files(port, files)
+        out: dict[str, Any] = {"port": port, "arch": arch,
+                               "files": len(files) - (config is not None)}
         if verify:
             hello = wait_for_hello(port)
             out.update(device=hello.device, kind=hello.kind, side=hello.side, fw=hello.fw)

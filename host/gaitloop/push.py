@@ -6,9 +6,10 @@ object), copied with mpremote, and named in the board's config.json, which is re
 whole. Nothing live is overwritten until everything has arrived intact: files land as
 `NAME.new`, the board hashes them (SHA-256) and only if every hash matches are they renamed
 into place, config.json last, so a cut cable or a corrupted transfer leaves the board as it
-was. The board is then rebooted and must come back with a HELLO that reports no processor
-error. This is the file-based path the CSM and MGait issues call for; the chunked, HMAC-signed
-A/B-slot update with rollback is a separate piece of work (not built yet).
+was (`gaitloop flash` installs the firmware through the same `install_files`). The board is
+then rebooted and must come back with a HELLO that reports no processor error. This is the
+file-based path the CSM and MGait issues call for; the chunked, HMAC-signed A/B-slot update
+with rollback is a separate piece of work (not built yet).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gaitloop.errors import BoardError, DataError
@@ -92,6 +93,16 @@ for n in {names!r}:
 print('committed')
 """
 
+# Runs on the board: the folders staged files go into (a first flash has no lib/gaitfw yet).
+_MAKE_DIRS = """
+import os
+for d in {dirs!r}:
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
+"""
+
 _DISCARD_STAGED = """
 import os
 for n in {names!r}:
@@ -107,10 +118,15 @@ def sha256_file(path: Path) -> str:
 
 
 def install_files(port: str, files: list[tuple[Path, str]]) -> None:
-    """Stage, verify by hash on the board, then commit `files` [(local path, board name)]; the
-    last name is committed last (config.json, which makes the others live)."""
+    """Stage, verify by hash on the board, then commit `files` [(local path, board name)] in
+    order, so the last name (config.json, which makes the others live) is committed last.
+
+    Shared by push and flash, so neither overwrites a live file before all have arrived intact.
+    """
     names = [name for _, name in files]
-    args: list[str] = []
+    # every folder a name lives in; a parent sorts before its children, so mkdir in this order
+    dirs = sorted({str(d) for n in names for d in PurePosixPath(n).parents if str(d) != "."})
+    args: list[str] = ["exec", _MAKE_DIRS.format(dirs=dirs), "+"] if dirs else []
     for src, name in files:
         args += ["fs", "cp", str(src), f":{name}{STAGED}", "+"]
     try:

@@ -14,6 +14,20 @@ from gaitloop.sim.vboard import VirtualBoard
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _corrupted_copy(src: Path, dest: Path) -> Path:
+    """`src` as a transfer that flipped one byte delivers it, written to `dest`."""
+    data = bytearray(src.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+def _board_files(fs: Path) -> dict[str, bytes]:
+    """A virtual board's filesystem, but for the log the firmware keeps appending to."""
+    return {p.relative_to(fs).as_posix(): p.read_bytes() for p in sorted(fs.rglob("*"))
+            if p.is_file() and p.name != "board.log"}
+
+
 def test_flash_installs_firmware_and_config_then_board_reboots_into_it(tmp_path):
     walk = ROOT / "data" / "gaitpdb" / "GaPt03_01.txt"
     with VirtualBoard("insole", "right", walk, speed=5) as vb:
@@ -30,6 +44,43 @@ def test_flash_installs_firmware_and_config_then_board_reboots_into_it(tmp_path)
         assert summary["device"] == "flashed-insole-R" and summary["fw"]
         assert (vb.fs / "lib" / "gaitfw" / "app.mpy").is_file()
         assert json.loads((vb.fs / "config.json").read_text())["device"] == "flashed-insole-R"
+
+
+def test_flash_with_a_corrupted_transfer_leaves_the_previous_firmware(tmp_path, monkeypatch):
+    import gaitloop.push
+    from gaitloop.errors import BoardError
+    from gaitloop.flash import flash, wait_for_hello
+    from gaitloop.push import STAGED
+
+    real_mpremote = gaitloop.push._mpremote
+    target = f":lib/gaitfw/app.mpy{STAGED}"
+
+    def corrupting_mpremote(port: str, *args: str, **kw: float) -> str:
+        """app.mpy reaches the board with one byte flipped; the host still hashes the good one."""
+        args_ = list(args)
+        if target in args_:
+            i = args_.index(target) - 1
+            args_[i] = str(_corrupted_copy(Path(args_[i]), tmp_path / "app.mpy"))
+        return real_mpremote(port, *args_, **kw)
+
+    monkeypatch.setattr(gaitloop.push, "_mpremote", corrupting_mpremote)
+    walk = ROOT / "data" / "gaitpdb" / "GaPt03_01.txt"
+    with VirtualBoard("insole", "right", walk, speed=5) as vb:
+        with (vb.fs / "main.py").open("a") as f:
+            f.write("# the previous firmware\n")  # tells it apart from the one being flashed
+        cfg = json.loads((vb.fs / "config.json").read_text())
+        before = _board_files(vb.fs)
+        with pytest.raises(BoardError) as err:
+            flash(vb.port, config={**cfg, "device": "flashed-insole-R"})
+        msg = str(err.value)
+        assert "lib/gaitfw/app.mpy arrived corrupted" in msg, msg
+        assert "nothing was changed on the board" in msg
+        assert "main.py" not in msg  # only the damaged file is named
+        # nothing live replaced (main.py and config.json arrived intact but waited), nothing
+        # staged left behind
+        assert _board_files(vb.fs) == before
+        hello = wait_for_hello(vb.port)  # and it still boots the firmware it had
+        assert hello.device == cfg["device"] and "error" not in hello.extra
 
 
 def test_flash_unknown_port_is_one_line_error():
@@ -97,10 +148,7 @@ def test_corrupted_transfer_changes_nothing_on_the_board(tmp_path):
     with VirtualBoard("insole", "left", walk, speed=5) as vb:
         cfg_before = (vb.fs / "config.json").read_bytes()
         # a transfer that arrived with one byte flipped
-        bad = tmp_path / "student.gldm"
-        data = bytearray(model.read_bytes())
-        data[len(data) // 2] ^= 0x10
-        bad.write_bytes(bytes(data))
+        bad = _corrupted_copy(model, tmp_path / "student.gldm")
         _mpremote(vb.port, "fs", "cp", str(bad), f":student.gldm{STAGED}")
         from gaitloop.push import _HASH_STAGED
 
