@@ -41,6 +41,7 @@ class GaitEvents:
 
     def __init__(self, sink, knee_prom_cd=2000, hip_prom_cd=1000, timeout_ms=1500, numtype=int, lookback_ms=120):
         self.sink = sink
+        self.flt = numtype is float
         z = numtype(0)
         self.buf = [z] * (4 * _N) if numtype is float else array("i", [0] * (4 * _N))
         self.tbuf = array("i", [0] * _N)
@@ -104,14 +105,54 @@ class GaitEvents:
                     v = c
                 if self.mx[sig] - v >= self.prom[sig]:
                     self.mx[sig] = v
-                    self._minimum(sig, im)
+                    self._refined(sig, im)
 
-    def _minimum(self, sig, im):
+    def _refined(self, sig, im):
+        """The minimum between samples: vertex of the parabola through the minimum and its
+        two neighbours (both already in the window, so no extra delay). The leg's other
+        angle is interpolated linearly at the same instant: at foot-off the knee flexes at
+        ~300 deg/s, so a whole 40 ms tick of timing error would cost several degrees."""
         b = self.buf
+        o = sig * _N
+        il = (im + _N - 1) % _N
+        ir = (im + 1) % _N
+        y0 = b[o + il]
+        y1 = b[o + im]
+        y2 = b[o + ir]
+        den = y0 - 2 * y1 + y2
+        f = 0  # offset from sample im in 1/256 of a tick, within +-1/2 tick
+        if den > 0:
+            f = int((y0 - y2) * 128 / den) if self.flt else ((y0 - y2) * 128) // den
+            if f > 128:
+                f = 128
+            elif f < -128:
+                f = -128
+        j = ir if f >= 0 else il
         side = sig >> 1
+        oa = (side * 2) * _N
+        ok = oa + _N
         t = self.tbuf[im]
-        a = b[(side * 2) * _N + im]
-        k = b[(side * 2 + 1) * _N + im]
+        if f >= 0:
+            t += ((self.tbuf[j] - t) * f) >> 8
+            a = b[oa + im] + self._frac(b[oa + j] - b[oa + im], f)
+            k = b[ok + im] + self._frac(b[ok + j] - b[ok + im], f)
+        else:
+            t -= ((self.tbuf[j] - t) * f) >> 8
+            a = b[oa + im] - self._frac(b[oa + j] - b[oa + im], f)
+            k = b[ok + im] - self._frac(b[ok + j] - b[ok + im], f)
+        # the signal with the minimum takes the parabola's vertex value (y1 - den d^2 / 2)
+        v = self._frac(self._frac(den, f), f) / 2 if self.flt else (((den * f) // 256) * f) // 512
+        if sig & 1:
+            k = y1 - v
+        else:
+            a = y1 - v
+        self._minimum(sig, t, a, k)
+
+    def _frac(self, d, f):
+        return d * f / 256 if self.flt else (d * f) // 256
+
+    def _minimum(self, sig, t, a, k):
+        side = sig >> 1
         if sig & 1:  # knee minimum: initial contact of `side`
             if self.state == _WAIT_BACK or (self.expect >= 0 and side != self.expect):
                 return  # a stance-phase dip (loading response, mid-stance): not a contact
@@ -140,7 +181,8 @@ class GaitEvents:
             # hip minimum of the back limb: foot-off, the step is complete
             self.hip_t[side] = -100000
             self.sink.on_fo(t, side, a, k)
-            self.sink.on_step(t, self.front, self.af, self.bf, a, k, self.t_ic)
+            # interpolated, a foot-off in the contact's own tick can fall a few ms before it
+            self.sink.on_step(t if t > self.t_ic else self.t_ic, self.front, self.af, self.bf, a, k, self.t_ic)
             self.state = _WAIT_FRONT
             self.expect = side
         elif self.state == _WAIT_FRONT:

@@ -48,14 +48,14 @@ def calibrate(
 
     from gaitloop.errors import DataError
     from gaitloop.mgait.calibrate import AngleBias, BatchLS, RlsRef
-    from gaitloop.mgait.evaluate import _calib_data, metrics, run_walk
+    from gaitloop.mgait.evaluate import matched_steps, metrics, run_walk
     from gaitloop.mgait.synth import SensorModel
 
     if path not in ("fixed", "float", "ideal"):
         _fail(f"unknown path {path!r} (fixed, float or ideal)")
     try:
         res = [run_walk(p, paths=(path,), model=SensorModel(seed=seed)) for p in data]
-        ang, ref = _calib_data(res, path)
+        ang, ref, _ = matched_steps(res, path)
         nom = np.array(res[0].nominal)
         if l1 > 0:
             nom[0] = l1
@@ -147,6 +147,15 @@ def eval_mgait(
                     f"{p:6s} {label:14s} step MAPE {m['step_mape']:6.2f} %  RMSE {m['step_rmse_cm']:5.2f} cm  "
                     f"stride {m['stride_mape']:6.2f} %  velocity {m['velocity_mape']:6.2f} %  event F1 {m['event_f1']:5.1f} %"
                 )
+        m = rep[p].get("paper_70_30")
+        if m:
+            typer.echo(
+                f"{p:6s} {'paper 70/30':14s} step MAPE {m['step_mape']:6.2f} %  RMSE {m['step_rmse_cm']:5.2f} cm  "
+                f"stride {m['stride_mape']:6.2f} %  ({m['splits']} random step splits, sd {m['step_mape_sd']:.2f})"
+            )
+        b = rep[p].get("best_possible_in_sample")
+        if b:
+            typer.echo(f"{p:6s} {'floor':14s} step MAPE {b['step_mape']:6.2f} %  (best any l1, l2, d5 can do on these steps)")
     typer.echo("paper (Table 5): step 5.49 % / 4.08 cm, stride 4.17 %, velocity 2.15 %")
     if any("in_sample_batch_ls_bias" in rep[p] for p in sel):
         typer.echo("* batch LS + angle bias fitted on every walk and scored on the same steps (leaks; comparison only)")

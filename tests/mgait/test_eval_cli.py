@@ -40,6 +40,28 @@ def test_eval_mgait_json(walk_dir):
     assert rep["n_steps"] >= 30 and rep["event_f1"] > 85
     assert rep["step_mape"] < 15 and rep["fixed"]["nominal"]["step_mape"] < 15
     assert rep["ideal"]["nominal"]["n_steps"] >= rep["n_steps"] - 3
+    # the paper's 70/30 step protocol and the floor of eq. 6 on the same steps
+    for p in ("fixed", "ideal"):
+        split, floor = rep[p]["paper_70_30"], rep[p]["best_possible_in_sample"]
+        assert split["n_train"] > 2 * split["n_test"] > 0 and split["step_mape"] < 15
+        # no parameter set does better on all steps than the floor, the in-sample fit included
+        assert floor["step_mape"] <= rep[p]["in_sample_batch_ls_bias"]["step_mape"] + 0.5
+        assert floor["step_mape"] <= rep[p]["nominal"]["step_mape"]
+
+
+def test_min_mape_is_the_least_absolute_relative_error():
+    from gaitloop.mgait.evaluate import min_mape
+
+    rng = np.random.default_rng(1)
+    h = np.column_stack([rng.uniform(0.5, 1.0, 60), rng.uniform(0.3, 0.9, 60), np.ones(60)])
+    w = np.array([0.4, 0.45, 0.02])
+    d = h @ w
+    mape, got = min_mape(h, d)
+    assert mape < 1e-6 and np.allclose(got, w, atol=1e-6)  # exact data: found exactly
+    noisy = d * (1 + rng.normal(0, 0.05, 60))
+    mape, got = min_mape(h, noisy)
+    for trial in (w, np.linalg.lstsq(h, noisy, rcond=None)[0], got * 1.01):
+        assert mape <= np.mean(np.abs(h @ trial - noisy) / noisy) * 100 + 1e-9
 
 
 def test_eval_bad_dir_is_one_line(tmp_path):

@@ -96,9 +96,11 @@ class _Sink:
     def __init__(self):
         self.steps = []
         self.ics = []
+        self.ic_angles = []
 
     def on_ic(self, t, side, a, b):
         self.ics.append((t, side))
+        self.ic_angles.append((a, b))
 
     def on_fo(self, t, side, a, b):
         pass
@@ -140,3 +142,29 @@ def test_event_machine_alternates_and_pairs_within_the_step():
         ic_t = [t for t, _ in s.ics]
         for t, *_ in s.steps:
             assert min(abs(t - x) for x in ic_t if x <= t) <= 200, lag
+
+
+def test_minimum_is_placed_between_ticks():
+    """The vertex of the parabola through the minimum and its neighbours: a contact that
+    falls 30 % of a tick after a sample is reported there, with the other angle of that leg
+    read at the same instant (int and float machines agree)."""
+    from gaitfw.mgait_events import GaitEvents
+
+    t0 = 10.3  # ticks
+    got = []
+    for numtype in (int, float):
+        sink = _Sink()
+        ev = GaitEvents(sink, numtype=numtype)
+        for i in range(20):
+            knee = numtype(round(400 * (i - t0) ** 2 + 300))  # minimum 3 degrees at tick 10.3
+            hip = numtype(round(2000 + 150 * (i - t0)))  # still rising through the contact
+            ev.feed(i * 40, hip, knee, numtype(0), numtype(3000))
+        assert len(sink.ics) == 1, numtype
+        got.append(sink.ics[0])
+        t, side = sink.ics[0]
+        assert side == 0
+        assert abs(t - t0 * 40) <= 2, t  # on the 40 ms grid it would be 12 ms off
+        a, b = sink.ic_angles[0]
+        assert abs(a - 2000) <= 3 and abs(b - 300) <= 3, (a, b)  # at tick 10: 1955, 336
+        got.append((round(a), round(b)))
+    assert got[0] == got[2] and abs(got[1][1] - got[3][1]) <= 1

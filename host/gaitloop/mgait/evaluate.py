@@ -141,14 +141,86 @@ def metrics(results: list[WalkResult], path: str, w: np.ndarray | None = None, b
     }
 
 
-def _calib_data(results: list[WalkResult], path: str) -> tuple[np.ndarray, np.ndarray]:
-    ang, ref = [], []
-    for r in results:
-        for s, j in zip(r.steps.get(path, []), r.match.get(path, []), strict=True):
+def matched_steps(results: list[WalkResult], path: str) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """Angles, true lengths and (walk, step) ids of every matched step of one path."""
+    ang, ref, ids = [], [], []
+    for w, r in enumerate(results):
+        for i, (s, j) in enumerate(zip(r.steps.get(path, []), r.match.get(path, []), strict=True)):
             if j >= 0:
                 ang.append([s.af, s.bf, s.ab, s.bb])
                 ref.append(r.truth[j].length)
-    return np.array(ang).reshape(-1, 4), np.array(ref)
+                ids.append((w, i))
+    return np.array(ang).reshape(-1, 4), np.array(ref), ids
+
+
+def paper_split(results: list[WalkResult], path: str, nominal, splits: int = 10, seed: int = 0,
+                train_frac: float = 0.7) -> dict:
+    """The paper's Table 5 protocol (Sec. 6.4): batch LS and angle bias fitted on a random
+    70 % of the user's steps, scored on the other 30 %; mean and sd over `splits` splits.
+
+    Strides are scored where both steps are test steps; velocity is not (it needs ten
+    consecutive steps, which a random 30 % almost never holds)."""
+    ang, ref, ids = matched_steps(results, path)
+    n = len(ref)
+    if n < 10:
+        return {}
+    pos = {k: i for i, k in enumerate(ids)}
+    # stride pairs: consecutive detected steps, both matched, consecutive in truth, other foot
+    pairs = []
+    for w, r in enumerate(results):
+        m, steps = r.match.get(path, []), r.steps.get(path, [])
+        for i in range(1, len(m)):
+            if m[i] >= 0 and m[i - 1] == m[i] - 1 and steps[i - 1].side != steps[i].side:
+                pairs.append((pos[(w, i - 1)], pos[(w, i)]))
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(splits):
+        perm = rng.permutation(n)
+        k = int(round(train_frac * n))
+        tr, te = perm[:k], perm[k:]
+        bls = BatchLS().fit(ang[tr], ref[tr], tuple(nominal))
+        bias = AngleBias().fit(ang[tr], ref[tr], tuple(bls.params_))
+        est = closed_form(*bls.params_, *(ang - bias.bias_).T)
+        test = np.zeros(n, bool)
+        test[te] = True
+        e = est[te] - ref[te]
+        sp = [(a, b) for a, b in pairs if test[a] and test[b]]
+        s_est = np.array([est[a] + est[b] for a, b in sp])
+        s_ref = np.array([ref[a] + ref[b] for a, b in sp])
+        rows.append([np.mean(np.abs(e) / ref[te]) * 100, np.sqrt(np.mean(e * e)) * 100,
+                     np.mean(np.abs(s_est - s_ref) / s_ref) * 100 if sp else np.nan, len(sp)])
+    a = np.array(rows)
+    return {"step_mape": float(a[:, 0].mean()), "step_mape_sd": float(a[:, 0].std()),
+            "step_rmse_cm": float(a[:, 1].mean()), "stride_mape": float(np.nanmean(a[:, 2])),
+            "n_strides": int(a[:, 3].mean()), "n_train": int(round(train_frac * n)),
+            "n_test": n - int(round(train_frac * n)), "splits": splits}
+
+
+def min_mape(h: np.ndarray, d_ref: np.ndarray) -> tuple[float, np.ndarray]:
+    """The lowest MAPE [%] of h @ w against d_ref over all w, and that w.
+
+    Minimising sum |h.w - D| / D is a linear programme (one slack per step)."""
+    from scipy.optimize import linprog
+
+    n = len(d_ref)
+    a = h / d_ref[:, None]
+    eye = np.eye(n)
+    r = linprog(np.r_[np.zeros(h.shape[1]), np.ones(n)],
+                A_ub=np.block([[a, -eye], [-a, -eye]]), b_ub=np.r_[np.ones(n), -np.ones(n)],
+                bounds=[(None, None)] * h.shape[1] + [(0, None)] * n, method="highs")
+    if not r.success:
+        raise RuntimeError(f"min-MAPE programme failed: {r.message}")
+    return float(r.fun / n * 100), r.x[: h.shape[1]]
+
+
+def best_possible(results: list[WalkResult], path: str) -> dict:
+    """The lowest step MAPE any w = (l1, l2, d5) can give on these steps, fitted on the very
+    steps it scores, without bounds: a floor for eq. 6 with these angles and events."""
+    ang, ref, _ = matched_steps(results, path)
+    if len(ref) < 3:
+        return {}
+    mape, w = min_mape(features(*ang.T), ref)
+    return {"step_mape": mape, "params_m": w.round(4).tolist(), "n_steps": len(ref)}
 
 
 def evaluate_dir(directory: str | Path, calib: str = "normal", paths=PATHS, progress=None, model: SensorModel | None = None) -> dict:
@@ -173,7 +245,7 @@ def evaluate_dir(directory: str | Path, calib: str = "normal", paths=PATHS, prog
         nom = metrics(test, p)
         out = {"nominal": nom, "nominal_params_m": nominal.round(4).tolist()}
         if cal:
-            ang, ref = _calib_data(cal, p)
+            ang, ref = matched_steps(cal, p)[:2]
             if len(ref) >= 4:
                 rls = RlsRef(nominal * 1000).fit(ang, ref * 1000)
                 w_rls = rls.w / 1000
@@ -187,7 +259,7 @@ def evaluate_dir(directory: str | Path, calib: str = "normal", paths=PATHS, prog
                 out["bias_deg"] = bias.bias_.round(3).tolist()
                 # the paper's Table 5 reading: one batch LS + bias fit per user over all of that
                 # user's steps, scored on the same steps (in-sample; for comparison only)
-                ang_all, ref_all = _calib_data(results, p)
+                ang_all, ref_all = matched_steps(results, p)[:2]
                 bls_all = BatchLS().fit(ang_all, ref_all, tuple(nominal))
                 bias_all = AngleBias().fit(ang_all, ref_all, tuple(bls_all.params_))
                 out["in_sample_batch_ls_bias"] = metrics(results, p, bls_all.params_, bias_all.bias_)
@@ -196,6 +268,9 @@ def evaluate_dir(directory: str | Path, calib: str = "normal", paths=PATHS, prog
                     if w_board is not None:
                         out["board_rls"] = metrics(test, p, w_board)
                         out["board_rls_params_m"] = w_board.round(4).tolist()
+        if len(results) > 1:
+            out["paper_70_30"] = paper_split(results, p, nominal)
+            out["best_possible_in_sample"] = best_possible(results, p)
         report[p] = out
     per_walk = {}
     for r in results:
