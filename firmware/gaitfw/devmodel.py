@@ -81,10 +81,20 @@ def _clamp_thresholds(a0, a1, m, sh, rnd, ooff, lo, hi):
     return tlo, thi
 
 
-class Model:
-    """A loaded device model: `inp` (int8 [t][c]) -> invoke() -> `out` (int8, n_out)."""
+def _not_runnable(*_args):
+    raise DevModelError("device model built with plan_only=True (RAM accounting): cannot invoke")
 
-    def __init__(self, source, use_viper=None, fast=True):
+
+class Model:
+    """A loaded device model: `inp` (int8 [t][c]) -> invoke() -> `out` (int8, n_out).
+
+    `use_viper`: the viper kernels (default: on MicroPython); `fast`: the board's fast path
+    where the model fits it. `plan_only`: build what the board builds (the viper table, so
+    the fast plan when `fast`) on any Python, to read its `ram_bytes()` (the host's
+    DeviceModel.ram_bytes); such a model refuses invoke(), since its kernels may not run here.
+    """
+
+    def __init__(self, source, use_viper=None, fast=True, plan_only=False):
         if isinstance(source, (bytes, bytearray, memoryview)):
             blob = bytes(source)
         else:
@@ -95,7 +105,9 @@ class Model:
                 raise DevModelError("device model: cannot read %s" % source)
         self.margin = 0  # of the last argmax()
         self._parse(blob)
-        self._build(use_viper, fast)
+        self._build(use_viper, fast, plan_only)
+        if plan_only:
+            self.invoke = _not_runnable  # shadows the method; a runnable model pays nothing
 
     def _parse(self, blob):
         n = len(blob)
@@ -168,11 +180,11 @@ class Model:
         if size != self.n_out:
             raise DevModelError("device model output size does not match its header")
 
-    def _build(self, use_viper, fast):
+    def _build(self, use_viper, fast, plan_only):
         table = int8ops.kernels(use_viper)
         self._fast = None
         self._ram = 0
-        if fast and table is int8ops.VIPER:
+        if fast and (plan_only or table is int8ops.VIPER):
             self._fast = self._plan_fast()  # None: the model does not fit the fast path
             if self._fast is not None:
                 return

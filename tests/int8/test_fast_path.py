@@ -13,7 +13,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from gaitfw.devmodel import _clamp_thresholds
+from gaitfw.devmodel import DevModelError, Model, _clamp_thresholds
 from gaitfw.int8ops import mbqm
 from gaitloop.export.device_format import DeviceModel, pack, read_device_model
 from tests.conftest import FIRMWARE, run_micropython
@@ -157,7 +157,7 @@ for path in paths:
                 m.inp[i] = x[i % len(x)]
             m.invoke()
             o.append(list(m.out[:m.n_out]))
-    res.append([ms[0]._fast is not None] + outs)
+    res.append([ms[0]._fast is not None, ms[0].ram_bytes(), ms[1].ram_bytes()] + outs)
 print(json.dumps(res))
 """
 
@@ -180,8 +180,11 @@ def _check(tmp_path, runner) -> None:
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps([paths, _inputs(rng)]))
     res = json.loads(runner(_RUN.replace("SPEC", repr(str(spec)))).strip().splitlines()[-1])
-    for (name, fast, _), (used, out_fast, out_signed, out_plain) in zip(cases, res, strict=True):
+    for (name, fast, dm), (used, ram_fast, ram_signed, out_fast, out_signed, out_plain) in zip(
+            cases, res, strict=True):
         assert used == fast, name
+        # the host's figures (firmware Model with plan_only, on CPython) are the board's own
+        assert (dm.ram_bytes(), dm.ram_bytes(fast=False)) == (ram_fast, ram_signed), name
         assert out_fast == out_plain, name
         assert out_signed == out_plain, name
 
@@ -189,6 +192,20 @@ def _check(tmp_path, runner) -> None:
 @pytest.mark.micropython
 def test_fast_path_matches_plain_and_signed_twins(tmp_path):
     _check(tmp_path, lambda code: run_micropython(code, timeout=300))
+
+
+def test_plan_only_plans_the_board_path_and_refuses_invoke(tmp_path):
+    """On CPython the viper table is never loaded; plan_only plans the fast path anyway."""
+    for i, (name, fast, dm) in enumerate(_models(np.random.default_rng(11))):
+        p = tmp_path / f"m{i}.gldm"
+        p.write_bytes(pack(dm))
+        m = Model(str(p), plan_only=True)
+        assert (m._fast is not None) == fast, name
+        assert Model(str(p))._fast is None, name  # CPython, runnable: plain kernels
+        assert Model(str(p), fast=False, plan_only=True).ram_bytes() == Model(
+            str(p)).ram_bytes(), name
+        with pytest.raises(DevModelError, match="plan_only"):
+            m.invoke()
 
 
 @pytest.mark.micropython

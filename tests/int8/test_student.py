@@ -157,7 +157,17 @@ print(json.dumps([inv, per, n_ev[0]]))
 
 
 def test_model_ram_matches_host_accounting():
+    """The host's figure (the firmware Model with plan_only, on CPython) is what the board
+    itself reports under MicroPython with the viper table loaded, fast path and without."""
     dm = read_device_model(GLDM)
     assert Model(str(GLDM)).ram_bytes() == dm.ram_bytes(fast=False)  # CPython: plain kernels
-    out = run_micropython(f"from gaitfw.devmodel import Model\nprint(Model('{GLDM}').ram_bytes())")
-    assert int(out.split()[-1]) == dm.ram_bytes() < 24_000  # the board: viper fast path
+    out = run_micropython(f"""
+from gaitfw import int8ops
+from gaitfw.devmodel import Model
+m = Model('{GLDM}')
+assert int8ops.kernels() is int8ops.VIPER and m._fast is not None
+print(m.ram_bytes(), Model('{GLDM}', fast=False).ram_bytes())
+""")
+    fast, signed = (int(v) for v in out.split()[-2:])
+    assert fast == dm.ram_bytes() < 24_000  # the board: viper fast path
+    assert signed == dm.ram_bytes(fast=False) != fast

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gaitfw.devmodel import Model
 from gaitloop.errors import GaitloopError
 
 MAGIC = b"GLDM"
@@ -25,7 +26,6 @@ VERSION = 1
 HEADER = struct.Struct("<4sHHII BBH HH II HH I")  # 40 bytes
 assert HEADER.size == 40
 OP_WORDS = 16  # int32 words per op record
-FAST_REC = 9  # words per output channel record on the board's fast path (gaitfw.int8ops._REC)
 
 # opcodes (docs/device_model.md)
 OP_CONV = 1
@@ -80,73 +80,14 @@ class DeviceModel:
         return int(self.weights.size) + biases
 
     def ram_bytes(self, fast: bool = True) -> int:
-        """Bytes the firmware interpreter holds for this model (gaitfw.devmodel.ram_bytes).
+        """Bytes the board's firmware interpreter holds for this model.
 
-        `fast`: the board's viper path when the model fits it (`_fast_ram`); False: the plain
-        kernels (CPython, or the benchmark's plain twin): pools, two arenas, op table.
+        Asked of the firmware itself, not mirrored: gaitfw.devmodel.Model loads this model's
+        device bytes with `plan_only` (what the board builds, on any Python) and reports
+        `ram_bytes()`. `fast`: the board's viper path when the model fits it; False: the
+        build without it (signed viper or plain kernels: pools, two arenas).
         """
-        io = 4 * (4 + 3 * self.in_channels)
-        ops = 4 * OP_WORDS * len(self.ops)
-        if fast:
-            ram = self._fast_ram()
-            if ram is not None:
-                return ram + ops + io
-        return int(self.weights.size) + 4 * int(self.q.size) + 2 * self.arena + ops + io
-
-    def _fast_ram(self) -> int | None:
-        """RAM of gaitfw.devmodel's fast plan without op table and io (None: not used).
-
-        Mirrors `Model._plan_fast`: conv / fully connected stages with a following max pool
-        of their shape fused, a buffer per stage input with zero-point rows for a conv's
-        padding, per output channel records of FAST_REC words, fields, one scratch array.
-        """
-        ops = [o for o in self.ops if o["opcode"] != OP_RESHAPE]
-        stages = []
-        i = 0
-        while i < len(ops):
-            o, pool = ops[i], None
-            if o["opcode"] in (OP_CONV, OP_FC):
-                if o["opcode"] == OP_CONV and o["dilation"] != 1:
-                    return None
-                nxt = ops[i + 1] if i + 1 < len(ops) else None
-                if (nxt is not None and nxt["opcode"] == OP_MAXPOOL
-                        and (nxt["len_in"], nxt["c_in"]) == (o["len_out"], o["c_out"])):
-                    pool = nxt
-                    i += 1
-            stages.append((o, pool))
-            i += 1
-        if not stages:
-            return None
-        ram = int(self.weights.size) + self.window * self.in_channels + self.n_out
-        npos_max = 1
-        w = self.weights.astype(np.int64) + 128
-        for o, pool in stages:
-            before = after = 0
-            if o["opcode"] == OP_CONV:
-                npos = ((pool["len_out"] - 1) * pool["stride"] + pool["k"] if pool
-                        else o["len_out"])
-                before = o["pad"]
-                after = max(0, (npos - 1) * o["stride"] + o["k"] - o["pad"] - o["len_in"])
-                if before + after and not 0 <= 128 - o["in_off"] <= 255:
-                    return None
-            ram += (before + o["len_in"] + after) * o["c_in"]
-            if o["opcode"] not in (OP_CONV, OP_FC):
-                ram += 4 * 7
-                continue
-            k = o["k"] if o["opcode"] == OP_CONV else 1
-            lp, pk, ps = ((pool["len_out"], pool["k"], pool["stride"]) if pool
-                          else ((o["len_out"] if o["opcode"] == OP_CONV else 1), 1, 1))
-            npos_max = max(npos_max, (lp - 1) * ps + pk)
-            n, cout, qo = k * o["c_in"], o["c_out"], o["q_off"]
-            c = o["in_off"] - 128
-            sw = w[o["w_off"]:o["w_off"] + cout * n].reshape(cout, n).sum(axis=1)
-            for co in range(cout):
-                bias = int(self.q[qo + co]) + c * int(sw[co]) - 128 * c * n
-                ls = max(int(self.q[qo + 2 * cout + co]), 0)
-                if max(abs(bias - 32640 * n), abs(bias + 65025 * n)) << ls >= 1 << 30:
-                    return None
-            ram += 4 * FAST_REC * cout + 4 * 11
-        return ram + 4 * npos_max
+        return Model(pack(self), fast=fast, plan_only=True).ram_bytes()
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
