@@ -122,24 +122,23 @@ class GaitEvents:
         den = y0 - 2 * y1 + y2
         f = 0  # offset from sample im in 1/256 of a tick, within +-1/2 tick
         if den > 0:
-            f = int((y0 - y2) * 128 / den) if self.flt else ((y0 - y2) * 128) // den
+            f = int(((y0 - y2) * 128) // den)  # floored alike for int and float
             if f > 128:
                 f = 128
             elif f < -128:
                 f = -128
-        j = ir if f >= 0 else il
-        side = sig >> 1
-        oa = (side * 2) * _N
+        # interpolate towards the neighbour on the vertex's side, |f| / 256 of the way
+        j = ir
+        g = f
+        if f < 0:
+            j = il
+            g = -f
+        oa = (sig >> 1) * 2 * _N  # the leg's alpha; its beta follows _N later
         ok = oa + _N
         t = self.tbuf[im]
-        if f >= 0:
-            t += ((self.tbuf[j] - t) * f) >> 8
-            a = b[oa + im] + self._frac(b[oa + j] - b[oa + im], f)
-            k = b[ok + im] + self._frac(b[ok + j] - b[ok + im], f)
-        else:
-            t -= ((self.tbuf[j] - t) * f) >> 8
-            a = b[oa + im] - self._frac(b[oa + j] - b[oa + im], f)
-            k = b[ok + im] - self._frac(b[ok + j] - b[ok + im], f)
+        t += ((self.tbuf[j] - t) * g) >> 8
+        a = b[oa + im] + self._frac(b[oa + j] - b[oa + im], g)
+        k = b[ok + im] + self._frac(b[ok + j] - b[ok + im], g)
         # the signal with the minimum takes the parabola's vertex value (y1 - den d^2 / 2)
         v = self._frac(self._frac(den, f), f) / 2 if self.flt else (((den * f) // 256) * f) // 512
         if sig & 1:

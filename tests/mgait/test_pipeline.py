@@ -3,6 +3,8 @@
 import json
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gaitfw.events import EV_MG_IC, EV_MG_SPEED, EV_MG_STANCE, EV_MG_STEP, EV_MG_STRIDE
 from gaitloop.mgait.evaluate import match_steps
@@ -168,3 +170,28 @@ def test_minimum_is_placed_between_ticks():
         assert abs(a - 2000) <= 3 and abs(b - 300) <= 3, (a, b)  # at tick 10: 1955, 336
         got.append((round(a), round(b)))
     assert got[0] == got[2] and abs(got[1][1] - got[3][1]) <= 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(t0=st.floats(8.0, 12.0), curv=st.integers(60, 1200), slope=st.integers(-600, 600))
+def test_minimum_vertex_on_random_parabolas(t0, curv, slope):
+    """Wherever the true minimum falls between ticks, the int machine places it within a
+    couple of ms, reads the vertex and the other angle there, and agrees with the float one."""
+    from gaitfw.mgait_events import GaitEvents
+
+    ics = []
+    for numtype in (int, float):
+        sink = _Sink()
+        ev = GaitEvents(sink, numtype=numtype)
+        for i in range(20):
+            knee = numtype(round(curv * (i - t0) ** 2 + 300))
+            ev.feed(i * 40, numtype(round(2000 + slope * (i - t0))), knee, numtype(0), numtype(3000))
+        assert len(sink.ics) == 1
+        (t, _), (a, b) = sink.ics[0], sink.ic_angles[0]
+        assert abs(t - t0 * 40) <= 3, (t, t0 * 40)
+        assert abs(b - 300) <= 4 + curv // 200, b  # the vertex, not the nearest sample
+        assert abs(a - 2000) <= 4 + abs(slope) // 40, a
+        ics.append((t, a, b))
+    (ti, ai, bi), (tf, af, bf) = ics
+    # integer f is floored to 1/256 tick: one step of it moves the other angle by slope / 256
+    assert abs(ti - tf) <= 1 and abs(ai - af) <= 2 + abs(slope) // 100 and abs(bi - bf) <= 3

@@ -110,7 +110,7 @@ def _tick_times(n_ticks: int, rate: int, m: int, n_cal: int) -> np.ndarray:
 
 
 def ideal_path(streams: KneeStreams, l1: float, l2: float, d5: float, cfg: dict | None = None) -> list[Step]:
-    """Angles straight from the skeleton (sensor-frame hip angle, true knee angle)."""
+    """Angles straight from the skeleton (thigh pitch without the mounting tilt, true knee angle)."""
     cfg = cfg or {}
     rate = streams.rate_hz
     m = rate // 25
