@@ -83,6 +83,11 @@ def _lengths(path: str, steps: list[Step], w: np.ndarray | None, bias=None) -> n
     if w is None:
         return np.array([s.length for s in steps])
     ang = np.array([[s.af, s.bf, s.ab, s.bb] for s in steps]) if steps else np.zeros((0, 4))
+    return _lengths_of(path, ang, w, bias)
+
+
+def _lengths_of(path: str, ang: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
+    """Eq. 6 on angles (n, 4) in degrees as this path computes it (the board: integer)."""
     if bias is not None:
         ang = ang - bias
     if path == "fixed":
@@ -180,7 +185,7 @@ def paper_split(results: list[WalkResult], path: str, nominal, splits: int = 10,
         tr, te = perm[:k], perm[k:]
         bls = BatchLS().fit(ang[tr], ref[tr], tuple(nominal))
         bias = AngleBias().fit(ang[tr], ref[tr], tuple(bls.params_))
-        est = closed_form(*bls.params_, *(ang - bias.bias_).T)
+        est = _lengths_of(path, ang, bls.params_, bias.bias_)
         test = np.zeros(n, bool)
         test[te] = True
         e = est[te] - ref[te]
