@@ -61,11 +61,15 @@ class AngleBias:
     bound: float = 0.10
     bias_: np.ndarray = field(default_factory=lambda: np.zeros(4))
 
+    def span(self, angles: np.ndarray) -> np.ndarray:
+        """Bounds of the four biases: +-10 % of the mean observed angles (at least 0.5 deg)."""
+        return np.maximum(np.abs(np.asarray(angles, float).mean(axis=0)) * self.bound, 0.5)
+
     def fit(self, angles: np.ndarray, d_ref: np.ndarray, params: tuple[float, float, float]) -> AngleBias:
         angles = np.asarray(angles, float)
         if len(angles) < 4:
             raise CalibrationError(f"bias regression needs at least 4 steps, got {len(angles)}")
-        span = np.maximum(np.abs(angles.mean(axis=0)) * self.bound, 0.5)
+        span = self.span(angles)
 
         def resid(b):
             return closed_form(*params, *(angles - b).T) - d_ref
