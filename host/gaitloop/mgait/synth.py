@@ -58,7 +58,6 @@ class KneeStreams:
     counts: np.ndarray  # (n, 14) int16
     t0_walk: float  # time [s] in the stream where the capture's frame 0 sits
     alpha_deg: dict[str, np.ndarray] = field(default_factory=dict)  # true hip angle of the thigh (skeleton)
-    alpha_sensor_deg: dict[str, np.ndarray] = field(default_factory=dict)  # same, as the tilted sensor sees it
     beta_deg: dict[str, np.ndarray] = field(default_factory=dict)  # true knee angle
     gyro_dps: dict[str, np.ndarray] = field(default_factory=dict)  # noise-free physical
     accel_g: dict[str, np.ndarray] = field(default_factory=dict)
@@ -218,7 +217,6 @@ def synthesize(walk: Walk, model: SensorModel | None = None, rate_hz: int = boar
         # the ideal path takes the skeleton's angle: the mounting tilt is a sensing error
         # (the board's standing calibration removes it), not part of the model's error
         out.alpha_deg[s] = hip_angle_from_rot(r_n * _mount(model, s).inv())
-        out.alpha_sensor_deg[s] = hip_angle_from_rot(r_n)
         out.beta_deg[s] = beta
         out.gyro_dps[s] = gyro
         out.accel_g[s] = acc
@@ -237,7 +235,7 @@ def synthesize(walk: Walk, model: SensorModel | None = None, rate_hz: int = boar
         cols.append(np.clip(block, -32768, 32767).astype(np.int16))
     n = min(len(c) for c in cols)
     out.counts = np.hstack([c[:n] for c in cols])
-    for d in (out.alpha_deg, out.alpha_sensor_deg, out.beta_deg, out.gyro_dps, out.accel_g):
+    for d in (out.alpha_deg, out.beta_deg, out.gyro_dps, out.accel_g):
         for s in SIDES:
             d[s] = d[s][:n]
     out.saturated = saturated
