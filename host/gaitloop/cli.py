@@ -1,6 +1,8 @@
 """`gaitloop` command line: virtual boards, streaming, recordings, training and export.
 
-Every user-facing error is a GaitloopError: `main` prints it as one line and exits 1.
+Every user-facing error is a GaitloopError: `main` prints it as one line and exits 1; usage
+mistakes (missing option, bad value, unknown command) are one line too, exit 2
+(`gaitloop.cli_usage`).
 """
 
 from __future__ import annotations
@@ -19,16 +21,40 @@ from rich.console import Console
 
 from gaitloop.errors import GaitloopError
 
+# Plain help (rich_markup_mode=None): no boxes, paragraphs rewrapped to the terminal; usage
+# errors become one line in gaitloop.cli_usage.run (see main()).
 app = typer.Typer(
-    help="gaitloop: firmware and host toolchain for wearable gait sensors.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
-train = typer.Typer(help="Train models (CSM templates, teacher, students).", no_args_is_help=True)
-eval_ = typer.Typer(help="Evaluate models against the papers' metrics.", no_args_is_help=True)
+train = typer.Typer(help="Train models (CSM templates, teacher, students).", no_args_is_help=True,
+                    rich_markup_mode=None)
+eval_ = typer.Typer(help="Evaluate models against the papers' metrics.", no_args_is_help=True,
+                    rich_markup_mode=None)
 app.add_typer(train, name="train")
 app.add_typer(eval_, name="eval")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from gaitloop.cli_usage import version_text
+
+        print(version_text())
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the host, firmware and protocol versions and exit.")] = False,
+) -> None:
+    """gaitloop: firmware and host toolchain for wearable gait sensors.
+
+    Every command has --help. Errors are one line on stderr and a non-zero exit (2 for a
+    usage mistake).
+    """
 
 # Subsystems register their commands from their own modules (docs/architecture.md).
 _PLUGINS: tuple[str, ...] = ("gaitloop.cli_csm", "gaitloop.cli_mgait", "gaitloop.cli_learn")
@@ -307,11 +333,9 @@ def main() -> None:
     # closed); commands that wait for a signal install their own handlers.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGHUP, _exit_on_signal)
-    try:
-        app()
-    except GaitloopError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        sys.exit(1)
+    from gaitloop.cli_usage import run
+
+    sys.exit(run(app))
 
 
 if __name__ == "__main__":
