@@ -1,58 +1,148 @@
-"""The `live` view of a stream: one row per board, refreshed a few times a second (rich)."""
+"""The `live` view of a stream: one row per board, refreshed a few times a second (rich).
+
+Rate and speed are shown apart: a 100 Hz board replayed at 10x delivers ~1000 samples per wall
+second, but its algorithms see 100 Hz and its stance times stay true. The board's rate comes
+from its sample index against its own clock (HELLO's `rate` until two readings exist); the
+speed is its clock against the host's wall clock (1 for a real board, N for a replay at Nx).
+"""
 
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Callable
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from gaitloop.eventview import event_text, side_text
 from gaitloop.flags import flag_text
-from gaitloop.stream import StreamSession
+from gaitloop.messages import Samples
+from gaitloop.stream import BoardChannel, StreamSession
+
+#: seconds of wall time the rate and speed are measured over
+WINDOW_S = 3.0
+
+
+class RateMeter:
+    """Board rate (samples per board second) and replay speed (board s per wall s) of one
+    board, over the last `window_s` of wall time."""
+
+    def __init__(self, window_s: float = WINDOW_S, min_step_s: float = 0.1) -> None:
+        self.window_s = window_s
+        self.min_step_s = min_step_s
+        self._pts: deque[tuple[float, int, int]] = deque()  # (wall s, board t_ms, next index)
+
+    def add(self, wall: float, t_ms: int | None, index: int | None) -> None:
+        if t_ms is None or index is None:
+            return
+        if self._pts and (t_ms < self._pts[-1][1] or index < self._pts[-1][2]):
+            self._pts.clear()  # the board restarted: its clock and index begin again
+        if self._pts and wall - self._pts[-1][0] < self.min_step_s:
+            return  # at most one reading per min_step_s: frames come hundreds a second
+        self._pts.append((wall, t_ms, index))
+        while len(self._pts) > 2 and wall - self._pts[1][0] >= self.window_s:
+            self._pts.popleft()
+
+    def rate_hz(self) -> float | None:
+        if len(self._pts) < 2:
+            return None
+        (_, t0, i0), (_, t1, i1) = self._pts[0], self._pts[-1]
+        return (i1 - i0) * 1000.0 / (t1 - t0) if t1 > t0 else None
+
+    def speed(self) -> float | None:
+        if len(self._pts) < 2:
+            return None
+        (w0, t0, _), (w1, t1, _) = self._pts[0], self._pts[-1]
+        if w1 - w0 < 0.5:  # too short to tell a burst from a rate
+            return None
+        return (t1 - t0) / 1000.0 / (w1 - w0)
+
+
+def rate_text(rate_hz: float | None, speed: float | None, hello_rate: int | None) -> str:
+    """'100 Hz x10', '100 Hz x1', '100 Hz' (speed not yet known), '-' (nothing known)."""
+    rate = rate_hz if rate_hz is not None else hello_rate
+    if rate is None:
+        return "-"
+    out = f"{rate:.0f} Hz"
+    if speed is not None:
+        out += f" x{speed:.2g}" if speed < 100 else f" x{speed:.0f}"
+    return out
 
 
 class LiveView:
-    """Renders a StreamSession: board, side, measured rate, latest values, gaps, events."""
+    """Renders a StreamSession: per board its side, rate x speed, samples, losses and STATUS
+    flags; then its latest values (with units) and latest events (fields in units)."""
 
-    def __init__(self, session: StreamSession) -> None:
+    def __init__(self, session: StreamSession, clock: Callable[[], float] = time.monotonic,
+                 n_events: int = 4) -> None:
         self.session = session
-        self._t0 = time.monotonic()
-        self._last: dict[int, tuple[float, int]] = {}
-        self._rate: dict[int, float] = {}
+        self.clock = clock
+        self.n_events = n_events
+        self._t0 = clock()
+        self._meters: dict[int, RateMeter] = {}
+        # measured as frames arrive, not when drawn: a redirected `stream` draws only once
+        session.sinks.append(self._on_message)
 
-    def _measure(self) -> None:
-        now = time.monotonic()
-        for ch in self.session.channels:
-            t, n = self._last.get(ch.id, (self._t0, 0))
-            if now - t >= 1.0:
-                self._rate[ch.id] = (ch.state.samples - n) / (now - t)
-                self._last[ch.id] = (now, ch.state.samples)
+    def _on_message(self, link: int, ch: BoardChannel, _frame: object, msg: object) -> None:
+        if isinstance(msg, Samples):
+            meter = self._meters.setdefault(link, RateMeter())
+            meter.add(self.clock(), ch.state.last_t_ms, ch.state.next_index)
+
+    def _meter(self, ch: BoardChannel) -> RateMeter:
+        return self._meters.get(ch.id) or RateMeter()
+
+    @staticmethod
+    def _latest(ch: BoardChannel) -> str:
+        h = ch.state.hello
+        if h is None:
+            return ""
+        units = dict(zip(h.channels, h.units, strict=False))
+        return "  ".join(f"{k} {v:.1f} {units.get(k, '')}".rstrip()
+                         for k, v in ch.state.latest_values().items())
 
     def __rich__(self) -> Group:
-        self._measure()
-        table = Table(title=f"gaitloop live  {time.monotonic() - self._t0:6.1f} s", expand=False)
-        for col in ("board", "side", "rate Hz", "samples", "latest", "gaps", "crc err", "status"):
-            table.add_column(col)
-        events = Table(title="latest events", show_header=True)
-        for col in ("board", "t (s)", "event", "values"):
-            events.add_column(col)
-        for ch in self.session.channels:
+        now = self.clock()
+        chans = self.session.channels
+        names = {ch.id: (ch.state.hello.device if ch.state.hello else ch.link.name) for ch in chans}
+        name_w = max((len(n) for n in names.values()), default=5)
+        table = Table(title=f"gaitloop live  {now - self._t0:6.1f} s", expand=False)
+        # device names are never cut (min_width); long values wrap in their own table below
+        table.add_column("board", no_wrap=True, min_width=name_w)
+        table.add_column("side", no_wrap=True, min_width=5)
+        table.add_column("rate", no_wrap=True, min_width=10)
+        table.add_column("samples", justify="right", no_wrap=True)
+        table.add_column("gaps", no_wrap=True)
+        table.add_column("crc", justify="right", no_wrap=True)
+        table.add_column("status", overflow="fold")
+        values = Table(title="latest values", show_header=False, expand=False)
+        values.add_column("board", no_wrap=True, min_width=name_w)
+        values.add_column("values", overflow="fold")
+        events = Table(title="latest events", show_header=True, expand=False)
+        events.add_column("board", no_wrap=True, min_width=name_w)
+        events.add_column("t (s)", justify="right", no_wrap=True)
+        events.add_column("side", no_wrap=True)
+        events.add_column("event", no_wrap=True)
+        events.add_column("values", overflow="fold")
+        for ch in chans:
             st = ch.state
             h = st.hello
-            latest = "  ".join(f"{k}={v:7.1f}" for k, v in st.latest_values().items())
-            flags = flag_text(st.last_status.flags) if st.last_status else "-"
+            meter = self._meter(ch)
             table.add_row(
-                h.device if h else ch.link.name,
+                names[ch.id],
                 h.side if h else "?",
-                f"{self._rate.get(ch.id, 0.0):6.0f}",
+                rate_text(meter.rate_hz(), meter.speed(), h.rate if h else None),
                 str(st.samples),
-                latest,
                 f"{st.seq_gaps}/{st.sample_gaps}",
                 str(ch.decoder.stats.crc_errors),
-                flags,
+                flag_text(st.last_status.flags).replace(",", ", ") if st.last_status else "-",
             )
-            for t_ms, ev in list(st.recent_events)[-4:]:
-                vals = " ".join(f"{k}={v}" for k, v in ev.fields().items())
-                events.add_row(h.device if h else "?", f"{t_ms / 1000:8.2f}", ev.name, vals)
-        return Group(table, events, Text("gaps = frames/samples lost; Ctrl-C to stop", style="dim"))
+            values.add_row(names[ch.id], self._latest(ch) or "-")
+            for t_ms, ev in list(st.recent_events)[-self.n_events:]:
+                events.add_row(names[ch.id], f"{t_ms / 1000:.2f}", side_text(ev.side), ev.name,
+                               event_text(ev))
+        legend = Text("rate: the board's sample rate x replay speed (its clock per wall second); "
+                      "gaps: frames/samples lost; crc: frames failing CRC; t: board time; "
+                      "Ctrl-C to stop", style="dim")
+        return Group(table, values, events, legend)

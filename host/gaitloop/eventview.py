@@ -1,0 +1,74 @@
+"""Event fields as a person reads them: physical units, no placeholder fields, flags by name.
+
+Why here: the board sends each EVENT as two int32 fields whose fixed-point meaning is in the
+field name of `gaitfw.events.NAMES` (`stance_ms`, `alpha_f_cdeg`, `cadence_x100`,
+`force_dN`, and `unused` where a code needs only one value). The live table, the report and
+the terminal summary all show events, so they read the names through this one module.
+"""
+
+from __future__ import annotations
+
+from gaitloop.flags import flag_text
+from gaitloop.messages import Event
+
+#: field names that carry no information (the events table pads one-value codes with them)
+HIDDEN_FIELDS = frozenset({"unused"})
+
+#: (event, field) pairs holding STATUS bit masks (`foot.ST_*`, `protocol.ST_*`)
+FLAG_FIELDS = frozenset({("insole_status", "flags"), ("insole_status", "changed"),
+                         ("sensor_fault", "flags")})
+
+# fixed-point multipliers, then unit suffixes: (suffix, unit, scale of one count)
+_MULTIPLIERS = (("_x1000", 1e-3), ("_x100", 1e-2), ("_x10", 1e-1))
+_UNITS = (("_mm_s", "mm/s", 1.0), ("_cdeg", "deg", 0.01), ("_dN", "N", 0.1),
+          ("_pct", "%", 1.0), ("_spm", "steps/min", 1.0), ("_ms", "ms", 1.0), ("_mm", "mm", 1.0))
+_IMPLIED_UNITS = {"cadence": "steps/min", "speed": "mm/s"}
+
+
+def shown_fields(ev: Event) -> dict[str, int]:
+    """The event's named fields without placeholders (`unused`)."""
+    return {k: v for k, v in ev.fields().items() if k not in HIDDEN_FIELDS}
+
+
+def scaled(field: str, value: int) -> tuple[str, float, str]:
+    """(label, value in physical units, unit): `cadence_x100`, 10512 -> ('cadence', 105.12,
+    'steps/min'); `alpha_f_cdeg`, 1234 -> ('alpha_f', 12.34, 'deg')."""
+    scale = 1.0
+    label = field
+    for suffix, mult in _MULTIPLIERS:
+        if label.endswith(suffix):
+            label, scale = label[: -len(suffix)], mult
+            break
+    unit = ""
+    for suffix, u, s in _UNITS:
+        if label.endswith(suffix) and len(label) > len(suffix):
+            label, unit, scale = label[: -len(suffix)], u, scale * s
+            break
+    unit = unit or _IMPLIED_UNITS.get(label, "")
+    return label, value * scale, unit
+
+
+def _number(x: float) -> str:
+    if x == int(x) and abs(x) < 1e9:
+        return str(int(x))
+    return f"{x:.1f}" if abs(x) >= 10 else f"{x:.2f}"
+
+
+def field_text(event_name: str, field: str, value: int) -> str:
+    """One field as `label value unit`, flags by name: 'stance 620 ms', 'flags missing,guard'."""
+    if (event_name, field) in FLAG_FIELDS:
+        return f"{field} {flag_text(value)}"
+    label, x, unit = scaled(field, value)
+    return f"{label} {_number(x)}" + (f" {unit}" if unit else "")
+
+
+def event_text(ev: Event) -> str:
+    """All shown fields of an event, comma separated."""
+    return ", ".join(field_text(ev.name, k, v) for k, v in shown_fields(ev).items())
+
+
+SIDES = {0: "left", 1: "right", 2: "both"}
+
+
+def side_text(side: int) -> str:
+    return SIDES.get(side, str(side))

@@ -1,0 +1,188 @@
+"""The live table: the board's rate and the replay speed apart, whole device names, event
+fields in units without placeholders, STATUS flags by name.
+
+Boards are played as real protocol frames (gaitfw's FrameWriter) through the host's own
+BoardState; only the wall clock is driven by the test so the speed is known exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+from rich.console import Console
+
+from gaitfw import events as E
+from gaitfw import foot
+from gaitfw import protocol as P
+from gaitloop.live import LiveView, RateMeter, rate_text
+from gaitloop.messages import frame_from_decoded
+from gaitloop.stream import StreamSession
+
+
+class _NamedLink:
+    """The session only reads a link's name here: frames are handed to it as `poll` would."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def session_of(n: int) -> StreamSession:
+    return StreamSession([_NamedLink(f"/dev/pts/{i}") for i in range(n)])
+
+
+class Board:
+    """A board's frames, built with the firmware's own writer, delivered like `poll` does:
+    board state first, then every sink (the live view measures there)."""
+
+    def __init__(self, session: StreamSession, link_id: int, device: str, rate: int = 100,
+                 kind: str = "insole", channels=("heel", "ball"), units=("N", "N"),
+                 scale=(0.1, 0.1)) -> None:
+        self.session = session
+        self.w = P.FrameWriter()
+        self.ch = session.channels[link_id]
+        self.rate = rate
+        self.nch = len(channels)
+        self.index = 0
+        self.hello = {"device": device, "kind": kind, "side": "left", "fw": "0.1.0", "proto": 1,
+                      "rate": rate, "channels": list(channels), "units": list(units),
+                      "scale": list(scale)}
+        self._feed(P.MSG_HELLO, 0, json.dumps(self.hello).encode())
+
+    def _feed(self, kind: int, t_ms: int, payload: bytes) -> None:
+        self.w.frame(kind, t_ms, payload)
+        frame = frame_from_decoded(bytes(self.w.raw[: P.HEADER_LEN + len(payload) + P.CRC_LEN]))
+        msg = self.ch.state.update(frame)
+        assert msg is not None
+        for sink in self.session.sinks:
+            sink(self.ch.id, self.ch, frame, msg)
+
+    def t_ms(self) -> int:
+        return self.index * 1000 // self.rate
+
+    def samples(self, n: int, value: int = 1000) -> None:
+        payload = struct.pack("<IBB", self.index, self.nch, n) + struct.pack(f"<{n * self.nch}h", *[value] * (n * self.nch))
+        self._feed(P.MSG_SAMPLES, self.t_ms(), payload)
+        self.index += n
+
+    def event(self, code: int, side: int, a: int, b: int) -> None:
+        self._feed(P.MSG_EVENT, self.t_ms(), struct.pack("<BBii", code, side, a, b))
+
+    def status(self, flags: int) -> None:
+        self._feed(P.MSG_STATUS, self.t_ms(), struct.pack("<IIHHII", flags, self.index, 0, 0, 0, 0))
+
+
+def _render(view: LiveView, width: int = 100) -> str:
+    console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(view)
+    return console.export_text()
+
+
+def _play(boards: list[Board], speeds: list[float], wall_s: float, clock: list[float]) -> None:
+    """Advance wall time in 0.05 s steps; each board sends what its speed makes of that wall
+    time, in 10-sample frames. The view is drawn once, at the end (as when `stream`'s output
+    is redirected), so the measurement must come from the frames, not from redraws."""
+    owed = [0.0] * len(boards)
+    for _ in range(int(wall_s / 0.05)):
+        clock[0] += 0.05
+        for i, (b, sp) in enumerate(zip(boards, speeds, strict=True)):
+            owed[i] += b.rate * sp * 0.05
+            while owed[i] >= 10:
+                b.samples(10)
+                owed[i] -= 10
+
+
+def _knee(session: StreamSession, link: int, name: str) -> Board:
+    knee_ch = tuple(f"{n}_{s}" for s in "lr" for n in ("bend", "ax", "ay", "az", "gx", "gy", "gz"))
+    units = ("deg", "g", "g", "g", "dps", "dps", "dps") * 2
+    scale = ((0.01,) + (1 / 4096,) * 3 + (1 / 32.8,) * 3) * 2
+    return Board(session, link, name, kind="knee", channels=knee_ch, units=units, scale=scale)
+
+
+@pytest.mark.parametrize(("speed", "shown"), [(10.0, "100 Hz x10"), (1.0, "100 Hz x1"),
+                                               (2.0, "100 Hz x2"), (0.5, "100 Hz x0.5")])
+def test_rate_and_replay_speed_are_shown_apart(speed, shown):
+    clock = [0.0]
+    session = session_of(1)
+    view = LiveView(session, clock=lambda: clock[0])
+    b = Board(session, 0, "insole-L")
+    _play([b], [speed], 6.0, clock)
+    row = next(ln for ln in _render(view).splitlines() if "insole-L" in ln)
+    assert shown in row, row
+    assert "1000" not in row.split("Hz")[0]  # not the 1000 samples/s of a 10x replay
+
+
+def test_each_board_keeps_its_own_rate_and_speed():
+    clock = [0.0]
+    session = session_of(2)
+    view = LiveView(session, clock=lambda: clock[0])
+    fast, slow = Board(session, 0, "insole-L"), Board(session, 1, "slow-board", rate=50)
+    _play([fast, slow], [10.0, 1.0], 6.0, clock)
+    lines = _render(view).splitlines()
+    assert any("insole-L" in ln and "100 Hz x10" in ln for ln in lines)
+    assert any("slow-board" in ln and "50 Hz x1 " in ln for ln in lines)
+
+
+def test_before_two_readings_the_rate_is_the_hello_rate():
+    session = session_of(1)
+    view = LiveView(session, clock=lambda: 0.0)
+    Board(session, 0, "insole-L").samples(10)
+    row = next(ln for ln in _render(view).splitlines() if "insole-L" in ln)
+    assert "100 Hz" in row and "x" not in row.split("100 Hz")[1].split()[0]
+
+
+def test_rate_meter_starts_again_after_a_board_restart():
+    m = RateMeter()
+    for k in range(10):
+        m.add(k * 0.1, k * 1000, k * 100)  # 100 Hz at 10x
+    assert m.speed() == pytest.approx(10.0) and m.rate_hz() == pytest.approx(100.0)
+    m.add(1.0, 0, 0)  # rebooted: clock and index back at zero
+    assert m.speed() is None
+    m.add(2.0, 1000, 100)
+    assert m.speed() == pytest.approx(1.0)
+
+
+def test_rate_text_forms():
+    assert rate_text(None, None, None) == "-"
+    assert rate_text(None, None, 100) == "100 Hz"
+    assert rate_text(99.6, 9.97, 100) == "100 Hz x10"
+
+
+@pytest.mark.parametrize("width", [80, 100, 140])
+def test_long_device_names_are_never_cut(width):
+    names = ["insole-left-foot-serial-0001234", "knee-sleeve-pair-clinic-room-4b"]
+    session = session_of(2)
+    view = LiveView(session, clock=lambda: 0.0)
+    boards = [Board(session, 0, names[0]), _knee(session, 1, names[1])]
+    for b in boards:
+        b.samples(10)
+        b.event(E.EV_FOOT_FLAT, 0, 120, 0)
+    text = _render(view, width)
+    for n in names:
+        assert text.count(n) == 3, text  # boards, latest values, latest events
+    assert "bend_l 10.0 deg" in text and "gz_r" in text  # every channel, in its unit
+
+
+def test_event_fields_in_units_without_placeholders():
+    session = session_of(1)
+    view = LiveView(session, clock=lambda: 0.0, n_events=8)
+    b = Board(session, 0, "insole-L")
+    b.samples(10)
+    b.event(E.EV_FOOT_FLAT, 0, 120, 0)  # b is "unused"
+    b.event(E.EV_TOE_OFF, 0, 640, 10512)  # stance ms, cadence x100
+    b.event(E.EV_ST_GRF, 0, 5123, -40)  # force in 0.1 N
+    text = _render(view, 140)
+    assert "unused" not in text
+    assert "ms_since_hs 120" in text
+    assert "stance 640 ms, cadence 105.1 steps/min" in text
+    assert "force 512.3 N" in text
+
+
+def test_status_flags_by_name():
+    session = session_of(1)
+    view = LiveView(session, clock=lambda: 0.0)
+    Board(session, 0, "insole-L").status(foot.ST_MISSING | foot.ST_GUARD)
+    text = _render(view, 140)
+    assert "missing, guard" in text
+    assert "4096" not in text and "12288" not in text
