@@ -113,6 +113,7 @@ class App:
         speed = float(cfg.get("speed", 1.0))
         if speed <= 0:
             speed = 1.0
+        self.speed = speed
         # real microseconds per sample = 1e6 / (rate * speed): an exact fraction, remainder carried
         self._num = 1000000 * 1000
         self._den = self.rate * int(speed * 1000)
@@ -158,6 +159,9 @@ class App:
             "units": list(b.UNITS),
             "scale": list(b.SCALE),
         }
+        n = getattr(self.hal, "n_samples", 0)
+        if n:  # a replayed recording: its length, so the host can show where it starts again
+            hello["replay"] = {"samples": n, "loop": bool(self.hal.loop), "speed": self.speed}
         if self.boot_error:
             hello["error"] = self.boot_error
         return json.dumps(hello).encode()

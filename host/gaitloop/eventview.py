@@ -23,6 +23,7 @@ _MULTIPLIERS = (("_x1000", 1e-3), ("_x100", 1e-2), ("_x10", 1e-1))
 _UNITS = (("_mm_s", "mm/s", 1.0), ("_cdeg", "deg", 0.01), ("_dN", "N", 0.1),
           ("_pct", "%", 1.0), ("_spm", "steps/min", 1.0), ("_ms", "ms", 1.0), ("_mm", "mm", 1.0))
 _IMPLIED_UNITS = {"cadence": "steps/min", "speed": "mm/s"}
+_ABBREV = {"hs": "heel strike"}
 
 
 def shown_fields(ev: Event) -> dict[str, int]:
@@ -33,6 +34,9 @@ def shown_fields(ev: Event) -> dict[str, int]:
 def scaled(field: str, value: int) -> tuple[str, float, str]:
     """(label, value in physical units, unit): `cadence_x100`, 10512 -> ('cadence', 105.12,
     'steps/min'); `alpha_f_cdeg`, 1234 -> ('alpha_f', 12.34, 'deg')."""
+    if field.startswith("ms_since_"):  # ms_since_hs: time since heel strike
+        what = field[len("ms_since_"):]
+        return f"since {_ABBREV.get(what, what)}", float(value), "ms"
     scale = 1.0
     label = field
     for suffix, mult in _MULTIPLIERS:

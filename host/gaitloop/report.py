@@ -1,55 +1,55 @@
 """A self-contained HTML report of a session: per-board summary, signal plots with events.
 
 Why one HTML file with inline PNGs: it can be mailed to a clinician or attached to a study
-record and opens anywhere without the toolchain.
+record and opens anywhere without the toolchain. Durations are computed from sample counts
+and the board's rate (what was walked), not from the host clock (which runs N times slower
+than the board's during an N x replay); both are shown, with the replay speed between them.
+Event fields are shown in physical units and STATUS flags by name (`gaitloop.eventview`,
+`gaitloop.flags`); the figures come from `gaitloop.report_fig`.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from gaitloop.record import Recording, info, sample_table
+from gaitloop.eventview import FLAG_FIELDS, scaled, shown_fields
+from gaitloop.flags import flag_names, flag_text
+from gaitloop.record import LinkRecord, Recording, info
+from gaitloop.report_fig import board_figure, board_series, figure_png, grf_curve
+
+#: fields for debugging the board, left out of the table of event values (kept in events.csv)
+DIAGNOSTIC_FIELDS = frozenset({"raw_int8", "stride_index", "margin", "ram_bytes"})
 
 
-def _plot_board(rec: Recording, link: int, window_s: float = 10.0) -> bytes:
-    import matplotlib
+def board_times(b: dict[str, Any], lr: LinkRecord) -> dict[str, Any]:
+    """Board time from sample counts and rate; wall time of the recording; replay speed."""
+    rate = b["rate_hz"] or 0
+    board_s = (b["samples"] + b["sample_gaps"]) / rate if rate else 0.0
+    wall_s = b["host_seconds"]
+    replay = lr.hello.extra.get("replay") if lr.hello else None
+    return {
+        "board_s": board_s,
+        "wall_s": wall_s,
+        "speed": board_s / wall_s if wall_s > 0 else None,
+        "replay_s": (replay["samples"] / rate) if isinstance(replay, dict) and rate and replay.get("samples") else None,
+        "loops": bool(isinstance(replay, dict) and replay.get("loop")),
+    }
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    cols = sample_table(rec, link)
-    t = (cols["t_ms"] - (cols["t_ms"][0] if len(cols["t_ms"]) else 0)) / 1000.0
-    names = [c for c in cols if c not in ("t_ms", "seq", "index")]
-    h = rec.links[link].hello
-    fig, axes = plt.subplots(2, 1, figsize=(10, 6), constrained_layout=True)
-    for ax, span in zip(axes, (None, window_s), strict=True):
-        sel = slice(None) if span is None else t <= (t[0] + span if len(t) else 0)
-        for name in names[:8]:
-            ax.plot(t[sel], cols[name][sel], lw=0.8, label=name)
-        ax.set_xlabel("board time (s)")
-        unit = h.units[0] if h and h.units else ""
-        ax.set_ylabel(unit)
-        ax.grid(alpha=0.3)
-        if span is not None and len(t):
-            t0 = cols["t_ms"][0]
-            for t_ms, _seq, _ev in rec.events(link):
-                x = (t_ms - t0) / 1000.0
-                if x <= t[0] + span:
-                    ax.axvline(x, color="k", alpha=0.15, lw=0.6)
-            ax.set_title(f"first {span:.0f} s with events")
-        else:
-            ax.set_title(f"{rec.links[link].name}: whole session")
-        ax.legend(loc="upper right", fontsize=8)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+def _speed_text(t: dict[str, Any]) -> str:
+    if t["speed"] is None:
+        return "-"
+    out = f"x{t['speed']:.2g}"
+    if t["replay_s"]:
+        passes = t["board_s"] / t["replay_s"]
+        out += f" (replay of {t['replay_s']:.1f} s" + (f", {passes:.1f} passes" if t["loops"] else "") + ")"
+    return out
 
 
 def write_report(rec: Recording, out_dir: str | Path) -> Path:
@@ -57,57 +57,140 @@ def write_report(rec: Recording, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = info(rec)
+    times = {b["link"]: board_times(b, rec.links[b["link"]]) for b in summary["boards"]}
+    walked = [t["board_s"] for t in times.values() if t["board_s"]]
+    head = (f"{html.escape(summary['file'])}: {len(summary['boards'])} board(s), "
+            f"recorded for {summary['duration_s']:.1f} s of wall time")
+    if walked:
+        lo, hi = min(walked), max(walked)
+        span = f"{lo:.1f} s" if abs(hi - lo) < 0.05 else f"{lo:.1f} - {hi:.1f} s"
+        head += f"; {span} of board time (samples / rate)"
     parts = [
         "<!doctype html><meta charset='utf-8'><title>gaitloop session report</title>",
-        "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}</style>",
-        f"<h1>gaitloop session</h1><p>{html.escape(summary['file'])}: "
-        f"{summary['duration_s']:.1f} s, {len(summary['boards'])} board(s)</p>",
-        "<table><tr><th>board</th><th>kind</th><th>side</th><th>rate</th><th>samples</th>"
-        "<th>events</th><th>frame gaps</th><th>samples missing</th><th>CRC errors</th></tr>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+        "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 8px}"
+        ".note{color:#555;font-size:90%}</style>",
+        f"<h1>gaitloop session</h1><p>{head}</p>",
+        "<table><tr><th>board</th><th>kind</th><th>side</th><th>rate (Hz)</th><th>samples</th>"
+        "<th>board time (s)</th><th>replay speed</th><th>events</th><th>frame gaps</th>"
+        "<th>samples missing</th><th>CRC errors</th></tr>",
     ]
     for b in summary["boards"]:
-        parts.append(
-            "<tr>" + "".join(
-                f"<td>{html.escape(str(b[k]))}</td>"
-                for k in ("device", "kind", "side", "rate_hz", "samples", "events", "seq_gaps",
-                          "sample_gaps", "crc_errors")
-            ) + "</tr>"
-        )
-    parts.append("</table>")
+        t = times[b["link"]]
+        cells = [b["device"], b["kind"], b["side"], b["rate_hz"], b["samples"], f"{t['board_s']:.1f}",
+                 _speed_text(t), b["events"], b["seq_gaps"], b["sample_gaps"], b["crc_errors"]]
+        parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    parts.append("</table><p class='note'>board time = samples / rate, the time the sensors saw; "
+                 "replay speed = board time per second of wall time (1 for a real board).</p>")
     for lr in rec.links.values():
         if lr.hello is None:
+            parts.append(f"<h2>{html.escape(lr.name)}</h2><p>no HELLO recorded: channel names and "
+                         "units unknown, nothing plotted.</p>")
             continue
-        events = rec.events(lr.link)
-        counts = Counter(ev.name for _, _, ev in events)
-        parts.append(f"<h2>{html.escape(lr.name)}</h2>")
-        if counts:
-            parts.append("<p>events: " + ", ".join(
-                f"{html.escape(k)} &times; {v}" for k, v in sorted(counts.items())) + "</p>")
-            parts.append(_event_stats_html(events))
-        png = _plot_board(rec, lr.link)
-        (out / f"{lr.name}.png").write_bytes(png)
-        parts.append(f"<img style='width:100%' src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+        parts.extend(_board_section(rec, lr, out))
     path = out / "report.html"
     path.write_text("\n".join(parts))
     return path
 
 
-def _event_stats_html(events: list) -> str:
-    """Median and spread of every numeric event field (e.g. stance ms, step length mm)."""
+def _board_section(rec: Recording, lr: LinkRecord, out: Path) -> list[str]:
+    events = rec.events(lr.link)
+    counts = Counter(ev.name for _, _, ev in events)
+    parts = [f"<h2>{html.escape(lr.name)}</h2>"]
+    if counts:
+        parts.append("<p>events: " + ", ".join(
+            f"{html.escape(k)} &times; {v}" for k, v in sorted(counts.items())) + "</p>")
+    parts.append(f"<p>{_status_html(rec, lr.link)}</p>")
+    changes = status_changes(rec, lr.link)
+    if changes:
+        parts.append("<p>insole status changes: " + "; ".join(html.escape(c) for c in changes) + "</p>")
+    parts.append(event_stats_html(events))
+    grf = grf_curve(board_series(rec, lr.link)) if counts.get("student_grf") else None
+    if grf is not None and grf[2] < 0:
+        parts.append(f"<p class='note'>The on-board GRF student's force estimate dips below 0 N in "
+                     f"swing (lowest {grf[2]:.1f} N): its output layer is linear, and a few int8 steps "
+                     "below zero are within its error (model card). Plots and the table clip it at "
+                     "0 N, since a vertical ground reaction force cannot be negative.</p>")
+    fig = board_figure(rec, lr.link)
+    png = figure_png(fig)
+    (out / f"{lr.name}.png").write_bytes(png)
+    parts.append(f"<img style='width:100%' alt='{html.escape(lr.name)} signals and events' "
+                 f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+    return parts
+
+
+def status_summary(rec: Recording, link: int) -> dict[str, int]:
+    """Flag name -> number of STATUS reports it was set in (names from `gaitloop.flags`)."""
+    out: Counter[str] = Counter()
+    for _t, st in rec.statuses(link):
+        for name in flag_text(st.flags).split(","):
+            if name != "ok":
+                out[name] += 1
+    return dict(out)
+
+
+def _status_html(rec: Recording, link: int) -> str:
+    n = len(rec.statuses(link))
+    if not n:
+        return "board status: no STATUS report recorded"
+    seen = status_summary(rec, link)
+    if not seen:
+        return f"board status: ok in all {n} STATUS reports"
+    return "board status flags (STATUS reports they were set in, of " + str(n) + "): " + ", ".join(
+        f"{html.escape(k)} {v}" for k, v in sorted(seen.items()))
+
+
+def status_changes(rec: Recording, link: int) -> list[str]:
+    """'12.3 s: guard set', '14.0 s: guard cleared' from the insole's status events."""
+    samples_t = rec.samples(link)[0]
+    t0 = int(samples_t[0]) if len(samples_t) else 0
+    names = flag_names()
+    out = []
+    for t_ms, _s, ev in rec.events(link):
+        if ev.name != "insole_status":
+            continue
+        new, changed = ev.a, ev.b
+        words = []
+        for bit, name in sorted(names.items()):
+            if changed & bit:
+                words.append(f"{name} {'set' if new & bit else 'cleared'}")
+        unknown = changed & ~sum(names)
+        if unknown:
+            words.append(f"0x{unknown:x} changed")
+        out.append(f"{(t_ms - t0) / 1000:.1f} s: " + ", ".join(words or ["no change"]))
+    return out
+
+
+def event_stats_html(events: list) -> str:
+    """Median and spread of every numeric event field, in physical units (e.g. stance ms, step
+    length mm, cadence steps/min); flags and diagnostic fields are left out, and said so."""
     fields: dict[tuple[str, str], list[int]] = {}
     for _t, _s, ev in events:
-        for k, v in ev.fields().items():
+        for k, v in shown_fields(ev).items():
+            if (ev.name, k) in FLAG_FIELDS or k in DIAGNOSTIC_FIELDS:
+                continue
             fields.setdefault((ev.name, k), []).append(v)
     rows = []
     for (name, key), vals in sorted(fields.items()):
-        arr = np.asarray(vals, dtype=float)
+        label, _, unit = scaled(key, 0)
+        scale = scaled(key, 1)[1]
+        arr = np.asarray(vals, dtype=float) * scale
+        if name == "student_grf" and label == "force":
+            arr = np.clip(arr, 0.0, None)  # see the note under the board's heading
         if len(arr) < 2 or np.all(arr == arr[0]):
             continue
-        rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(key)}</td><td>{len(arr)}</td>"
-                    f"<td>{np.median(arr):.0f}</td><td>{np.percentile(arr, 5):.0f} - "
-                    f"{np.percentile(arr, 95):.0f}</td></tr>")
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(label)}</td>"
+                    f"<td>{html.escape(unit)}</td><td>{len(arr)}</td><td>{_num(np.median(arr), unit)}</td>"
+                    f"<td>{_num(np.percentile(arr, 5), unit)} - {_num(np.percentile(arr, 95), unit)}</td></tr>")
     if not rows:
         return ""
-    return ("<table><tr><th>event</th><th>field</th><th>n</th><th>median</th><th>5-95 %</th></tr>"
-            + "".join(rows) + "</table>")
+    return ("<table><tr><th>event</th><th>value</th><th>unit</th><th>n</th><th>median</th>"
+            "<th>5-95 %</th></tr>" + "".join(rows) + "</table>"
+            "<p class='note'>Not in this table: status flags (above, by name) and diagnostic fields ("
+            + ", ".join(sorted(DIAGNOSTIC_FIELDS)) + "); every field is in the events CSV.</p>")
+
+
+def _num(x: float, unit: str = "") -> str:
+    if x == 0 or unit in ("ms", "mm", "mm/s") or abs(x) >= 100:
+        return f"{x:.0f}"
+    return f"{x:.1f}" if abs(x) >= 10 else f"{x:.2f}"

@@ -174,7 +174,7 @@ def test_event_fields_in_units_without_placeholders():
     b.event(E.EV_ST_GRF, 0, 5123, -40)  # force in 0.1 N
     text = _render(view, 140)
     assert "unused" not in text
-    assert "ms_since_hs 120" in text
+    assert "since heel strike 120 ms" in text
     assert "stance 640 ms, cadence 105.1 steps/min" in text
     assert "force 512.3 N" in text
 
