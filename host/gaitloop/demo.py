@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from gaitloop.errors import GaitloopError
+from gaitloop.eventview import kinds_text
 from gaitloop.link import open_link
 from gaitloop.record import Recorder, export, info, read_recording
 from gaitloop.report import write_report
@@ -107,14 +108,16 @@ def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: b
     console.print(f"\nrecorded {session_path}")
     for b in summary["boards"]:
         evs = Counter(e.name for _, _, e in rec.events(b["link"]))
-        top = ", ".join(f"{k} x{v}" for k, v in evs.most_common(6))
+        walked = b["samples"] / b["rate_hz"] if b["rate_hz"] else 0.0  # samples / rate
         console.print(
-            f"  {b['device']}: {b['samples']} samples ({b['board_seconds']:.1f} s of walking), "
-            f"{b['seq_gaps']} gaps, {b['crc_errors']} CRC errors; events: {top or 'none'}"
+            f"  {b['device']}: {b['samples']} samples ({walked:.1f} s of walking), "
+            f"{b['seq_gaps']} gaps, {b['crc_errors']} CRC errors; events: {kinds_text(evs)}"
         )
         fed_back = [f"{e.name} at {t / 1000:.1f} s" for t, _, e in rec.events(b["link"]) if e.name in FEEDBACK_EVENTS]
         if fed_back:
-            console.print(f"    feedback: {', '.join(fed_back[:6])}" + (" ..." if len(fed_back) > 6 else ""))
+            more = len(fed_back) - 6
+            console.print(f"    feedback: {', '.join(fed_back[:6])}"
+                          + (f" and {more} more (events CSV)" if more > 0 else ""))
     for f in files:
         console.print(f"  exported {f}")
     console.print(f"  report {report}")

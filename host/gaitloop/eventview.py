@@ -76,3 +76,16 @@ SIDES = {0: "left", 1: "right", 2: "both"}
 
 def side_text(side: int) -> str:
     return SIDES.get(side, str(side))
+
+
+def kinds_text(counts: dict[str, int], limit: int = 6) -> str:
+    """'a x40, b x3 and 2 more kinds (5 events): c, d': the most frequent kinds with counts,
+    then every kind left out named, so a short summary never drops one silently."""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{k} x{v}" for k, v in ranked[:limit])
+    rest = ranked[limit:]
+    if not rest:
+        return shown or "none"
+    n = sum(v for _, v in rest)
+    return (f"{shown} and {len(rest)} more kind{'s' if len(rest) > 1 else ''} ({n} event{'s' if n > 1 else ''}): "
+            + ", ".join(k for k, _ in rest))

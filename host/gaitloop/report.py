@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from gaitfw import protocol as P
 from gaitloop.eventview import FLAG_FIELDS, scaled, shown_fields
 from gaitloop.flags import flag_names, flag_text
 from gaitloop.record import LinkRecord, Recording, info
@@ -27,18 +28,23 @@ from gaitloop.report_fig import board_figure, board_series, figure_png, grf_curv
 DIAGNOSTIC_FIELDS = frozenset({"raw_int8", "stride_index", "margin", "ram_bytes"})
 
 
-def board_times(b: dict[str, Any], lr: LinkRecord) -> dict[str, Any]:
+def board_times(rec: Recording, b: dict[str, Any], lr: LinkRecord) -> dict[str, Any]:
     """Board time from sample counts and rate; wall time of the recording; replay speed."""
     rate = b["rate_hz"] or 0
     board_s = (b["samples"] + b["sample_gaps"]) / rate if rate else 0.0
     wall_s = b["host_seconds"]
     replay = lr.hello.extra.get("replay") if lr.hello else None
+    # speed from SAMPLES frames alone: board clock advance per host second while streaming
+    stamps = [(t, fr.t_ms) for t, fr in lr.frames if fr.kind == P.MSG_SAMPLES]
+    speed = None
+    if len(stamps) >= 2 and stamps[-1][0] > stamps[0][0]:
+        speed = (stamps[-1][1] - stamps[0][1]) / 1000.0 / (stamps[-1][0] - stamps[0][0])
     return {
         "board_s": board_s,
         "wall_s": wall_s,
-        "speed": board_s / wall_s if wall_s > 0 else None,
+        "speed": speed,
         "replay_s": (replay["samples"] / rate) if isinstance(replay, dict) and rate and replay.get("samples") else None,
-        "loops": bool(isinstance(replay, dict) and replay.get("loop")),
+        "restarts": len(board_series(rec, lr.link).restarts) if replay else 0,
     }
 
 
@@ -47,8 +53,8 @@ def _speed_text(t: dict[str, Any]) -> str:
         return "-"
     out = f"x{t['speed']:.2g}"
     if t["replay_s"]:
-        passes = t["board_s"] / t["replay_s"]
-        out += f" (replay of {t['replay_s']:.1f} s" + (f", {passes:.1f} passes" if t["loops"] else "") + ")"
+        out += f" ({t['replay_s']:.1f} s replay" + (
+            f", starts again {t['restarts']}x" if t["restarts"] else "") + ")"
     return out
 
 
@@ -57,7 +63,7 @@ def write_report(rec: Recording, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = info(rec)
-    times = {b["link"]: board_times(b, rec.links[b["link"]]) for b in summary["boards"]}
+    times = {b["link"]: board_times(rec, b, rec.links[b["link"]]) for b in summary["boards"]}
     walked = [t["board_s"] for t in times.values() if t["board_s"]]
     head = (f"{html.escape(summary['file'])}: {len(summary['boards'])} board(s), "
             f"recorded for {summary['duration_s']:.1f} s of wall time")
@@ -177,7 +183,7 @@ def event_stats_html(events: list) -> str:
         arr = np.asarray(vals, dtype=float) * scale
         if name == "student_grf" and label == "force":
             arr = np.clip(arr, 0.0, None)  # see the note under the board's heading
-        if len(arr) < 2 or np.all(arr == arr[0]):
+        if not len(arr):
             continue
         rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(label)}</td>"
                     f"<td>{html.escape(unit)}</td><td>{len(arr)}</td><td>{_num(np.median(arr), unit)}</td>"

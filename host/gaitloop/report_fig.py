@@ -40,6 +40,10 @@ NOT_MARKED = frozenset({
     "mg_rls_done", "mg_rls_d5", "command", "config", "boot", "student_model", "csm_sensor",
 })
 
+#: feedback and faults: rare and what a clinician looks for, so marked on the whole session too
+WHOLE_SESSION_EVENTS = frozenset({"mg_buzzer_on", "mg_buzzer_off", "mg_led_on", "mg_led_off",
+                                  "mg_speed_trend", "sensor_fault", "insole_status"})
+
 #: fixed bright colours for the common event kinds, so every report colours them alike;
 #: signals are drawn in dark tones (_CHANNEL_COLOURS) so an event line never looks like one
 EVENT_COLOURS = {
@@ -182,9 +186,13 @@ def board_figure(rec: Recording, link: int) -> Figure:
                            label="replay starts again" if i == 0 else None)
             if part == 0:
                 ax.set_xlim(0, max(end, 1e-3))
+                for kind in sorted(k for k in counts if k in WHOLE_SESSION_EVENTS):
+                    for i, x in enumerate(t for t, k, _ in s.events if k == kind):
+                        ax.axvline(x, color=event_colour(kind, marked), lw=1.6,
+                                   label=f"{kind} ({counts[kind]})" if i == 0 else None)
                 ax.set_title(f"{s.name}: {y_label(unit)}, whole session ({duration:.1f} s of board time"
-                             + (f", {len(s.restarts) + 1} passes of a {s.replay_s:.1f} s replay" if s.restarts else "")
-                             + ")", fontsize=10)
+                             + (f"; the {s.replay_s:.1f} s replay starts again {len(s.restarts)}x"
+                                if s.restarts else "") + ")", fontsize=10)
             else:
                 for kind in marked:
                     xs = [t for t, k, _ in s.events if k == kind and z0 <= t <= z1]
