@@ -142,12 +142,17 @@ def run(app: typer.Typer, argv: Sequence[str] | None = None, prog_name: str = "g
     except cx.ClickException as exc:  # e.g. FileError from a typer.FileText option
         print(f"error: {one_line(exc.format_message())}", file=sys.stderr)
         return exc.exit_code
-    except Abort:
+    except (Abort, EOFError):  # a prompt closed by Ctrl-D
         print("error: aborted", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # the reader went away (`gaitloop ... | head`): nothing to say and nowhere to say it;
+        # point stdout at /dev/null so the interpreter's final flush stays quiet too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
     except GaitloopError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        print("interrupted", file=sys.stderr)
         return 130
