@@ -58,17 +58,36 @@ def _number(x: float) -> str:
     return f"{x:.1f}" if abs(x) >= 10 else f"{x:.2f}"
 
 
+#: fields holding a code, by name (from the comments in gaitfw/events.py)
+CODED_FIELDS = {
+    ("mg_step_lost", "reason"): {1: "timeout", 2: "resync"},
+    ("mg_step_rejected", "reason"): {1: "saturated", 2: "dropout", 3: "out of range"},
+    ("student_model", "state"): {0: "loaded", 1: "file missing", 2: "invalid"},
+    ("csm_sensor", "sensor"): {0: "heel", 1: "ball"},
+    ("csm_sensor", "state"): {0: "off", 1: "on"},
+    ("config", "defaulted"): {0: "loaded", 1: "defaults used"},
+}
+
+#: fields for debugging the board, left out of glance views (kept in exports)
+DIAGNOSTIC_FIELDS = frozenset({"raw_int8", "stride_index", "margin", "ram_bytes"})
+
+
 def field_text(event_name: str, field: str, value: int) -> str:
-    """One field as `label value unit`, flags by name: 'stance 620 ms', 'flags missing,guard'."""
+    """One field as `label value unit`, flags and codes by name: 'stance 620 ms',
+    'flags missing,guard', 'reason timeout'."""
     if (event_name, field) in FLAG_FIELDS:
         return f"{field} {flag_text(value)}"
+    coded = CODED_FIELDS.get((event_name, field))
+    if coded is not None:
+        return f"{field} {coded.get(value, value)}"
     label, x, unit = scaled(field, value)
     return f"{label} {_number(x)}" + (f" {unit}" if unit else "")
 
 
-def event_text(ev: Event) -> str:
-    """All shown fields of an event, comma separated."""
-    return ", ".join(field_text(ev.name, k, v) for k, v in shown_fields(ev).items())
+def event_text(ev: Event, diagnostics: bool = True) -> str:
+    """The shown fields of an event, comma separated (without diagnostic ones if asked)."""
+    return ", ".join(field_text(ev.name, k, v) for k, v in shown_fields(ev).items()
+                     if diagnostics or k not in DIAGNOSTIC_FIELDS)
 
 
 SIDES = {0: "left", 1: "right", 2: "both"}

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from gaitloop.eventview import event_text, side_text
 from gaitloop.flags import flag_text
-from gaitloop.messages import Samples
+from gaitloop.messages import Event, Frame, Samples
 from gaitloop.stream import BoardChannel, StreamSession
 
 #: seconds of wall time the rate and speed are measured over
@@ -73,7 +73,8 @@ def rate_text(rate_hz: float | None, speed: float | None, hello_rate: int | None
 
 class LiveView:
     """Renders a StreamSession: per board its side, rate x speed, samples, losses and STATUS
-    flags; then its latest values (with units) and latest events (fields in units)."""
+    flags; then its latest values (with units, and the on-board GRF estimate) and its latest
+    events (fields in units; the GRF estimate, one every hop, is a value, not listed)."""
 
     def __init__(self, session: StreamSession, clock: Callable[[], float] = time.monotonic,
                  n_events: int = 4) -> None:
@@ -82,25 +83,35 @@ class LiveView:
         self.n_events = n_events
         self._t0 = clock()
         self._meters: dict[int, RateMeter] = {}
-        # measured as frames arrive, not when drawn: a redirected `stream` draws only once
+        self._events: dict[int, deque[tuple[int, Event]]] = {}
+        self._grf: dict[int, int] = {}  # latest student force estimate, 0.1 N
+        # measured and collected as frames arrive, not when drawn: a redirected `stream`
+        # draws only once
         session.sinks.append(self._on_message)
 
-    def _on_message(self, link: int, ch: BoardChannel, _frame: object, msg: object) -> None:
+    def _on_message(self, link: int, ch: BoardChannel, frame: Frame, msg: object) -> None:
         if isinstance(msg, Samples):
             meter = self._meters.setdefault(link, RateMeter())
             meter.add(self.clock(), ch.state.last_t_ms, ch.state.next_index)
+        elif isinstance(msg, Event):
+            if msg.name == "student_grf":  # every hop: a value, not an event to list
+                self._grf[link] = msg.a
+            else:
+                self._events.setdefault(link, deque(maxlen=self.n_events)).append((frame.t_ms, msg))
 
     def _meter(self, ch: BoardChannel) -> RateMeter:
         return self._meters.get(ch.id) or RateMeter()
 
-    @staticmethod
-    def _latest(ch: BoardChannel) -> str:
+    def _latest(self, ch: BoardChannel) -> str:
         h = ch.state.hello
         if h is None:
             return ""
         units = dict(zip(h.channels, h.units, strict=False))
-        return "  ".join(f"{k} {v:.1f} {units.get(k, '')}".rstrip()
-                         for k, v in ch.state.latest_values().items())
+        out = [f"{k} {v:.1f} {units.get(k, '')}".rstrip() for k, v in ch.state.latest_values().items()]
+        if ch.id in self._grf:  # a vertical force is never negative: clipped, and said so
+            dn = self._grf[ch.id]
+            out.append(f"student GRF {max(dn, 0) / 10:.1f} N" + (" (clipped)" if dn < 0 else ""))
+        return "  ".join(out)
 
     def __rich__(self) -> Group:
         now = self.clock()
@@ -139,9 +150,9 @@ class LiveView:
                 flag_text(st.last_status.flags).replace(",", ", ") if st.last_status else "-",
             )
             values.add_row(names[ch.id], self._latest(ch) or "-")
-            for t_ms, ev in list(st.recent_events)[-self.n_events:]:
+            for t_ms, ev in self._events.get(ch.id, ()):
                 events.add_row(names[ch.id], f"{t_ms / 1000:.2f}", side_text(ev.side), ev.name,
-                               event_text(ev))
+                               event_text(ev, diagnostics=False))
         legend = Text("rate: the board's sample rate x replay speed (its clock per wall second); "
                       "gaps: frames/samples lost; crc: frames failing CRC; t: board time; "
                       "Ctrl-C to stop", style="dim")

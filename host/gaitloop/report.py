@@ -19,13 +19,10 @@ from typing import Any
 import numpy as np
 
 from gaitfw import protocol as P
-from gaitloop.eventview import FLAG_FIELDS, scaled, shown_fields
+from gaitloop.eventview import CODED_FIELDS, DIAGNOSTIC_FIELDS, FLAG_FIELDS, scaled, shown_fields
 from gaitloop.flags import flag_names, flag_text
 from gaitloop.record import LinkRecord, Recording, info
 from gaitloop.report_fig import board_figure, board_series, figure_png, grf_curve
-
-#: fields for debugging the board, left out of the table of event values (kept in events.csv)
-DIAGNOSTIC_FIELDS = frozenset({"raw_int8", "stride_index", "margin", "ram_bytes"})
 
 
 def board_times(rec: Recording, b: dict[str, Any], lr: LinkRecord) -> dict[str, Any]:
@@ -175,7 +172,7 @@ def event_stats_html(events: list) -> str:
     fields: dict[tuple[str, str], list[int]] = {}
     for _t, _s, ev in events:
         for k, v in shown_fields(ev).items():
-            if (ev.name, k) in FLAG_FIELDS or k in DIAGNOSTIC_FIELDS:
+            if (ev.name, k) in FLAG_FIELDS or (ev.name, k) in CODED_FIELDS or k in DIAGNOSTIC_FIELDS:
                 continue
             fields.setdefault((ev.name, k), []).append(v)
     rows = []
@@ -194,7 +191,7 @@ def event_stats_html(events: list) -> str:
         return ""
     return ("<table><tr><th>event</th><th>value</th><th>unit</th><th>n</th><th>median</th>"
             "<th>5-95 %</th></tr>" + "".join(rows) + "</table>"
-            "<p class='note'>Not in this table: status flags (above, by name) and diagnostic fields ("
+            "<p class='note'>Not in this table: status flags (above, by name), codes (reasons, states) and diagnostic fields ("
             + ", ".join(sorted(DIAGNOSTIC_FIELDS)) + "); every field is in the events CSV.</p>")
 
 

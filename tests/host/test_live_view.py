@@ -176,7 +176,23 @@ def test_event_fields_in_units_without_placeholders():
     assert "unused" not in text
     assert "since heel strike 120 ms" in text
     assert "stance 640 ms, cadence 105.1 steps/min" in text
-    assert "force 512.3 N" in text
+    assert "student GRF 512.3 N" in text  # a value, not one more row among the events
+    assert "student_grf" not in text and "raw_int8" not in text
+
+
+def test_grf_events_do_not_push_gait_events_out():
+    session = session_of(1)
+    view = LiveView(session, clock=lambda: 0.0, n_events=4)
+    b = Board(session, 0, "insole-L")
+    b.samples(10)
+    b.event(E.EV_HEEL_STRIKE, 0, 470, 1230)
+    for _ in range(20):
+        b.event(E.EV_ST_GRF, 0, -196, -127)
+    b.event(E.EV_MG_STEP_LOST, 2, 1, 0)
+    text = _render(view, 140)
+    assert "heel_strike" in text and "swing 470 ms, stride 1230 ms" in text
+    assert "reason timeout" in text
+    assert "student GRF 0.0 N (clipped)" in text
 
 
 def test_status_flags_by_name():
