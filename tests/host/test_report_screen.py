@@ -201,3 +201,11 @@ def test_terminal_summary_names_what_it_leaves_out():
     text = kinds_text({"a": 40, "b": 9, "c": 8, "d": 7, "e": 6, "f": 5, "g": 2, "h": 1}, limit=6)
     assert text == "a x40, b x9, c x8, d x7, e x6, f x5 and 2 more kinds (3 events): g, h"
     assert kinds_text({}) == "none"
+
+
+def test_a_board_that_sent_only_hello_still_reports(tmp_path):
+    path = tmp_path / "h.glsession"
+    with Recorder(path) as rec:
+        Writer(rec, 0, _hello("insole-L", "insole", ("heel", "ball"), ("N", "N"), (0.1, 0.1)))
+    html = write_report(read_recording(path), tmp_path / "out").read_text()
+    assert "insole-L" in html and "<td>0.0</td>" in html  # 0 samples: 0.0 s of board time
