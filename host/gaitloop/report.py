@@ -146,9 +146,7 @@ def _status_html(rec: Recording, link: int) -> str:
 
 
 def status_changes(rec: Recording, link: int) -> list[str]:
-    """'12.3 s: guard set', '14.0 s: guard cleared' from the insole's status events."""
-    samples_t = rec.samples(link)[0]
-    t0 = int(samples_t[0]) if len(samples_t) else 0
+    """'12.3 s: guard set', '14.0 s: guard cleared' (board time) from the insole's status events."""
     names = flag_names()
     out = []
     for t_ms, _s, ev in rec.events(link):
@@ -162,7 +160,7 @@ def status_changes(rec: Recording, link: int) -> list[str]:
         unknown = changed & ~sum(names)
         if unknown:
             words.append(f"0x{unknown:x} changed")
-        out.append(f"{(t_ms - t0) / 1000:.1f} s: " + ", ".join(words or ["no change"]))
+        out.append(f"{t_ms / 1000:.1f} s: " + ", ".join(words or ["no change"]))
     return out
 
 

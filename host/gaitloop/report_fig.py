@@ -62,10 +62,10 @@ WINDOW_S = 10.0
 
 @dataclass
 class BoardSeries:
-    """One board's samples and events on one time base (board seconds from the first sample)."""
+    """One board's samples and events on the board's own clock (s since its boot)."""
 
     name: str
-    t: np.ndarray  # s, NaN-free
+    t: np.ndarray  # board time, s since the board's boot
     index: np.ndarray
     channels: dict[str, np.ndarray]  # physical units
     units: dict[str, str]
@@ -80,12 +80,13 @@ def board_series(rec: Recording, link: int) -> BoardSeries:
     h = lr.hello
     cols = sample_table(rec, link)
     t_ms = cols["t_ms"]
-    t0 = int(t_ms[0]) if len(t_ms) else 0
-    t = (t_ms - t0) / 1000.0
+    # board time as the board stamps it (s since boot): the same clock as the live table,
+    # the demo summary and the events CSV's t_ms, so a time read in one is found in another
+    t = t_ms / 1000.0
     idx = cols["index"]
     chans = {c: cols[c] for c in h.channels}
     units = dict(zip(h.channels, h.units, strict=True))
-    events = [((t_ev - t0) / 1000.0, ev.name, ev) for t_ev, _s, ev in rec.events(link)]
+    events = [(t_ev / 1000.0, ev.name, ev) for t_ev, _s, ev in rec.events(link)]
     replay = h.extra.get("replay") if isinstance(h.extra.get("replay"), dict) else None
     restarts: list[float] = []
     replay_s = None
@@ -149,10 +150,11 @@ def grf_curve(s: BoardSeries) -> tuple[np.ndarray, np.ndarray, float] | None:
 
 def zoom_start(s: BoardSeries) -> float:
     """The window starts 1 s before the first drawn gait event (not in the standing start)."""
-    drawn = [t for t, kind, _ in s.events if kind not in NOT_MARKED | VALUE_EVENTS and t > 0]
-    start = (drawn[0] - 1.0) if drawn else 0.0
+    first = float(s.t[0]) if len(s.t) else 0.0
+    drawn = [t for t, kind, _ in s.events if kind not in NOT_MARKED | VALUE_EVENTS and t > first]
+    start = (drawn[0] - 1.0) if drawn else first
     end = float(s.t[-1]) if len(s.t) else 0.0
-    return max(0.0, min(start, end - WINDOW_S))
+    return max(first, min(start, end - WINDOW_S))
 
 
 def board_figure(rec: Recording, link: int) -> Figure:
@@ -185,7 +187,7 @@ def board_figure(rec: Recording, link: int) -> Figure:
                 ax.axvline(x, color="k", lw=1.2, linestyle=(0, (6, 3)),
                            label="replay starts again" if i == 0 else None)
             if part == 0:
-                ax.set_xlim(0, max(end, 1e-3))
+                ax.set_xlim(float(s.t[0]) if len(s.t) else 0.0, max(end, 1e-3))
                 for kind in sorted(k for k in counts if k in WHOLE_SESSION_EVENTS):
                     for i, x in enumerate(t for t, k, _ in s.events if k == kind):
                         ax.axvline(x, color=event_colour(kind, marked), lw=1.6,
@@ -204,8 +206,8 @@ def board_figure(rec: Recording, link: int) -> Figure:
                 ax.set_title(f"{s.name}: {y_label(unit)}, {WINDOW_S:.0f} s from {z0:.1f} s with events",
                              fontsize=10)
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
-    axes[-1].set_xlabel("board time since the first sample (s)")
-    axes[n - 1].set_xlabel("board time since the first sample (s)")
+    axes[-1].set_xlabel("board time (s)")
+    axes[n - 1].set_xlabel("board time (s)")
     hidden = sorted(k for k in counts if k in NOT_MARKED)
     if hidden:
         note = ("events not drawn as lines (their values are in the report's table): "
