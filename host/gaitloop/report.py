@@ -25,7 +25,7 @@ def _plot_board(rec: Recording, link: int, window_s: float = 10.0) -> bytes:
 
     cols = sample_table(rec, link)
     t = (cols["t_ms"] - (cols["t_ms"][0] if len(cols["t_ms"]) else 0)) / 1000.0
-    names = [c for c in cols if c not in ("t_ms", "seq", "index")]
+    names = [c for c in cols if c not in ("t_ms", "t_host", "seq", "index")]
     h = rec.links[link].hello
     fig, axes = plt.subplots(2, 1, figsize=(10, 6), constrained_layout=True)
     for ax, span in zip(axes, (None, window_s), strict=True):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from gaitfw import protocol as P
 from gaitloop.errors import RecordingError
 from gaitloop.messages import frame_from_decoded
-from gaitloop.record import Recorder, export, info, read_recording
+from gaitloop.record import Recorder, export, info, read_recording, sample_table
 
 
 def board_frames(n_frames: int, per: int = 10, nch: int = 2):
@@ -62,7 +62,7 @@ def test_roundtrip_info_and_exports(tmp_path):
     assert table["t_ms"][:3] == [0, 10, 20]
     assert table["heel"][1] == pytest.approx(0.2)  # counts 2 -> 0.2 N
     header = (tmp_path / "s.csv").read_text().splitlines()[0]
-    assert header.replace('"', "") == "t_ms,seq,index,heel,ball"
+    assert header.replace('"', "") == "t_ms,t_host,seq,index,heel,ball"
     assert len(written) == 2
 
 
@@ -127,3 +127,20 @@ def test_not_a_recording(tmp_path):
         read_recording(p)
     with pytest.raises(RecordingError):
         read_recording(tmp_path / "missing.glsession")
+
+
+def test_export_aligned_time_from_receive_times(tmp_path):
+    """The recorded receive times give export its host-timeline column: a board whose clock runs
+    200 ppm fast and started 2.5 s into the session lands on the host clock."""
+    path = tmp_path / "s.glsession"
+    host0 = 1.8e9
+    with Recorder(path) as rec:
+        rec.add_link(0, {"port": "/dev/null"})
+        for i, f in enumerate(board_frames(400)):
+            last_sample_s = (i - 1) * 0.1 + 0.09 if i else 0.0
+            delay = 0.004 * ((i * 7) % 5)  # bursty, >= 0, exact zero every 5th frame
+            rec.add_frame(0, f, host0 + 2.5 + last_sample_s / 1.0002 + delay)
+    r = read_recording(path)
+    table = sample_table(r, 0)
+    true = host0 + 2.5 + table["t_ms"] / 1000.0 / 1.0002
+    assert np.abs(table["t_host"] - true).max() < 1e-4

@@ -1,0 +1,128 @@
+"""Left/right step asymmetry across two insoles, on the one host timeline.
+
+Why across boards: each insole sees only its own foot, so its own events give stance, swing
+and stride, but a *step* runs from one foot's heel strike to the other's, and double support
+from one foot's heel strike to the other's toe off: two clocks. On the aligned timeline
+(`gaitloop.timeline`) these become differences of host times.
+
+Asymmetry is the symmetry index of Robinson et al. (1987), SI = 100 * |L - R| / ((L + R) / 2),
+on the median of each side (robust to a missed or doubled event). Step time of a side: from
+the other foot's heel strike to this foot's (left step = HS_left - preceding HS_right).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gaitfw import events as ev
+
+
+def symmetry_index(left: float, right: float) -> float:
+    m = (left + right) / 2.0
+    return float("nan") if not m > 0 else 100.0 * abs(left - right) / m
+
+
+def _intervals(starts: np.ndarray, ends: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """For each end, time since the latest start before it, kept when in [lo, hi] s and no other
+    end lies between that start and this end (one interval per start)."""
+    out = []
+    if len(starts) == 0:
+        return np.zeros(0)
+    last_end = -np.inf
+    for e in ends:
+        i = np.searchsorted(starts, e, side="right") - 1
+        if i < 0:
+            continue
+        s = starts[i]
+        if s > last_end and lo <= e - s <= hi:
+            out.append(e - s)
+        last_end = e
+    return np.asarray(out)
+
+
+class StepAsymmetry:
+    """Parameters in `__init__`, one action `estimate`, results with a trailing underscore."""
+
+    def __init__(self, min_step_s: float = 0.2, max_step_s: float = 1.5, max_phase_s: float = 2.0) -> None:
+        self.min_step_s, self.max_step_s, self.max_phase_s = min_step_s, max_step_s, max_phase_s
+
+    def estimate(self, hs_left: Sequence[float], hs_right: Sequence[float],
+                 to_left: Sequence[float] = (), to_right: Sequence[float] = ()) -> StepAsymmetry:
+        """Event times in seconds of one timeline (host s)."""
+        hl, hr = np.sort(np.asarray(hs_left, float)), np.sort(np.asarray(hs_right, float))
+        tl, tr = np.sort(np.asarray(to_left, float)), np.sort(np.asarray(to_right, float))
+        lo, hi, ph = self.min_step_s, self.max_step_s, self.max_phase_s
+        # a step ends at a heel strike; it starts at the other foot's latest heel strike, and
+        # only when this foot did not strike in between (strict alternation)
+        self.step_left_ = self._steps(hr, hl, lo, hi)
+        self.step_right_ = self._steps(hl, hr, lo, hi)
+        self.stance_left_ = _intervals(hl, tl, 0.1, ph)
+        self.stance_right_ = _intervals(hr, tr, 0.1, ph)
+        self.swing_left_ = _intervals(tl, hl, 0.05, ph)
+        self.swing_right_ = _intervals(tr, hr, 0.05, ph)
+        # double support after a heel strike: until the other foot's toe off
+        self.double_left_ = _intervals(hl, tr, 0.0, 0.6)
+        self.double_right_ = _intervals(hr, tl, 0.0, 0.6)
+        return self
+
+    @staticmethod
+    def _steps(other: np.ndarray, this: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        out = []
+        for e in this:
+            i = np.searchsorted(other, e, side="right") - 1
+            if i < 0:
+                continue
+            s = other[i]
+            j = np.searchsorted(this, e, side="left") - 1  # this foot's previous strike
+            if j >= 0 and this[j] > s:
+                continue
+            if lo <= e - s <= hi:
+                out.append(e - s)
+        return np.asarray(out)
+
+    def summary(self) -> dict[str, Any]:
+        """Medians (ms), counts and symmetry index (%) per measure."""
+        out: dict[str, Any] = {}
+        for name in ("step", "stance", "swing", "double"):
+            left, right = getattr(self, f"{name}_left_"), getattr(self, f"{name}_right_")
+            ml = float(np.median(left)) * 1000 if len(left) else float("nan")
+            mr = float(np.median(right)) * 1000 if len(right) else float("nan")
+            out[name] = {"left_ms": round(ml, 1), "right_ms": round(mr, 1),
+                         "n_left": len(left), "n_right": len(right),
+                         "si_pct": round(symmetry_index(ml, mr), 2)}
+        return out
+
+
+def insole_links(rec: Any) -> tuple[int, int] | None:
+    """(left link, right link) of a recording with one insole per side, else None."""
+    sides: dict[str, int] = {}
+    for lr in rec.links.values():
+        h = lr.hello
+        if h is not None and h.kind == "insole" and h.side in ("left", "right"):
+            sides.setdefault(h.side, lr.link)
+    if "left" in sides and "right" in sides:
+        return sides["left"], sides["right"]
+    return None
+
+
+def recording_asymmetry(rec: Any) -> dict[str, Any] | None:
+    """Left/right asymmetry of a recording with two insoles, from their events on the host
+    timeline (`record.aligned_event_times`); None without a left and a right insole."""
+    from gaitloop.record import aligned_event_times
+
+    pair = insole_links(rec)
+    if pair is None:
+        return None
+    times: dict[str, dict[int, list[float]]] = {}
+    for side, link in zip(("left", "right"), pair, strict=True):
+        by_code: dict[int, list[float]] = {ev.EV_HEEL_STRIKE: [], ev.EV_TOE_OFF: []}
+        for (_, _, e), t in zip(rec.events(link), aligned_event_times(rec, link), strict=True):
+            if e.code in by_code and np.isfinite(t):
+                by_code[e.code].append(t)
+        times[side] = by_code
+    hs, to = ev.EV_HEEL_STRIKE, ev.EV_TOE_OFF
+    a = StepAsymmetry().estimate(times["left"][hs], times["right"][hs], times["left"][to], times["right"][to])
+    return a.summary()
