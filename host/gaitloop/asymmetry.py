@@ -111,17 +111,21 @@ def insole_links(rec: Any) -> tuple[int, int] | None:
 def recording_asymmetry(rec: Any) -> dict[str, Any] | None:
     """Left/right asymmetry of a recording with two insoles, from their events on the host
     timeline (`record.aligned_event_times`); None without a left and a right insole."""
-    from gaitloop.record import aligned_event_times
+    from gaitloop.record import aligned_event_times, recorded_clock
 
     pair = insole_links(rec)
     if pair is None:
         return None
     times: dict[str, dict[int, list[float]]] = {}
-    for side, link in zip(("left", "right"), pair, strict=True):
+    clocks = [recorded_clock(rec, link) for link in pair]
+    # durations in board seconds: the host timeline's intervals over the boards' rate (1 +- ppm
+    # for real boards; a replay at N x speed runs N board seconds per host second)
+    scale = 2.0 / (clocks[0].slope + clocks[1].slope)
+    for side, link, clock in zip(("left", "right"), pair, clocks, strict=True):
         by_code: dict[int, list[float]] = {ev.EV_HEEL_STRIKE: [], ev.EV_TOE_OFF: []}
-        for (_, _, e), t in zip(rec.events(link), aligned_event_times(rec, link), strict=True):
+        for (_, _, e), t in zip(rec.events(link), aligned_event_times(rec, link, clock), strict=True):
             if e.code in by_code and np.isfinite(t):
-                by_code[e.code].append(t)
+                by_code[e.code].append(t * scale)
         times[side] = by_code
     hs, to = ev.EV_HEEL_STRIKE, ev.EV_TOE_OFF
     a = StepAsymmetry().estimate(times["left"][hs], times["right"][hs], times["left"][to], times["right"][to])

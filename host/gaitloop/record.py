@@ -295,9 +295,9 @@ def aligned_sample_times(rec: Recording, link: int) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def aligned_event_times(rec: Recording, link: int) -> list[float]:
+def aligned_event_times(rec: Recording, link: int, clock: RecordedClock | None = None) -> list[float]:
     """Host time of every event of `events()`, in the same order."""
-    clock = recorded_clock(rec, link)
+    clock = clock or recorded_clock(rec, link)
     return [clock.to_host(pos, fr.t_ms / 1000.0)
             for pos, (_, fr) in enumerate(rec.links[link].frames) if fr.kind == P.MSG_EVENT]
 

@@ -333,6 +333,9 @@ class RecordedClock:
         self._merged = clock.merged
         self._fits = {s.id: SegmentFits(s, clock.window_s) for s in clock.segments if s.xs}
         self.restarts = clock.restarts
+        slopes = [b for f in self._fits.values() for _, b in f.fits]
+        #: host seconds per board second (1 +- ppm for a real board; 1/N for a replay at N x)
+        self.slope = float(sorted(slopes)[len(slopes) // 2]) if slopes else 1.0
 
     def to_host(self, frame_pos: int, board_s: float) -> float:
         """Host time of `board_s`, a time of the board's clock while frame `frame_pos` was current."""
