@@ -224,8 +224,11 @@ class BoardClock:
     def _observe_back(self, board_s: float, host_s: float) -> int:
         cand = self._cand
         if cand is None or board_s <= cand.last_x:
-            if cand is not None and self.keep_history:
-                self.segments.remove(cand)
+            if cand is not None:  # a second resend (or a second reboot) in a row
+                if self.seg is not None:
+                    self.merged[cand.id] = self.seg.id
+                if self.keep_history:
+                    self.segments.remove(cand)
             self._cand = cand = self._new_segment(board_s, host_s)
         cand.add(board_s, host_s)
         if host_s - self._last_main_host >= self.reboot_confirm_s \
