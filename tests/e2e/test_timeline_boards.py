@@ -74,6 +74,8 @@ def test_two_insoles_of_one_walk_line_up(tmp_path):
 
     # the walk's steps: on the shared walk clock (board ms) vs on the host timeline
     rec = read_recording(rec_path)
+    for link in (0, 1):  # the live fit is in the recording's STATS too
+        assert rec.links[link].stats["clock"]["slope"] == pytest.approx(1 / SPEED, rel=1e-3)
     walk_t: dict[str, dict[int, list[float]]] = {}
     host_t: dict[str, dict[int, list[float]]] = {}
     for side, link in (("left", 0), ("right", 1)):

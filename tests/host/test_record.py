@@ -144,3 +144,40 @@ def test_export_aligned_time_from_receive_times(tmp_path):
     table = sample_table(r, 0)
     true = host0 + 2.5 + table["t_ms"] / 1000.0 / 1.0002
     assert np.abs(table["t_host"] - true).max() < 1e-4
+
+
+def test_export_aligned_time_across_a_reboot(tmp_path):
+    """A board reboots mid-recording (BOOT event, sample index back to 0, a new clock offset):
+    samples and events on both sides of it land on the host clock."""
+    from gaitfw import events as ev
+    from gaitloop.record import aligned_event_times
+
+    path = tmp_path / "s.glsession"
+    boots = (1.8e9 + 3.0, 1.8e9 + 3.0 + 45.0)  # host time of board time 0, per boot
+    rate_err = 1.00015
+    truth_events = []
+    with Recorder(path) as rec:
+        rec.add_link(0, {"port": "/dev/null"})
+        for boot in boots:
+            frames = board_frames(400)  # HELLO, then 40 s of SAMPLES
+            w = P.FrameWriter()
+            w.event(0, ev.EV_BOOT, 2, 1, 0)
+            boot_frame = frame_from_decoded(bytes(w.raw[: P.HEADER_LEN + 12]))
+            rec.add_frame(0, boot_frame, boot + 0.001)
+            truth_events.append(boot)
+            for i, f in enumerate(frames):
+                last = (i - 1) * 0.1 + 0.09 if i else 0.0
+                rec.add_frame(0, f, boot + last / rate_err + 0.003 * ((i * 3) % 4))
+                if i == 200:  # an event stamped 20.0 s, sent 0.25 s later
+                    w.event(20000, ev.EV_HEEL_STRIKE, 0, 0, 0)
+                    rec.add_frame(0, frame_from_decoded(bytes(w.raw[: P.HEADER_LEN + 12])),
+                                  boot + 20.25 / rate_err)
+                    truth_events.append(boot + 20.0 / rate_err)
+    r = read_recording(path)
+    assert r.links[0].state.resets == 1
+    table = sample_table(r, 0)
+    second = np.arange(len(table["t_ms"])) >= len(table["t_ms"]) // 2
+    true = np.where(second, boots[1], boots[0]) + table["t_ms"] / 1000.0 / rate_err
+    assert np.abs(table["t_host"] - true).max() < 1e-4
+    got = aligned_event_times(r, 0)
+    assert np.abs(np.asarray(got) - np.asarray(truth_events)).max() < 1e-3

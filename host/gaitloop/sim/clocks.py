@@ -53,6 +53,7 @@ class ClockScenario:
     rate_hz: int = 100
     frame_samples: int = 10
     seed: int = 1
+    phase_ms: float | None = None  # the shortest wait a first frame sees (None: random)
 
 
 @dataclass
@@ -91,6 +92,8 @@ def simulate(sc: ClockScenario) -> list[Point]:
     link = sc.link
     iv = link.interval_ms / 1000.0
     phase = rng.random() * iv
+    if sc.phase_ms is not None:  # the first frame leaves phase_ms before a connection event
+        phase = ((sc.frame_samples - 1) / sc.rate_hz + sc.phase_ms / 1000.0) % iv
     stalls: list[tuple[float, float]] = []
     t = boots[0]
     while link.stall_per_s > 0:
@@ -172,6 +175,9 @@ def scenarios() -> list[ClockScenario]:
         ClockScenario("ble 28.75 ms, +30 ppm", offset_s=2.6, drift_ppm=30, link=ble[28.75], seed=9),
         ClockScenario("ble 30 ms, +120 ppm", offset_s=2.2, drift_ppm=120, link=ble[30.0], seed=3),
         ClockScenario("ble 30 ms, -200 ppm", offset_s=4.9, drift_ppm=-200, link=ble[30.0], seed=10),
+        ClockScenario("ble 30 ms, +10 ppm", offset_s=1.9, drift_ppm=10, link=ble[30.0], seed=13),
+        ClockScenario("ble 30 ms, +10 ppm, worst phase", offset_s=1.9, drift_ppm=10, link=ble[30.0],
+                      phase_ms=9.0, seed=13),
         ClockScenario("ble 30 ms, 2 packets/event", offset_s=5.0, drift_ppm=-80,
                       link=LinkModel("ble30x2", 30.0, per_event=2), seed=4),
         ClockScenario("ble 7.5 ms, gaps 5 s + 12 s", offset_s=0.9, drift_ppm=190, link=ble[7.5],
