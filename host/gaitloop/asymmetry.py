@@ -121,12 +121,56 @@ def recording_asymmetry(rec: Any) -> dict[str, Any] | None:
     # durations in board seconds: the host timeline's intervals over the boards' rate (1 +- ppm
     # for real boards; a replay at N x speed runs N board seconds per host second)
     scale = 2.0 / (clocks[0].slope + clocks[1].slope)
+    t0: float | None = None
     for side, link, clock in zip(("left", "right"), pair, clocks, strict=True):
         by_code: dict[int, list[float]] = {ev.EV_HEEL_STRIKE: [], ev.EV_TOE_OFF: []}
         for (_, _, e), t in zip(rec.events(link), aligned_event_times(rec, link, clock), strict=True):
             if e.code in by_code and np.isfinite(t):
-                by_code[e.code].append(t * scale)
+                t0 = t if t0 is None else t0  # one origin for both sides: scale differences only
+                by_code[e.code].append((t - t0) * scale)
         times[side] = by_code
     hs, to = ev.EV_HEEL_STRIKE, ev.EV_TOE_OFF
     a = StepAsymmetry().estimate(times["left"][hs], times["right"][hs], times["left"][to], times["right"][to])
     return a.summary()
+
+
+class LiveSteps:
+    """A stream sink: heel strikes and toe offs of the left and right insoles on the session's
+    timeline (each board's `host_time`), the last `keep` of each, for a live asymmetry line."""
+
+    def __init__(self, keep: int = 40) -> None:
+        self.keep = keep
+        self.times: dict[tuple[str, int], list[float]] = {}
+        self.slopes: dict[str, float] = {}
+
+    def __call__(self, _link: int, ch: Any, frame: Any, msg: Any) -> None:
+        h = ch.state.hello
+        if h is None or h.kind != "insole" or getattr(msg, "code", None) not in (ev.EV_HEEL_STRIKE, ev.EV_TOE_OFF):
+            return
+        t = ch.host_time(frame.t_ms)
+        if t is None:
+            return
+        lst = self.times.setdefault((h.side, msg.code), [])
+        lst.append(t)
+        del lst[: -self.keep]
+        self.slopes[h.side] = ch.clock.fit.slope if ch.clock.fit else 1.0
+
+    def summary(self) -> dict[str, Any] | None:
+        hs, to = ev.EV_HEEL_STRIKE, ev.EV_TOE_OFF
+        if len(self.times.get(("left", hs), [])) < 3 or len(self.times.get(("right", hs), [])) < 3:
+            return None
+        # durations in board seconds, one scale and origin for both sides (replays run N x)
+        scale = 2.0 / (self.slopes.get("left", 1.0) + self.slopes.get("right", 1.0))
+        t0 = min(v[0] for v in self.times.values() if v)
+
+        def g(side: str, code: int) -> np.ndarray:
+            return (np.asarray(self.times.get((side, code), []), float) - t0) * scale
+
+        return StepAsymmetry().estimate(g("left", hs), g("right", hs), g("left", to), g("right", to)).summary()
+
+    def text(self) -> str:
+        s = self.summary()
+        if s is None:
+            return "left/right: waiting for steps of a left and a right insole"
+        return "left/right (median ms left | right, SI): " + ", ".join(
+            f"{k} {v['left_ms']:g} | {v['right_ms']:g} ({v['si_pct']:g} %)" for k, v in s.items())

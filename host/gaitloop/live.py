@@ -8,6 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from gaitloop.asymmetry import LiveSteps
 from gaitloop.flags import flag_text
 from gaitloop.stream import StreamSession
 
@@ -20,6 +21,8 @@ class LiveView:
         self._t0 = time.monotonic()
         self._last: dict[int, tuple[float, int]] = {}
         self._rate: dict[int, float] = {}
+        self.steps = LiveSteps()  # left/right across boards, on the session's one timeline
+        session.sinks.append(self.steps)
 
     def _measure(self) -> None:
         now = time.monotonic()
@@ -55,4 +58,5 @@ class LiveView:
             for t_ms, ev in list(st.recent_events)[-4:]:
                 vals = " ".join(f"{k}={v}" for k, v in ev.fields().items())
                 events.add_row(h.device if h else "?", f"{t_ms / 1000:8.2f}", ev.name, vals)
-        return Group(table, events, Text("gaps = frames/samples lost; Ctrl-C to stop", style="dim"))
+        return Group(table, events, Text(self.steps.text()),
+                     Text("gaps = frames/samples lost; Ctrl-C to stop", style="dim"))

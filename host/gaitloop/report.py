@@ -75,6 +75,7 @@ def write_report(rec: Recording, out_dir: str | Path) -> Path:
             ) + "</tr>"
         )
     parts.append("</table>")
+    parts.append(_left_right_html(rec))
     for lr in rec.links.values():
         if lr.hello is None:
             continue
@@ -111,3 +112,18 @@ def _event_stats_html(events: list) -> str:
         return ""
     return ("<table><tr><th>event</th><th>field</th><th>n</th><th>median</th><th>5-95 %</th></tr>"
             + "".join(rows) + "</table>")
+
+
+def _left_right_html(rec: Recording) -> str:
+    """Left/right asymmetry across two insoles, on the host timeline (empty without them)."""
+    from gaitloop.asymmetry import recording_asymmetry
+
+    lr = recording_asymmetry(rec)
+    if lr is None:
+        return ""
+    rows = "".join(f"<tr><td>{k}</td><td>{v['left_ms']:g}</td><td>{v['right_ms']:g}</td>"
+                   f"<td>{v['n_left']} / {v['n_right']}</td><td>{v['si_pct']:g} %</td></tr>"
+                   for k, v in lr.items())
+    return ("<h2>Left and right on one timeline</h2><table><tr><th>median (ms)</th><th>left</th>"
+            "<th>right</th><th>n</th><th>symmetry index</th></tr>" + rows + "</table>")
+
