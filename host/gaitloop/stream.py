@@ -100,7 +100,7 @@ class StreamSession:
                 msg = ch.state.update(frame)
                 if msg is None:
                     continue  # malformed payload: counted, never recorded
-                ch.clock.observe_message(msg, frame, now, ch.state.hello.rate if ch.state.hello else 100)
+                ch.clock.observe_message(msg, frame, now, ch.state.hello.rate if ch.state.hello else 0)
                 if self.recorder is not None:
                     self.recorder.add_frame(ch.id, frame, now)
                 for sink in self.sinks:

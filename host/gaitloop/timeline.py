@@ -247,7 +247,7 @@ class BoardClock:
         return the segment the frame's time belongs to (None: the next one to start)."""
         if isinstance(msg, Event) and msg.code == ev.EV_BOOT:
             self.reset()
-        elif isinstance(msg, Samples) and len(msg.counts):
+        elif isinstance(msg, Samples) and len(msg.counts) and rate_hz > 0:  # rate 0: no HELLO yet
             return self.observe(last_sample_s(frame.t_ms, len(msg.counts), rate_hz), host_s)
         return self.seg.id if self.seg is not None else None
 
