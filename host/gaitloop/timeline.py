@@ -133,7 +133,7 @@ class _Segment:
             self.ys.popleft()
 
     def refit(self, prior_slope: float) -> None:
-        self.a, self.b = fit_lower_envelope(self.xs, self.ys, prior_slope)
+        self.a, self.b = fit_lower_envelope(list(self.xs), list(self.ys), prior_slope)  # O(1) indexing
         self.fitted_at = self.xs[-1]
 
     def residual(self, x: float, y: float) -> float:
