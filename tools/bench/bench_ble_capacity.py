@@ -6,7 +6,7 @@ processors, writing into a sink instead of a UART; every write is one COBS frame
 0x00 delimiter, exactly the bytes a link carries. The radio side is computed from the
 Bluetooth Core Specification (v5.4), because the virtual link has no radio timing:
 
-- LE 1M PHY: 1 Mbit/s, 8 us per byte (Vol 6, Part A, 3.2).
+- LE 1M PHY: 1 Mbit/s, 8 us per byte (Vol 6, Part A, 3).
 - LL data PDU on air (Vol 6, Part B, 2.1 and 2.4): preamble 1 B, access address 4 B,
   header 2 B, payload 0-251 B (data length extension: connMaxTxOctets 251), MIC 4 B on an
   encrypted link with a non-empty payload, CRC 3 B. An empty PDU is 10 B = 80 us.
