@@ -84,16 +84,30 @@ class StepAsymmetry:
         return np.asarray(out)
 
     def summary(self) -> dict[str, Any]:
-        """Medians (ms), counts and symmetry index (%) per measure."""
+        """Medians (ms), counts and symmetry index (%) per measure; None where a side has none
+        (JSON-safe)."""
         out: dict[str, Any] = {}
         for name in ("step", "stance", "swing", "double"):
             left, right = getattr(self, f"{name}_left_"), getattr(self, f"{name}_right_")
             ml = float(np.median(left)) * 1000 if len(left) else float("nan")
             mr = float(np.median(right)) * 1000 if len(right) else float("nan")
-            out[name] = {"left_ms": round(ml, 1), "right_ms": round(mr, 1),
+            out[name] = {"left_ms": _num(ml, 1), "right_ms": _num(mr, 1),
                          "n_left": len(left), "n_right": len(right),
-                         "si_pct": round(symmetry_index(ml, mr), 2)}
+                         "si_pct": _num(symmetry_index(ml, mr), 2)}
         return out
+
+
+def _num(v: float, digits: int) -> float | None:
+    return round(v, digits) if np.isfinite(v) else None
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """One line: `step 615 | 630 (2.41 %), stance ...` (median ms left | right, symmetry index)."""
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:g}"
+
+    return ", ".join(f"{k} {f(v['left_ms'])} | {f(v['right_ms'])} ({f(v['si_pct'])} %)"
+                     for k, v in summary.items())
 
 
 def insole_links(rec: Any) -> tuple[int, int] | None:
@@ -172,5 +186,4 @@ class LiveSteps:
         s = self.summary()
         if s is None:
             return "left/right: waiting for steps of a left and a right insole"
-        return "left/right (median ms left | right, SI): " + ", ".join(
-            f"{k} {v['left_ms']:g} | {v['right_ms']:g} ({v['si_pct']:g} %)" for k, v in s.items())
+        return "left/right (median ms left | right, symmetry index): " + summary_text(s)

@@ -212,7 +212,7 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Summarise a recording: duration, boards, samples, gaps."""
-    from gaitloop.asymmetry import recording_asymmetry
+    from gaitloop.asymmetry import recording_asymmetry, summary_text
     from gaitloop.record import info as rec_info
     from gaitloop.record import read_recording
 
@@ -231,8 +231,8 @@ def info(
             f"gaps: {b['seq_gaps']} frames / {b['sample_gaps']} samples, {b['crc_errors']} CRC errors"
         )
     if summary["left_right"]:
-        out.print("  left/right on one timeline (median ms left | right, symmetry index): " + ", ".join(
-            f"{k} {v['left_ms']:g} | {v['right_ms']:g} ({v['si_pct']:g} %)" for k, v in summary["left_right"].items()))
+        out.print("  left/right on one timeline (median ms left | right, symmetry index): "
+                  + summary_text(summary["left_right"]))
     if summary["corrupt_records"] or summary["truncated_tail"]:
         out.print(f"  [yellow]{summary['corrupt_records']} corrupt record(s); torn tail: {summary['truncated_tail']}[/]")
 

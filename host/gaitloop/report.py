@@ -121,8 +121,11 @@ def _left_right_html(rec: Recording) -> str:
     lr = recording_asymmetry(rec)
     if lr is None:
         return ""
-    rows = "".join(f"<tr><td>{k}</td><td>{v['left_ms']:g}</td><td>{v['right_ms']:g}</td>"
-                   f"<td>{v['n_left']} / {v['n_right']}</td><td>{v['si_pct']:g} %</td></tr>"
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:g}"
+
+    rows = "".join(f"<tr><td>{k}</td><td>{f(v['left_ms'])}</td><td>{f(v['right_ms'])}</td>"
+                   f"<td>{v['n_left']} / {v['n_right']}</td><td>{f(v['si_pct'])} %</td></tr>"
                    for k, v in lr.items())
     return ("<h2>Left and right on one timeline</h2><table><tr><th>median (ms)</th><th>left</th>"
             "<th>right</th><th>n</th><th>symmetry index</th></tr>" + rows + "</table>")

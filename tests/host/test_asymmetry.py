@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gaitloop.asymmetry import StepAsymmetry, symmetry_index
+from gaitloop.asymmetry import StepAsymmetry, summary_text, symmetry_index
 
 
 def walk(step_l: float, step_r: float, stance_l: float, stance_r: float, n: int = 40, t0: float = 100.0,
@@ -59,4 +59,5 @@ def test_missed_and_doubled_events_are_robust() -> None:
 
 def test_empty_sides() -> None:
     s = StepAsymmetry().estimate([], [1.0, 2.0]).summary()
-    assert s["step"]["n_left"] == 0 and np.isnan(s["step"]["si_pct"])
+    assert s["step"]["n_left"] == 0 and s["step"]["si_pct"] is None and s["step"]["left_ms"] is None
+    assert summary_text(s).startswith("step - | - (- %)")

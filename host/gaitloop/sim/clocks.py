@@ -119,8 +119,9 @@ def simulate(sc: ClockScenario) -> list[Point]:
         for s0, s1 in stalls:
             if s0 <= recv < s1:
                 recv = s1
+        # links deliver in order: a late clump holds back the ones behind it
+        recv = max(recv, out[-1].host_s) if out else recv
         out.append(Point(board, recv, true, seg, boot))
-    out.sort(key=lambda p: p.host_s)  # stalls reorder nothing, but keep receive order exact
     return out
 
 
