@@ -279,7 +279,7 @@ def info(rec: Recording) -> dict[str, Any]:
 def recorded_clock(rec: Recording, link: int) -> RecordedClock:
     """The board's mapping onto the host timeline, recomputed from the recorded receive times."""
     lr = rec.links[link]
-    return RecordedClock(lr.frames, lr.hello.rate if lr.hello else 100)
+    return RecordedClock(lr.frames, lr.hello.rate if lr.hello else 100, float(lr.info.get("latency_floor_s", 0.0)))
 
 
 def aligned_sample_times(rec: Recording, link: int) -> np.ndarray:

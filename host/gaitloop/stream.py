@@ -34,7 +34,9 @@ class BoardChannel:
         self.state = BoardState()
         self.commands = CommandEncoder()
         self.woken = False
-        self.clock = BoardClock()  # board time -> the session's host timeline (timeline.py)
+        # board time -> the session's host timeline (timeline.py); a link may declare a latency
+        # floor every frame waits (a BLE board's flush timer) that receive times cannot show
+        self.clock = BoardClock(latency_s=getattr(link, "latency_floor_s", 0.0))
 
     def host_time(self, t_ms: float) -> float | None:
         """This board's time on the one host timeline (unix s), once it has sent samples."""
@@ -77,7 +79,7 @@ class StreamSession:
         self._wall0 = time.time() - time.monotonic()
         if recorder is not None:
             for ch in self.channels:
-                recorder.add_link(ch.id, {"port": ch.link.name})
+                recorder.add_link(ch.id, {"port": ch.link.name, "latency_floor_s": ch.clock.latency_s})
 
     def stop(self) -> None:
         self._stop = True

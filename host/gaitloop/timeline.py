@@ -152,8 +152,11 @@ class BoardClock:
 
     def __init__(self, window_s: float = 120.0, refit_s: float = 1.0, below_tol_s: float = 0.05,
                  below_restart: int = 3, reboot_confirm_s: float = 2.0, keep_history: bool = False,
-                 prior_slope: float = 1.0) -> None:
+                 prior_slope: float = 1.0, latency_s: float = 0.0) -> None:
         self.window_s, self.refit_s = window_s, refit_s
+        # a link's latency floor the fit cannot see (every frame waits at least this long,
+        # e.g. a BLE board's notification flush timer): subtracted from the mapping
+        self.latency_s = latency_s
         self.below_tol_s, self.below_restart = below_tol_s, below_restart
         self.reboot_confirm_s = reboot_confirm_s
         self.keep_history = keep_history
@@ -260,7 +263,7 @@ class BoardClock:
     def to_host(self, board_s: float) -> float | None:
         """Host time (the session's clock, unix seconds) of a board time in the current segment."""
         f = self.fit
-        return None if f is None else f.to_host(board_s)
+        return None if f is None else f.to_host(board_s) - self.latency_s
 
     def summary(self) -> dict[str, float | int | None]:
         """What STATS records carry: the live mapping, so a recording keeps it too."""
@@ -313,7 +316,7 @@ class RecordedClock:
     receive times (the same segments), then `SegmentFits` per segment. `gaitloop export`
     writes its `t_host` column from this; recordings made before it existed work the same."""
 
-    def __init__(self, frames: Sequence[tuple[float, Frame]], rate_hz: int) -> None:
+    def __init__(self, frames: Sequence[tuple[float, Frame]], rate_hz: int, latency_s: float = 0.0) -> None:
         from gaitloop.messages import PayloadError, decode_payload
 
         clock = BoardClock(keep_history=True)
@@ -336,6 +339,7 @@ class RecordedClock:
         self._merged = clock.merged
         self._fits = {s.id: SegmentFits(s, clock.window_s) for s in clock.segments if s.xs}
         self.restarts = clock.restarts
+        self.latency_s = latency_s
         slopes = [b for f in self._fits.values() for _, b in f.fits]
         #: host seconds per board second (1 +- ppm for a real board; 1/N for a replay at N x)
         self.slope = float(sorted(slopes)[len(slopes) // 2]) if slopes else 1.0
@@ -345,4 +349,4 @@ class RecordedClock:
         sid = self._seg_of[frame_pos]
         sid = self._merged.get(sid, sid) if sid is not None else None
         fit = self._fits.get(sid) if sid is not None else None
-        return float("nan") if fit is None else fit.to_host(board_s)
+        return float("nan") if fit is None else fit.to_host(board_s) - self.latency_s

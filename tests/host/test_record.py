@@ -181,3 +181,14 @@ def test_export_aligned_time_across_a_reboot(tmp_path):
     assert np.abs(table["t_host"] - true).max() < 1e-4
     got = aligned_event_times(r, 0)
     assert np.abs(np.asarray(got) - np.asarray(truth_events)).max() < 1e-3
+
+
+def test_export_subtracts_the_links_declared_latency_floor(tmp_path):
+    path = tmp_path / "s.glsession"
+    with Recorder(path) as rec:
+        rec.add_link(0, {"port": "ble:x", "latency_floor_s": 0.04})
+        for i, f in enumerate(board_frames(100)):
+            last_sample_s = (i - 1) * 0.1 + 0.09 if i else 0.0
+            rec.add_frame(0, f, 1.8e9 + last_sample_s + 0.04)
+    table = sample_table(read_recording(path), 0)
+    assert np.abs(table["t_host"] - (1.8e9 + table["t_ms"] / 1000.0)).max() < 1e-5

@@ -123,3 +123,12 @@ def test_lower_hull_and_lp_fit() -> None:
     a, b = fit_lower_envelope(xs, ys)
     assert (a, b) == pytest.approx((0.0, 0.025))
     assert all(y >= a + b * x - 1e-12 for x, y in zip(xs, ys, strict=True))
+
+
+def test_a_declared_latency_floor_is_subtracted() -> None:
+    """A link whose every frame waits a known time (a BLE board's flush timer) declares it;
+    receive times alone cannot show a constant delay."""
+    clock = BoardClock(latency_s=0.04)
+    for i in range(100):
+        clock.observe(i * 0.1, 500.0 + i * 0.1 + 0.04)
+    assert clock.to_host(5.0) == pytest.approx(505.0)
