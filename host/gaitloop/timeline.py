@@ -150,7 +150,7 @@ class BoardClock:
     sample), or `observe_message(...)` with decoded frames; read `to_host(board_s)`.
     """
 
-    def __init__(self, window_s: float = 120.0, refit_s: float = 1.0, below_tol_s: float = 0.05,
+    def __init__(self, window_s: float = 120.0, refit_s: float = 5.0, below_tol_s: float = 0.05,
                  below_restart: int = 3, reboot_confirm_s: float = 2.0, keep_history: bool = False,
                  prior_slope: float = 1.0, latency_s: float = 0.0) -> None:
         self.window_s, self.refit_s = window_s, refit_s
