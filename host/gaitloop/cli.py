@@ -238,10 +238,13 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Summarise a recording: duration, boards, samples, gaps."""
+    from gaitloop.asymmetry import recording_asymmetry, summary_text
     from gaitloop.record import info as rec_info
     from gaitloop.record import read_recording
 
-    summary = rec_info(read_recording(file))
+    recording = read_recording(file)
+    summary = rec_info(recording)
+    summary["left_right"] = recording_asymmetry(recording)  # two insoles: steps across boards
     if as_json:
         print(json.dumps(summary, indent=1))
         return
@@ -253,6 +256,9 @@ def info(
             f"= {b['board_seconds']:.1f} s of board time, {b['events']} events, "
             f"gaps: {b['seq_gaps']} frames / {b['sample_gaps']} samples, {b['crc_errors']} CRC errors"
         )
+    if summary["left_right"]:
+        out.print("  left/right on one timeline (median ms left | right, symmetry index): "
+                  + summary_text(summary["left_right"]))
     if summary["corrupt_records"] or summary["truncated_tail"]:
         out.print(f"  [yellow]{summary['corrupt_records']} corrupt record(s); torn tail: {summary['truncated_tail']}[/]")
 

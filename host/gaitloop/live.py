@@ -16,6 +16,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from gaitloop.asymmetry import LiveSteps
 from gaitloop.eventview import event_text, side_text
 from gaitloop.flags import flag_text
 from gaitloop.messages import Event, Frame, Samples
@@ -88,6 +89,8 @@ class LiveView:
         # measured and collected as frames arrive, not when drawn: a redirected `stream`
         # draws only once
         session.sinks.append(self._on_message)
+        self.steps = LiveSteps()  # left/right across boards, on the session's one timeline
+        session.sinks.append(self.steps)
 
     def _on_message(self, link: int, ch: BoardChannel, frame: Frame, msg: object) -> None:
         if isinstance(msg, Samples):
@@ -156,4 +159,4 @@ class LiveView:
         legend = Text("rate: the board's sample rate x replay speed (its clock per wall second); "
                       "gaps: frames/samples lost; crc: frames failing CRC; t: board time; "
                       "Ctrl-C to stop", style="dim")
-        return Group(table, values, events, legend)
+        return Group(table, values, events, Text(self.steps.text()), legend)

@@ -34,6 +34,7 @@ from gaitloop import __version__
 from gaitloop.decoder import BoardState, cobs_decode
 from gaitloop.errors import RecordingError
 from gaitloop.messages import Event, Frame, Hello, Samples, Status, frame_from_decoded
+from gaitloop.timeline import RecordedClock
 
 MAGIC = b"GLSESS1\n"
 REC_META, REC_LINK, REC_FRAME, REC_STATS = 0, 1, 2, 3
@@ -275,13 +276,40 @@ def info(rec: Recording) -> dict[str, Any]:
     }
 
 
+def recorded_clock(rec: Recording, link: int) -> RecordedClock:
+    """The board's mapping onto the host timeline, recomputed from the recorded receive times."""
+    lr = rec.links[link]
+    return RecordedClock(lr.frames, lr.hello.rate if lr.hello else 100, float(lr.info.get("latency_floor_s", 0.0)))
+
+
+def aligned_sample_times(rec: Recording, link: int) -> np.ndarray:
+    """Host time (unix s, the one timeline of all boards) of every sample of `samples()`."""
+    clock = recorded_clock(rec, link)
+    rate = rec.links[link].hello.rate if rec.links[link].hello else 100
+    out: list[np.ndarray] = []
+    for pos, (_, fr) in enumerate(rec.links[link].frames):
+        if fr.kind == P.MSG_SAMPLES:
+            n = fr.payload[5] if len(fr.payload) > 5 else 0  # u32 first index, u8 channels, u8 n
+            board_s = (fr.t_ms + np.rint(np.arange(n) * 1000.0 / rate)) / 1000.0
+            out.append(np.array([clock.to_host(pos, b) for b in board_s]))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def aligned_event_times(rec: Recording, link: int, clock: RecordedClock | None = None) -> list[float]:
+    """Host time of every event of `events()`, in the same order."""
+    clock = clock or recorded_clock(rec, link)
+    return [clock.to_host(pos, fr.t_ms / 1000.0)
+            for pos, (_, fr) in enumerate(rec.links[link].frames) if fr.kind == P.MSG_EVENT]
+
+
 def sample_table(rec: Recording, link: int) -> dict[str, np.ndarray]:
     """Columns for export: t_ms, seq, index and each channel in physical units."""
     t, seq, idx, counts = rec.samples(link)
     h = rec.links[link].hello
     if h is None:
         raise RecordingError(f"link {link}: no HELLO recorded, channel names unknown")
-    cols: dict[str, np.ndarray] = {"t_ms": t, "seq": seq, "index": idx}
+    cols: dict[str, np.ndarray] = {"t_ms": t, "t_host": aligned_sample_times(rec, link), "seq": seq,
+                                   "index": idx}
     for c, (name, scale) in enumerate(zip(h.channels, h.scale, strict=True)):
         cols[name] = np.round(counts[:, c].astype(np.float64) * scale, 6)
     return cols
@@ -320,9 +348,9 @@ def export(rec: Recording, csv: Path | None = None, parquet: Path | None = None,
             out = target(Path(events_csv), lr)
             rows = rec.events(lr.link)
             with open(out, "w") as f:
-                f.write("t_ms,seq,code,event,side,a,b,fields\n")
-                for t, s, e in rows:
+                f.write("t_ms,t_host,seq,code,event,side,a,b,fields\n")
+                for (t, s, e), th in zip(rows, aligned_event_times(rec, lr.link), strict=True):
                     fields = ";".join(f"{k}={v}" for k, v in e.fields().items())
-                    f.write(f"{t},{s},{e.code},{e.name},{e.side},{e.a},{e.b},{fields}\n")
+                    f.write(f"{t},{th:.6f},{s},{e.code},{e.name},{e.side},{e.a},{e.b},{fields}\n")
             written.append(out)
     return written

@@ -85,6 +85,7 @@ def write_report(rec: Recording, out_dir: str | Path) -> Path:
         parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     parts.append("</table><p class='note'>board time = samples / rate, the time the sensors saw; "
                  "replay speed = board time per second of wall time (1 for a real board).</p>")
+    parts.append(_left_right_html(rec))
     for lr in rec.links.values():
         if lr.hello is None:
             parts.append(f"<h2>{html.escape(lr.name)}</h2><p>no HELLO recorded: channel names and "
@@ -197,3 +198,21 @@ def _num(x: float, unit: str = "") -> str:
     if x == 0 or unit in ("ms", "mm", "mm/s") or abs(x) >= 100:
         return f"{x:.0f}"
     return f"{x:.1f}" if abs(x) >= 10 else f"{x:.2f}"
+
+
+def _left_right_html(rec: Recording) -> str:
+    """Left/right asymmetry across two insoles, on the host timeline (empty without them)."""
+    from gaitloop.asymmetry import recording_asymmetry
+
+    lr = recording_asymmetry(rec)
+    if lr is None:
+        return ""
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:g}"
+
+    rows = "".join(f"<tr><td>{k}</td><td>{f(v['left_ms'])}</td><td>{f(v['right_ms'])}</td>"
+                   f"<td>{v['n_left']} / {v['n_right']}</td><td>{f(v['si_pct'])} %</td></tr>"
+                   for k, v in lr.items())
+    return ("<h2>Left and right on one timeline</h2><table><tr><th>median (ms)</th><th>left</th>"
+            "<th>right</th><th>n</th><th>symmetry index</th></tr>" + rows + "</table>")
+

@@ -19,6 +19,7 @@ from gaitloop.decoder import BoardState, StreamDecoder
 from gaitloop.link import Link
 from gaitloop.messages import Ack, CommandEncoder, Event, Hello, Message, Nak, Samples, Status
 from gaitloop.record import Recorder
+from gaitloop.timeline import BoardClock
 
 Sink = Callable[[int, "BoardChannel", Any, Message], None]
 
@@ -33,6 +34,13 @@ class BoardChannel:
         self.state = BoardState()
         self.commands = CommandEncoder()
         self.woken = False
+        # board time -> the session's host timeline (timeline.py); a link may declare a latency
+        # floor every frame waits (a BLE board's flush timer) that receive times cannot show
+        self.clock = BoardClock(latency_s=getattr(link, "latency_floor_s", 0.0))
+
+    def host_time(self, t_ms: float) -> float | None:
+        """This board's time on the one host timeline (unix s), once it has sent samples."""
+        return self.clock.to_host(t_ms / 1000.0)
 
     def send(self, cmd: int, args: bytes = b"") -> int:
         seq = self.commands.next_seq
@@ -51,6 +59,7 @@ class BoardChannel:
             resets=st.resets,
             bad_payloads=st.bad_payloads,
             events=st.events,
+            clock=self.clock.summary(),
         )
         return d
 
@@ -66,9 +75,11 @@ class StreamSession:
         self._stop = False
         self._closed = False
         self.started = time.monotonic()
+        # one step-free host clock for receive times, live alignment and the recording
+        self._wall0 = time.time() - time.monotonic()
         if recorder is not None:
             for ch in self.channels:
-                recorder.add_link(ch.id, {"port": ch.link.name})
+                recorder.add_link(ch.id, {"port": ch.link.name, "latency_floor_s": ch.clock.latency_s})
 
     def stop(self) -> None:
         self._stop = True
@@ -84,13 +95,14 @@ class StreamSession:
         fds = {ch.link.fileno(): ch for ch in self.channels}
         ready, _, _ = select.select(list(fds), [], [], timeout)
         n = 0
-        now = time.time()
+        now = self._wall0 + time.monotonic()
         for fd in ready:
             ch = fds[fd]
             for frame in ch.decoder.feed(ch.link.read_available()):
                 msg = ch.state.update(frame)
                 if msg is None:
                     continue  # malformed payload: counted, never recorded
+                ch.clock.observe_message(msg, frame, now, ch.state.hello.rate if ch.state.hello else 0)
                 if self.recorder is not None:
                     self.recorder.add_frame(ch.id, frame, now)
                 for sink in self.sinks:
@@ -153,6 +165,7 @@ def message_json(ch: BoardChannel, frame: Any, msg: Message) -> dict[str, Any]:
         "type": frame.kind_name,
         "seq": frame.seq,
         "t_ms": frame.t_ms,
+        "t_host": ch.host_time(frame.t_ms),
     }
     if isinstance(msg, Samples):
         d["first_index"] = msg.first_index

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from gaitfw import protocol as P
 from gaitloop.errors import RecordingError
 from gaitloop.messages import frame_from_decoded
-from gaitloop.record import Recorder, export, info, read_recording
+from gaitloop.record import Recorder, export, info, read_recording, sample_table
 
 
 def board_frames(n_frames: int, per: int = 10, nch: int = 2):
@@ -62,7 +62,7 @@ def test_roundtrip_info_and_exports(tmp_path):
     assert table["t_ms"][:3] == [0, 10, 20]
     assert table["heel"][1] == pytest.approx(0.2)  # counts 2 -> 0.2 N
     header = (tmp_path / "s.csv").read_text().splitlines()[0]
-    assert header.replace('"', "") == "t_ms,seq,index,heel,ball"
+    assert header.replace('"', "") == "t_ms,t_host,seq,index,heel,ball"
     assert len(written) == 2
 
 
@@ -127,3 +127,68 @@ def test_not_a_recording(tmp_path):
         read_recording(p)
     with pytest.raises(RecordingError):
         read_recording(tmp_path / "missing.glsession")
+
+
+def test_export_aligned_time_from_receive_times(tmp_path):
+    """The recorded receive times give export its host-timeline column: a board whose clock runs
+    200 ppm fast and started 2.5 s into the session lands on the host clock."""
+    path = tmp_path / "s.glsession"
+    host0 = 1.8e9
+    with Recorder(path) as rec:
+        rec.add_link(0, {"port": "/dev/null"})
+        for i, f in enumerate(board_frames(400)):
+            last_sample_s = (i - 1) * 0.1 + 0.09 if i else 0.0
+            delay = 0.004 * ((i * 7) % 5)  # bursty, >= 0, exact zero every 5th frame
+            rec.add_frame(0, f, host0 + 2.5 + last_sample_s / 1.0002 + delay)
+    r = read_recording(path)
+    table = sample_table(r, 0)
+    true = host0 + 2.5 + table["t_ms"] / 1000.0 / 1.0002
+    assert np.abs(table["t_host"] - true).max() < 1e-4
+
+
+def test_export_aligned_time_across_a_reboot(tmp_path):
+    """A board reboots mid-recording (BOOT event, sample index back to 0, a new clock offset):
+    samples and events on both sides of it land on the host clock."""
+    from gaitfw import events as ev
+    from gaitloop.record import aligned_event_times
+
+    path = tmp_path / "s.glsession"
+    boots = (1.8e9 + 3.0, 1.8e9 + 3.0 + 45.0)  # host time of board time 0, per boot
+    rate_err = 1.00015
+    truth_events = []
+    with Recorder(path) as rec:
+        rec.add_link(0, {"port": "/dev/null"})
+        for boot in boots:
+            frames = board_frames(400)  # HELLO, then 40 s of SAMPLES
+            w = P.FrameWriter()
+            w.event(0, ev.EV_BOOT, 2, 1, 0)
+            boot_frame = frame_from_decoded(bytes(w.raw[: P.HEADER_LEN + 12]))
+            rec.add_frame(0, boot_frame, boot + 0.001)
+            truth_events.append(boot)
+            for i, f in enumerate(frames):
+                last = (i - 1) * 0.1 + 0.09 if i else 0.0
+                rec.add_frame(0, f, boot + last / rate_err + 0.003 * ((i * 3) % 4))
+                if i == 200:  # an event stamped 20.0 s, sent 0.25 s later
+                    w.event(20000, ev.EV_HEEL_STRIKE, 0, 0, 0)
+                    rec.add_frame(0, frame_from_decoded(bytes(w.raw[: P.HEADER_LEN + 12])),
+                                  boot + 20.25 / rate_err)
+                    truth_events.append(boot + 20.0 / rate_err)
+    r = read_recording(path)
+    assert r.links[0].state.resets == 1
+    table = sample_table(r, 0)
+    second = np.arange(len(table["t_ms"])) >= len(table["t_ms"]) // 2
+    true = np.where(second, boots[1], boots[0]) + table["t_ms"] / 1000.0 / rate_err
+    assert np.abs(table["t_host"] - true).max() < 1e-4
+    got = aligned_event_times(r, 0)
+    assert np.abs(np.asarray(got) - np.asarray(truth_events)).max() < 1e-3
+
+
+def test_export_subtracts_the_links_declared_latency_floor(tmp_path):
+    path = tmp_path / "s.glsession"
+    with Recorder(path) as rec:
+        rec.add_link(0, {"port": "ble:x", "latency_floor_s": 0.04})
+        for i, f in enumerate(board_frames(100)):
+            last_sample_s = (i - 1) * 0.1 + 0.09 if i else 0.0
+            rec.add_frame(0, f, 1.8e9 + last_sample_s + 0.04)
+    table = sample_table(read_recording(path), 0)
+    assert np.abs(table["t_host"] - (1.8e9 + table["t_ms"] / 1000.0)).max() < 1e-5

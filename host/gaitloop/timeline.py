@@ -1,0 +1,352 @@
+"""One host timeline for all boards: each board's clock offset and drift, estimated online.
+
+Why a lower envelope: a board stamps frames with its sample clock; the host sees them at
+receive time = true send time + link latency, and latency is never negative but bursty
+(BLE notifications wait for the next connection event, serial for the next USB frame, the
+host for its poll). So the receive times lie *above* the true line host = a + b * board,
+and the frames that arrived fastest touch it. The estimator is the linear-programming fit of
+Moon, Skelly and Towsley (1999): the line below every point that minimises the summed
+distance to them, i.e. the lower convex hull's edge over the mean board time. Late frames
+(bursts, host stalls, resends after a reconnect) can only lie above it and never pull it;
+slope and offset come out together, so drift (a crystal's +-200 ppm, or a replay's N x
+speed) needs no prior.
+
+Which points: only SAMPLES frames, stamped at their *last* sample (the earliest moment the
+board can send the frame; the header time is the first sample's). Events are stamped at
+the gait event, detected later, so they would only add scatter.
+
+Robustness: a BOOT event, or the sample clock going back and staying back (a reboot the host
+did not see announced), starts a new segment; board time going back briefly (a resend of
+buffered frames) is not a reboot. Points far *below* the line are impossible for a working
+link: one is dropped, several in a row mean the board clock jumped, so a segment restarts.
+Gaps need nothing: the line spans them. A sliding window (120 s of board time) follows slow
+drift changes (temperature).
+
+Clock: the stream session feeds a step-free host clock (monotonic, shifted once to unix
+time), the same value the recorder stores per frame, so `gaitloop export` recomputes the
+mapping from the file and gets what the live session saw, refined with hindsight.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gaitfw import events as ev
+from gaitloop.messages import Event, Frame, Message, Samples
+
+
+@dataclass(frozen=True)
+class ClockFit:
+    """host_s = host0 + offset_s + slope * (board_s - board0): one segment's mapping."""
+
+    board0: float
+    host0: float
+    offset_s: float
+    slope: float
+
+    def to_host(self, board_s: float) -> float:
+        return self.host0 + self.offset_s + self.slope * (board_s - self.board0)
+
+    @property
+    def drift_ppm(self) -> float:
+        """Board clock rate error against the host, ppm (+: the board runs fast)."""
+        return (1.0 / self.slope - 1.0) * 1e6 if self.slope > 0 else float("nan")
+
+
+def lower_hull(xs: Sequence[float], ys: Sequence[float]) -> list[int]:
+    """Indices of the lower convex hull of points sorted by x (Andrew's monotone chain)."""
+    hull: list[int] = []
+    for i in range(len(xs)):
+        x, y = xs[i], ys[i]
+        while len(hull) >= 2:
+            j, k = hull[-2], hull[-1]
+            # keep k only if j -> k -> i turns left (counter-clockwise)
+            if (xs[k] - xs[j]) * (y - ys[j]) - (ys[k] - ys[j]) * (x - xs[j]) <= 0:
+                hull.pop()
+            else:
+                break
+        hull.append(i)
+    return hull
+
+
+def fit_lower_envelope(xs: Sequence[float], ys: Sequence[float],
+                       prior_slope: float = 1.0, min_span: float = 1.0) -> tuple[float, float]:
+    """(intercept, slope) of the line under all points closest to them on the whole.
+
+    The LP optimum is the lower hull's edge spanning mean(x). With less than `min_span` of x
+    the slope is barely determined, so `prior_slope` is kept and only the intercept fitted.
+    """
+    n = len(xs)
+    if n == 0:
+        raise ValueError("no points")
+    if xs[-1] - xs[0] < min_span or n < 2:
+        return min(y - prior_slope * x for x, y in zip(xs, ys, strict=True)), prior_slope
+    hull = lower_hull(xs, ys)
+    xm = sum(xs) / n
+    pos = bisect_left([xs[i] for i in hull], xm)
+    k = min(max(pos, 1), len(hull) - 1)
+    i, j = hull[k - 1], hull[k]
+    slope = (ys[j] - ys[i]) / (xs[j] - xs[i])
+    if not slope > 0:  # degenerate (cannot happen with a real clock): keep the prior
+        return min(y - prior_slope * x for x, y in zip(xs, ys, strict=True)), prior_slope
+    return ys[i] - slope * xs[i], slope
+
+
+class _Segment:
+    """Points of one uninterrupted board clock, relative to its first point (float precision:
+    unix seconds ~1.8e9 leave only ~0.2 us resolution, so work in offsets)."""
+
+    def __init__(self, sid: int, x: float, y: float, window_s: float, keep: bool) -> None:
+        self.id = sid
+        self.x0, self.y0 = x, y
+        self.xs: deque[float] = deque()
+        self.ys: deque[float] = deque()
+        self.window_s = window_s
+        self.keep = keep  # keep every point (offline use), not only the window
+        self.all_x: list[float] = []
+        self.all_y: list[float] = []
+        self.a, self.b = 0.0, 1.0
+        self.fitted_at: float | None = None
+        self.first_host = y
+
+    @property
+    def last_x(self) -> float:
+        return self.xs[-1] + self.x0 if self.xs else self.x0
+
+    def add(self, x: float, y: float) -> None:
+        rx, ry = x - self.x0, y - self.y0
+        if self.ys and self.ys[-1] == ry:  # same read (one clump): the later board time dominates
+            self.xs[-1] = rx
+            if self.keep:
+                self.all_x[-1] = rx
+        else:
+            self.xs.append(rx)
+            self.ys.append(ry)
+            if self.keep:
+                self.all_x.append(rx)
+                self.all_y.append(ry)
+        while self.xs and self.xs[-1] - self.xs[0] > self.window_s:
+            self.xs.popleft()
+            self.ys.popleft()
+
+    def refit(self, prior_slope: float) -> None:
+        self.a, self.b = fit_lower_envelope(list(self.xs), list(self.ys), prior_slope)  # O(1) indexing
+        self.fitted_at = self.xs[-1]
+
+    def residual(self, x: float, y: float) -> float:
+        return (y - self.y0) - (self.a + self.b * (x - self.x0))
+
+    def fit(self) -> ClockFit:
+        return ClockFit(self.x0, self.y0, self.a, self.b)
+
+
+class BoardClock:
+    """Online offset + drift of one board's sample clock against the host clock.
+
+    Feed it with `observe(board_s, host_s)` for every SAMPLES frame (board time of its last
+    sample), or `observe_message(...)` with decoded frames; read `to_host(board_s)`.
+    """
+
+    def __init__(self, window_s: float = 120.0, refit_s: float = 5.0, below_tol_s: float = 0.05,
+                 below_restart: int = 3, reboot_confirm_s: float = 2.0, keep_history: bool = False,
+                 prior_slope: float = 1.0, latency_s: float = 0.0) -> None:
+        self.window_s, self.refit_s = window_s, refit_s
+        # a link's latency floor the fit cannot see (every frame waits at least this long,
+        # e.g. a BLE board's notification flush timer): subtracted from the mapping
+        self.latency_s = latency_s
+        self.below_tol_s, self.below_restart = below_tol_s, below_restart
+        self.reboot_confirm_s = reboot_confirm_s
+        self.keep_history = keep_history
+        self.prior_slope = prior_slope
+        self.seg: _Segment | None = None
+        self._cand: _Segment | None = None  # board time went back: a reboot, or a resend?
+        self._last_main_host = 0.0
+        self._below = 0
+        self._next_id = 0
+        self.segments: list[_Segment] = []  # all, when keep_history
+        self.merged: dict[int, int] = {}  # dropped candidate id -> segment it belonged to
+        self.restarts = 0
+        self.dropped_below = 0
+        self.points = 0
+
+    # -- feeding ------------------------------------------------------------------------
+
+    def _new_segment(self, x: float, y: float) -> _Segment:
+        s = _Segment(self._next_id, x, y, self.window_s, self.keep_history)
+        self._next_id += 1
+        if self.keep_history:
+            self.segments.append(s)
+        return s
+
+    def reset(self) -> None:
+        """The board rebooted (BOOT event): its clock starts over."""
+        if self.seg is not None:
+            self.prior_slope = self.seg.b
+            self.restarts += 1
+        self.seg = None
+        self._cand = None
+        self._below = 0
+
+    def observe(self, board_s: float, host_s: float) -> int:
+        """Add one (board time, receive time) point; return the id of its segment."""
+        self.points += 1
+        seg = self.seg
+        if seg is None:
+            self.seg = seg = self._new_segment(board_s, host_s)
+            seg.add(board_s, host_s)
+            seg.refit(self.prior_slope)
+            self._last_main_host = host_s
+            return seg.id
+        if board_s <= seg.last_x:  # back, or a repeat: a resend or a reboot
+            return self._observe_back(board_s, host_s)
+        if self._cand is not None:  # the main clock went on: that was a resend
+            self.merged[self._cand.id] = seg.id
+            if self.keep_history:
+                self.segments.remove(self._cand)
+            self._cand = None
+        self._last_main_host = host_s
+        span = seg.xs[-1] - seg.xs[0] if seg.xs else 0.0
+        r = seg.residual(board_s, host_s)
+        if r < -self.below_tol_s and span >= 5.0:
+            self._below += 1
+            if self._below < self.below_restart:
+                self.dropped_below += 1
+                return seg.id
+            # the board clock jumped: start over from here
+            self.reset()
+            return self.observe(board_s, host_s)
+        self._below = 0
+        seg.add(board_s, host_s)
+        if r < 0 or seg.fitted_at is None or seg.xs[-1] - seg.fitted_at >= self.refit_s:
+            seg.refit(self.prior_slope)
+        return seg.id
+
+    def _observe_back(self, board_s: float, host_s: float) -> int:
+        cand = self._cand
+        if cand is None or board_s <= cand.last_x:
+            if cand is not None:  # a second resend (or a second reboot) in a row
+                if self.seg is not None:
+                    self.merged[cand.id] = self.seg.id
+                if self.keep_history:
+                    self.segments.remove(cand)
+            self._cand = cand = self._new_segment(board_s, host_s)
+        cand.add(board_s, host_s)
+        if host_s - self._last_main_host >= self.reboot_confirm_s \
+                and host_s - cand.first_host >= self.reboot_confirm_s:
+            # the old clock has been silent while the new one ran: a reboot
+            if self.seg is not None:
+                self.prior_slope = self.seg.b
+            self.restarts += 1
+            self.seg, self._cand, self._below = cand, None, 0
+            self._last_main_host = host_s
+        cand.refit(self.prior_slope)
+        return cand.id
+
+    def observe_message(self, msg: Message | None, frame: Frame, host_s: float, rate_hz: int) -> int | None:
+        """Take what a decoded frame says about the clock (BOOT resets, SAMPLES are points);
+        return the segment the frame's time belongs to (None: the next one to start)."""
+        if isinstance(msg, Event) and msg.code == ev.EV_BOOT:
+            self.reset()
+        elif isinstance(msg, Samples) and len(msg.counts) and rate_hz > 0:  # rate 0: no HELLO yet
+            return self.observe(last_sample_s(frame.t_ms, len(msg.counts), rate_hz), host_s)
+        return self.seg.id if self.seg is not None else None
+
+    # -- reading ------------------------------------------------------------------------
+
+    @property
+    def fit(self) -> ClockFit | None:
+        return self.seg.fit() if self.seg is not None else None
+
+    def to_host(self, board_s: float) -> float | None:
+        """Host time (the session's clock, unix seconds) of a board time in the current segment."""
+        f = self.fit
+        return None if f is None else f.to_host(board_s) - self.latency_s
+
+    def summary(self) -> dict[str, float | int | None]:
+        """What STATS records carry: the live mapping, so a recording keeps it too."""
+        f = self.fit
+        if f is None:
+            return {"points": self.points}
+        return {
+            "board0_s": f.board0, "host0_s": f.host0, "offset_s": round(f.offset_s, 6),
+            "slope": f.slope, "drift_ppm": round(f.drift_ppm, 2),
+            "points": self.points, "restarts": self.restarts, "dropped_below": self.dropped_below,
+        }
+
+
+def last_sample_s(t_ms: int, n: int, rate_hz: int) -> float:
+    """Board time (s) of the last sample of a SAMPLES frame whose first sample is at t_ms."""
+    return (t_ms + (n - 1) * 1000.0 / rate_hz) / 1000.0
+
+
+class SegmentFits:
+    """Offline (hindsight) mapping of one segment: a lower-envelope fit per block of board
+    time over the window centred on it, so drift that changes over a long session is followed
+    and every point is mapped with data from both sides of it."""
+
+    def __init__(self, seg: _Segment, window_s: float = 120.0, block_s: float = 10.0,
+                 prior_slope: float = 1.0) -> None:
+        xs, ys = seg.all_x or list(seg.xs), seg.all_y or list(seg.ys)
+        self.x0, self.y0 = seg.x0, seg.y0
+        self.block_s = block_s
+        self.fits: list[tuple[float, float]] = []
+        end = xs[-1] if xs else 0.0
+        nblocks = int(end // block_s) + 1
+        for k in range(nblocks):
+            mid = (k + 0.5) * block_s
+            lo = bisect_left(xs, mid - window_s / 2)
+            hi = bisect_right(xs, mid + window_s / 2)
+            if hi - lo < 1:
+                self.fits.append(self.fits[-1] if self.fits else (seg.a, seg.b))
+                continue
+            self.fits.append(fit_lower_envelope(xs[lo:hi], ys[lo:hi], prior_slope))
+
+    def to_host(self, board_s: float) -> float:
+        rx = board_s - self.x0
+        k = min(max(int(rx // self.block_s), 0), len(self.fits) - 1)
+        a, b = self.fits[k]
+        return self.y0 + a + b * rx
+
+
+class RecordedClock:
+    """A recorded board's mapping with hindsight: the live estimator re-run over the recorded
+    receive times (the same segments), then `SegmentFits` per segment. `gaitloop export`
+    writes its `t_host` column from this; recordings made before it existed work the same."""
+
+    def __init__(self, frames: Sequence[tuple[float, Frame]], rate_hz: int, latency_s: float = 0.0) -> None:
+        from gaitloop.messages import PayloadError, decode_payload
+
+        clock = BoardClock(keep_history=True)
+        seg_of: list[int | None] = []
+        pending: list[int] = []  # frames seen before their segment's first samples
+        for i, (t, fr) in enumerate(frames):
+            try:
+                msg: Message | None = decode_payload(fr)
+            except PayloadError:
+                msg = None
+            sid = clock.observe_message(msg, fr, t, rate_hz)
+            seg_of.append(sid)
+            if sid is None:
+                pending.append(i)
+            else:
+                for j in pending:
+                    seg_of[j] = sid
+                pending.clear()
+        self._seg_of = seg_of
+        self._merged = clock.merged
+        self._fits = {s.id: SegmentFits(s, clock.window_s) for s in clock.segments if s.xs}
+        self.restarts = clock.restarts
+        self.latency_s = latency_s
+        slopes = [b for f in self._fits.values() for _, b in f.fits]
+        #: host seconds per board second (1 +- ppm for a real board; 1/N for a replay at N x)
+        self.slope = float(sorted(slopes)[len(slopes) // 2]) if slopes else 1.0
+
+    def to_host(self, frame_pos: int, board_s: float) -> float:
+        """Host time of `board_s`, a time of the board's clock while frame `frame_pos` was current."""
+        sid = self._seg_of[frame_pos]
+        sid = self._merged.get(sid, sid) if sid is not None else None
+        fit = self._fits.get(sid) if sid is not None else None
+        return float("nan") if fit is None else fit.to_host(board_s) - self.latency_s
