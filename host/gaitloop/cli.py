@@ -31,9 +31,19 @@ app.add_typer(train, name="train")
 app.add_typer(eval_, name="eval")
 
 # Subsystems register their commands from their own modules (docs/architecture.md).
-_PLUGINS: tuple[str, ...] = ("gaitloop.cli_csm", "gaitloop.cli_mgait", "gaitloop.cli_learn")
+_PLUGINS: tuple[str, ...] = (
+    "gaitloop.cli_csm",
+    "gaitloop.cli_mgait",
+    "gaitloop.cli_learn",
+    "gaitloop.cli_data",
+)
 
 console = Console(stderr=True)
+
+
+#: `stream` gives up on a port that has sent no gaitloop frame for this long (a board boots and
+#: answers HELLO in about a second; the wake-up after 1.5 s adds a soft reset)
+NO_BOARD_S = 8.0
 
 
 class Board(StrEnum):
@@ -109,9 +119,13 @@ def stream(
 ) -> None:
     """Stream live gait from boards: decode, count losses, show and record."""
     from gaitloop.link import open_link
-    from gaitloop.record import Recorder
+    from gaitloop.record import Recorder, check_record_target
     from gaitloop.stream import StreamSession, jsonl_sink
 
+    if seconds is not None and not seconds > 0:
+        raise GaitloopError(f"--seconds must be positive, not {seconds:g}")
+    if record is not None:
+        check_record_target(record)
     links = []
     try:
         for p in port:
@@ -131,9 +145,9 @@ def stream(
             from gaitloop.live import LiveView
 
             with Live(LiveView(session), console=Console(), refresh_per_second=4):
-                session.run(seconds)
+                session.run(seconds, require_board=NO_BOARD_S)
         else:
-            session.run(seconds)
+            session.run(seconds, require_board=NO_BOARD_S)
     except KeyboardInterrupt:
         session.close()
     for ch in session.channels:
@@ -229,6 +243,9 @@ def info(
         )
     if summary["corrupt_records"] or summary["truncated_tail"]:
         out.print(f"  [yellow]{summary['corrupt_records']} corrupt record(s); torn tail: {summary['truncated_tail']}[/]")
+    for note in summary["notes"]:
+        if "corrupt record" not in note:
+            out.print(f"  [yellow]recovered: {note}[/]")
 
 
 @app.command()
@@ -283,9 +300,11 @@ def report(
     out: Annotated[Path, typer.Option(help="Output folder for report.html and plots.")] = Path("out/report"),
 ) -> None:
     """Plots and an HTML report of a recorded session."""
+    from gaitloop.outpaths import check_out_dir
     from gaitloop.record import read_recording
     from gaitloop.report import write_report
 
+    check_out_dir(out)
     path = write_report(read_recording(file), out)
     console.print(f"report: {path}")
 

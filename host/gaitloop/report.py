@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gaitloop.outpaths import ensure_out_dir, write_atomic
 from gaitloop.record import Recording, info, sample_table
 
 
@@ -54,8 +55,7 @@ def _plot_board(rec: Recording, link: int, window_s: float = 10.0) -> bytes:
 
 def write_report(rec: Recording, out_dir: str | Path) -> Path:
     """Write report.html (and one PNG per board) into out_dir; return the HTML path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_out_dir(out_dir)
     summary = info(rec)
     parts = [
         "<!doctype html><meta charset='utf-8'><title>gaitloop session report</title>",
@@ -86,10 +86,10 @@ def write_report(rec: Recording, out_dir: str | Path) -> Path:
                 f"{html.escape(k)} &times; {v}" for k, v in sorted(counts.items())) + "</p>")
             parts.append(_event_stats_html(events))
         png = _plot_board(rec, lr.link)
-        (out / f"{lr.name}.png").write_bytes(png)
+        write_atomic(out / f"{lr.name}.png", png)
         parts.append(f"<img style='width:100%' src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
     path = out / "report.html"
-    path.write_text("\n".join(parts))
+    write_atomic(path, "\n".join(parts))
     return path
 
 
