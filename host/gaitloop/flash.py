@@ -67,6 +67,11 @@ def probe_board(port: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[int, int, 
     Bounded by `timeout`: a silent port (no board, or a board not at a REPL) is a one-line
     BoardError within seconds rather than a long hang.
     """
+    from gaitloop.link.serial_link import lock_holder
+
+    who = lock_holder(port)
+    if who is not None:
+        raise BoardError(f"serial port {port} is in use by {who}; stop it first (one program per board)")
     code = ("import sys; m = getattr(sys.implementation, '_mpy', 0); "
             "print('GLPROBE', m & 0xff, (m >> 8) & 0xff, sys.platform)")
     try:

@@ -275,3 +275,13 @@ def test_header_written_twice():
         kinds = [r[0] for r in _iter_records(p.read_bytes()) if r is not None]
         assert kinds == [REC_META, REC_META]
         assert json.loads(list(_iter_records(p.read_bytes()))[1][3])["x"] == 1
+
+
+def test_flash_on_a_locked_port_names_who_holds_it(silent_port):
+    fd = os.open(silent_port, os.O_RDWR | os.O_NOCTTY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r = run_cli("flash", "--port", silent_port)
+        assert_one_line_failure(r, "in use by", f"pid {os.getpid()}")
+    finally:
+        os.close(fd)
