@@ -160,13 +160,21 @@ def candidates(ds: Dataset) -> list[Path]:
     return [data_root() / ds.subdir, cache_dir() / ds.subdir]
 
 
+def shipped_complete(ds: Dataset) -> Path | None:
+    """The repository's own copy when it holds every registered file (the CMU walk does)."""
+    if not (ds.shipped and ds.files):
+        return None
+    folder = REPO / ds.shipped
+    return folder if all((folder / rel).is_file() for rel, _ in ds.files) else None
+
+
 def locate(name: str) -> Path | None:
     """The folder holding dataset `name` (shared data first, then the cache), or None."""
     ds = get(name)
     for folder in candidates(ds):
         if (folder / ds.probe).exists():
             return folder
-    return None
+    return shipped_complete(ds)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -59,10 +59,11 @@ def test_fetch_verifies_and_lays_out_the_cache(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("GAITLOOP_CACHE", str(cache))
     monkeypatch.setenv("GAITLOOP_DATA", str(tmp_path / "nowhere"))
-    assert datasets.locate("cmu") is None
+    assert datasets.locate("cmu") == SHIPPED_CMU  # the repository ships all of it
     folder = datasets.fetch("cmu", base_url=base)
     assert folder == cache / "mocap" / "cmu_gpmat"  # same layout as ../shared/data
     assert datasets.locate("cmu") == folder
+    assert datasets.locate("gaitpdb") is None  # only 2 of its 20 walks are shipped
     assert datasets.verify("cmu", folder) == []
     assert not list(cache.rglob("*.part"))
     # a second fetch keeps verified files and downloads nothing
@@ -112,7 +113,8 @@ def test_data_command_lists_and_fetches(tmp_path):
     for name in datasets.DATASETS:
         assert name in r.stdout
     assert "CC BY-NC 4.0" in r.stdout and "ODC-By 1.0" in r.stdout
-    assert r.stdout.count("missing") == len(datasets.DATASETS)
+    assert r.stdout.count("missing") == len(datasets.DATASETS) - 1  # the CMU walk is shipped
+    assert str(SHIPPED_CMU) in r.stdout
     r = _cli("data", "fetch", "bandai_namco", env=env)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "BandaiNamcoResearchInc" in r.stderr
