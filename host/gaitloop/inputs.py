@@ -18,7 +18,7 @@ def check_input_file(path: str | Path, what: str = "file", error: type[Exception
     if not path.exists():
         if path.is_symlink():
             raise error(f"{path}: broken symbolic link")
-        raise error(f"{path}: no such {what}")
+        raise error(f"{path}: no such file")
     if path.is_dir():
         raise error(f"{path}: is a folder, not a {what}")
     if not path.is_file():
