@@ -129,6 +129,9 @@ CASES: list[Case] = [
     ("demo-empty-data", lambda e: ["demo", "--data", str(e.empty), "--out", str(e.tmp / "d"), "--no-live"],
      lambda e: e.tmp / "d", ("empty",)),
     ("sim-empty-data", lambda e: ["sim", "--data", str(e.empty)], lambda e: e.empty, ("empty",)),
+    ("eval-csm-empty-data", lambda e: ["eval", "csm", "--data", str(e.empty)], lambda e: e.empty, ("empty",)),
+    ("calibrate-data-is-a-folder", lambda e: ["calibrate", "--data", str(e.folder), "--out", str(e.tmp / "c.json")],
+     lambda e: e.tmp / "c.json", ("is a folder",)),
     ("sim-data-is-a-folder", lambda e: ["sim", "--data", str(e.folder)], lambda e: e.folder, ("is a folder",)),
     ("demo-zero-seconds", lambda e: ["demo", "--seconds", "0", "--out", str(e.tmp / "d"), "--no-live"],
      lambda e: e.tmp / "d", ("--seconds",)),
@@ -152,8 +155,9 @@ def test_bad_invocation_is_one_line_and_touches_nothing(env, case):
     assert not list(env.tmp.rglob("*.part"))  # no temporary file left beside a target
 
 
-def test_empty_data_leaks_no_numpy_warning(env):
-    r = run_cli("sim", "--data", str(env.empty))
+@pytest.mark.parametrize("cmd", [["sim"], ["eval", "csm"]])
+def test_empty_data_leaks_no_numpy_warning(env, cmd):
+    r = run_cli(*cmd, "--data", str(env.empty))
     assert "UserWarning" not in r.stderr and "loadtxt" not in r.stderr
     assert_one_line_failure(r, "empty")
 
