@@ -125,6 +125,11 @@ CASES: list[Case] = [
      lambda e: e.cut_amc, ("frame 300", "cut short")),
     ("calibrate-cut-amc", lambda e: ["calibrate", "--data", str(e.cut_amc), "--out", str(e.tmp / "cal.json")],
      lambda e: e.tmp / "cal.json", ("frame 300",)),
+    # other writers: the output is checked before the long work, and written atomically
+    ("calibrate-out-is-a-folder", lambda e: ["calibrate", "--data", str(SHIPPED_CMU / "35_01.amc"), "--out", str(e.folder)],
+     lambda e: e.folder, ("is a folder",)),
+    ("train-csm-out-through-a-file", lambda e: ["train", "csm", "--data", str(e.tmp), "--out", str(e.precious / "t.json")],
+     lambda e: e.precious, ("not a folder",)),
     # 9. arguments checked before work starts
     ("demo-empty-data", lambda e: ["demo", "--data", str(e.empty), "--out", str(e.tmp / "d"), "--no-live"],
      lambda e: e.tmp / "d", ("empty",)),
