@@ -274,8 +274,11 @@ def export(
     from gaitloop.record import export as rec_export
     from gaitloop.record import read_recording
 
-    for path in rec_export(read_recording(file), csv=csv, parquet=parquet, events_csv=events):
+    rec = read_recording(file)
+    for path in rec_export(rec, csv=csv, parquet=parquet, events_csv=events):
         console.print(f"wrote {path}")
+    for note in rec.notes:
+        console.print(f"[yellow]{file}: {note}[/]")
 
 
 @app.command()
@@ -305,8 +308,11 @@ def report(
     from gaitloop.report import write_report
 
     check_out_dir(out)
-    path = write_report(read_recording(file), out)
+    rec = read_recording(file)
+    path = write_report(rec, out)
     console.print(f"report: {path}")
+    for note in rec.notes:
+        console.print(f"[yellow]{file}: {note}[/]")
 
 
 def _load_plugins() -> None:
