@@ -260,6 +260,7 @@ def test_old_single_header_file_with_a_flipped_bit_recovers_the_frames(env):
     assert r.returncode == 0 and "header lost" in r.stdout
     r = run_cli("export", str(env.session), "--csv", str(env.tmp / "out.csv"))
     assert r.returncode == 0, r.stderr
+    assert "header lost" in r.stderr  # the export says what the file lost
     assert len((env.tmp / "out.csv").read_text().splitlines()) == 1 + 200
 
 
