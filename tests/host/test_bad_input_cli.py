@@ -295,3 +295,33 @@ def test_flash_on_a_locked_port_names_who_holds_it(silent_port):
         assert_one_line_failure(r, "in use by", f"pid {os.getpid()}")
     finally:
         os.close(fd)
+
+
+@pytest.fixture
+def full_fs(tmp_path):
+    """A 64 KiB tmpfs: a real 'no space left on device' (needs root and mount; skipped else)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True, timeout=30)
+
+
+@pytest.mark.parametrize("fmt", ["--csv", "--parquet"])
+def test_export_to_a_full_device_keeps_the_old_file(tmp_path, full_fs, fmt):
+    session = tmp_path / "big.glsession"
+    with Recorder(session) as rec:
+        for f in board_frames(3000):
+            rec.add_frame(0, f)
+    target = full_fs / "walk.out"
+    target.write_bytes(PRECIOUS)
+    before = fingerprint(target)
+    r = run_cli("export", str(session), fmt, str(target))
+    assert_one_line_failure(r, "no space left", "nothing was changed")
+    assert fingerprint(target) == before
+    assert sorted(p.name for p in full_fs.iterdir()) == ["walk.out"]  # no temporary left
