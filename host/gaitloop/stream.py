@@ -121,7 +121,7 @@ class StreamSession:
         if ch.decoder.text:
             what = f"it printed: {ch.decoder.text[-1][:80]}"
         elif st.bytes_in == 0:
-            what = "not a byte came back: nothing connected, or not running"
+            what = "not a byte came back: nothing is connected, or the board is off"
         else:
             what = f"{st.bytes_in} bytes came back, none a gaitloop frame"
         return LinkError(f"no board answered on {ch.link.name} within {waited:.0f} s ({what}; "
