@@ -57,9 +57,19 @@ def _root(
     """
 
 # Subsystems register their commands from their own modules (docs/architecture.md).
-_PLUGINS: tuple[str, ...] = ("gaitloop.cli_csm", "gaitloop.cli_mgait", "gaitloop.cli_learn")
+_PLUGINS: tuple[str, ...] = (
+    "gaitloop.cli_csm",
+    "gaitloop.cli_mgait",
+    "gaitloop.cli_learn",
+    "gaitloop.cli_data",
+)
 
 console = Console(stderr=True)
+
+
+#: `stream` gives up on a port that has sent no gaitloop frame for this long (a board boots and
+#: answers HELLO in about a second; the wake-up after 1.5 s adds a soft reset)
+NO_BOARD_S = 8.0
 
 
 class Board(StrEnum):
@@ -135,9 +145,13 @@ def stream(
 ) -> None:
     """Stream live gait from boards: decode, count losses, show and record."""
     from gaitloop.link import open_link
-    from gaitloop.record import Recorder
+    from gaitloop.record import Recorder, check_record_target
     from gaitloop.stream import StreamSession, jsonl_sink
 
+    if seconds is not None and not seconds > 0:
+        raise GaitloopError(f"--seconds must be positive, not {seconds:g}")
+    if record is not None:
+        check_record_target(record)
     links = []
     try:
         for p in port:
@@ -157,9 +171,9 @@ def stream(
             from gaitloop.live import LiveView
 
             with Live(LiveView(session), console=Console(), refresh_per_second=4):
-                session.run(seconds)
+                session.run(seconds, require_board=NO_BOARD_S)
         else:
-            session.run(seconds)
+            session.run(seconds, require_board=NO_BOARD_S)
     except KeyboardInterrupt:
         session.close()
     for ch in session.channels:
@@ -261,6 +275,9 @@ def info(
                   + summary_text(summary["left_right"]))
     if summary["corrupt_records"] or summary["truncated_tail"]:
         out.print(f"  [yellow]{summary['corrupt_records']} corrupt record(s); torn tail: {summary['truncated_tail']}[/]")
+    for note in summary["notes"]:
+        if "corrupt record" not in note:
+            out.print(f"  [yellow]recovered: {note}[/]")
 
 
 @app.command()
@@ -289,8 +306,11 @@ def export(
     from gaitloop.record import export as rec_export
     from gaitloop.record import read_recording
 
-    for path in rec_export(read_recording(file), csv=csv, parquet=parquet, events_csv=events):
+    rec = read_recording(file)
+    for path in rec_export(rec, csv=csv, parquet=parquet, events_csv=events):
         console.print(f"wrote {path}")
+    for note in rec.notes:
+        console.print(f"[yellow]{file}: {note}[/]")
 
 
 @app.command()
@@ -315,11 +335,16 @@ def report(
     out: Annotated[Path, typer.Option(help="Output folder for report.html and plots.")] = Path("out/report"),
 ) -> None:
     """Plots and an HTML report of a recorded session."""
+    from gaitloop.outpaths import check_out_dir
     from gaitloop.record import read_recording
     from gaitloop.report import write_report
 
-    path = write_report(read_recording(file), out)
+    check_out_dir(out)
+    rec = read_recording(file)
+    path = write_report(rec, out)
     console.print(f"report: {path}")
+    for note in rec.notes:
+        console.print(f"[yellow]{file}: {note}[/]")
 
 
 def _load_plugins() -> None:

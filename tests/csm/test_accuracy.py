@@ -36,9 +36,9 @@ def test_timing_against_authors_states(held_out):
 
 
 @pytest.mark.slow
-def test_fixed_float_agreement_all_shared_data(huang_streams, shipped, shared_data):
+def test_fixed_float_agreement_all_shared_data(huang_streams, shipped, gaitpdb_all):
     from gaitloop.csm.io import load_streams
 
-    streams = huang_streams + load_streams(shared_data / "gaitpdb" / "data")
+    streams = huang_streams + load_streams(gaitpdb_all / "data")
     res = evaluate(streams, shipped, None)
     assert res["fixed_vs_float"]["agreement_pct"] >= 99.9

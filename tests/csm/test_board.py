@@ -10,6 +10,7 @@ from gaitfw import events, foot
 from gaitfw.boards import insole
 from gaitloop.csm.io import GAITPDB_SCALE, read_gaitpdb
 from gaitloop.csm.labels import binary_labels, transitions
+from tests.conftest import SHIPPED_GAITPDB
 
 from .conftest import SHIPPED
 
@@ -57,10 +58,10 @@ print(ps[0].steps, ps[0].status(), qs[0].status() & foot.ST_TEMPLATES_INVALID !=
     assert int(steps) >= 14 and int(status) & ~foot.ST_GUARD == 0 and defaulted == "True"
 
 
-def test_gaitpdb_newtons_give_sensible_events(shared_data, shipped):
+def test_gaitpdb_newtons_give_sensible_events(shipped):
     from gaitfw import csm
 
-    sig = read_gaitpdb(shared_data / "gaitpdb" / "data" / "GaCo01_01.txt")
+    sig = read_gaitpdb(SHIPPED_GAITPDB / "GaCo01_01.txt")
     heel = np.round(sig["left_heel"] * GAITPDB_SCALE).astype(int)
     ball = np.round(sig["left_ball"] * GAITPDB_SCALE).astype(int)
     T = csm.pack_templates(shipped.on.fixed(), shipped.off.fixed())
@@ -74,7 +75,7 @@ def test_gaitpdb_newtons_give_sensible_events(shared_data, shipped):
     stance = np.array([e[2] for e in to[2:]])
     swing = np.array([e[2] for e in hs[2:]])
     # reference steps from the whole left foot (8 sensors) by the Lopez-Meyer rule
-    total = read_gaitpdb_total(shared_data / "gaitpdb" / "data" / "GaCo01_01.txt")
+    total = read_gaitpdb_total(SHIPPED_GAITPDB / "GaCo01_01.txt")
     ref_steps = len(transitions(binary_labels(total))[0])
     assert abs(len(hs) - ref_steps) <= 0.03 * ref_steps + 2
     assert 80 * 100 < fp.cadence_x100 < 140 * 100

@@ -13,6 +13,7 @@ import pytest
 from gaitfw import events, foot
 from gaitloop.record import read_recording
 from gaitloop.sim.vboard import VirtualBoard
+from tests.conftest import SHIPPED_GAITPDB
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 @pytest.mark.micropython
 @pytest.mark.parametrize("template_file", ["factory", "corrupt"])
-def test_events_streamed_and_recorded(tmp_path, shared_data, template_file):
-    walk = shared_data / "gaitpdb" / "data" / "GaCo01_01.txt"
+def test_events_streamed_and_recorded(tmp_path, template_file):
+    walk = SHIPPED_GAITPDB / "GaCo01_01.txt"
     rec = tmp_path / "s.glsession"
     fs = tmp_path / "fs"
     fs.mkdir()

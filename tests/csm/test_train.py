@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from gaitloop.cli_csm import register
 from gaitloop.csm.model import CSMTemplates
 from gaitloop.csm.train import CSMTrainer
+from tests.conftest import SHIPPED_GAITPDB
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +81,8 @@ def test_cli_errors_are_one_line(tmp_path):
     assert r.exit_code == 2 and "not a gaitloop-csm template file" in r.output
 
 
-def test_cli_eval_gaitpdb_file(shared_data, shipped):
-    f = shared_data / "gaitpdb" / "data" / "GaCo01_01.txt"
+def test_cli_eval_gaitpdb_file(shipped):
+    f = SHIPPED_GAITPDB / "GaCo01_01.txt"
     r = CliRunner().invoke(_app(), ["eval", "csm", "--data", str(f), "--json", "--no-baselines"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.output)

@@ -20,14 +20,15 @@ import pytest
 from gaitloop.data.gaitpdb import insole_forces, load_gaitpdb
 from gaitloop.record import read_recording
 from gaitloop.sim.vboard import LinkFaults, VirtualBoard
+from tests.conftest import SHIPPED_GAITPDB
 
 ROOT = Path(__file__).resolve().parents[2]
 GAITLOOP = [sys.executable, "-m", "gaitloop.cli"]
 
 
 @pytest.fixture(scope="module")
-def walk(shared_data) -> Path:
-    return shared_data / "gaitpdb" / "data" / "JuCo01_01.txt"
+def walk() -> Path:
+    return SHIPPED_GAITPDB / "GaPt03_01.txt"  # shipped: runs on a fresh clone
 
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

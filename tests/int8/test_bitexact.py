@@ -12,18 +12,19 @@ import pytest
 
 from gaitloop.export.device_runner import DeviceRunError, run_device_model
 from gaitloop.export.tflite_export import quantize_input, run_tflite
+from tests.conftest import require_data
 from tests.int8.models import GLDM, TFLITE, card
 
 
 @pytest.fixture(scope="module")
-def test_windows(shared_data):
+def test_windows():
     from ai_edge_litert.interpreter import Interpreter
 
     from gaitloop.learn.evalsets import from_meta
 
     meta = card()["meta"]
-    sub = "gaitpdb" if meta["task"] == "grf" else "huang_gait_phase/imu_figs"
-    ev = from_meta(meta, shared_data / sub)
+    data = require_data("gaitpdb") if meta["task"] == "grf" else require_data("huang_gait_phase") / "imu_figs"
+    ev = from_meta(meta, data)
     it = Interpreter(model_path=str(TFLITE))
     scale, zp = it.get_input_details()[0]["quantization"]
     return quantize_input(ev.X_test, scale, zp)

@@ -11,16 +11,17 @@ import sys
 import pytest
 
 from gaitloop.sim.vboard import VirtualBoard
+from tests.conftest import SHIPPED_GAITPDB
 from tests.int8.models import GLDM, ROOT
 
 
 @pytest.mark.micropython
-def test_virtual_insole_streams_student_grf_events(tmp_path, shared_data):
+def test_virtual_insole_streams_student_grf_events(tmp_path):
     fs = tmp_path / "fs"
     fs.mkdir()
     shutil.copyfile(GLDM, fs / "student.gldm")
     (fs / "config.json").write_text(json.dumps({"student": "student.gldm"}))
-    walk = shared_data / "gaitpdb" / "data" / "GaCo01_01.txt"
+    walk = SHIPPED_GAITPDB / "GaCo01_01.txt"
     with VirtualBoard("insole", "left", walk, speed=5, fs_dir=fs) as vb:
         res = subprocess.run([sys.executable, "-m", "gaitloop.cli", "stream", "--port", vb.port,
                               "--seconds", "4", "--format", "jsonl"], capture_output=True,

@@ -12,19 +12,19 @@ from gaitfw import events, student
 from gaitfw.devmodel import Model
 from gaitloop.export.device_format import read_device_model
 from gaitloop.export.tflite_export import quantize_input, run_tflite
-from tests.conftest import run_micropython
+from tests.conftest import SHIPPED_GAITPDB, run_micropython
 from tests.int8.models import GLDM, TFLITE, card
 
 SUBJECT = "GaCo01"  # a held-out subject of the committed GRF student
 
 
 @pytest.fixture(scope="module")
-def replay(shared_data):
+def replay():
     """Left-foot heel (L1) and ball (L6+L7) as insole counts (0.1 N), and the total force."""
     from gaitloop.data.gaitpdb import load_gaitpdb
 
     assert SUBJECT in card()["meta"]["test_subjects"]
-    d = load_gaitpdb(shared_data / "gaitpdb" / "data" / f"{SUBJECT}_01.txt")[:3000]
+    d = load_gaitpdb(SHIPPED_GAITPDB / f"{SUBJECT}_01.txt")[:3000]
     counts = np.round(np.c_[d[:, 1], d[:, 6] + d[:, 7]] / 0.1).astype(np.int16)
     return counts, d[:, 17]
 

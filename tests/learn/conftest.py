@@ -8,8 +8,8 @@ pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="session")
-def figs_dir(shared_data):
-    return shared_data / "huang_gait_phase" / "imu_figs"
+def figs_dir(huang):
+    return huang / "imu_figs"
 
 
 @pytest.fixture(scope="session")

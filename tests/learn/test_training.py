@@ -51,10 +51,10 @@ def test_baselines_run(small_phase_ds):
     assert res["KNN"]["metrics"]["accuracy"] > 0.5
 
 
-def test_grf_student_and_sckd_smoke(shared_data, tmp_path):
+def test_grf_student_and_sckd_smoke(gaitpdb_all, tmp_path):
     from gaitloop.learn import grf
 
-    ds = grf.make_dataset(shared_data / "gaitpdb", train_stride=80, test_stride=40)
+    ds = grf.make_dataset(gaitpdb_all, train_stride=80, test_stride=40)
     assert not set(ds.train_subjects) & set(ds.test_subjects)
     t = tmp_path / "t.pt"
     grf.train_teacher(ds, width=4, hidden=8, epochs=1, save_to=t, progress=False)

@@ -6,19 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHIPPED_CMU, data_path, require_data
 
-BANDAI = SHARED_DATA / "mocap" / "bandai_namco"
+# Module-level paths for parametrize and helpers; a test using them carries
+# @pytest.mark.dataset(...) (or a fixture below), which skips it when the data is absent.
+BANDAI = data_path("bandai_namco")
 NORMAL = BANDAI / "dataset-2" / "data" / "dataset-2_walk_normal_001.bvh"
 ELDERLY = BANDAI / "dataset-2" / "data" / "dataset-2_walk_elderly_001.bvh"
-CMU = SHARED_DATA / "mocap" / "cmu_gpmat" / "35_01.amc"
-TRC = SHARED_DATA / "mocap" / "opensim_models" / "subject01_walk1.trc"
+CMU = SHIPPED_CMU / "35_01.amc"  # shipped: always present
+TRC = data_path("opensim_walk", "subject01_walk1.trc")
 
 
 @pytest.fixture(scope="session")
 def normal_walk():
     from gaitloop.mgait.mocap import load_walk
 
+    require_data("bandai_namco")
     return load_walk(NORMAL)
 
 

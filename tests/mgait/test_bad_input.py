@@ -8,10 +8,12 @@ import pytest
 from gaitfw.events import EV_MG_STEP, EV_MG_STEP_REJECT
 from gaitfw.mgait import ST_MG_DROPOUT, ST_MG_SATURATED, MGait
 from gaitloop.mgait.mocap import MocapError, load_walk
+from tests.conftest import require_data
 from tests.mgait.conftest import NORMAL
 
 
 def _bvh_text() -> str:
+    require_data("bandai_namco")
     return NORMAL.read_text()
 
 

@@ -11,11 +11,13 @@ from gaitloop import cli_mgait
 from gaitloop.mgait.evaluate import min_mape
 from gaitloop.mgait.mocap import load_walk
 from gaitloop.mgait.truth import true_steps
+from tests.conftest import require_data
 from tests.mgait.conftest import BANDAI, CMU, ELDERLY, NORMAL, TRC
 
 
 @pytest.fixture(scope="module")
 def walk_dir(tmp_path_factory):
+    require_data("bandai_namco")
     d = tmp_path_factory.mktemp("walks") / "sub" / "data"
     d.mkdir(parents=True)
     for f in (NORMAL, ELDERLY, BANDAI / "dataset-2" / "data" / "dataset-2_walk_active_001.bvh"):
@@ -70,6 +72,7 @@ def test_eval_bad_dir_is_one_line(tmp_path):
     assert r.exit_code == 2 and "no .bvh, .amc or .trc walks" in r.output
 
 
+@pytest.mark.dataset("bandai_namco")
 def test_calibrate_writes_board_config(tmp_path):
     out = tmp_path / "cal.json"
     r = CliRunner().invoke(_app(), ["calibrate", "--data", str(NORMAL), "--data", str(ELDERLY), "--out", str(out)])
@@ -81,7 +84,7 @@ def test_calibrate_writes_board_config(tmp_path):
     assert len(cfg["bias_cdeg"]) == 4
 
 
-@pytest.mark.parametrize("path", [CMU, TRC])
+@pytest.mark.parametrize("path", [CMU, pytest.param(TRC, marks=pytest.mark.dataset("opensim_walk"))])
 def test_other_formats_give_plausible_steps(path):
     from gaitloop.mgait.evaluate import metrics, run_walk
 
@@ -94,6 +97,7 @@ def test_other_formats_give_plausible_steps(path):
     assert m["n_steps"] >= 2 and m["step_mape"] < 10
 
 
+@pytest.mark.dataset("bandai_namco")
 def test_knee_replay_source():
     from gaitfw.boards import knee
     from gaitloop.sim.knee_source import make_knee_replay
@@ -109,11 +113,11 @@ def test_knee_replay_source():
     assert rep.counts.shape == counts.shape
 
 
-def test_angle_events_against_pressure_on_a_level_walk(shared_data):
+def test_angle_events_against_pressure_on_a_level_walk(huang):
     from gaitloop.data.imu_figs import load_fig
     from gaitloop.mgait.figs import score_recording
 
-    r = score_recording(load_fig(shared_data / "huang_gait_phase" / "imu_figs" / "0 0 1 1.fig"))
+    r = score_recording(load_fig(huang / "imu_figs" / "0 0 1 1.fig"))
     prec = r["tp"] / (r["tp"] + r["fp"])
     rec = r["tp"] / (r["tp"] + r["fn"])
     assert prec >= 0.8 and rec >= 0.8

@@ -1,6 +1,7 @@
 """Limp cases built through the kinematic model, and the buzzer rule scored per stride."""
 
 import numpy as np
+import pytest
 
 from gaitloop.mgait.limp import evaluate_limp, limp_walk
 from gaitloop.mgait.truth import true_steps
@@ -20,6 +21,7 @@ def test_limp_shortens_only_that_side(normal_walk):
     assert abs(mean(lim, "r") - mean(base, "r")) < 0.05 * mean(base, "r")
 
 
+@pytest.mark.dataset("bandai_namco")
 def test_buzzer_rule_scores_on_two_walks():
     rep = evaluate_limp(BANDAI / "dataset-2", limit=2)
     assert rep["limp_strides"] > 5 and rep["strides"] > 40

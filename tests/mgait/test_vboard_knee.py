@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gaitloop.sim.vboard import VirtualBoard
 from tests.mgait.conftest import NORMAL
@@ -15,6 +16,7 @@ from tests.mgait.conftest import NORMAL
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.dataset("bandai_namco")
 def test_knee_virtual_board_streams_mgait_events():
     with VirtualBoard("knee", "left", NORMAL, speed=4) as vb:
         res = subprocess.run(

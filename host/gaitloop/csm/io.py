@@ -9,11 +9,13 @@ makes the templates independent of that choice (gain and offset).
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from gaitloop.data import huang
+from gaitloop.inputs import check_input_file
 
 from .dataset import Stream, to_counts
 from .errors import InputError
@@ -40,10 +42,13 @@ def _huang_streams(directory: Path) -> list[Stream]:
 
 def read_gaitpdb(path: Path) -> dict[str, np.ndarray]:
     """gaitpdb text (19 columns, N) -> heel = L1 / R1, ball = L6 + L7 / R6 + R7."""
+    check_input_file(path, "gaitpdb recording", error=InputError)
     try:
-        d = np.loadtxt(path, dtype=np.float64)
-    except ValueError as exc:
-        raise InputError(f"{Path(path).name}: not gaitpdb text ({exc})") from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy's "no data" warning: an InputError instead
+            d = np.loadtxt(path, dtype=np.float64)
+    except (ValueError, UserWarning) as exc:
+        raise InputError(f"{Path(path).name}: not gaitpdb text ({exc})") from None
     if d.ndim != 2 or d.shape[1] != 19:
         raise InputError(f"{Path(path).name}: expected 19 columns, got {d.shape}")
     return {"left_heel": d[:, 1], "left_ball": d[:, 6] + d[:, 7],

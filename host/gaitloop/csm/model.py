@@ -84,7 +84,9 @@ class CSMTemplates:
         }
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        from gaitloop.outpaths import write_atomic
+
+        write_atomic(path, json.dumps(self.to_json(), indent=1) + "\n")
 
     @classmethod
     def from_json(cls, d: dict) -> CSMTemplates:

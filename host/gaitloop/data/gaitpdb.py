@@ -6,12 +6,14 @@ R1..R8 [N], total left [N], total right [N]. A heel/ball insole is L1 (heel) and
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from gaitloop.errors import DataError
+from gaitloop.inputs import check_input_file
 
 RATE_HZ = 100
 N_COLUMNS = 19
@@ -24,12 +26,12 @@ COL_TOTAL_RIGHT = 18
 
 def load_gaitpdb(path: str | Path) -> np.ndarray:
     """All 19 columns as float64 (n, 19); a clear DataError for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    path = check_input_file(path, "gaitpdb recording")
     try:
-        data = np.loadtxt(path, dtype=np.float64, ndmin=2)
-    except ValueError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. "input contained no data": a DataError below
+            data = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except (ValueError, UserWarning) as exc:
         raise DataError(f"{path}: not a gaitpdb text file ({exc})") from None
     if data.shape[1] != N_COLUMNS:
         raise DataError(f"{path}: expected {N_COLUMNS} columns of gaitpdb data, found {data.shape[1]}")

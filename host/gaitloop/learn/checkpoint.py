@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from gaitloop.errors import GaitloopError
+from gaitloop.outpaths import write_with
 
 FORMAT = "gaitloop-model"
 VERSION = 1
@@ -41,7 +42,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any]) ->
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    torch.save({"format": FORMAT, "version": VERSION, "meta": meta, "state_dict": state}, path)
+    blob = {"format": FORMAT, "version": VERSION, "meta": meta, "state_dict": state}
+    write_with(path, lambda tmp: torch.save(blob, tmp))  # never a half-written checkpoint
     return path
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from gaitloop.errors import DataError
+from gaitloop.inputs import check_input_file
 
 SIDES = ("l", "r")
 
@@ -245,6 +246,47 @@ def _asf(path: Path) -> dict:
     return {"bones": bones, "parent": parent, "unit_m": 0.0254 / length_unit}
 
 
+def _read_amc(amc: Path, bones: dict) -> list[dict[str, list[float]]]:
+    """AMC frames, each checked whole: every frame names the same bones as the first, each with
+    as many finite values as the skeleton gives it degrees of freedom (root: 6).
+
+    Why check: a capture cut mid-frame (a copy that stopped early) otherwise becomes NaN
+    rotations deep inside scipy; here it is one line naming the first bad frame.
+    """
+    frames: list[dict[str, list[float]]] = []
+    where: list[tuple[str, int]] = []  # (frame number as written, line number)
+    cur: dict[str, list[float]] | None = None
+    for lineno, line in enumerate(amc.read_text(errors="replace").splitlines(), 1):
+        if not line.strip() or line.startswith(("#", ":")):
+            continue
+        parts = line.split()
+        if len(parts) == 1 and parts[0].isdigit():
+            cur = {}
+            frames.append(cur)
+            where.append((parts[0], lineno))
+        elif cur is not None:
+            try:
+                vals = [float(v) for v in parts[1:]]
+            except ValueError:
+                raise MocapError(f"{amc.name}: frame {where[-1][0]} (line {lineno}): bad AMC line "
+                                 f"{line[:40]!r}") from None
+            want = 6 if parts[0] == "root" else len(bones.get(parts[0], {}).get("dof", vals))
+            if len(vals) != want or not np.all(np.isfinite(vals)):
+                raise MocapError(f"{amc.name}: frame {where[-1][0]} (line {lineno}): {parts[0]} has "
+                                 f"{len(vals)} value(s), expected {want} finite (file cut short?)")
+            cur[parts[0]] = vals
+    if not frames:
+        raise MocapError(f"{amc.name}: no AMC frames")
+    need = set(frames[0]) | {"root"}
+    for f, (num, lineno) in zip(frames, where, strict=True):
+        missing = sorted(need - set(f))
+        if missing:
+            raise MocapError(f"{amc.name}: frame {num} (line {lineno}) is incomplete, missing "
+                             f"{', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''} "
+                             "(file cut short?)")
+    return frames
+
+
 def load_asf_amc(asf: Path, amc: Path) -> Walk:
     """CMU skeleton + motion: bone rotation = C * R(dofs) * C^-1 down the hierarchy."""
     sk = _asf(asf)
@@ -252,22 +294,7 @@ def load_asf_amc(asf: Path, amc: Path) -> Walk:
     for need in ("lfemur", "rfemur", "ltibia", "rtibia", "lfoot", "rfoot"):
         if need not in bones:
             raise MocapError(f"{asf.name}: missing bone {need}")
-    frames: list[dict[str, list[float]]] = []
-    cur: dict[str, list[float]] | None = None
-    for line in amc.read_text(errors="replace").splitlines():
-        if not line or line.startswith(("#", ":")):
-            continue
-        parts = line.split()
-        if len(parts) == 1 and parts[0].isdigit():
-            cur = {}
-            frames.append(cur)
-        elif cur is not None:
-            try:
-                cur[parts[0]] = [float(v) for v in parts[1:]]
-            except ValueError as exc:
-                raise MocapError(f"{amc.name}: bad AMC line {line[:40]!r}") from exc
-    if not frames:
-        raise MocapError(f"{amc.name}: no AMC frames")
+    frames = _read_amc(amc, bones)
     n = len(frames)
     order = ["root"]
     while len(order) < len(parent) + 1:
@@ -412,9 +439,7 @@ def load_trc_mot(trc: Path, mot: Path) -> Walk:
 
 def load_walk(path: str | Path) -> Walk:
     """Any supported walk file: `.bvh`, `.amc` (ASF beside it), `.trc` (`*_ik.mot` beside it)."""
-    p = Path(path)
-    if not p.exists():
-        raise MocapError(f"{p}: no such file")
+    p = check_input_file(path, "walk file", error=MocapError)
     suf = p.suffix.lower()
     if suf == ".bvh":
         return load_bvh(p)

@@ -9,6 +9,7 @@ import numpy as np
 from gaitfw.boards import insole
 from gaitloop.data.gaitpdb import insole_forces, load_gaitpdb
 from gaitloop.errors import DataError
+from gaitloop.inputs import check_input_file
 from gaitloop.sim.replayfile import Replay, to_counts
 
 BOARD_KINDS = ("insole", "knee")
@@ -25,9 +26,7 @@ def insole_replay(path: Path, side: str) -> Replay:
 
 def make_replay(board: str, side: str, path: str | Path, limp: float = 0.0) -> Replay:
     """The replay for `board` from a data file; DataError with one clear line otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    path = check_input_file(path, "recording")
     if board == "insole":
         if limp:
             raise DataError("--limp applies to the knee sleeve (an insole replays forces as recorded)")

@@ -19,7 +19,6 @@ import random
 import select
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import tty
@@ -29,6 +28,7 @@ from pathlib import Path
 from gaitloop.errors import BoardError, DataError
 from gaitloop.sim.replayfile import write_replay
 from gaitloop.sim.sources import make_replay
+from gaitloop.tempdirs import make_tempdir
 from gaitloop.toolpath import find_tool
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
@@ -79,7 +79,7 @@ def _compiled_tree(arch: str) -> Path:
     cached = _COMPILED.get(key)
     if cached and cached[0] == stamp and cached[1].is_dir():
         return cached[1]
-    out_root = Path(tempfile.mkdtemp(prefix=f"gaitloop-mpy-{arch}-"))
+    out_root = make_tempdir(f"mpy-{arch}")
     atexit.register(shutil.rmtree, out_root, True)
     for py in sources:
         rel = py.relative_to(src)
@@ -93,9 +93,30 @@ def _compiled_tree(arch: str) -> Path:
             text=True,
         )
         if proc.returncode != 0:
-            raise BoardError(f"mpy-cross failed on {rel}: {proc.stderr.strip()}")
+            raise BoardError(mpy_cross_error(arch, str(rel), proc.returncode, proc.stdout, proc.stderr))
     _COMPILED[key] = (stamp, out_root)
     return out_root
+
+
+def mpy_cross_error(arch: str, rel: str, code: int, out: str, err: str) -> str:
+    """One line for a failed mpy-cross run: an unknown -march names the ones it knows.
+
+    mpy-cross answers a bad -march with its usage text and nothing else; the line that
+    matters is its list of architectures.
+    """
+    text = (err.strip() + "\n" + out.strip()).strip()
+    if "-march=<arch>" in text:
+        lines = text.splitlines()
+        i = next(k for k, line in enumerate(lines) if "-march=<arch>" in line)
+        archs = []
+        for line in lines[i + 1 :]:
+            if line.lstrip().startswith("-") or not line.strip():
+                break
+            archs += [a.strip() for a in line.split(",") if a.strip()]
+        if archs and arch not in archs:
+            return f"mpy-cross does not know -march={arch} (it knows: {', '.join(archs)})"
+    said = " ".join(text.split())[:300]
+    return f"mpy-cross -march={arch} failed on {rel}: {said or f'exit status {code}'}"
 
 
 def install_firmware(fs: Path, compile_mpy: bool = True, arch: str = "host") -> list[Path]:
@@ -191,7 +212,7 @@ class VirtualBoard:
         """Write firmware, replay and config into the board filesystem."""
         replay = make_replay(self.board, self.side, self.data, limp=self.limp)
         if self.fs is None:
-            self.fs = Path(tempfile.mkdtemp(prefix=f"gaitloop-{self.board}-{self.side}-"))
+            self.fs = make_tempdir(f"{self.board}-{self.side}")
         self.fs.mkdir(parents=True, exist_ok=True)
         install_firmware(self.fs, self.compile_mpy)
         write_replay(replay, self.fs / "replay.glrp")
