@@ -97,6 +97,7 @@ class App:
         self.ring = EventRing()
         self.emit = self.ring.push
         self.boot_error = None
+        self.updater = None  # gaitfw.update.Updater, attached by run()
         try:
             self.processors = board.make_processors(self.emit, cfg)
         except Exception as exc:  # a bad calibration must not brick the board: stream raw
@@ -160,6 +161,8 @@ class App:
         }
         if self.boot_error:
             hello["error"] = self.boot_error
+        if self.updater is not None:
+            hello["artifacts"] = self.updater.hello_facts()
         return json.dumps(hello).encode()
 
     def send_status(self):
@@ -342,6 +345,8 @@ class App:
                 self._nak(seq, cmd, P.ERR_STORAGE, "config not saved")
                 return
             self._ack(seq, cmd)
+        elif P.CMD_UPD_FIRST <= cmd <= P.CMD_UPD_LAST and self.updater is not None:
+            self.updater.handle(seq, cmd, args)  # signed A/B-slot updates: gaitfw/update.py
         else:
             self._nak(seq, cmd, P.ERR_UNKNOWN_CMD, "unknown command %d" % cmd)
         self.emit(self.t_ms, E.EV_CMD, 2, cmd, 0)
@@ -387,8 +392,11 @@ def save_config(cfg, path=CONFIG_PATH):
     import os
 
     tmp = path + ".tmp"
+    derived = cfg.get("_derived", ())  # set by pushed artifacts (gaitfw/update.py): not saved
+    data = {k: v for k, v in cfg.items() if not k.startswith("_") and k not in derived}
+    data.update(cfg.get("_base", {}))
     with open(tmp, "w") as f:
-        json.dump({k: v for k, v in cfg.items() if not k.startswith("_")}, f)
+        json.dump(data, f)
     os.rename(tmp, path)
 
 
@@ -409,11 +417,16 @@ def run():
     cfg = load_config()
     board = board_module(cfg.get("board", "insole"))
     from gaitfw.hal import ReplayHal
+    from gaitfw.update import Updater
+
+    updater = Updater(board, cfg)  # resolves interrupted updates, applies the active slots
+    cfg = updater.cfg
 
     hal = ReplayHal(cfg.get("replay", "replay.glrp"), len(board.CHANNELS), cfg.get("loop", True))
     poller = select.poll()
     poller.register(sys.stdin, select.POLLIN)
     app = App(board, cfg, hal, sys.stdout.buffer, sys.stdin.buffer, poller)
+    updater.attach(app)
     gc.collect()
     try:
         asyncio.run(app.main())
