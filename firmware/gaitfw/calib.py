@@ -102,7 +102,7 @@ def check(board_kind, cal):
     for key in cal:
         spec = schema.get(key)
         if spec is None:
-            return "calibration key %r is not known to a %s board" % (key, board_kind)
+            return "calibration key %r is not known to %s boards" % (key, board_kind)
         err = _check_value(key, spec[0], spec[1], spec[2], cal[key])
         if err:
             return err

@@ -97,8 +97,9 @@ class Store:
     def save(self):
         """Write state to a temporary file, then rename it over the live one (atomic)."""
         tmp = self._path("state.tmp")
+        data = json.dumps(self.state)
         with open(tmp, "w") as f:
-            json.dump(self.state, f)
+            f.write(data)
         try:
             os.rename(tmp, self._path("state.json"))
         except OSError:  # FAT refuses to rename over a file

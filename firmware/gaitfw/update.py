@@ -51,7 +51,7 @@ _XFER = "xfer.man"
 
 class _Refused(Exception):
     def __init__(self, err, reason):
-        Exception.__init__(self, reason)
+        super().__init__(reason)
         self.err = err
         self.reason = reason
 
@@ -83,8 +83,8 @@ class Updater:
         self.store = Store(root)
         self.notes = self.store.boot()
         self.base_cfg = dict(cfg)
-        self.cfg = self._applied(None)
         self.app = None
+        self.cfg = self._applied(None)
         self.x = None
         self._buf = bytearray(512)
 
