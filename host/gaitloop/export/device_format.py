@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import struct
 import zlib
-from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -359,7 +358,7 @@ def write_device_model(tflite: Path, out: Path, meta: dict | None = None,
     dm.task = task
     dm.norm = _norm_table(meta, in_scale, dm.in_zp, cs)
     dm.out_mul, dm.out_shift = _out_table(task, out_scale, meta)
-    blob = pack(dm)
+    blob = add_self_test(pack(dm))  # the board reproduces it before a pushed model goes live
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(blob)
@@ -477,22 +476,39 @@ def validate(dm: DeviceModel) -> None:
         raise DeviceModelError("device model output size does not match its header")
 
 
-def add_self_test(blob: bytes, window_counts: np.ndarray) -> bytes:
-    """`blob` with a self-test vector: the window of sensor counts `window_counts`
-    ([window][in_channels]) normalised as the board does, and the int8 outputs the firmware's
+def self_test_input(n: int, seed: int) -> np.ndarray:
+    """A deterministic int8 window covering the whole int8 range (a 32-bit LCG), so the
+    self-test exercises every weight with large and small, positive and negative inputs."""
+    out = np.empty(n, np.int8)
+    x = seed & 0xFFFFFFFF
+    for i in range(n):
+        x = (1664525 * x + 1013904223) & 0xFFFFFFFF
+        out[i] = (x >> 24) - 128
+    return out
+
+
+def add_self_test(blob: bytes, window_counts: np.ndarray | None = None) -> bytes:
+    """`blob` (any version) as version 2 with a self-test vector: the int8 input window (from
+    sensor counts `window_counts` [window][in_channels] normalised as the board does, or by
+    default `self_test_input` seeded with the model's CRC) and the int8 outputs the firmware's
     own reference kernels (gaitfw.devmodel, bit-exact with the board) compute for it."""
     from gaitfw import devmodel
 
     dm = read_device_model(bytes(blob))
-    counts = np.asarray(window_counts, np.int64)
-    if counts.shape != (dm.window, dm.in_channels):
-        raise DeviceModelError(f"self-test window must be {dm.window} x {dm.in_channels} counts")
-    mul, add, sh = (dm.norm[:, i].astype(np.int64) for i in range(3))
-    q = np.clip((counts * mul + add) >> sh, -128, 127).astype(np.int8)
     dm.test_in, dm.test_out = None, None
-    m = devmodel.Model(pack(dm), use_viper=False)
-    m.inp[:] = array("b", q.reshape(-1).tolist())
+    plain = pack(dm)
+    if window_counts is None:
+        q = self_test_input(dm.window * dm.in_channels, struct.unpack_from("<I", plain, 12)[0])
+    else:
+        counts = np.asarray(window_counts, np.int64)
+        if counts.shape != (dm.window, dm.in_channels):
+            raise DeviceModelError(f"self-test window must be {dm.window} x {dm.in_channels} counts")
+        mul, add, sh = (dm.norm[:, i].astype(np.int64) for i in range(3))
+        q = np.clip((counts * mul + add) >> sh, -128, 127).astype(np.int8).reshape(-1)
+    m = devmodel.Model(plain, use_viper=False)
+    for i, v in enumerate(q.tolist()):  # the arena may be longer than the input
+        m.inp[i] = v
     m.invoke()
     dm.test_in = q.tobytes()
-    dm.test_out = bytes(np.asarray(list(m.out[:dm.n_out]), np.int8).tobytes())
+    dm.test_out = np.asarray(list(m.out[:dm.n_out]), np.int8).tobytes()
     return pack(dm)
