@@ -37,6 +37,7 @@ _CTRL_C = const(0x03)
 _STATUS_EVERY_MS = const(1000)
 _HELLO_EVERY_MS = const(5000)
 _MAX_CATCHUP = const(256)  # samples processed per scheduler turn before yielding
+_RX_PER_TURN = const(256)  # command bytes read before the sampler gets a turn
 _SAMPLES_AT = const(15)  # protocol.HEADER_LEN + protocol.SAMPLES_HEADER
 
 
@@ -356,13 +357,15 @@ class App:
             return
         one = self.one
         while self.running:
-            while self.running and self.poller.poll(0):
+            n = 0  # bytes this turn: a stream of commands (an update) must not starve the sampler
+            while self.running and n < _RX_PER_TURN and self.poller.poll(0):
                 if not self.inp.readinto(one, 1):
                     break
                 self._rx_byte(one[0])
+                n += 1
             if self.rx_len == 1 and self.rx[0] == _CTRL_C and ticks_diff(ticks_ms(), self.rx_t) > 100:
                 self._interrupt()
-            await asyncio.sleep_ms(10)
+            await asyncio.sleep_ms(0 if n == _RX_PER_TURN else 10)
 
     async def main(self):
         self.send_hello()

@@ -255,11 +255,11 @@ class Updater:
         x = self.x
         if x is None:
             raise _Refused(P.ERR_STATE, "no transfer in progress")
-        x.close()
         man = x.man
         kind = man.kind_name()
-        if x.offset != man.length:
+        if x.offset != man.length:  # the transfer stays open: the host may send the rest
             raise _Refused(ERR_VERIFY, "%d of %d bytes received" % (x.offset, man.length))
+        x.close()
         self.x = None
         self._drop_xfer()
         if not M.same(x.sha.digest(), man.sha256):

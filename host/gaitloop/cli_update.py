@@ -78,9 +78,8 @@ def status(
     if as_json:
         print(json.dumps(info, indent=1))
         return
-    out = Console()
     b = info["board"]
-    out.print(f"firmware {info['firmware']}  board {b['kind']} {b['side']}  device {b['device']}"
+    print(f"firmware {info['firmware']}  board {b['kind']} {b['side']}  device {b['device']}"
               f"  id {b['device_id'] or '-'}{'' if b['keyed'] else '  (no update key)'}")
     for kind in ("calibration", "templates", "model"):
         r = info[kind]
@@ -94,11 +93,11 @@ def status(
             line += f"  [pending: slot {r['pending']}]"
         if r["failed"]:
             line += f"  [failed: slot {r['failed']}]"
-        out.print(f"  {kind:<12} {line}", highlight=False)
+        print(f"  {kind:<12} {line}")
     x = info.get("transfer")
     if x:
-        out.print(f"  transfer     {x['kind']} version {x['version']}: {x['offset']} of "
-                  f"{x['length']} bytes (push again to resume)", highlight=False)
+        print(f"  transfer     {x['kind']} version {x['version']}: {x['offset']} of "
+              f"{x['length']} bytes (push again to resume)")
 
 
 def register(app: typer.Typer, _train: typer.Typer, _eval: typer.Typer) -> None:

@@ -80,10 +80,12 @@ def flash(port: str, arch: str = "host", config: dict[str, Any] | None = None,
     hash-checked so a failed transfer changes nothing; reboot into it; return a summary."""
     # imported here: push builds on this module's mpremote and HELLO helpers
     from gaitloop.push import install_files
+    from gaitloop.update import provision
 
     stage = Path(tempfile.mkdtemp(prefix="gaitloop-flash-"))
     try:
         files = stage_firmware(stage, arch, config)
+        files[:0] = provision.stage_key(port, stage, config)  # the update key, once
         install_files(port, files)
         out: dict[str, Any] = {"port": port, "arch": arch,
                                "files": len(files) - (config is not None)}
