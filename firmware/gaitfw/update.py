@@ -168,7 +168,7 @@ class Updater:
                            % (man.kind_name(), man.fmt))
         kind = self.board.KIND
         if man.board_name() != kind:
-            raise _Refused(ERR_TARGET, "image is for a %s board, this is a %s"
+            raise _Refused(ERR_TARGET, "image is for %s boards, this board is %s"
                            % (man.board_name(), kind))
         if man.kind not in ACCEPTS.get(kind, ()):
             raise _Refused(ERR_TARGET, "a %s board does not take a %s" % (kind, man.kind_name()))
@@ -276,7 +276,7 @@ class Updater:
             e["failed"] = x.slot
             self.store.save()
             self._emit(E.EV_UPD_FAILED, man.kind, man.version)
-            raise _Refused(ERR_SELFTEST, "self-test failed, %s %d not activated: %s"
+            raise _Refused(ERR_SELFTEST, "%s %d not activated, the previous one runs: %s"
                            % (kind, man.version, exc))
         e["active"] = x.slot
         e["pending"] = None

@@ -379,3 +379,35 @@ def test_client_refuses_with_board_error_on_unprovisioned_board(tmp_path):
                 _send(c, _manifest(keys.device_key("x"), b"abc"), b"abc")
         finally:
             c.close()
+
+
+# -- provisioning by flash -------------------------------------------------------------------
+
+def test_flash_provisions_the_key_once_and_push_then_works(tmp_path):
+    from gaitloop.flash import flash
+    from gaitloop.update import provision
+
+    master = Path(os.environ["GAITLOOP_KEY_FILE"])
+    with VirtualBoard("insole", "left", WALK, speed=5, device="flashed-1") as vb:
+        assert not (vb.fs / "device.key").exists()
+        flash(vb.port)
+        kf = (vb.fs / "device.key").read_bytes()
+        assert M.key_file_bytes("flashed-1", keys.device_key("flashed-1")) == kf
+        assert master.stat().st_mode & 0o777 == 0o600
+        # a keyed board is not sent its key again
+        assert provision.stage_key(vb.port, tmp_path, {"device": "other"}) == []
+        res = cli("push", "--port", vb.port, "--model", str(GRF))
+        assert res.returncode == 0, res.stderr
+        assert kf.hex() not in res.stdout + res.stderr and keys.device_key("flashed-1").hex() not in res.stdout
+        assert json.loads(res.stdout)["status"]["board"]["device_id"] == "flashed-1"
+
+
+def test_master_key_readable_by_others_is_refused(tmp_path):
+    from gaitloop.update.keys import KeyFileError, master_key
+
+    p = tmp_path / "m.key"
+    master_key(path=p)
+    assert p.stat().st_mode & 0o777 == 0o600
+    p.chmod(0o644)
+    with pytest.raises(KeyFileError, match="accessible by others"):
+        master_key(path=p)
