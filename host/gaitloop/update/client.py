@@ -30,6 +30,7 @@ WINDOW = 4  # DATA frames in flight
 ANSWER_S = 1.0  # one command's answer, before a retry
 STALL_S = 2.0  # no ACK progress for this long: resend from the last acknowledged offset
 STALL_RETRIES = 4
+END_S = 20.0  # END's answer: verification and the self-test (a model load) on a slow board
 
 
 class UpdateRefused(BoardError):
@@ -41,13 +42,34 @@ class UpdateRefused(BoardError):
         self.reason = reason
 
 
+def reply_offset(msg: Ack) -> int:
+    """The u32 offset a BEGIN or DATA ACK carries; BoardError when the reply is malformed."""
+    if len(msg.reply) < 4:
+        raise BoardError(f"malformed answer to {P.CMD_NAMES.get(msg.cmd, msg.cmd)}: "
+                         f"{len(msg.reply)} bytes, no offset")
+    return struct.unpack_from("<I", msg.reply)[0]
+
+
+def reply_json(msg: Ack) -> dict[str, Any]:
+    """The JSON object an END, ROLLBACK or INFO ACK carries; BoardError when malformed."""
+    try:
+        out = json.loads(msg.reply)
+    except (ValueError, UnicodeDecodeError):
+        out = None
+    if not isinstance(out, dict):
+        raise BoardError(f"malformed answer to {P.CMD_NAMES.get(msg.cmd, msg.cmd)}: not a JSON object")
+    return out
+
+
 class UpdateClient:
     def __init__(self, link: Link, recorder: Recorder | None = None) -> None:
         self.link = link
         self.session = StreamSession([link], recorder, sinks=[self._sink])
         self.ch: BoardChannel = self.session.channels[0]
         self._replies: dict[int, Ack | Nak] = {}
-        self._stray_acked = 0
+        self.answer_s = ANSWER_S  # tests over an in-process link shorten both
+        self.stall_s = STALL_S
+        self.end_s = END_S
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -74,9 +96,10 @@ class UpdateClient:
         return UpdateRefused(f"{self.link.name}: the board refused {what} ({name}): {msg.reason}",
                              msg.error, msg.reason)
 
-    def request(self, cmd: int, args: bytes = b"", timeout: float = ANSWER_S, tries: int = 3,
+    def request(self, cmd: int, args: bytes = b"", timeout: float | None = None, tries: int = 3,
                 what: str = "the command") -> Ack:
         """Send a command and wait for its ACK (resent on silence); UpdateRefused on a NAK."""
+        timeout = self.answer_s if timeout is None else timeout
         for _ in range(tries):
             msg = self._wait(self.send(cmd, args), timeout)
             if isinstance(msg, Nak):
@@ -97,7 +120,7 @@ class UpdateClient:
         while time.monotonic() < end:
             msg = self._wait(self.send(P.CMD_UPD_INFO), min(0.8, max(0.05, end - time.monotonic())))
             if isinstance(msg, Ack):
-                return json.loads(msg.reply)
+                return reply_json(msg)
             if isinstance(msg, Nak):
                 raise BoardError(f"{self.link.name}: the board's firmware has no update support "
                                  f"({msg.reason}); flash it with gaitloop flash")
@@ -109,7 +132,7 @@ class UpdateClient:
                          + (f" ({heard} frames heard, no update answer)" if heard else ""))
 
     def info(self) -> dict[str, Any]:
-        return json.loads(self.request(P.CMD_UPD_INFO, what="INFO").reply)
+        return reply_json(self.request(P.CMD_UPD_INFO, what="INFO"))
 
     def close(self) -> None:
         self.session.close()
@@ -118,8 +141,7 @@ class UpdateClient:
 
     def begin(self, manifest: bytes, what: str) -> int:
         """BEGIN; the board answers the offset to continue from (0: a fresh transfer)."""
-        ack = self.request(P.CMD_UPD_BEGIN, manifest, what=what)
-        return struct.unpack_from("<I", ack.reply)[0]
+        return reply_offset(self.request(P.CMD_UPD_BEGIN, manifest, what=what))
 
     def data_frame(self, payload: bytes, off: int, chunk: int = CHUNK) -> bytes:
         data = payload[off:off + chunk]
@@ -144,23 +166,28 @@ class UpdateClient:
                 order += 1
                 next_off += n
             self.poll(0.02)
-            for seq in [s for s in self._replies if s in sent]:
+            for seq in [s for s, m in self._replies.items() if m.cmd == P.CMD_UPD_DATA]:
                 msg = self._replies.pop(seq)
-                o, off = sent.pop(seq)
+                entry = sent.pop(seq, None)  # None: a chunk from before a rewind
                 if isinstance(msg, Nak):
+                    if entry is None:
+                        continue
                     raise self._refused(msg, what)
-                expect = struct.unpack_from("<I", msg.reply)[0]
+                expect = reply_offset(msg)  # every answer tells how far the board got
                 if expect > acked:
                     acked = expect
                     last = time.monotonic()
                     stalls = 0
                     if progress is not None:
                         progress(acked)
+                if entry is None:
+                    continue
+                o, off = entry
                 if expect < off and o >= rewind_order and next_off > expect:
                     next_off = expect  # the board missed a chunk: go back to it
                     rewind_order = order
                     sent = {s: v for s, v in sent.items() if v[0] >= rewind_order}
-            if time.monotonic() - last > STALL_S:
+            if time.monotonic() - last > self.stall_s:
                 stalls += 1
                 if stalls > STALL_RETRIES:
                     raise LinkError(f"{self.link.name}: the board stopped acknowledging at byte "
@@ -171,10 +198,29 @@ class UpdateClient:
                 last = time.monotonic()
         return acked
 
-    def end(self, what: str, timeout: float = 20.0) -> dict[str, Any]:
-        """END: the board verifies, self-tests and activates; returns its answer."""
-        ack = self.request(P.CMD_UPD_END, timeout=timeout, tries=1, what=what)
-        return json.loads(ack.reply)
+    def end(self, what: str, timeout: float | None = None,
+            expect: tuple[str, str, int] | None = None) -> dict[str, Any]:
+        """END: the board verifies, self-tests and activates; returns its answer. When the
+        answer is lost, INFO tells whether the switch happened (`expect` = kind, sha256 hex,
+        version), and END is sent again if the board still waits for it."""
+        timeout = self.end_s if timeout is None else timeout
+        for _ in range(3):
+            msg = self._wait(self.send(P.CMD_UPD_END), timeout)
+            if isinstance(msg, Nak):
+                raise self._refused(msg, what)
+            if isinstance(msg, Ack):
+                return reply_json(msg)
+            if expect is None:
+                break
+            info = self.info()
+            rec = info.get(expect[0]) or {}
+            if rec.get("sha256") == expect[1] and rec.get("version") == expect[2]:
+                return {"kind": expect[0], "slot": rec["slot"], "version": rec["version"]}
+            if info.get("transfer") is None:
+                break
+            timeout = self.answer_s
+        raise LinkError(f"{self.link.name}: no answer to END for {what}; "
+                        "`gaitloop status` shows what the board runs")
 
     def push(self, art: Artifact, key: bytes, board_kind: str,
              progress: Callable[[int, int], None] | None = None, chunk: int = CHUNK,
@@ -187,7 +233,7 @@ class UpdateClient:
             progress(start, total)
         acked = self.send_data(art.payload, start, what, chunk, window,
                                progress=(lambda n: progress(n, total)) if progress else None)
-        out = self.end(what)
+        out = self.end(what, expect=(art.kind, art.sha256.hex(), art.version))
         out.update(bytes=total, resumed_from=start, sent_to=acked)
         return out
 
@@ -201,7 +247,7 @@ class UpdateClient:
         tag = M.rollback_tag(key, code, bytes.fromhex(rec["sha256"]))
         ack = self.request(P.CMD_UPD_ROLLBACK, bytes((code,)) + tag, timeout=20.0, tries=1,
                            what=f"the rollback of the {kind}")
-        return json.loads(ack.reply)
+        return reply_json(ack)
 
     def abort(self) -> None:
         self.request(P.CMD_UPD_ABORT, what="ABORT")
