@@ -206,3 +206,37 @@ def test_damaged_flash_boots_a_valid_version(tmp_path, corrupt):
         assert state["notes"] == [["calibration", "fallback", 1]]
     else:  # no readable state: nothing pushed is trusted, the built-in values run
         assert state["summary"]["calibration"]["slot"] is None and state["min_range"] == 100
+
+
+def test_version_1_models_still_load_and_self_test_on_micropython(tmp_path):
+    """A .gldm written before the self-test vector existed (version 1) loads on the board;
+    its self-test can only prove the kernels run; the version 2 file reproduces its outputs,
+    and one with a changed expected output is caught."""
+    import struct
+    import zlib
+
+    from gaitloop.export.device_format import pack, read_device_model
+    from tests.conftest import ROOT
+
+    v2 = (ROOT / "models" / "student_phase_insole.gldm").read_bytes()
+    dm = read_device_model(v2)
+    assert dm.test_in is not None and len(dm.test_out) == dm.n_out
+    dm.test_in = dm.test_out = None
+    v1 = pack(dm)
+    assert struct.unpack_from("<H", v1, 4)[0] == 1 and len(v1) < len(v2)
+    bad = bytearray(v2)
+    bad[-4] ^= 0x01  # first expected output (4 outputs: no padding)
+    struct.pack_into("<I", bad, 12, zlib.crc32(bytes(bad[40:])) & 0xFFFFFFFF)
+    for name, blob in (("v1.gldm", v1), ("v2.gldm", v2), ("bad.gldm", bytes(bad))):
+        (tmp_path / name).write_bytes(blob)
+    code = ("from gaitfw import devmodel\n"
+            "for n in ('v1.gldm', 'v2.gldm', 'bad.gldm'):\n"
+            "    m = devmodel.Model(n)\n"
+            "    try:\n"
+            "        print(n, m.version, m.self_test())\n"
+            "    except devmodel.DevModelError as e:\n"
+            "        print(n, m.version, 'ERR', e)\n")
+    res = run_board(code, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == ["v1.gldm 1 0", "v2.gldm 2 4",
+                                       "bad.gldm 2 ERR model self-test: 1 of 4 outputs differ"]
