@@ -100,6 +100,9 @@ def test_push_model_while_streaming_then_status_rollback_and_downgrade(tmp_path)
         timeline = artifact_timeline(rec, 0)
         assert [t["artifacts"]["model"][0] for t in timeline] == [10, 11], timeline
         assert timeline[1]["artifacts"]["model"][1] == hashlib.sha256(PHASE.read_bytes()).hexdigest()[:16]
+        from gaitloop.record import info as rec_info
+
+        assert rec_info(rec)["boards"][0]["artifacts"] == timeline  # `gaitloop info --json`
         # human status names both versions; rollback switches back on request
         res = cli("status", "--port", vb.port)
         assert "slot b  version 11" in res.stdout and "(previous: version 10)" in res.stdout, res.stdout

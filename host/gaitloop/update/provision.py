@@ -9,12 +9,15 @@ every image signed for it stay valid.
 from __future__ import annotations
 
 import secrets
+import subprocess
 from pathlib import Path
 from typing import Any
 
 from gaitfw import manifest as M
+from gaitloop.errors import BoardError
 from gaitloop.update import keys
 
+_ASK_S = 20.0  # the first mpremote exchange of a flash: a silent port fails here, in one line
 _HAS_KEY = """
 import os
 try:
@@ -33,7 +36,12 @@ def stage_key(port: str, stage: Path, config: dict[str, Any] | None) -> list[tup
     """
     from gaitloop.push import _mpremote, board_config
 
-    if "key: yes" in _mpremote(port, "exec", _HAS_KEY.format(name=M.KEY_FILE)):
+    try:
+        reply = _mpremote(port, "exec", _HAS_KEY.format(name=M.KEY_FILE), timeout=_ASK_S)
+    except subprocess.TimeoutExpired:
+        raise BoardError(f"{port}: no MicroPython REPL answered within {_ASK_S:.0f} s; "
+                         "nothing was changed on the board") from None
+    if "key: yes" in reply:
         return []
     device = (config or {}).get("device")
     if not device:
