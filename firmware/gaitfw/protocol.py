@@ -121,6 +121,7 @@ ST_EV_OVERFLOW = const(0x08)  # events were dropped (ring full)
 ST_CONFIG_DEFAULT = const(0x10)  # config.json missing or invalid: defaults in use
 ST_SENSOR_FAULT = const(0x20)  # a processor reports a sensor fault
 ST_PROCESSOR_ERROR = const(0x40)  # processors failed to start (see HELLO "error"): raw only
+ST_UPDATING = const(0x80)  # an update transfer is open (gaitfw/update.py)
 
 
 def _make_crc_table():

@@ -144,6 +144,17 @@ class Updater:
         except OSError as exc:
             self.abort()
             self.app._nak(seq, cmd, P.ERR_STORAGE, "storage error %s" % exc)
+        except Exception as exc:  # noqa: BLE001  (a bug or no memory: refuse, keep streaming)
+            self.abort()
+            self.app._nak(seq, cmd, P.ERR_INTERNAL, "%s: %s" % (type(exc).__name__, exc))
+        self._flag()
+
+    def _flag(self):
+        """STATUS bit UPDATING while a transfer is open (the host's live view can show it)."""
+        if self.x is None:
+            self.app.flags &= ~P.ST_UPDATING
+        else:
+            self.app.flags |= P.ST_UPDATING
 
     # -- BEGIN ----------------------------------------------------------------------------
 

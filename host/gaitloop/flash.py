@@ -84,8 +84,8 @@ def flash(port: str, arch: str = "host", config: dict[str, Any] | None = None,
 
     stage = Path(tempfile.mkdtemp(prefix="gaitloop-flash-"))
     try:
-        files = stage_firmware(stage, arch, config)
-        files[:0] = provision.stage_key(port, stage, config)  # the update key, once
+        # the update key, once (also the first word with the board: a silent port fails here)
+        files = provision.stage_key(port, stage, config) + stage_firmware(stage, arch, config)
         install_files(port, files)
         out: dict[str, Any] = {"port": port, "arch": arch,
                                "files": len(files) - (config is not None)}

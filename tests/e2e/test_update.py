@@ -254,6 +254,9 @@ def test_transfer_cut_at_every_chunk_boundary_and_random_bytes_then_resumed(tmp_
                     assert info["transfer"]["offset"] == acked  # status shows the partial push
                 start = c.begin(man, "cut test")
                 assert start == acked, (k, start, acked)
+                if k == 1:  # STATUS says a transfer is open
+                    c.request(P.CMD_STATUS)
+                    assert c.ch.state.last_status.flags & P.ST_UPDATING
                 resumed += bool(start)
                 acked = c.send_data(payload, start, "cut test", stop_at=(k + 1) * CHUNK)
                 if acked < len(payload):
@@ -277,6 +280,8 @@ def test_transfer_cut_at_every_chunk_boundary_and_random_bytes_then_resumed(tmp_
             assert c.end("restart")["version"] == 4
             st = c.info()
             assert st["model"]["version"] == 4 and st["transfer"] is None
+            c.request(P.CMD_STATUS)
+            assert not c.ch.state.last_status.flags & P.ST_UPDATING
             assert c.ch.state.sample_gaps == 0
         finally:
             c.close()
@@ -414,3 +419,15 @@ def test_master_key_readable_by_others_is_refused(tmp_path):
     p.chmod(0o644)
     with pytest.raises(KeyFileError, match="accessible by others"):
         master_key(path=p)
+
+
+def test_flash_on_a_silent_port_fails_in_one_line():
+    master, slave = os.openpty()
+    try:
+        t0 = time.monotonic()
+        line = one_line_error(cli("flash", "--port", os.ttyname(slave), timeout=90))
+        assert time.monotonic() - t0 < 30
+        assert "no MicroPython REPL answered within 10 s" in line and "nothing was changed" in line
+    finally:
+        os.close(master)
+        os.close(slave)

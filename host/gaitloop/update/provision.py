@@ -17,7 +17,7 @@ from gaitfw import manifest as M
 from gaitloop.errors import BoardError
 from gaitloop.update import keys
 
-_ASK_S = 20.0  # the first mpremote exchange of a flash: a silent port fails here, in one line
+_ASK_S = 10.0  # the first mpremote exchange of a flash: a silent port fails here, in one line
 _HAS_KEY = """
 import os
 try:
