@@ -25,40 +25,6 @@ from gaitfw import protocol as P
 from gaitloop.errors import BoardError, DataError
 from gaitloop.flash import _mpremote
 
-TEMPLATES_NAME = "csm.json"
-MODEL_NAME = "student.gldm"
-
-
-def check_templates(path: Path) -> None:
-    from gaitfw import csm
-
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    _templates, _params, defaulted = csm.load_templates(str(path))
-    if defaulted:
-        raise DataError(f"{path}: not a valid CSM template file (the firmware would fall back to defaults)")
-
-
-def check_model(path: Path) -> None:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    from gaitloop.export.device_format import read_device_model, validate
-
-    validate(read_device_model(path))
-
-
-def check_calibration(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        cal = json.loads(path.read_text())
-    except ValueError as exc:
-        raise DataError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(cal, dict):
-        raise DataError(f"{path}: a calibration must be a JSON object of config keys")
-    return cal
-
-
 STAGED = ".new"
 
 # Runs on the board: SHA-256 of each staged file, one JSON object on one line.
@@ -198,7 +164,7 @@ def push(port: str, templates: Path | None = None, model: Path | None = None,
     if templates is not None:
         arts.append(image.templates(templates, version))
     if calibration is not None:
-        check_calibration(calibration)
+        image.calibration_object(calibration)  # JSON object? (its keys once the board's kind is known)
     client = UpdateClient(open_link(port))
     try:
         info = client.open()

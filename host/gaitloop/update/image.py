@@ -76,14 +76,22 @@ def templates(path: Path, version: int | None = None) -> Artifact:
                     str(path))
 
 
-def calibration(path: Path, board_kind: str, version: int | None = None) -> Artifact:
-    """A calibration JSON object, checked against the board kind's schema (gaitfw.calib)."""
-    from gaitfw import calib
-
+def calibration_object(path: Path) -> dict:
+    """The calibration file as a JSON object (DataError naming the file otherwise)."""
     try:
         cal = json.loads(_read(path))
     except ValueError as exc:
         raise DataError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(cal, dict):
+        raise DataError(f"{path}: a calibration must be a JSON object of calibration keys")
+    return cal
+
+
+def calibration(path: Path, board_kind: str, version: int | None = None) -> Artifact:
+    """A calibration JSON object, checked against the board kind's schema (gaitfw.calib)."""
+    from gaitfw import calib
+
+    cal = calibration_object(path)
     err = calib.check(board_kind, cal)
     if err:
         raise DataError(f"{path}: {err}")
