@@ -200,11 +200,12 @@ class Updater:
         kind = man.kind_name()
         slot = self.store.inactive(kind)
         path = self.store.slot_path(kind, slot)
-        resumed = self._resume(man, path)
+        e = self.store.entry(kind)
+        # resume only into a slot the state holds nothing in (a switch since then: start over)
+        resumed = self._resume(man, path) if e[slot] is None and e["pending"] is None else None
         if resumed is not None:
             self.x = Transfer(man, slot, path, resumed[0], resumed[1], open(path, "ab"))
             return self.x.offset
-        e = self.store.entry(kind)
         if e[slot] is not None or e["pending"] is not None:
             e[slot] = None  # the rollback version there is about to be overwritten
             e["pending"] = None
