@@ -348,8 +348,12 @@ def test_power_loss_during_write_and_switch_then_board_boots_a_valid_version(tmp
                 c.close()
         c, _ = client(vb)
         try:
-            assert _send(c, _manifest(key, images[6], 6), images[6])["version"] == 6
+            seen: list[tuple[int, int]] = []  # what the CLI's progress bar is fed
+            art = image.model(PHASE, version=6)
+            assert c.push(art, key, "insole", progress=lambda n, t: seen.append((n, t)))["version"] == 6
             assert c.info()["model"]["sha256"] == sha[6]
+            assert seen[-1] == (len(images[6]), len(images[6])) and len(seen) > 10
+            assert [n for n, _ in seen] == sorted(n for n, _ in seen)
         finally:
             c.close()
     print("power-loss outcomes:", outcomes)
