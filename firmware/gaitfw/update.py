@@ -300,19 +300,11 @@ class Updater:
 
     def self_test(self, kind_code, slot):
         """Build the processors the board would run with `slot` of this kind (the firmware's
-        own loaders); a model also reproduces its test vector. Raises on any failure."""
+        own loaders); a model also reproduces its test vector, in the very instance the new
+        processors will run (one copy in RAM). Raises on any failure."""
         kind = M.KINDS[kind_code]
         path = self.store.slot_path(kind, slot)
-        if kind_code == M.KIND_MODEL:
-            from gaitfw import devmodel
-
-            m = devmodel.Model(path)
-            if m.in_channels > len(self.board.CHANNELS):
-                raise ValueError("model takes %d channels, the board has %d"
-                                 % (m.in_channels, len(self.board.CHANNELS)))
-            m.self_test()
-            m = None
-        elif kind_code == M.KIND_TEMPLATES:
+        if kind_code == M.KIND_TEMPLATES:
             from gaitfw import csm
 
             _t, _p, source = csm.load_templates(path)
@@ -320,8 +312,18 @@ class Updater:
                 raise ValueError("templates do not load (the firmware would use its defaults)")
         cfg = self._applied((kind, slot))  # a calibration is range-checked in here
         procs = self.board.make_processors(self._emit_app, cfg)
-        if kind_code == M.KIND_MODEL and not any(hasattr(p, "m") for p in procs):
-            raise ValueError("the model did not start")
+        if kind_code == M.KIND_MODEL:
+            models = [p.m for p in procs if hasattr(p, "m")]
+            if not models:
+                from gaitfw import devmodel
+
+                devmodel.Model(path)  # raises with the reason the student did not start
+                raise ValueError("the model did not start")
+            m = models[0]
+            if m.in_channels > len(self.board.CHANNELS):
+                raise ValueError("model takes %d channels, the board has %d"
+                                 % (m.in_channels, len(self.board.CHANNELS)))
+            m.self_test()
         return procs, cfg
 
     def _emit_app(self, t_ms, code, side, a, b):
