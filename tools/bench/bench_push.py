@@ -114,11 +114,15 @@ per_chunk = (gc.mem_alloc() - base) / len(frames)
 gc.enable()
 gc.collect()
 kept = gc.mem_alloc() - base
+gc.disable()
 t0 = time.ticks_us()
 app.handle_command(3, P.CMD_UPD_END, b'')
 t1 = time.ticks_us()
+end_peak = gc.mem_alloc() - base
+gc.enable()
 gc.collect()
-print('RESULT', peak - base, per_chunk, kept, gc.mem_alloc() - base, time.ticks_diff(t1, t0), len(frames))
+print('RESULT', peak - base, per_chunk, kept, gc.mem_alloc() - base, end_peak,
+      time.ticks_diff(t1, t0), len(frames))
 """
 
 
@@ -131,9 +135,10 @@ def board_ram() -> dict:
                            env=env, cwd=d, timeout=300)
         if p.returncode != 0:
             raise RuntimeError(p.stderr[-2000:] + p.stdout[-2000:])
-        peak, per_chunk, kept, after_end, end_us, n = p.stdout.split()[-6:]
+        peak, per_chunk, kept, after_end, end_peak, end_us, n = p.stdout.split()[-7:]
         return {"peak_alloc_during_transfer_B": int(peak), "alloc_per_chunk_B": float(per_chunk),
                 "kept_after_transfer_B": int(kept), "kept_after_end_B": int(after_end),
+                "end_alloc_B": int(end_peak),
                 "end_ms": int(end_us) / 1000, "chunks": int(n)}
 
 
@@ -202,6 +207,7 @@ def main() -> None:
     print(f"  peak gc.mem_alloc() above the start, no collection: {r['peak_alloc_during_transfer_B']} B "
           f"({r['alloc_per_chunk_B']:.0f} B per chunk, all garbage)")
     print(f"  kept once collected, after {r['chunks']} chunks: {r['kept_after_transfer_B']} B")
+    print(f"  allocated by END, no collection (old processors still held): {r['end_alloc_B']} B")
     print(f"  kept after END (the new model and processors live): {r['kept_after_end_B']} B")
     print(f"  END (hash check, load, self-test, rebuild, state switch): {r['end_ms']:.0f} ms")
     print("\n3. verification under MicroPython")
