@@ -16,8 +16,9 @@ EV_CONFIG = const(4)  # a: config generation, b: 0 loaded / 1 default used
 EV_UPD_ACTIVE = const(10)  # a pushed artifact passed its self-test and runs. b: its version
 EV_UPD_FAILED = const(11)  # a pushed artifact failed its self-test; the old one runs. b: version
 EV_UPD_ROLLBACK = const(12)  # rolled back on request. b: the version that runs now
-EV_UPD_BOOT_PENDING = const(13)  # boot found an unconfirmed slot and dropped it. b: active version
+EV_UPD_BOOT_PENDING = const(13)  # boot dropped a slot whose self-test or trial never finished. b: active version
 EV_UPD_BOOT_FALLBACK = const(14)  # boot found the active slot damaged. b: version now active (-1 none)
+EV_UPD_CONFIRMED = const(15)  # the new artifact ran its trial (5 s of samples): kept. b: version
 
 NAMES = {
     EV_BOOT: ("boot", "fw_version", "reset_cause"),
@@ -29,6 +30,7 @@ NAMES = {
     EV_UPD_ROLLBACK: ("update_rollback", "artifact", "version"),
     EV_UPD_BOOT_PENDING: ("update_boot_pending", "artifact", "version"),
     EV_UPD_BOOT_FALLBACK: ("update_boot_fallback", "artifact", "version"),
+    EV_UPD_CONFIRMED: ("update_confirmed", "artifact", "version"),
 }
 
 

@@ -10,10 +10,13 @@ never half of each.
 Layout under `root` (default `upd/`): `<kind>.a`, `<kind>.b` (payloads), `state.json`:
 
     {"model": {"active": "a", "a": {"v": 3, "sha": "<hex>", "fmt": 2}, "b": null,
-               "pending": null, "failed": null}, ...}
+               "pending": null, "trial": null, "failed": null}, ...}
 
 `pending` names a slot that was verified but whose self-test has not passed yet: a board that
-restarts in that state never runs it (it is marked failed). At boot the active slot's SHA-256
+restarts in that state never runs it (it is marked failed). `trial` names the active slot
+from its switch until the board has run it for a while (`confirm`): a board that restarts
+before that (a crash with the new artifact, or power lost right after the switch) goes back
+to the previous slot, as a boot loader's test image would. At boot the active slot's SHA-256
 is checked against the state; a slot that no longer matches is marked failed and the other
 slot, if it verifies, becomes active again.
 """
@@ -57,7 +60,7 @@ def file_sha256(path, buf=None):
 
 
 def empty_entry():
-    return {"active": None, "a": None, "b": None, "pending": None, "failed": None}
+    return {"active": None, "a": None, "b": None, "pending": None, "trial": None, "failed": None}
 
 
 class Store:
@@ -90,7 +93,7 @@ class Store:
             if not isinstance(e, dict):
                 st[k] = empty_entry()
             else:
-                for f in ("active", "a", "b", "pending", "failed"):
+                for f in ("active", "a", "b", "pending", "trial", "failed"):
                     e.setdefault(f, None)
         return st
 
@@ -137,8 +140,10 @@ class Store:
 
     def boot(self):
         """Resolve interrupted updates and damaged slots; return notes [(kind, what, version)]
-        where what is "pending" (an unconfirmed slot was dropped), "fallback" (the active slot
-        was damaged, the other one runs) or "lost" (no valid slot is left: built-in defaults)."""
+        where what is "pending" (a slot whose self-test never finished was dropped), "trial"
+        (the board restarted before it confirmed the active slot: the previous one runs),
+        "fallback" (the active slot was damaged, the other one runs) or "lost" (no valid slot
+        is left: built-in defaults)."""
         notes = []
         changed = False
         for kind in KINDS:
@@ -151,6 +156,16 @@ class Store:
                     e[p] = None
                 changed = True
                 notes.append((kind, "pending", self.active_version(kind)))
+            t = e["trial"]
+            if t is not None:
+                e["trial"] = None
+                if t == e["active"] and t in SLOTS:
+                    e["failed"] = t
+                    e[t] = None
+                    other = "b" if t == "a" else "a"
+                    e["active"] = other if self.verify_slot(kind, other) else None
+                    notes.append((kind, "trial", self.active_version(kind)))
+                changed = True
             a = e["active"]
             if a is not None and not self.verify_slot(kind, a):
                 e["failed"] = a
@@ -203,6 +218,7 @@ class Store:
                 "sha256": rec["sha"] if rec else None,
                 "previous": e[other]["v"] if slot and e[other] else None,
                 "pending": e["pending"],
+                "trial": e["trial"],
                 "failed": e["failed"],
             }
         return out

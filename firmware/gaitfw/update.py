@@ -47,6 +47,28 @@ ERR_SELFTEST = P.ERR_UPD_SELFTEST
 ACCEPTS = {"insole": (M.KIND_MODEL, M.KIND_CALIBRATION, M.KIND_TEMPLATES),
            "knee": (M.KIND_CALIBRATION,)}
 _XFER = "xfer.man"
+CONFIRM_S = 5  # seconds of samples a new artifact runs before it is confirmed (trial)
+
+
+class Confirm:
+    """A processor appended after a switch: after `n` samples it confirms the trial slot.
+
+    Why a processor: it counts the samples the new artifact really ran on, on the sample path
+    the app already has (no hook elsewhere); once confirmed it only decrements a counter."""
+
+    def __init__(self, updater, kind, n):
+        self.upd = updater
+        self.kind = kind
+        self.n = n
+
+    def feed(self, t_ms, sample):
+        if self.n > 0:
+            self.n -= 1
+            if self.n == 0:
+                self.upd.confirm(self.kind)
+
+    def status(self):
+        return 0
 
 
 class _Refused(Exception):
@@ -111,7 +133,7 @@ class Updater:
         self.app = app
         app.updater = self
         for kind, what, version in self.notes:
-            code = E.EV_UPD_BOOT_PENDING if what == "pending" else E.EV_UPD_BOOT_FALLBACK
+            code = E.EV_UPD_BOOT_PENDING if what in ("pending", "trial") else E.EV_UPD_BOOT_FALLBACK
             app.emit(0, code, 2, KINDS.index(kind) + 1, version)
 
     # -- replies --------------------------------------------------------------------------
@@ -198,9 +220,11 @@ class Updater:
             return self.x.offset  # the same transfer again: resume
         self.abort()
         kind = man.kind_name()
+        e = self.store.entry(kind)
+        if e["trial"] is not None:
+            self.confirm(kind)  # running well enough to be pushed to: keep it as the fallback
         slot = self.store.inactive(kind)
         path = self.store.slot_path(kind, slot)
-        e = self.store.entry(kind)
         # resume only into a slot the state holds nothing in (a switch since then: start over)
         resumed = self._resume(man, path) if e[slot] is None and e["pending"] is None else None
         if resumed is not None:
@@ -292,8 +316,10 @@ class Updater:
                            % (kind, man.version, exc))
         e["active"] = x.slot
         e["pending"] = None
+        e["trial"] = x.slot
         e["failed"] = None
         self.store.save()  # the switch: one rename
+        procs.append(Confirm(self, kind, CONFIRM_S * self.board.RATE_HZ))
         self._go_live(procs, cfg)
         self._emit(E.EV_UPD_ACTIVE, man.kind, man.version)
         return {"kind": kind, "slot": x.slot, "version": man.version}
@@ -384,11 +410,22 @@ class Updater:
             raise _Refused(ERR_SELFTEST, "previous %s fails its self-test: %s" % (kind, exc))
         e = self.store.entry(kind)
         e["active"] = other
+        e["trial"] = None  # the previous version had been confirmed
         self.store.save()
         self._go_live(procs, cfg)
         v = e[other]["v"]
         self._emit(E.EV_UPD_ROLLBACK, kind_code, v)
         return {"kind": kind, "slot": other, "version": v}
+
+    def confirm(self, kind):
+        """The trial slot of `kind` has run: keep it across restarts (one state write)."""
+        e = self.store.entry(kind)
+        if e["trial"] is None:
+            return
+        e["trial"] = None
+        self.store.save()
+        _slot, rec = self.store.active(kind)
+        self._emit(E.EV_UPD_CONFIRMED, KINDS.index(kind) + 1, rec["v"] if rec else -1)
 
     def info(self):
         from gaitfw.app import FW_VERSION

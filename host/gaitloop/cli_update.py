@@ -89,6 +89,8 @@ def status(
             line = f"slot {r['slot']}  version {r['version']}  sha256 {r['sha256']}"
             if r["previous"] is not None:
                 line += f"  (previous: version {r['previous']})"
+        if r.get("trial"):
+            line += "  [on trial: not yet confirmed]"
         if r["pending"]:
             line += f"  [pending: slot {r['pending']}]"
         if r["failed"]:

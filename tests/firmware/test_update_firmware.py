@@ -149,9 +149,9 @@ _BOOT = BOARD_PRELUDE + (
 
 @pytest.mark.parametrize("after", [0, 1], ids=["before-op", "after-op"])
 def test_power_loss_at_every_file_operation_of_an_update(tmp_path, after):
-    """Calibration v1 is active; v2 is pushed (16-byte chunks) with the power cut at file
-    operation 1, 2, ... (before it, a write torn in half; or right after it) until the push
-    completes. After each cut the board boots (a new MicroPython process) and must run
+    """Calibration v1 is active; v2 is pushed (16-byte chunks) and confirmed, with the power
+    cut at file operation 1, 2, ... (before it, a write torn in half; or right after it) until
+    the push completes. After each cut the board boots (a new MicroPython process) and must run
     exactly v1 or v2, with the processors built from that version's values."""
     outcomes: dict[str, int] = {}
     n = 1
@@ -178,7 +178,8 @@ def test_power_loss_at_every_file_operation_of_an_update(tmp_path, after):
             break
         n += 1
         assert n < 200
-    # every cut up to the state file's rename keeps v1; a cut right after that rename runs v2
+    # every cut before the confirmation is written keeps v1 (a switch not yet confirmed falls
+    # back at boot); a cut right after the confirmation's rename runs v2
     assert outcomes.get("cut -> v1", 0) >= 10, outcomes
     assert outcomes.get("cut -> v2", 0) == after, outcomes
     print(f"power-loss outcomes ({'after' if after else 'before'} each operation):", outcomes)
@@ -240,3 +241,18 @@ def test_version_1_models_still_load_and_self_test_on_micropython(tmp_path):
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == ["v1.gldm 1 0", "v2.gldm 2 4",
                                        "bad.gldm 2 ERR model self-test: 1 of 4 outputs differ"]
+
+
+def test_restart_before_the_trial_is_confirmed_runs_the_previous_version(tmp_path):
+    """v2 switched to but not yet confirmed (the board crashed or lost power within its trial):
+    the next boot runs v1 again, reports v2's slot as failed, and says so in an event."""
+    res = run_board(_SETUP + f"print(push(app, out, M.KIND_CALIBRATION, {CAL_V2!r}, 2, confirm=False))\n"
+                    "print(json.dumps(S.Store().summary()['calibration']))\n", tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1])["trial"] == "b"
+    boot = run_board(_BOOT, tmp_path)
+    state = json.loads(boot.stdout.strip().splitlines()[-1])
+    assert state["summary"]["calibration"]["version"] == 1 and state["min_range"] == 150
+    assert state["summary"]["calibration"]["failed"] == "b"
+    assert state["summary"]["calibration"]["trial"] is None
+    assert state["notes"] == [["calibration", "trial", 1]]

@@ -2,7 +2,7 @@
 
 `BOARD_PRELUDE` builds a real `App` (no HAL: commands only) with an `Updater` attached in the
 current folder, plus `push(kind, payload, version)` that drives the same command handler the
-serial link feeds. `FAULTS` replaces `open` / `os` in gaitfw.store and gaitfw.update with
+serial link feeds, then confirms the new artifact as its trial run would. `FAULTS` replaces `open` / `os` in gaitfw.store and gaitfw.update with
 versions that count file operations and "lose power" at operation CRASH_AT (a write is torn
 in half first), so a test can cut the power at every step of an update.
 """
@@ -52,7 +52,7 @@ def cmd(app, out, c, args=b''):
     app.handle_command(1, c, args)
     return out.replies[-1]
 
-def push(app, out, kind, payload, version, key=KEY, chunk=512):
+def push(app, out, kind, payload, version, key=KEY, chunk=512, confirm=True):
     man = M.pack(key, kind, M.BOARD_INSOLE, 1, version, len(payload),
                  hashlib.sha256(payload).digest())
     k, r = cmd(app, out, P.CMD_UPD_BEGIN, man)
@@ -68,6 +68,8 @@ def push(app, out, kind, payload, version, key=KEY, chunk=512):
         k, r = cmd(app, out, P.CMD_UPD_DATA, a)
         off = r[3] | (r[4] << 8) | (r[5] << 16) | (r[6] << 24)
     k, r = cmd(app, out, P.CMD_UPD_END)
+    if k == P.MSG_ACK and confirm:  # as after CONFIRM_S of samples with it
+        app.updater.confirm(M.KINDS[kind])
     return ('ok' if k == P.MSG_ACK else 'nak'), (r[3:] if k == P.MSG_ACK else r[4:]).decode()
 """
 
