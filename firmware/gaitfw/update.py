@@ -27,7 +27,7 @@ import struct
 from gaitfw import events as E
 from gaitfw import manifest as M
 from gaitfw import protocol as P
-from gaitfw.store import KINDS, Store, _hex
+from gaitfw.store import KINDS, Store, _hex, file_sha256
 
 # commands and NAK codes: protocol.py (16-23 and 6-11 are the update range)
 CMD_UPD_BEGIN = P.CMD_UPD_BEGIN
@@ -300,6 +300,9 @@ class Updater:
         self._drop_xfer()
         if not M.same(x.sha.digest(), man.sha256):
             raise _Refused(ERR_VERIFY, "payload SHA-256 does not match the manifest")
+        got = file_sha256(x.path, self._buf)  # and the flash holds what was received
+        if got is None or not M.same(got, man.sha256):
+            raise _Refused(ERR_VERIFY, "slot file does not read back as written")
         e = self.store.entry(kind)
         e[x.slot] = {"v": man.version, "sha": _hex(man.sha256), "fmt": man.fmt}
         e["pending"] = x.slot

@@ -217,6 +217,16 @@ def test_every_refusal_leaves_the_active_version_running(tmp_path):
             assert refused("knee image", _manifest(key, payload, 6, board=M.BOARD_KNEE)) == P.ERR_UPD_TARGET
             assert refused("unknown format", _manifest(key, payload, 6, fmt=9)) == P.ERR_UPD_FORMAT
             assert refused("downgrade", _manifest(key, payload, 4)) == P.ERR_UPD_DOWNGRADE
+            # flash that does not keep what was written: every byte arrived, the slot rots
+            start = c.begin(_manifest(key, payload, 6), "rot")
+            c.send_data(payload, start, "rot")
+            slot_b = vb.fs / "upd" / "model.b"
+            rotten = bytearray(slot_b.read_bytes())
+            rotten[100] ^= 0x04
+            slot_b.write_bytes(bytes(rotten))
+            with pytest.raises(UpdateRefused, match="slot file does not read back as written"):
+                c.end("rot")
+            outcomes["slot rots on flash before END"] = "verification failed: slot file does not read back as written"
             bad_model = _bad_selftest_model()
             assert refused("self-test", _manifest(key, bad_model, 7), bad_model) == P.ERR_UPD_SELFTEST
             assert "1 of 1 outputs differ" in outcomes["self-test"]
