@@ -86,6 +86,11 @@ def test_push_model_while_streaming_then_status_rollback_and_downgrade(tmp_path)
         rec_path = tmp_path / "after.glsession"
         c, _ = client(vb, Recorder(rec_path, {}))
         try:
+            for _ in range(5):  # a HELLO before the push (a loaded host may miss the first)
+                if c.ch.state.hello is not None:
+                    break
+                c.request(P.CMD_HELLO)
+            assert c.ch.state.hello.extra["artifacts"]["model"][0] == 10
             c.push(image.model(PHASE, version=11), keys.device_key("sim-insole-left"), "insole")
             t_end = time.monotonic() + 1.5
             while time.monotonic() < t_end:
@@ -389,7 +394,7 @@ def test_push_and_status_on_a_silent_port_fail_fast_in_one_line():
         for args in (("push", "--port", port, "--model", str(GRF)), ("status", "--port", port)):
             t0 = time.monotonic()
             line = one_line_error(cli(*args, timeout=60))
-            assert time.monotonic() - t0 < 12
+            assert time.monotonic() - t0 < 20  # 4 s of waiting, plus the CLI's start on a loaded host
             assert "no gaitloop board answered within 4 s" in line, line
     finally:
         os.close(master)
@@ -450,7 +455,7 @@ def test_flash_on_a_silent_port_fails_in_one_line():
     try:
         t0 = time.monotonic()
         line = one_line_error(cli("flash", "--port", os.ttyname(slave), timeout=90))
-        assert time.monotonic() - t0 < 30
+        assert time.monotonic() - t0 < 45  # 10 s of waiting, plus the CLI's start on a loaded host
         assert "no MicroPython REPL answered within 10 s" in line and "nothing was changed" in line
     finally:
         os.close(master)
