@@ -37,6 +37,7 @@ _CTRL_C = const(0x03)
 _STATUS_EVERY_MS = const(1000)
 _HELLO_EVERY_MS = const(5000)
 _MAX_CATCHUP = const(256)  # samples processed per scheduler turn before yielding
+_RX_PER_TURN = const(256)  # command bytes read before the sampler gets a turn
 _SAMPLES_AT = const(15)  # protocol.HEADER_LEN + protocol.SAMPLES_HEADER
 
 
@@ -97,6 +98,7 @@ class App:
         self.ring = EventRing()
         self.emit = self.ring.push
         self.boot_error = None
+        self.updater = None  # gaitfw.update.Updater, attached by run()
         try:
             self.processors = board.make_processors(self.emit, cfg)
         except Exception as exc:  # a bad calibration must not brick the board: stream raw
@@ -164,6 +166,8 @@ class App:
             hello["replay"] = {"samples": n, "loop": bool(self.hal.loop), "speed": self.speed}
         if self.boot_error:
             hello["error"] = self.boot_error
+        if self.updater is not None:
+            hello["artifacts"] = self.updater.hello_facts()
         return json.dumps(hello).encode()
 
     def send_status(self):
@@ -346,6 +350,8 @@ class App:
                 self._nak(seq, cmd, P.ERR_STORAGE, "config not saved")
                 return
             self._ack(seq, cmd)
+        elif P.CMD_UPD_FIRST <= cmd <= P.CMD_UPD_LAST and self.updater is not None:
+            self.updater.handle(seq, cmd, args)  # signed A/B-slot updates: gaitfw/update.py
         else:
             self._nak(seq, cmd, P.ERR_UNKNOWN_CMD, "unknown command %d" % cmd)
         self.emit(self.t_ms, E.EV_CMD, 2, cmd, 0)
@@ -355,13 +361,15 @@ class App:
             return
         one = self.one
         while self.running:
-            while self.running and self.poller.poll(0):
+            n = 0  # bytes this turn: a stream of commands (an update) must not starve the sampler
+            while self.running and n < _RX_PER_TURN and self.poller.poll(0):
                 if not self.inp.readinto(one, 1):
                     break
                 self._rx_byte(one[0])
+                n += 1
             if self.rx_len == 1 and self.rx[0] == _CTRL_C and ticks_diff(ticks_ms(), self.rx_t) > 100:
                 self._interrupt()
-            await asyncio.sleep_ms(10)
+            await asyncio.sleep_ms(0 if n == _RX_PER_TURN else 10)
 
     async def main(self):
         self.send_hello()
@@ -391,8 +399,11 @@ def save_config(cfg, path=CONFIG_PATH):
     import os
 
     tmp = path + ".tmp"
+    derived = cfg.get("_derived", ())  # set by pushed artifacts (gaitfw/update.py): not saved
+    data = {k: v for k, v in cfg.items() if not k.startswith("_") and k not in derived}
+    data.update(cfg.get("_base", {}))
     with open(tmp, "w") as f:
-        json.dump({k: v for k, v in cfg.items() if not k.startswith("_")}, f)
+        json.dump(data, f)
     os.rename(tmp, path)
 
 
@@ -413,11 +424,16 @@ def run():
     cfg = load_config()
     board = board_module(cfg.get("board", "insole"))
     from gaitfw.hal import ReplayHal
+    from gaitfw.update import Updater
+
+    updater = Updater(board, cfg)  # resolves interrupted updates, applies the active slots
+    cfg = updater.cfg
 
     hal = ReplayHal(cfg.get("replay", "replay.glrp"), len(board.CHANNELS), cfg.get("loop", True))
     poller = select.poll()
     poller.register(sys.stdin, select.POLLIN)
     app = App(board, cfg, hal, sys.stdout.buffer, sys.stdin.buffer, poller)
+    updater.attach(app)
     gc.collect()
     try:
         asyncio.run(app.main())

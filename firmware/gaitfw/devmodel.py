@@ -14,7 +14,8 @@ from micropython import const
 from gaitfw import int8ops
 
 MAGIC = b"GLDM"
-VERSION = 1
+VERSION = 2  # 2 adds an optional self-test vector; version 1 files still load
+_HAS_TEST = const(1)  # header flags (the u16 at 34, reserved in version 1)
 _HEADER = const(40)
 _OP_WORDS = const(16)
 _CONV = const(1)
@@ -117,7 +118,7 @@ class Model:
             raise DevModelError("not a device model (bad magic)")
         (version, hsize, total, crc, task, n_ops, window, in_ch, n_out, n_w, n_q, arena, _r1,
          _r2) = struct.unpack_from("<HHIIBBHHHIIHHI", blob, 4)
-        if version != VERSION:
+        if version not in (1, VERSION):
             raise DevModelError("device model version %d is not supported" % version)
         if hsize != _HEADER or total != n:
             raise DevModelError("device model truncated or padded: %d of %d bytes" % (n, total))
@@ -126,7 +127,12 @@ class Model:
         if task > TASK_GRF:
             raise DevModelError("device model: unknown task %d" % task)
         pad = (4 - n_w % 4) % 4
-        if hsize + 4 * (4 + 3 * in_ch) + 4 * _OP_WORDS * n_ops + n_w + pad + 4 * n_q != total:
+        body = hsize + 4 * (4 + 3 * in_ch) + 4 * _OP_WORDS * n_ops + n_w + pad + 4 * n_q
+        n_in = window * in_ch
+        test = version >= 2 and (_r1 & _HAS_TEST)
+        if test:
+            body += n_in + (4 - n_in % 4) % 4 + n_out + (4 - n_out % 4) % 4
+        if body != total:
             raise DevModelError("device model sections do not match its size")
         self.task, self.window, self.in_channels, self.n_out = task, window, in_ch, n_out
         off = hsize
@@ -139,6 +145,13 @@ class Model:
         self.W = array("b", blob[off:off + n_w])
         off += n_w + pad
         self.Q = _i32(blob, off, n_q)
+        off += 4 * n_q
+        self.test_in = self.test_out = None
+        if test:  # input window and the int8 outputs the host's reference computed for it
+            self.test_in = bytes(blob[off:off + n_in])
+            off += n_in + (4 - n_in % 4) % 4
+            self.test_out = bytes(blob[off:off + n_out])
+        self.version = version
         self.arena = arena
         self._validate()
 
@@ -336,6 +349,28 @@ class Model:
         Q = self.Q
         for fn, p, x, y in self._plan:
             fn(W, Q, p, x, y)
+
+    def self_test(self):
+        """Run the stored test window and compare every int8 output with the expected ones
+        (version 2); a version 1 file has none, so it only proves the kernels run on it.
+        Raises DevModelError on a mismatch."""
+        inp = self.inp
+        src = self.test_in
+        for i in range(len(inp)):
+            v = src[i] if src is not None else 0
+            inp[i] = v - 256 if v > 127 else v
+        self.invoke()
+        if self.test_out is None:
+            return 0
+        out = self.out
+        bad = 0
+        for i in range(self.n_out):
+            v = self.test_out[i]
+            if out[i] != (v - 256 if v > 127 else v):
+                bad += 1
+        if bad:
+            raise DevModelError("model self-test: %d of %d outputs differ" % (bad, self.n_out))
+        return self.n_out
 
     def argmax(self):
         """Index of the largest output (first on ties); `margin` = best - second best."""

@@ -12,12 +12,25 @@ EV_BOOT = const(1)  # a: firmware version (major*100+minor), b: reset cause
 EV_CMD = const(2)  # a: command id, b: result (0 ok)
 EV_SENSOR_FAULT = const(3)  # a: channel index, b: status flags (protocol.ST_*)
 EV_CONFIG = const(4)  # a: config generation, b: 0 loaded / 1 default used
+# 10-15: updates (gaitfw/update.py). a: artifact kind (1 model, 2 calibration, 3 templates)
+EV_UPD_ACTIVE = const(10)  # a pushed artifact passed its self-test and runs. b: its version
+EV_UPD_FAILED = const(11)  # a pushed artifact failed its self-test; the old one runs. b: version
+EV_UPD_ROLLBACK = const(12)  # rolled back on request. b: the version that runs now
+EV_UPD_BOOT_PENDING = const(13)  # boot dropped a slot whose self-test or trial never finished. b: active version
+EV_UPD_BOOT_FALLBACK = const(14)  # boot found the active slot damaged. b: version now active (-1 none)
+EV_UPD_CONFIRMED = const(15)  # the new artifact ran its trial (5 s of samples): kept. b: version
 
 NAMES = {
     EV_BOOT: ("boot", "fw_version", "reset_cause"),
     EV_CMD: ("command", "cmd_id", "result"),
     EV_SENSOR_FAULT: ("sensor_fault", "channel", "flags"),
     EV_CONFIG: ("config", "generation", "defaulted"),
+    EV_UPD_ACTIVE: ("update_active", "artifact", "version"),
+    EV_UPD_FAILED: ("update_failed", "artifact", "version"),
+    EV_UPD_ROLLBACK: ("update_rollback", "artifact", "version"),
+    EV_UPD_BOOT_PENDING: ("update_boot_pending", "artifact", "version"),
+    EV_UPD_BOOT_FALLBACK: ("update_boot_fallback", "artifact", "version"),
+    EV_UPD_CONFIRMED: ("update_confirmed", "artifact", "version"),
 }
 
 

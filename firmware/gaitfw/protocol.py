@@ -60,6 +60,15 @@ CMD_START = const(3)  # start streaming samples
 CMD_STOP = const(4)  # stop streaming samples (events and status go on)
 CMD_STATUS = const(5)  # -> STATUS, ACK
 CMD_SET = const(6)  # JSON object merged into the running config -> ACK | NAK
+# 16-23: signed A/B-slot updates (gaitfw/update.py, docs/update.md)
+CMD_UPD_BEGIN = const(16)  # manifest -> ACK u32 next offset (resume) | NAK
+CMD_UPD_DATA = const(17)  # u32 offset, u16 CRC-16, bytes -> ACK u32 next expected offset
+CMD_UPD_END = const(18)  # verify, self-test, activate -> ACK JSON | NAK
+CMD_UPD_ABORT = const(19)  # drop the transfer in progress -> ACK
+CMD_UPD_ROLLBACK = const(20)  # u8 kind, 32-byte tag -> ACK JSON | NAK
+CMD_UPD_INFO = const(21)  # -> ACK JSON: firmware, board, slots per artifact kind
+CMD_UPD_FIRST = const(16)
+CMD_UPD_LAST = const(23)
 
 CMD_NAMES = {
     CMD_PING: "ping",
@@ -68,6 +77,12 @@ CMD_NAMES = {
     CMD_STOP: "stop",
     CMD_STATUS: "status",
     CMD_SET: "set",
+    CMD_UPD_BEGIN: "upd_begin",
+    CMD_UPD_DATA: "upd_data",
+    CMD_UPD_END: "upd_end",
+    CMD_UPD_ABORT: "upd_abort",
+    CMD_UPD_ROLLBACK: "upd_rollback",
+    CMD_UPD_INFO: "upd_info",
 }
 
 # NAK error codes
@@ -76,6 +91,13 @@ ERR_BAD_ARGS = const(2)
 ERR_STATE = const(3)
 ERR_STORAGE = const(4)
 ERR_INTERNAL = const(5)
+# 6-11: updates (gaitfw/update.py)
+ERR_UPD_AUTH = const(6)  # no key, or the manifest / rollback tag does not verify
+ERR_UPD_TARGET = const(7)  # image for another board kind, or a kind this board does not take
+ERR_UPD_FORMAT = const(8)  # not a manifest, or an unknown kind / format version
+ERR_UPD_DOWNGRADE = const(9)  # version lower than the active one
+ERR_UPD_VERIFY = const(10)  # chunk CRC, length or payload SHA-256 mismatch
+ERR_UPD_SELFTEST = const(11)  # the new artifact failed its self-test; the old one runs
 
 ERR_NAMES = {
     ERR_UNKNOWN_CMD: "unknown command",
@@ -83,6 +105,12 @@ ERR_NAMES = {
     ERR_STATE: "not allowed in this state",
     ERR_STORAGE: "storage error",
     ERR_INTERNAL: "internal error",
+    ERR_UPD_AUTH: "not authentic",
+    ERR_UPD_TARGET: "wrong target",
+    ERR_UPD_FORMAT: "unknown format",
+    ERR_UPD_DOWNGRADE: "downgrade",
+    ERR_UPD_VERIFY: "verification failed",
+    ERR_UPD_SELFTEST: "self-test failed",
 }
 
 # STATUS flag bits 0-7 (core). Bits 8-15: CSM, 16-23: MGait, 24-31: learned models.
@@ -93,6 +121,7 @@ ST_EV_OVERFLOW = const(0x08)  # events were dropped (ring full)
 ST_CONFIG_DEFAULT = const(0x10)  # config.json missing or invalid: defaults in use
 ST_SENSOR_FAULT = const(0x20)  # a processor reports a sensor fault
 ST_PROCESSOR_ERROR = const(0x40)  # processors failed to start (see HELLO "error"): raw only
+ST_UPDATING = const(0x80)  # an update transfer is open (gaitfw/update.py)
 
 
 def _make_crc_table():

@@ -62,6 +62,7 @@ _PLUGINS: tuple[str, ...] = (
     "gaitloop.cli_mgait",
     "gaitloop.cli_learn",
     "gaitloop.cli_data",
+    "gaitloop.cli_update",
 )
 
 console = Console(stderr=True)
@@ -227,23 +228,6 @@ def _parse_settings(items: list[str]) -> dict:
         except ValueError:
             out[key] = value
     return out
-
-
-@app.command()
-def push(
-    port: Annotated[str, typer.Option(help="Serial port of the board.")],
-    templates: Annotated[Path | None, typer.Option(help="CSM templates (from `gaitloop train csm`).")] = None,
-    model: Annotated[Path | None, typer.Option(help="An int8 device model (.gldm, from `gaitloop export --device`).")] = None,
-    calibration: Annotated[Path | None, typer.Option(help="A JSON object of calibration keys (e.g. from `gaitloop calibrate`).")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE config setting (JSON value), repeatable.")] = None,
-    verify: Annotated[bool, typer.Option(help="Reboot and check the board's HELLO.")] = True,
-) -> None:
-    """Push calibration, templates or a model to a board; it reboots into them."""
-    from gaitloop.push import push as do_push
-
-    summary = do_push(port, templates=templates, model=model, calibration=calibration,
-                      settings=_parse_settings(set_ or []), verify=verify)
-    print(json.dumps(summary, indent=1))
 
 
 @app.command()

@@ -156,11 +156,13 @@ def flash(port: str, arch: str = "host", config: dict[str, Any] | None = None,
     hash-checked so a failed transfer changes nothing; reboot into it; return a summary."""
     # imported here: push builds on this module's mpremote and HELLO helpers
     from gaitloop.push import install_files
+    from gaitloop.update import provision
 
     check_compatible(port, arch)
     stage = make_tempdir("flash")
     try:
-        files = stage_firmware(stage, arch, config)
+        # the update key, once (also the first word with the board: a silent port fails here)
+        files = provision.stage_key(port, stage, config) + stage_firmware(stage, arch, config)
         install_files(port, files)
         out: dict[str, Any] = {"port": port, "arch": arch,
                                "files": len(files) - (config is not None)}

@@ -1,63 +1,29 @@
-"""Push calibration, CSM templates or an int8 student to a board, then prove it took.
+"""Push calibration, CSM templates or an int8 student to a running board over its live link.
 
-Each file is checked on the host first (a template file must load in the firmware's own
-loader, a device model must pass its CRC and validation, a calibration must be a JSON
-object), copied with mpremote, and named in the board's config.json, which is rewritten
-whole. Nothing live is overwritten until everything has arrived intact: files land as
-`NAME.new`, the board hashes them (SHA-256) and only if every hash matches are they renamed
-into place, config.json last, so a cut cable or a corrupted transfer leaves the board as it
-was (`gaitloop flash` installs the firmware through the same `install_files`). The board is
-then rebooted and must come back with a HELLO that reports no processor error. This is the
-file-based path the CSM and MGait issues call for; the chunked, HMAC-signed A/B-slot update
-with rollback is a separate piece of work (not built yet).
+`push` speaks the update commands (gaitloop.update.client): each artifact is checked on the
+host, sent in CRC-checked chunks under a manifest tagged with the board's key, written to the
+board's inactive slot while it streams, verified, self-tested and only then made active
+(docs/update.md). mpremote is no longer part of a push.
+
+`install_files` is the file-based path `gaitloop flash` installs the firmware with (it cannot
+use the firmware's own update commands: it replaces that firmware): files land as `NAME.new`
+over mpremote, the board hashes them (SHA-256), and only if every hash matches are they
+renamed into place, config.json last, so a corrupted or cut transfer leaves the board as it
+was.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
-import tempfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gaitfw import protocol as P
 from gaitloop.errors import BoardError, DataError
-from gaitloop.flash import _mpremote, wait_for_hello
-
-TEMPLATES_NAME = "csm.json"
-MODEL_NAME = "student.gldm"
-
-
-def check_templates(path: Path) -> None:
-    from gaitfw import csm
-
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    _templates, _params, defaulted = csm.load_templates(str(path))
-    if defaulted:
-        raise DataError(f"{path}: not a valid CSM template file (the firmware would fall back to defaults)")
-
-
-def check_model(path: Path) -> None:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    from gaitloop.export.device_format import read_device_model, validate
-
-    validate(read_device_model(path))
-
-
-def check_calibration(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        cal = json.loads(path.read_text())
-    except ValueError as exc:
-        raise DataError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(cal, dict):
-        raise DataError(f"{path}: a calibration must be a JSON object of config keys")
-    return cal
-
+from gaitloop.flash import _mpremote
 
 STAGED = ".new"
 
@@ -165,6 +131,7 @@ def _discard(port: str, names: list[str]) -> None:
 
 
 def board_config(port: str) -> dict[str, Any]:
+    """The board's config.json, read over its REPL with mpremote (used when flashing)."""
     text = _mpremote(port, "fs", "cat", ":config.json")
     try:
         cfg = json.loads(text)
@@ -177,34 +144,51 @@ def board_config(port: str) -> dict[str, Any]:
 
 def push(port: str, templates: Path | None = None, model: Path | None = None,
          calibration: Path | None = None, settings: dict[str, Any] | None = None,
-         verify: bool = True) -> dict[str, Any]:
-    """Copy the given files, update config.json, reboot, and return what the board reports."""
-    if not (templates or model or calibration or settings):
-        raise DataError("nothing to push: give --templates, --model, --calibration or --set")
-    changes: dict[str, Any] = dict(settings or {})
-    copies: list[tuple[Path, str]] = []
-    if templates is not None:
-        check_templates(templates)
-        copies.append((templates, TEMPLATES_NAME))
-        changes["csm_templates"] = TEMPLATES_NAME
+         rollback: str | None = None, version: int | None = None,
+         progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Push artifacts over the live link (signed, chunked, A/B slots; docs/update.md), apply
+    `settings` with CMD SET, or roll `rollback` (a kind) back; return what the board reports.
+
+    Files are checked on the host before the port is opened (a calibration again once the
+    board has said what kind it is); the board streams on throughout.
+    """
+    from gaitloop.link import open_link
+    from gaitloop.update import image, keys
+    from gaitloop.update.client import UpdateClient
+
+    if not (templates or model or calibration or settings or rollback):
+        raise DataError("nothing to push: give --templates, --model, --calibration, --set or --rollback")
+    arts = []
     if model is not None:
-        check_model(model)
-        copies.append((model, MODEL_NAME))
-        changes["student"] = MODEL_NAME
+        arts.append(image.model(model, version))
+    if templates is not None:
+        arts.append(image.templates(templates, version))
     if calibration is not None:
-        changes.update(check_calibration(calibration))
-    cfg = board_config(port)
-    cfg.update(changes)
-    stage = Path(tempfile.mkdtemp(prefix="gaitloop-push-"))
+        image.calibration_object(calibration)  # JSON object? (its keys once the board's kind is known)
+    client = UpdateClient(open_link(port))
     try:
-        (stage / "config.json").write_text(json.dumps(cfg))
-        install_files(port, [*copies, (stage / "config.json", "config.json")])
+        info = client.open()
+        board = info["board"]
+        if calibration is not None:
+            arts.append(image.calibration(calibration, board["kind"], version))
+        key = None
+        if arts or rollback:
+            if not board.get("keyed"):
+                raise BoardError(f"{port}: the board has no update key; provision it with gaitloop flash")
+            key = keys.device_key(board["device_id"], keys.master_key(create=False))
+        results = []
+        for art in arts:
+            cb = (lambda n, total, k=art.kind: progress(k, n, total)) if progress else None
+            results.append(client.push(art, key, board["kind"], cb))
+        if rollback:
+            results.append(client.rollback(rollback, key))
+        if settings:
+            client.request(P.CMD_SET, json.dumps(settings).encode(), what="the settings")
+        info = client.info()
+        st = client.ch.state
+        streamed = {"samples": st.samples, "sample_gaps": st.sample_gaps,
+                    "frame_gaps": st.seq_gaps, "resets": st.resets}
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    out: dict[str, Any] = {"port": port, "pushed": [n for _, n in copies], "config": changes}
-    if verify:
-        hello = wait_for_hello(port)
-        out.update(device=hello.device, fw=hello.fw)
-        if "error" in hello.extra:
-            raise BoardError(f"{port}: the board rejected the push: {hello.extra['error']}")
-    return out
+        client.close()
+    return {"port": port, "device": info["board"].get("device"), "done": results,
+            "config": dict(settings or {}), "streamed_meanwhile": streamed, "status": info}

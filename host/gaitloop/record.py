@@ -283,6 +283,8 @@ def read_recording(path: str | Path) -> Recording:
 
 def info(rec: Recording) -> dict[str, Any]:
     """Summary of a recording: duration, boards, samples, gaps, losses."""
+    from gaitloop.update.timeline import artifact_timeline
+
     boards = []
     for lr in rec.links.values():
         st = lr.state
@@ -308,6 +310,7 @@ def info(rec: Recording) -> dict[str, Any]:
             "resets": st.resets,
             "crc_errors": lr.stats.get("crc_errors", 0),
             "bad_frames": lr.stats.get("bad_frames", 0),
+            "artifacts": artifact_timeline(rec, lr.link),  # which model etc. ran when
         })
     all_t = [t for lr in rec.links.values() for t, _ in lr.frames]
     return {

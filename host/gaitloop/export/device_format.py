@@ -22,7 +22,8 @@ from gaitfw.devmodel import Model
 from gaitloop.errors import GaitloopError
 
 MAGIC = b"GLDM"
-VERSION = 1
+VERSION = 2  # 2: optional self-test vector (flag HAS_TEST in the u16 at 34); 1 still reads
+HAS_TEST = 1
 HEADER = struct.Struct("<4sHHII BBH HH II HH I")  # 40 bytes
 assert HEADER.size == 40
 OP_WORDS = 16  # int32 words per op record
@@ -72,6 +73,11 @@ class DeviceModel:
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
     q: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     arena: int = 0
+    # self-test vector (format version 2): an int8 input window and the int8 outputs the
+    # firmware's reference kernels compute for it; the board reproduces them before a pushed
+    # model goes live (docs/update.md)
+    test_in: bytes | None = None
+    test_out: bytes | None = None
 
     @property
     def n_params(self) -> int:
@@ -352,7 +358,7 @@ def write_device_model(tflite: Path, out: Path, meta: dict | None = None,
     dm.task = task
     dm.norm = _norm_table(meta, in_scale, dm.in_zp, cs)
     dm.out_mul, dm.out_shift = _out_table(task, out_scale, meta)
-    blob = pack(dm)
+    blob = add_self_test(pack(dm))  # the board reproduces it before a pushed model goes live
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(blob)
@@ -365,9 +371,15 @@ def pack(dm: DeviceModel) -> bytes:
                          dm.norm.reshape(-1)]).astype("<i4").tobytes()
     table = np.asarray([[o[f] for f in FIELDS] for o in dm.ops], "<i4").tobytes()
     body = io + table + _pad4(dm.weights.astype(np.int8).tobytes()) + dm.q.astype("<i4").tobytes()
-    head = HEADER.pack(MAGIC, VERSION, HEADER.size, HEADER.size + len(body),
+    version, flags = 1, 0  # without a test vector: byte-identical to a version 1 file
+    if dm.test_in is not None and dm.test_out is not None:
+        if len(dm.test_in) != dm.window * dm.in_channels or len(dm.test_out) != dm.n_out:
+            raise DeviceModelError("self-test vector does not match the model's input / output")
+        body += _pad4(bytes(dm.test_in)) + _pad4(bytes(dm.test_out))
+        version, flags = VERSION, HAS_TEST
+    head = HEADER.pack(MAGIC, version, HEADER.size, HEADER.size + len(body),
                        zlib.crc32(body) & 0xFFFFFFFF, TASKS[dm.task], len(dm.ops), dm.window,
-                       dm.in_channels, dm.n_out, dm.weights.size, dm.q.size, dm.arena, 0, 0)
+                       dm.in_channels, dm.n_out, dm.weights.size, dm.q.size, dm.arena, flags, 0)
     return head + body
 
 
@@ -380,8 +392,8 @@ def read_device_model(path: Path | bytes) -> DeviceModel:
      _r1, _r2) = HEADER.unpack_from(blob, 0)
     if magic != MAGIC:
         raise DeviceModelError("not a device model (bad magic)")
-    if version != VERSION:
-        raise DeviceModelError(f"device model version {version} is not supported ({VERSION})")
+    if version not in (1, VERSION):
+        raise DeviceModelError(f"device model version {version} is not supported (1, {VERSION})")
     if hsize != HEADER.size or total != len(blob):
         raise DeviceModelError(f"device model truncated or padded: {len(blob)} of {total} bytes")
     if zlib.crc32(blob[hsize:]) & 0xFFFFFFFF != crc:
@@ -389,6 +401,10 @@ def read_device_model(path: Path | bytes) -> DeviceModel:
     if task not in TASKS.values():
         raise DeviceModelError(f"unknown task code {task}")
     expect = hsize + 4 * (4 + 3 * in_ch) + 4 * OP_WORDS * n_ops + n_w + (-n_w % 4) + 4 * n_q
+    n_in = window * in_ch
+    has_test = version >= 2 and bool(_r1 & HAS_TEST)
+    if has_test:
+        expect += n_in + (-n_in % 4) + n_out + (-n_out % 4)
     if expect != total:
         raise DeviceModelError(f"device model sections ({expect} bytes) do not match its size")
     off = hsize
@@ -399,12 +415,18 @@ def read_device_model(path: Path | bytes) -> DeviceModel:
     weights = np.frombuffer(blob, np.int8, n_w, off).copy()
     off += n_w + (-n_w % 4)
     q = np.frombuffer(blob, "<i4", n_q, off).astype(np.int32)
+    off += 4 * n_q
+    test_in = test_out = None
+    if has_test:
+        test_in = bytes(blob[off:off + n_in])
+        off += n_in + (-n_in % 4)
+        test_out = bytes(blob[off:off + n_out])
     ops = [dict(zip(FIELDS, (int(v) for v in row), strict=True)) for row in table]
     dm = DeviceModel(task=next(k for k, v in TASKS.items() if v == task), window=window,
                      in_channels=in_ch, n_out=n_out, in_zp=int(io[0]), out_zp=int(io[1]),
                      out_mul=int(io[2]), out_shift=int(io[3]),
                      norm=io[4:].reshape(in_ch, 3).astype(np.int32), ops=ops,
-                     weights=weights, q=q, arena=arena)
+                     weights=weights, q=q, arena=arena, test_in=test_in, test_out=test_out)
     validate(dm)
     return dm
 
@@ -452,3 +474,41 @@ def validate(dm: DeviceModel) -> None:
         size = n_out
     if size != dm.n_out:
         raise DeviceModelError("device model output size does not match its header")
+
+
+def self_test_input(n: int, seed: int) -> np.ndarray:
+    """A deterministic int8 window covering the whole int8 range (a 32-bit LCG), so the
+    self-test exercises every weight with large and small, positive and negative inputs."""
+    out = np.empty(n, np.int8)
+    x = seed & 0xFFFFFFFF
+    for i in range(n):
+        x = (1664525 * x + 1013904223) & 0xFFFFFFFF
+        out[i] = (x >> 24) - 128
+    return out
+
+
+def add_self_test(blob: bytes, window_counts: np.ndarray | None = None) -> bytes:
+    """`blob` (any version) as version 2 with a self-test vector: the int8 input window (from
+    sensor counts `window_counts` [window][in_channels] normalised as the board does, or by
+    default `self_test_input` seeded with the model's CRC) and the int8 outputs the firmware's
+    own reference kernels (gaitfw.devmodel, bit-exact with the board) compute for it."""
+    from gaitfw import devmodel
+
+    dm = read_device_model(bytes(blob))
+    dm.test_in, dm.test_out = None, None
+    plain = pack(dm)
+    if window_counts is None:
+        q = self_test_input(dm.window * dm.in_channels, struct.unpack_from("<I", plain, 12)[0])
+    else:
+        counts = np.asarray(window_counts, np.int64)
+        if counts.shape != (dm.window, dm.in_channels):
+            raise DeviceModelError(f"self-test window must be {dm.window} x {dm.in_channels} counts")
+        mul, add, sh = (dm.norm[:, i].astype(np.int64) for i in range(3))
+        q = np.clip((counts * mul + add) >> sh, -128, 127).astype(np.int8).reshape(-1)
+    m = devmodel.Model(plain, use_viper=False)
+    for i, v in enumerate(q.tolist()):  # the arena may be longer than the input
+        m.inp[i] = v
+    m.invoke()
+    dm.test_in = q.tobytes()
+    dm.test_out = np.asarray(list(m.out[:dm.n_out]), np.int8).tobytes()
+    return pack(dm)
