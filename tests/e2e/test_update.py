@@ -462,7 +462,7 @@ def test_flash_on_a_silent_port_fails_in_one_line():
         t0 = time.monotonic()
         line = one_line_error(cli("flash", "--port", os.ttyname(slave), timeout=90))
         assert time.monotonic() - t0 < 45  # 10 s of waiting, plus the CLI's start on a loaded host
-        assert "no MicroPython REPL answered within 10 s" in line and "nothing was changed" in line
+        assert "no board answered on" in line and "within 10 s" in line
     finally:
         os.close(master)
         os.close(slave)
