@@ -60,6 +60,7 @@ CMD_START = const(3)  # start streaming samples
 CMD_STOP = const(4)  # stop streaming samples (events and status go on)
 CMD_STATUS = const(5)  # -> STATUS, ACK
 CMD_SET = const(6)  # JSON object merged into the running config -> ACK | NAK
+CMD_RESEND = const(7)  # u16 from-seq: BLE link resends kept frames from there -> ACK | NAK 12
 
 CMD_NAMES = {
     CMD_PING: "ping",
@@ -68,6 +69,7 @@ CMD_NAMES = {
     CMD_STOP: "stop",
     CMD_STATUS: "status",
     CMD_SET: "set",
+    CMD_RESEND: "resend",
 }
 
 # NAK error codes
@@ -76,6 +78,7 @@ ERR_BAD_ARGS = const(2)
 ERR_STATE = const(3)
 ERR_STORAGE = const(4)
 ERR_INTERNAL = const(5)
+ERR_RESEND_GONE = const(12)  # CMD_RESEND: that frame is no longer kept (the host marks a gap)
 
 ERR_NAMES = {
     ERR_UNKNOWN_CMD: "unknown command",
@@ -83,6 +86,7 @@ ERR_NAMES = {
     ERR_STATE: "not allowed in this state",
     ERR_STORAGE: "storage error",
     ERR_INTERNAL: "internal error",
+    ERR_RESEND_GONE: "beyond the resend buffer",
 }
 
 # STATUS flag bits 0-7 (core). Bits 8-15: CSM, 16-23: MGait, 24-31: learned models.

@@ -33,6 +33,22 @@ class BoardChannel:
         self.state = BoardState()
         self.commands = CommandEncoder()
         self.woken = False
+        self.resumes = 0
+        self.resend_gaps = 0  # reconnects after which the board could not resend everything
+
+    def resume_if_needed(self) -> None:
+        """After a (re)connect of a link that can drop (BLE): ask the board for the frames
+        after the last one we hold (CMD_RESEND), or to start (first connect)."""
+        take = getattr(self.link, "take_resume", None)
+        if take is None or not take():
+            return
+        self.resumes += 1
+        last = self.state.last_seq
+        if last is None:
+            self.send(P.CMD_START)
+        else:
+            nxt = (last + 1) & 0xFFFF
+            self.send(P.CMD_RESEND, bytes((nxt & 0xFF, nxt >> 8)))
 
     def send(self, cmd: int, args: bytes = b"") -> int:
         seq = self.commands.next_seq
@@ -49,6 +65,7 @@ class BoardChannel:
             seq_gaps=st.seq_gaps,
             sample_gaps=st.sample_gaps,
             resets=st.resets,
+            resend_gaps=self.resend_gaps,
             bad_payloads=st.bad_payloads,
             events=st.events,
         )
@@ -77,6 +94,7 @@ class StreamSession:
         """Drop bytes queued before we listened, then ask every board to introduce itself."""
         for ch in self.channels:
             ch.link.reset_input()
+            ch.resume_if_needed()
             ch.send(P.CMD_HELLO)
 
     def poll(self, timeout: float = 0.05) -> int:
@@ -91,11 +109,15 @@ class StreamSession:
                 msg = ch.state.update(frame)
                 if msg is None:
                     continue  # malformed payload: counted, never recorded
+                if isinstance(msg, Nak) and msg.cmd == P.CMD_RESEND:
+                    ch.resend_gaps += 1  # the frames before the ones resent are gone: a gap
                 if self.recorder is not None:
                     self.recorder.add_frame(ch.id, frame, now)
                 for sink in self.sinks:
                     sink(ch.id, ch, frame, msg)
                 n += 1
+        for ch in self.channels:
+            ch.resume_if_needed()
         if self.recorder is not None:
             self.recorder.tick()
         return n
@@ -105,7 +127,7 @@ class StreamSession:
         mpremote session): Ctrl-D soft-resets it into the app. A streaming app ignores a stray
         0x04 outside a frame, so this is harmless when the board was only slow."""
         for ch in self.channels:
-            if ch.decoder.stats.frames == 0 and not ch.woken:
+            if ch.decoder.stats.frames == 0 and not ch.woken and not hasattr(ch.link, "take_resume"):
                 ch.woken = True
                 ch.link.write(b"\x02\r\x04")  # Ctrl-B leaves a raw REPL; Ctrl-D resets
                 ch.send(P.CMD_HELLO)
