@@ -242,7 +242,10 @@ class BleLink:
         return self._client is not None
 
     def reset_input(self) -> None:
+        """Drop what is queued. The board notifies nothing before START / RESEND, and both
+        start at a frame boundary: a 0x00 lets the decoder take the very first frame."""
         self.read_available()
+        self._feed(b"\x00")
 
     def close(self) -> None:
         if self._closing:

@@ -166,7 +166,7 @@ class BleakClientBumble(BaseBleakClient):
         try:
             conn = await asyncio.wait_for(
                 dev.connect(address, transport=PhysicalTransport.LE), self._timeout)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             try:
                 await dev.cancel_connection(address)
             except Exception:  # noqa: BLE001

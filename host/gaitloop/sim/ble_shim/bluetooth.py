@@ -18,12 +18,12 @@ IRQs are delivered like the real port's: a reader thread receives them and
 Wire format to the bridge: one JSON object per line, binary values as hex.
 """
 
+import _thread
 import json
 import os
 import socket
 import time
 
-import _thread
 import micropython
 from micropython import const
 
