@@ -147,6 +147,9 @@ class BoardRadio:
         self.sessions = 0
         self.notifications = 0
         self.notify_bytes = 0
+        self.enomem = 0  # gatts_notify calls the shim refused with ENOMEM
+        self.mtu_events: list[int] = []
+        self._jam_until = 0.0
         self._server: asyncio.AbstractServer | None = None
         self._session: _Session | None = None
 
@@ -167,6 +170,25 @@ class BoardRadio:
             await session.close()
             if self._session is session:
                 self._session = None
+
+    def drop(self, jam_s: float = 0.0) -> None:
+        """Testing: cut the board's connection as a radio fade would; with `jam_s`, the board
+        stays unreachable (its advertising does not go out) for that long."""
+        async def _drop() -> None:
+            loop = asyncio.get_running_loop()
+            self._jam_until = loop.time() + jam_s
+            s = self._session
+            if s is None:
+                return
+            for conn in list(s.conns.values()):
+                await s._disconnect(conn)
+            if jam_s > 0:
+                loop.call_later(jam_s, lambda: loop.create_task(s.readvertise()))
+
+        self.world.call(_drop())
+
+    def jammed(self) -> bool:
+        return self.world.loop.time() < self._jam_until
 
     def close(self) -> None:
         async def _close() -> None:
@@ -230,7 +252,9 @@ class _Session:
     async def _op(self, m: dict[str, Any]) -> None:
         op = m.get("op")
         dev = self.device
-        if op == "mac":
+        if op == "enomem":
+            self.radio.enomem += 1
+        elif op == "mac":
             self.send({"reply": [1, self.radio.address.replace(":", "").lower()]})
         elif op == "config":
             kw = m.get("kw", {})
@@ -309,6 +333,8 @@ class _Session:
             self.adv = None
             return
         self.adv = m
+        if self.radio.jammed():
+            return  # nobody hears it; `readvertise` runs when the jam ends
         from bumble.hci import Address
 
         self.radio.world.scan_responses[bytes(Address(self.radio.address))] = bytes.fromhex(m["resp"])
@@ -320,14 +346,21 @@ class _Session:
                                     scan_response_data=bytes.fromhex(m["resp"]),
                                     advertising_interval_min=ms, advertising_interval_max=ms)
 
+    async def readvertise(self) -> None:
+        if self.adv is not None and not self.closed and not self.conns:
+            await self._advertise(self.adv)
+
     def _on_connection(self, conn: Any) -> None:
         self.conns[conn.handle] = conn
         # a peripheral stops advertising when a central connects (legacy advertising)
         self.adv = None
         addr = bytes(reversed(bytes(conn.peer_address))).hex()
         self.send({"irq": _IRQ_CENTRAL_CONNECT, "a": [conn.handle, 1, addr]})
-        conn.on("connection_att_mtu_update",
-                lambda: self.send({"irq": _IRQ_MTU_EXCHANGED, "a": [conn.handle, conn.att_mtu]}))
+        def mtu() -> None:
+            self.radio.mtu_events.append(conn.att_mtu)
+            self.send({"irq": _IRQ_MTU_EXCHANGED, "a": [conn.handle, conn.att_mtu]})
+
+        conn.on("connection_att_mtu_update", mtu)
 
         def gone(_reason: int = 0) -> None:
             self.conns.pop(conn.handle, None)

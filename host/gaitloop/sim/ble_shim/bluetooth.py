@@ -252,6 +252,7 @@ class BLE:
         if conn_handle != self._conn:
             raise OSError(_ENOTCONN)
         if self._sent - self._done >= self._queue:
+            self._send({"op": "enomem"})  # counted by the launcher, for tests
             raise OSError(_ENOMEM)
         if data is None:
             data = self._attrs[value_handle].value
