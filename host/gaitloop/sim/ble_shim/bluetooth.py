@@ -37,7 +37,7 @@ FLAG_INDICATE = const(0x0020)
 _ENOMEM = const(12)
 _ENOTCONN = const(107)
 _DEFAULT_ATTR = const(20)
-_REPLY_TIMEOUT_MS = const(5000)
+_REPLY_TIMEOUT_MS = const(20000)  # the launcher powers the radio on first
 
 
 class UUID:
