@@ -21,10 +21,15 @@ from gaitloop.errors import LinkError
 from gaitloop.link.ble_link import RX_UUID, TX_UUID, BleLink, find_board
 from gaitloop.messages import Ack, CommandEncoder, Nak
 from gaitloop.record import Recorder, info, read_recording
-from gaitloop.sim.vboard import VirtualBoard
+from gaitloop.sim.vboard import VirtualBoard, nimble_binary
 from gaitloop.stream import StreamSession
 
 pytestmark = pytest.mark.micropython
+
+# GAITLOOP_NIMBLE_MICROPYTHON runs the boards on MicroPython's own NimBLE (docs/ble.md); the
+# fault injection (radio drops, a tiny notify queue) lives in the shim's bridge
+shim_only = pytest.mark.skipif(nimble_binary() is not None,
+                               reason="fault injection needs the bluetooth shim's bridge")
 
 ROOT = Path(__file__).resolve().parents[2]
 WALK = ROOT / "data" / "gaitpdb" / "GaCo01_01.txt"
@@ -89,7 +94,9 @@ def test_advertises_name_and_service_mtu_247_and_streams_only_after_start(board)
     name = board.ble_name()
     assert re.fullmatch(r"gaitloop-insole-left-[0-9a-f]{4}", name)
     assert name.endswith(out["adv_device"].address.replace(":", "")[-4:].lower())
-    assert out["mtu"] == 247 and 247 in board.radio.mtu_events
+    assert out["mtu"] == 247
+    if nimble_binary() is None:
+        assert 247 in board.radio.mtu_events  # the board asked (the host's backend never does)
     assert out["before_start"] == 0  # subscribed, but no START yet: nothing streams
     frames = _frames(out["notes"])
     kinds = [f.kind for f in frames]
@@ -144,6 +151,7 @@ def test_commands_longer_than_20_bytes_and_malformed_writes(board):
     assert board.restarts == 0 and board.alive()
 
 
+@shim_only
 def test_enomem_backoff_keeps_every_sample():
     """A notify queue of one packet: gatts_notify raises ENOMEM again and again; the board
     keeps the bytes in its ring and retries, so the host sees no frame or sample gap."""
@@ -162,6 +170,7 @@ def test_enomem_backoff_keeps_every_sample():
     assert st["crc_errors"] == 0 and st["bad_frames"] == 0, st
 
 
+@shim_only
 def test_forced_disconnect_resumes_with_no_lost_sample(tmp_path):
     vb = _board(device="ble-drop")
     rec_path = tmp_path / "drop.glsession"
@@ -184,6 +193,7 @@ def test_forced_disconnect_resumes_with_no_lost_sample(tmp_path):
     assert b["sample_gaps"] == 0 and b["seq_gaps"] == 0
 
 
+@shim_only
 def test_long_outage_is_marked_as_a_gap(tmp_path):
     """A 2 KB ring holds ~3 s of an insole; a 6 s outage loses frames: NAK 12, a gap recorded."""
     vb = _board(device="ble-outage", config={"ble_ring": 2048}, speed=1.0)
