@@ -1,7 +1,8 @@
 """The user's path over BLE: `gaitloop sim --ble` prints `ble: NAME via TRANSPORT`;
 `gaitloop devices` lists the board; `gaitloop stream --port P --ble NAME --ble-transport T`
 streams the same board over both links at once, and the recording holds the same frames on
-both (BLE carries exactly the serial byte stream).
+both (BLE carries exactly the serial byte stream). A host killed mid-stream does not leave the
+board taken (regression: bumble's controller kept the dead host's connection).
 """
 
 from __future__ import annotations
@@ -53,6 +54,17 @@ def test_sim_ble_devices_and_stream_decode_like_serial(tmp_path):
                               "--format", "jsonl"],
                              capture_output=True, text=True, timeout=90, cwd=str(ROOT))
         assert res.returncode == 0, res.stderr
+        # a host killed mid-stream (no clean disconnect) must not leave the board taken
+        killed = subprocess.Popen([*GAITLOOP, "stream", "--ble", name, "--ble-transport", transport,
+                                   "--format", "jsonl"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, cwd=str(ROOT))
+        time.sleep(4)
+        killed.kill()
+        killed.wait(10)
+        again = subprocess.run([*GAITLOOP, "stream", "--ble", name, "--ble-transport", transport,
+                                "--seconds", "2", "--format", "jsonl"],
+                               capture_output=True, text=True, timeout=90, cwd=str(ROOT))
+        assert again.returncode == 0 and '"type": "samples"' in again.stdout, again.stderr
     finally:
         sim.send_signal(signal.SIGTERM)
         try:

@@ -50,6 +50,8 @@ def static_address(seed: str) -> str:
 def _scan_response_controller(world: BleWorld) -> type:
     """A bumble Controller whose scan reports carry the advertiser's scan response data.
 
+    Also ends stale connections on HCI Reset (see `on_hci_reset_command`).
+
     Why: bumble's virtual controller (0.0.236) reports the advertising data again as the scan
     response; a real controller sends what the advertiser set with LE Set Scan Response Data.
     The boards' names live in their scan response (a 128-bit UUID and a 25-character name do
@@ -64,6 +66,19 @@ def _scan_response_controller(world: BleWorld) -> type:
     ext = hci.HCI_LE_Extended_Advertising_Report_Event
 
     class ScanResponseController(Controller):
+        def on_hci_reset_command(self, command: Any) -> Any:
+            """A new host process took this controller (the last one may have been killed):
+            end its stale connections as a supervision timeout would, so boards advertise again."""
+            from bumble import ll
+
+            for conn in list(self.le_connections.values()):
+                try:
+                    conn.send_ll_control_pdu(ll.TerminateInd(hci.HCI_CONNECTION_TIMEOUT_ERROR))
+                except Exception:  # noqa: BLE001 - the peer went away too
+                    pass
+                self.le_connections.pop(conn.peer_address, None)
+            return super().on_hci_reset_command(command)
+
         def send_hci_packet(self, packet: Any) -> None:
             if isinstance(packet, legacy | ext):
                 reports = []
