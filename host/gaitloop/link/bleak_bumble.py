@@ -114,15 +114,21 @@ class BleakScannerBumble(BaseBleakScanner):
                   AD.INCOMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS):
             for u in data.get(t) or []:
                 uuids.append(_uuid_str(u))
+        name = data.get(AD.COMPLETE_LOCAL_NAME) or data.get(AD.SHORTENED_LOCAL_NAME)
+        address = str(adv.address).split("/")[0]
+        prev = self.seen_devices.get(address)
+        if prev is not None:
+            # what an OS stack does: a device keeps the name and services it advertised
+            # (the scan response) when a later advertisement lacks them
+            name = name or prev[1].local_name
+            uuids = list(dict.fromkeys(uuids + prev[1].service_uuids))
         if not self.is_allowed_uuid(uuids):
             return
-        name = data.get(AD.COMPLETE_LOCAL_NAME) or data.get(AD.SHORTENED_LOCAL_NAME)
         manuf: dict[int, bytes] = {}
         md = data.get(AD.MANUFACTURER_SPECIFIC_DATA)
         if md:
             manuf[md[0]] = bytes(md[1])
         tx = data.get(AD.TX_POWER_LEVEL)
-        address = str(adv.address).split("/")[0]
         ad = AdvertisementData(local_name=name, manufacturer_data=manuf, service_data={},
                                service_uuids=uuids, tx_power=tx, rssi=adv.rssi,
                                platform_data=(adv,))
