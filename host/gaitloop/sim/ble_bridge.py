@@ -111,9 +111,8 @@ def _make_link() -> Any:
                     if conn.peer_address == destination_address:
                         dest = self.find_le_controller(destination_address)
                         if dest is not None:
-                            src = conn.self_address
                             asyncio.get_running_loop().call_soon(
-                                lambda: dest.on_link_acl_data(src, transport, data))
+                                dest.on_link_acl_data, conn.self_address, transport, data)
                         return
             super().send_acl_data(sender_controller, destination_address, transport, data)
 
