@@ -113,6 +113,7 @@ class BleLink:
         self.disconnects = 0
         self.dropped_bytes = 0
         self.notifications = 0
+        self.notify_bytes = 0
         self._resume = False
         self._closing = False
         self._client: Any = None
@@ -157,6 +158,7 @@ class BleLink:
 
     def _on_notify(self, _char: Any, data: bytearray) -> None:
         self.notifications += 1
+        self.notify_bytes += len(data)
         self._feed(bytes(data))
 
     def _feed(self, data: bytes) -> None:
