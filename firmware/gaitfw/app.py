@@ -130,6 +130,10 @@ class App:
     def attach_ble(self, link):
         """Fan every frame out to BLE too; BLE commands arrive through `_ble_command`."""
         self.ble = link
+        link.on_event = self._ble_event
+
+    def _ble_event(self, up, mtu):
+        self.emit(self.t_ms, E.EV_BLE_LINK, 2, up, mtu)
 
     # -- output -------------------------------------------------------------------------
 
@@ -330,6 +334,7 @@ class App:
             self.streaming = True
             if link is not None:
                 link.start_live()
+                self._ble_event(1, link.mtu)
             self._ack(seq, cmd)
         elif cmd == P.CMD_RESEND:
             if link is None:
@@ -338,8 +343,10 @@ class App:
                 self._nak(seq, cmd, P.ERR_BAD_ARGS, "expected u16 from-seq")
             elif link.resend(args[0] | (args[1] << 8), self.writer.seqbox[0]):
                 self._nak(seq, cmd, P.ERR_RESEND_GONE, "beyond the resend buffer")
+                self._ble_event(1, link.mtu)
             else:
                 self._ack(seq, cmd)
+                self._ble_event(1, link.mtu)
         elif cmd == P.CMD_STOP:
             if self.batch_count:
                 self._flush_batch()

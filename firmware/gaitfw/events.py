@@ -12,12 +12,14 @@ EV_BOOT = const(1)  # a: firmware version (major*100+minor), b: reset cause
 EV_CMD = const(2)  # a: command id, b: result (0 ok)
 EV_SENSOR_FAULT = const(3)  # a: channel index, b: status flags (protocol.ST_*)
 EV_CONFIG = const(4)  # a: config generation, b: 0 loaded / 1 default used
+EV_BLE_LINK = const(5)  # a: 1 a BLE host session started (START/RESEND) / 0 disconnected, b: MTU
 
 NAMES = {
     EV_BOOT: ("boot", "fw_version", "reset_cause"),
     EV_CMD: ("command", "cmd_id", "result"),
     EV_SENSOR_FAULT: ("sensor_fault", "channel", "flags"),
     EV_CONFIG: ("config", "generation", "defaulted"),
+    EV_BLE_LINK: ("ble_link", "up", "mtu"),
 }
 
 

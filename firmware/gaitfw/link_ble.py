@@ -91,6 +91,8 @@ class BleLink:
         self.bt = bluetooth
         self.ble = ble if ble is not None else bluetooth.BLE()
         self.on_command = on_command  # (seq, cmd, args) for each command frame from the host
+        self.on_event = None  # (up, mtu) when a host session starts (1) or the link drops (0)
+        self._dropped = False
         self.ring = FrameRing(ring_size)
         self.conn = -1
         self.mtu = 23
@@ -147,6 +149,7 @@ class BleLink:
                 self.conn = -1
                 self.live = False
                 self._want_adv = True
+                self._dropped = True
         elif event == _IRQ_GATTS_WRITE:
             if data[1] == self.rx_h and data[0] == self.conn:
                 self._inbox_put(self.ble.gatts_read(self.rx_h))
@@ -218,6 +221,10 @@ class BleLink:
 
     def _housekeeping(self):
         ble = self.ble
+        if self._dropped:
+            self._dropped = False
+            if self.on_event is not None:
+                self.on_event(0, 0)
         while self._extra_conns:
             c = self._extra_conns.pop()
             self.refused += 1

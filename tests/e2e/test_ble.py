@@ -189,8 +189,13 @@ def test_forced_disconnect_resumes_with_no_lost_sample(tmp_path):
     assert link.disconnects >= 1 and resumes >= 2  # first START, then a RESEND
     assert st["seq_gaps"] == 0 and st["sample_gaps"] == 0 and st["resend_gaps"] == 0, st
     assert st["samples"] > 800
-    b = info(read_recording(rec_path))["boards"][0]
+    rec = read_recording(rec_path)
+    b = info(rec)["boards"][0]
     assert b["sample_gaps"] == 0 and b["seq_gaps"] == 0
+    # the board's own account of the link, resent with everything else: up, down, up again
+    link_events = [(e.a, e.b) for _, _, e in rec.events(b["link"]) if e.name == "ble_link"]
+    assert [up for up, _ in link_events[:3]] == [1, 0, 1], link_events
+    assert link_events[2][1] == 247, link_events  # after the reconnect the MTU is 247 again
 
 
 @shim_only
