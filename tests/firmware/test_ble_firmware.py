@@ -1,7 +1,7 @@
 """The board's BLE pieces under real MicroPython: the frame ring, the `bluetooth` shim's limits
 (the real stack's), and a sample path that still allocates nothing with BLE attached.
 
-The shim talks to a real bumble device (gaitloop.sim.ble_bridge) in this test process; the
+The shim talks to a real bumble device (gaitloop.sim.ble_radio) in this test process; the
 host side is bleak with the bumble backend, so every byte crosses a real BLE stack.
 """
 
@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gaitfw.framering import FrameRing
-from gaitloop.sim.ble_bridge import BleWorld, NimbleRadio, shim_env, socket_path
+from gaitloop.sim.ble_nimble import NimbleRadio
+from gaitloop.sim.ble_world import BleWorld, shim_env, socket_path
 from gaitloop.sim.replayfile import Replay, write_replay
 from gaitloop.sim.vboard import nimble_binary
 from tests.conftest import FIRMWARE, ROOT, micropython_binary

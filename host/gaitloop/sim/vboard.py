@@ -184,7 +184,7 @@ class VirtualBoard:
         self.extra_files = dict(files or {})
         self.limp = limp
         # BLE: the firmware's `bluetooth` calls go through the shim to a bumble device
-        # (sim/ble_bridge.py); hosts reach it on `ble_transport`
+        # (sim/ble_world.py, sim/ble_radio.py); hosts reach it on `ble_transport`
         self.ble = ble
         self.ble_queue = ble_queue
         self.ble_interval_ms = ble_interval_ms
@@ -251,7 +251,7 @@ class VirtualBoard:
             env["MICROPYBTUART"] = str(self.radio.pty_path)  # HCI to the bumble controller
             env["MICROPYPATH"] = f".frozen:{Path(binary).parent / 'lib'}"  # asyncio, if not frozen
         elif self.radio is not None:
-            from gaitloop.sim.ble_bridge import shim_env
+            from gaitloop.sim.ble_world import shim_env
 
             env.update(shim_env(self.radio.sock_path, self.ble_queue))
         self._proc = subprocess.Popen(
@@ -283,7 +283,7 @@ class VirtualBoard:
         return self.port
 
     def _start_radio(self) -> None:
-        from gaitloop.sim.ble_bridge import BleWorld, socket_path
+        from gaitloop.sim.ble_world import BleWorld, socket_path
 
         world = BleWorld.shared()
         if nimble_binary():

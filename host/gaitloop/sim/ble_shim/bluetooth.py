@@ -1,5 +1,5 @@
 """`bluetooth` for the MicroPython Unix port in the simulator: calls and IRQs over a socket to a
-bumble device in the virtual-board launcher (`gaitloop.sim.ble_bridge`).
+bumble device in the virtual-board launcher (`gaitloop.sim.ble_radio`).
 
 Simulator only: the launcher puts this folder on MICROPYPATH; it is never installed on a
 board. It implements the subset of `bluetooth.BLE` the firmware uses, with the limits of
