@@ -9,7 +9,8 @@ What the real stack does, and how this module copes (docs/ble.md):
 - MTU stays 23 unless someone asks: after a connect the board asks for 247
   (`gattc_exchange_mtu`), and notifications are cut to MTU - 3 bytes.
 - Client writes are cut to 20 bytes unless the attribute buffer is enlarged: RX gets
-  `gatts_set_buffer(rx, 512, True)` (append mode: writes between two reads accumulate).
+  `gatts_set_buffer(rx, 2048, True)` (append mode: writes between two reads accumulate, and
+  several may land before the IRQ handler runs: room for two of the largest command frames).
 - `gatts_notify` sends even when the host has not subscribed, and NimBLE reports no
   subscription (no IRQ for CCCD writes: modbluetooth_nimble.c). So nothing streams until the
   host says START (or CMD_RESEND) on RX; the host does that right after subscribing.
@@ -38,7 +39,7 @@ _IRQ_MTU_EXCHANGED = const(21)
 
 _ENOMEM = const(12)
 _ADV_INTERVAL_US = const(100000)
-_RX_BUFFER = const(512)
+_RX_BUFFER = const(2048)  # two largest command frames: writes may pile up between two IRQ turns
 _INBOX = const(2048)
 _WANT_MTU = const(247)
 _TICK_MS = const(10)

@@ -118,6 +118,11 @@ def test_commands_longer_than_20_bytes_and_malformed_writes(board):
         assert len(long_set) > 60
         out["set_seq"] = cmd.next_seq - 1
         await w(long_set)
+        # a command near the frame limit, in MTU-sized writes (as pushes send them)
+        big = cmd.encode(P.CMD_SET, b'{"note": "' + b"y" * 900 + b'"}')
+        out["big_seq"] = cmd.next_seq - 1
+        for i in range(0, len(big), 244):
+            await w(big[i:i + 244])
         await w(bytes(range(1, 200)))  # garbage without a delimiter
         await w(b"\x00\x05\x47\x01\x05\x00\x00")  # a torn frame
         bad = bytearray(cmd.encode(P.CMD_PING))
@@ -144,6 +149,7 @@ def test_commands_longer_than_20_bytes_and_malformed_writes(board):
         if isinstance(msg, Ack | Nak):
             replies[msg.cmd_seq] = msg
     assert isinstance(replies[out["set_seq"]], Ack)  # 60+ bytes arrived whole
+    assert isinstance(replies[out["big_seq"]], Ack)  # ~920 bytes in four writes
     assert isinstance(replies[out["resend_seq"]], Nak) and replies[out["resend_seq"]].error == P.ERR_BAD_ARGS
     assert isinstance(replies[out["unknown_seq"]], Nak) and replies[out["unknown_seq"]].error == P.ERR_UNKNOWN_CMD
     assert isinstance(replies[out["ping_seq"]], Ack)
