@@ -61,7 +61,9 @@ def scan_ble(transport: str | None, seconds: float) -> list[dict[str, Any]]:
     except GaitloopError:
         raise
     except Exception as exc:  # noqa: BLE001 - no adapter, no permission, ...: one line
-        raise GaitloopError(f"BLE scan failed: {' '.join(str(exc).split()) or type(exc).__name__}") from None
+        from gaitloop.link.ble_link import _reason
+
+        raise GaitloopError(f"BLE scan failed: {_reason(exc, transport)}") from None
 
 
 def devices(

@@ -127,7 +127,7 @@ class BleLink:
             self._lt.run(self._connect(self.timeout), self.timeout * 2 + 5)
         except Exception as exc:  # noqa: BLE001 - one line for the user
             self._close_pipe()
-            raise LinkError(f"cannot connect to BLE board {target}: {_reason(exc)}") from None
+            raise LinkError(f"cannot connect to BLE board {target}: {_reason(exc, transport)}") from None
 
     # -- asyncio side (runs in the loop thread) ------------------------------------------
 
@@ -276,6 +276,10 @@ class BleLink:
         return self._client is not None
 
 
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+def _reason(exc: BaseException, transport: str | None = "") -> str:
+    """One line; says which stack failed when the system's adapter is not reachable."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if transport is None and isinstance(exc, OSError | ImportError):
+        return (f"the system's Bluetooth (bleak's default backend) is not reachable ({text}); "
+                "give --ble-transport for a bumble HCI transport")
+    return text
