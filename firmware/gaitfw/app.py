@@ -128,13 +128,26 @@ class App:
         self._hello = None
         self._mem_age = 0
         self._mem_free = self._mem_alloc = 0
+        self.ble = None  # link_ble.BleLink when the board has BLE (attach_ble)
+
+    def attach_ble(self, link):
+        """Fan every frame out to BLE too; BLE commands arrive through `_ble_command`."""
+        self.ble = link
+        link.on_event = self._ble_event
+
+    def _ble_event(self, up, mtu):
+        self.emit(self.t_ms, E.EV_BLE_LINK, 2, up, mtu)
 
     # -- output -------------------------------------------------------------------------
 
     def _send(self, n, enc=None):
-        """Write n encoded bytes (the control writer's, or `enc`); a failed write is counted."""
+        """Write n encoded bytes (the control writer's, or `enc`) to every link: the console
+        and, when present, the BLE link's frame ring. A failed console write is counted."""
+        buf = self.writer.enc if enc is None else enc
+        if self.ble is not None:
+            self.ble.put(buf, n, (self.writer.seqbox[0] - 1) & 0xFFFF)
         try:
-            self.out.write(self.writer.enc if enc is None else enc, 0, n)
+            self.out.write(buf, 0, n)
         except OSError:
             self.tx_dropped += 1
             self.flags |= P.ST_TX_OVERFLOW
@@ -315,7 +328,11 @@ class App:
     def _nak(self, seq, cmd, err, reason=""):
         self.send_payload(P.MSG_NAK, bytes((seq & 0xFF, seq >> 8, cmd, err)) + reason.encode())
 
-    def handle_command(self, seq, cmd, args):
+    def _ble_command(self, seq, cmd, args):
+        self.handle_command(seq, cmd, args, self.ble)
+
+    def handle_command(self, seq, cmd, args, link=None):
+        """Answer one command; `link` is the BLE link it came over (None: the console)."""
         if cmd == P.CMD_PING:
             self._ack(seq, cmd)
         elif cmd == P.CMD_HELLO:
@@ -323,7 +340,21 @@ class App:
             self._ack(seq, cmd)
         elif cmd == P.CMD_START:
             self.streaming = True
+            if link is not None:
+                link.start_live()
+                self._ble_event(1, link.mtu)
             self._ack(seq, cmd)
+        elif cmd == P.CMD_RESEND:
+            if link is None:
+                self._nak(seq, cmd, P.ERR_STATE, "no resend buffer on this link")
+            elif len(args) != 2:
+                self._nak(seq, cmd, P.ERR_BAD_ARGS, "expected u16 from-seq")
+            elif link.resend(args[0] | (args[1] << 8), self.writer.seqbox[0]):
+                self._nak(seq, cmd, P.ERR_RESEND_GONE, "beyond the resend buffer")
+                self._ble_event(1, link.mtu)
+            else:
+                self._ack(seq, cmd)
+                self._ble_event(1, link.mtu)
         elif cmd == P.CMD_STOP:
             if self.batch_count:
                 self._flush_batch()
@@ -376,7 +407,13 @@ class App:
         self.emit(0, E.EV_BOOT, 2, _FW_CODE, 0)
         if self.cfg.get("_defaulted"):
             self.flags |= P.ST_CONFIG_DEFAULT
-        await asyncio.gather(self.sampler(), self.reader())
+        tasks = [self.sampler(), self.reader()]
+        if self.ble is not None:
+            tasks.append(self.ble.pump(self._is_running))
+        await asyncio.gather(*tasks)
+
+    def _is_running(self):
+        return self.running
 
 
 CONFIG_PATH = "config.json"
@@ -434,9 +471,37 @@ def run():
     poller.register(sys.stdin, select.POLLIN)
     app = App(board, cfg, hal, sys.stdout.buffer, sys.stdin.buffer, poller)
     updater.attach(app)
+    ble = start_ble(app, cfg, board)
     gc.collect()
     try:
         asyncio.run(app.main())
     finally:
         hal.close()
+        if ble is not None:
+            ble.close()
     return app
+
+
+def start_ble(app, cfg, board):
+    """Advertise and serve the GATT service when the port has `bluetooth` and config allows.
+
+    An optional part: a port without BLE, or a BLE start-up error, leaves the board
+    streaming on its console (the reason goes to stderr, which is the board log).
+    """
+    if cfg.get("ble", True) is False:
+        return None
+    try:
+        import bluetooth
+    except ImportError:
+        return None
+    try:
+        from gaitfw.link_ble import BleLink
+
+        link = BleLink(bluetooth, board.KIND, cfg.get("side", "left"), app._ble_command,
+                       int(cfg.get("ble_ring", 16384)))
+    except (OSError, ValueError, RuntimeError) as exc:
+        sys.stderr.write("ble: off (%s)\n" % exc)
+        return None
+    app.attach_ble(link)
+    sys.stderr.write("ble: %s\n" % link.name)
+    return link

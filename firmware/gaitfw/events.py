@@ -12,6 +12,7 @@ EV_BOOT = const(1)  # a: firmware version (major*100+minor), b: reset cause
 EV_CMD = const(2)  # a: command id, b: result (0 ok)
 EV_SENSOR_FAULT = const(3)  # a: channel index, b: status flags (protocol.ST_*)
 EV_CONFIG = const(4)  # a: config generation, b: 0 loaded / 1 default used
+EV_BLE_LINK = const(5)  # a: 1 a BLE host session started (START/RESEND) / 0 disconnected, b: MTU
 # 10-15: updates (gaitfw/update.py). a: artifact kind (1 model, 2 calibration, 3 templates)
 EV_UPD_ACTIVE = const(10)  # a pushed artifact passed its self-test and runs. b: its version
 EV_UPD_FAILED = const(11)  # a pushed artifact failed its self-test; the old one runs. b: version
@@ -25,6 +26,7 @@ NAMES = {
     EV_CMD: ("command", "cmd_id", "result"),
     EV_SENSOR_FAULT: ("sensor_fault", "channel", "flags"),
     EV_CONFIG: ("config", "generation", "defaulted"),
+    EV_BLE_LINK: ("ble_link", "up", "mtu"),
     EV_UPD_ACTIVE: ("update_active", "artifact", "version"),
     EV_UPD_FAILED: ("update_failed", "artifact", "version"),
     EV_UPD_ROLLBACK: ("update_rollback", "artifact", "version"),

@@ -60,6 +60,7 @@ CMD_START = const(3)  # start streaming samples
 CMD_STOP = const(4)  # stop streaming samples (events and status go on)
 CMD_STATUS = const(5)  # -> STATUS, ACK
 CMD_SET = const(6)  # JSON object merged into the running config -> ACK | NAK
+CMD_RESEND = const(7)  # u16 from-seq: BLE link resends kept frames from there -> ACK | NAK 12
 # 16-23: signed A/B-slot updates (gaitfw/update.py, docs/update.md)
 CMD_UPD_BEGIN = const(16)  # manifest -> ACK u32 next offset (resume) | NAK
 CMD_UPD_DATA = const(17)  # u32 offset, u16 CRC-16, bytes -> ACK u32 next expected offset
@@ -77,6 +78,7 @@ CMD_NAMES = {
     CMD_STOP: "stop",
     CMD_STATUS: "status",
     CMD_SET: "set",
+    CMD_RESEND: "resend",
     CMD_UPD_BEGIN: "upd_begin",
     CMD_UPD_DATA: "upd_data",
     CMD_UPD_END: "upd_end",
@@ -91,6 +93,7 @@ ERR_BAD_ARGS = const(2)
 ERR_STATE = const(3)
 ERR_STORAGE = const(4)
 ERR_INTERNAL = const(5)
+ERR_RESEND_GONE = const(12)  # CMD_RESEND: that frame is no longer kept (the host marks a gap)
 # 6-11: updates (gaitfw/update.py)
 ERR_UPD_AUTH = const(6)  # no key, or the manifest / rollback tag does not verify
 ERR_UPD_TARGET = const(7)  # image for another board kind, or a kind this board does not take
@@ -105,6 +108,7 @@ ERR_NAMES = {
     ERR_STATE: "not allowed in this state",
     ERR_STORAGE: "storage error",
     ERR_INTERNAL: "internal error",
+    ERR_RESEND_GONE: "beyond the resend buffer",
     ERR_UPD_AUTH: "not authentic",
     ERR_UPD_TARGET: "wrong target",
     ERR_UPD_FORMAT: "unknown format",

@@ -63,6 +63,7 @@ _PLUGINS: tuple[str, ...] = (
     "gaitloop.cli_learn",
     "gaitloop.cli_data",
     "gaitloop.cli_update",
+    "gaitloop.cli_ble",
 )
 
 console = Console(stderr=True)
@@ -115,6 +116,8 @@ def sim(
     flip_rate: Annotated[float, typer.Option(help="Testing: fraction of board->host bytes with a flipped bit.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Testing: seed of the fault injection.")] = 0,
     limp: Annotated[float, typer.Option(help="Knee sleeve: shorten the --side leg's steps by this fraction (0-0.6), for the asymmetry feedback.")] = 0.0,
+    ble: Annotated[bool, typer.Option(help="Also serve the board's BLE link on a virtual BLE stack (bumble); prints `ble: NAME via TRANSPORT`.")] = False,
+    ble_queue: Annotated[int | None, typer.Option(help="Testing: the BLE notify queue size (packets) before ENOMEM.")] = None,
 ) -> None:
     """Run a virtual board: the real firmware under MicroPython behind a pseudo-terminal.
 
@@ -125,11 +128,14 @@ def sim(
 
     vb = VirtualBoard(board.value, side.value, data, speed=speed, fs_dir=fs, device=device,
                       loop=loop, compile_mpy=compile_mpy,
-                      faults=LinkFaults(drop_rate, flip_rate, seed), limp=limp)
+                      faults=LinkFaults(drop_rate, flip_rate, seed), limp=limp, ble=ble,
+                      ble_queue=ble_queue)
     try:
         port = vb.start()
         print(f"port: {port}", flush=True)
         print(f"fs: {vb.fs}", flush=True)
+        if ble:
+            print(f"ble: {vb.ble_name()} via {vb.ble_transport}", flush=True)
         _wait_for_signal()
     finally:
         vb.stop()
@@ -139,7 +145,9 @@ def sim(
 
 @app.command()
 def stream(
-    port: Annotated[list[str], typer.Option(help="Serial port of a board (repeat for several boards).")],
+    port: Annotated[list[str] | None, typer.Option(help="Serial port of a board (repeat for several boards).")] = None,
+    ble: Annotated[list[str] | None, typer.Option(help="BLE board by name or address, NAME[@TRANSPORT] (repeat; mix with --port).")] = None,
+    ble_transport: Annotated[str | None, typer.Option(help="bumble HCI transport for --ble (e.g. the `via` of `gaitloop sim --ble`); default: the system's adapter via bleak.")] = None,
     seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")] = None,
     record: Annotated[Path | None, typer.Option(help="Record the session to this file (crash-safe).")] = None,
     fmt: Annotated[OutFormat, typer.Option("--format", help="live: a table; jsonl: one JSON object per message.")] = OutFormat.live,
@@ -153,15 +161,18 @@ def stream(
         raise GaitloopError(f"--seconds must be positive, not {seconds:g}")
     if record is not None:
         check_record_target(record)
+    specs = list(port or []) + [f"ble:{b.removeprefix('ble:')}" for b in ble or []]
+    if not specs:
+        raise GaitloopError("give at least one board: --port PATH or --ble NAME")
     links = []
     try:
-        for p in port:
-            links.append(open_link(p))
+        for p in specs:
+            links.append(open_link(p, ble_transport))
     except GaitloopError:
         for link in links:
             link.close()
         raise
-    recorder = Recorder(record, {"ports": port}) if record else None
+    recorder = Recorder(record, {"ports": specs}) if record else None
     sinks = [jsonl_sink()] if fmt == OutFormat.jsonl else []
     session = StreamSession(links, recorder, sinks)
     signal.signal(signal.SIGTERM, lambda *_: session.stop())
@@ -306,11 +317,12 @@ def demo(
     live: Annotated[bool, typer.Option(help="Show the live table while streaming.")] = True,
     knee_limp: Annotated[float, typer.Option(min=0.0, max=0.5, help="Simulated limp of the knee sleeve's walk "
                                              "(fraction the left steps shorten; 0: as captured).")] = 0.3,
+    ble: Annotated[bool, typer.Option(help="Stream the two insoles over (virtual) BLE; the knee sleeve stays on serial.")] = True,
 ) -> None:
     """Virtual boards walk on real recorded data: streamed, fed back, recorded, reported."""
     from gaitloop.demo import run_demo
 
-    run_demo(data=data, seconds=seconds, speed=speed, out=out, live=live, knee_limp=knee_limp)
+    run_demo(data=data, seconds=seconds, speed=speed, out=out, live=live, knee_limp=knee_limp, ble=ble)
 
 
 @app.command()

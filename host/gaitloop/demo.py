@@ -3,7 +3,8 @@
 Two insoles (left and right foot of one shipped gaitpdb walk) run the real firmware under
 MicroPython behind pseudo-terminals: CSM gait events plus the shipped int8 GRF student; a
 knee sleeve (a shipped CMU walk through the sensor model) adds MGait steps and feedback.
-The host streams all boards over serial, records the session crash-safely, exports it, and
+The host streams the insoles over BLE (a virtual BLE stack, bumble) and the knee sleeve over
+serial, records the session crash-safely, exports it, and
 writes an HTML report.
 """
 
@@ -52,7 +53,7 @@ FEEDBACK_EVENTS = ("mg_buzzer_on", "mg_buzzer_off", "mg_led_on", "mg_led_off", "
 
 
 def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: bool,
-             knee_limp: float = 0.3) -> dict:
+             knee_limp: float = 0.3, ble: bool = True) -> dict:
     console = Console()
     # every argument is checked before a board boots (a bad one fails in a second, not later)
     if not seconds > 0:
@@ -70,8 +71,8 @@ def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: b
     extra = {"files": {"student.gldm": student}, "config": {"student": "student.gldm"}} \
         if student.is_file() else {}
     boards = [
-        VirtualBoard("insole", "left", walk, speed=speed, device="insole-L", **extra),
-        VirtualBoard("insole", "right", walk, speed=speed, device="insole-R", **extra),
+        VirtualBoard("insole", "left", walk, speed=speed, device="insole-L", ble=ble, **extra),
+        VirtualBoard("insole", "right", walk, speed=speed, device="insole-R", ble=ble, **extra),
     ]
     knee = _knee_walk()
     if knee is not None:
@@ -83,12 +84,24 @@ def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: b
                       "shorter), so the asymmetry buzzer has something to catch")
     session_path = out / "session.glsession"
     try:
-        ports = []
+        specs = []
         for vb in boards:
-            ports.append(vb.start())
-            console.print(f"  {vb.device}: firmware under MicroPython on {vb.port}")
+            port = vb.start()
+            if vb.ble:  # the insoles stream over BLE, as in a shoe
+                specs.append(f"ble:{vb.ble_name()}@{vb.ble_transport}")
+                console.print(f"  {vb.device}: firmware under MicroPython, BLE {specs[-1][4:]}")
+            else:
+                specs.append(port)
+                console.print(f"  {vb.device}: firmware under MicroPython on {vb.port}")
         time.sleep(0.5)
-        links = [open_link(p) for p in ports]
+        links = []
+        try:
+            for spec in specs:
+                links.append(open_link(spec))
+        except GaitloopError:
+            for link in links:
+                link.close()
+            raise
         recorder = Recorder(session_path, {"demo": True, "walk": walk.name}, overwrite=True)
         session = StreamSession(links, recorder)
         if live and sys.stdout.isatty():

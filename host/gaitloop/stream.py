@@ -42,6 +42,22 @@ class BoardChannel:
     def host_time(self, t_ms: float) -> float | None:
         """This board's time on the one host timeline (unix s), once it has sent samples."""
         return self.clock.to_host(t_ms / 1000.0)
+        self.resumes = 0
+        self.resend_gaps = 0  # reconnects after which the board could not resend everything
+
+    def resume_if_needed(self) -> None:
+        """After a (re)connect of a link that can drop (BLE): ask the board for the frames
+        after the last one we hold (CMD_RESEND), or to start (first connect)."""
+        take = getattr(self.link, "take_resume", None)
+        if take is None or not take():
+            return
+        self.resumes += 1
+        last = self.state.last_seq
+        if last is None:
+            self.send(P.CMD_START)
+        else:
+            nxt = (last + 1) & 0xFFFF
+            self.send(P.CMD_RESEND, bytes((nxt & 0xFF, nxt >> 8)))
 
     def send(self, cmd: int, args: bytes = b"") -> int:
         seq = self.commands.next_seq
@@ -58,6 +74,7 @@ class BoardChannel:
             seq_gaps=st.seq_gaps,
             sample_gaps=st.sample_gaps,
             resets=st.resets,
+            resend_gaps=self.resend_gaps,
             bad_payloads=st.bad_payloads,
             events=st.events,
             clock=self.clock.summary(),
@@ -89,6 +106,7 @@ class StreamSession:
         """Drop bytes queued before we listened, then ask every board to introduce itself."""
         for ch in self.channels:
             ch.link.reset_input()
+            ch.resume_if_needed()
             ch.send(P.CMD_HELLO)
 
     def poll(self, timeout: float = 0.05) -> int:
@@ -104,11 +122,15 @@ class StreamSession:
                 if msg is None:
                     continue  # malformed payload: counted, never recorded
                 ch.clock.observe_message(msg, frame, now, ch.state.hello.rate if ch.state.hello else 0)
+                if isinstance(msg, Nak) and msg.cmd == P.CMD_RESEND:
+                    ch.resend_gaps += 1  # the frames before the ones resent are gone: a gap
                 if self.recorder is not None:
                     self.recorder.add_frame(ch.id, frame, now)
                 for sink in self.sinks:
                     sink(ch.id, ch, frame, msg)
                 n += 1
+        for ch in self.channels:
+            ch.resume_if_needed()
         if self.recorder is not None:
             self.recorder.tick()
         return n
@@ -118,7 +140,7 @@ class StreamSession:
         mpremote session): Ctrl-D soft-resets it into the app. A streaming app ignores a stray
         0x04 outside a frame, so this is harmless when the board was only slow."""
         for ch in self.channels:
-            if ch.decoder.stats.frames == 0 and not ch.woken:
+            if ch.decoder.stats.frames == 0 and not ch.woken and not hasattr(ch.link, "take_resume"):
                 ch.woken = True
                 ch.link.write(b"\x02\r\x04")  # Ctrl-B leaves a raw REPL; Ctrl-D resets
                 ch.send(P.CMD_HELLO)

