@@ -38,12 +38,12 @@ class BoardChannel:
         # board time -> the session's host timeline (timeline.py); a link may declare a latency
         # floor every frame waits (a BLE board's flush timer) that receive times cannot show
         self.clock = BoardClock(latency_s=getattr(link, "latency_floor_s", 0.0))
+        self.resumes = 0
+        self.resend_gaps = 0  # reconnects after which the board could not resend everything
 
     def host_time(self, t_ms: float) -> float | None:
         """This board's time on the one host timeline (unix s), once it has sent samples."""
         return self.clock.to_host(t_ms / 1000.0)
-        self.resumes = 0
-        self.resend_gaps = 0  # reconnects after which the board could not resend everything
 
     def resume_if_needed(self) -> None:
         """After a (re)connect of a link that can drop (BLE): ask the board for the frames
