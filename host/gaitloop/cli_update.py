@@ -30,8 +30,28 @@ def _progress_bar(console: Console):  # noqa: ANN202  (rich types are private)
                     disable=not console.is_terminal)
 
 
+def _board_spec(port: str | None, ble: str | None, ble_transport: str | None) -> str:
+    """One board, over serial (`--port`) or BLE (`--ble NAME [--ble-transport T]`)."""
+    from gaitloop.errors import GaitloopError
+
+    if (port is None) == (ble is None):
+        raise GaitloopError("give one board: --port PATH or --ble NAME")
+    if port is not None:
+        return port
+    name = ble.removeprefix("ble:")
+    return f"ble:{name}" if "@" in name or not ble_transport else f"ble:{name}@{ble_transport}"
+
+
+_PORT_HELP = "Serial port of the board (the link it streams on)."
+_BLE_HELP = "BLE board by name or address, NAME[@TRANSPORT] (instead of --port)."
+_TRANSPORT_HELP = ("bumble HCI transport for --ble (the `via` of `gaitloop sim --ble`); "
+                   "default: the system's adapter via bleak.")
+
+
 def push(
-    port: Annotated[str, typer.Option(help="Serial port of the board (the link it streams on).")],
+    port: Annotated[str | None, typer.Option(help=_PORT_HELP)] = None,
+    ble: Annotated[str | None, typer.Option(help=_BLE_HELP)] = None,
+    ble_transport: Annotated[str | None, typer.Option(help=_TRANSPORT_HELP)] = None,
     templates: Annotated[Path | None, typer.Option(help="CSM templates (from `gaitloop train csm`).")] = None,
     model: Annotated[Path | None, typer.Option(help="An int8 device model (.gldm, from `gaitloop export --device`).")] = None,
     calibration: Annotated[Path | None, typer.Option(help="A JSON object of calibration keys, checked against the board kind's schema.")] = None,
@@ -53,8 +73,9 @@ def push(
             tasks[kind] = bar.add_task(f"push {kind}", total=total)
         bar.update(tasks[kind], completed=done)
 
+    spec = _board_spec(port, ble, ble_transport)
     with bar:
-        summary = do_push(port, templates=templates, model=model, calibration=calibration,
+        summary = do_push(spec, templates=templates, model=model, calibration=calibration,
                           settings=_parse_settings(set_ or []),
                           rollback=rollback.value if rollback else None, version=version,
                           progress=progress)
@@ -62,7 +83,9 @@ def push(
 
 
 def status(
-    port: Annotated[str, typer.Option(help="Serial port of the board.")],
+    port: Annotated[str | None, typer.Option(help=_PORT_HELP)] = None,
+    ble: Annotated[str | None, typer.Option(help=_BLE_HELP)] = None,
+    ble_transport: Annotated[str | None, typer.Option(help=_TRANSPORT_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What the board runs: firmware, board, and per artifact its active slot, version,
@@ -70,7 +93,7 @@ def status(
     from gaitloop.link import open_link
     from gaitloop.update.client import UpdateClient
 
-    client = UpdateClient(open_link(port))
+    client = UpdateClient(open_link(_board_spec(port, ble, ble_transport)))
     try:
         info = client.open()
     finally:

@@ -86,3 +86,56 @@ def test_sim_ble_devices_and_stream_decode_like_serial(tmp_path):
     _, _, idx_b, c_b = recording.samples(ble.link)
     both, i_s, i_b = np.intersect1d(idx_s, idx_b, return_indices=True)
     assert len(both) > 1000 and np.array_equal(c_s[i_s], c_b[i_b])
+
+
+def _start_ble_sim(device: str) -> tuple[subprocess.Popen, str, str]:
+    sim = subprocess.Popen([*GAITLOOP, "sim", "--data", str(ROOT / "data/gaitpdb/GaCo01_01.txt"),
+                            "--ble", "--speed", "2", "--device", device],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT))
+    lines: dict[str, str] = {}
+    end = time.monotonic() + 60
+    while "ble" not in lines and time.monotonic() < end:
+        line = sim.stdout.readline()
+        if not line:
+            break
+        key, _, value = line.partition(": ")
+        lines[key] = value.strip()
+    m = re.fullmatch(r"(\S+) via (\S+)", lines.get("ble", ""))
+    assert m, (lines, sim.stderr.read() if sim.poll() is not None else "")
+    return sim, m.group(1), m.group(2)
+
+
+def test_push_and_status_over_ble_while_streaming():
+    """The update path runs on any Link: a signed model pushed over BLE (the sim board is
+    keyed as `gaitloop flash` keys a real one), streaming on meanwhile; status over BLE says
+    what runs; a downgrade over BLE is one line and a non-zero exit."""
+    import json
+
+    sim, name, transport = _start_ble_sim("ble-push")
+    try:
+        ble = ["--ble", name, "--ble-transport", transport]
+        res = subprocess.run([*GAITLOOP, "push", *ble, "--model", str(ROOT / "models/student_grf.gldm"),
+                              "--version", "7"], capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+        assert res.returncode == 0, res.stderr
+        out = json.loads(res.stdout)
+        assert out["done"][0]["kind"] == "model" and out["done"][0]["bytes"] > 10_000
+        assert out["streamed_meanwhile"]["samples"] > 0
+        assert out["streamed_meanwhile"]["sample_gaps"] == 0
+        st = subprocess.run([*GAITLOOP, "status", *ble, "--json"], capture_output=True, text=True,
+                            timeout=60, cwd=str(ROOT))
+        assert st.returncode == 0, st.stderr
+        model = json.loads(st.stdout)["model"]
+        assert model["version"] == 7 and model["slot"] in ("a", "b") and len(model["sha256"]) == 64
+        down = subprocess.run([*GAITLOOP, "push", *ble, "--model", str(ROOT / "models/student_grf.gldm"),
+                               "--version", "3"], capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+        assert down.returncode == 1 and "Traceback" not in down.stderr
+        assert len(down.stderr.strip().splitlines()) == 1 and "downgrade" in down.stderr
+        both = subprocess.run([*GAITLOOP, "status", "--port", "/dev/null", *ble], capture_output=True,
+                              text=True, timeout=30, cwd=str(ROOT))
+        assert both.returncode != 0 and "one board" in both.stderr
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        try:
+            sim.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(sim.pid, signal.SIGKILL)

@@ -189,6 +189,7 @@ class VirtualBoard:
         ble_queue: int | None = None,
         ble_interval_ms: float = 15.0,
         ble_per_event: int = 4,
+        provision_key: bool = False,
     ) -> None:
         if speed <= 0:
             raise DataError(f"speed must be positive, not {speed}")
@@ -204,6 +205,8 @@ class VirtualBoard:
         self.extra_config = dict(config or {})
         self.extra_files = dict(files or {})
         self.limp = limp
+        # as `gaitloop flash` would: the board's update key from the user's master key
+        self.provision_key = provision_key
         # BLE: the firmware's `bluetooth` calls go through the shim to a bumble device
         # (sim/ble_world.py, sim/ble_radio.py); hosts reach it on `ble_transport`
         self.ble = ble
@@ -243,6 +246,8 @@ class VirtualBoard:
             if not Path(src).is_file():
                 raise DataError(f"{src}: no such file (for the board's {name})")
             shutil.copy2(src, self.fs / name)
+        if self.provision_key:
+            self._provision_key()
         cfg_path = self.fs / "config.json"
         cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
         cfg.update(
@@ -288,6 +293,17 @@ class VirtualBoard:
         os.close(slave)
         log.close()
         return master
+
+    def _provision_key(self) -> None:
+        """Write the board's update key (HMAC(master, device id)) into its filesystem, as
+        `gaitloop flash` provisions a real board; a board that holds a key keeps it."""
+        from gaitfw import manifest as M
+        from gaitloop.update import keys
+
+        path = self.fs / M.KEY_FILE
+        if not path.exists():
+            path.write_bytes(keys.key_file(self.device, keys.master_key(create=True)))
+            path.chmod(0o600)
 
     def start(self) -> str:
         if self.fs is None or not (self.fs / "main.py").is_file():
