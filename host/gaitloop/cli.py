@@ -164,7 +164,9 @@ def stream(
         check_record_target(record)
     specs = list(port or []) + [f"ble:{b.removeprefix('ble:')}" for b in ble or []]
     if not specs:
-        raise GaitloopError("give at least one board: --port PATH or --ble NAME")
+        from gaitloop.cli_usage import usage_error
+
+        raise usage_error("give at least one board: --port PATH or --ble NAME")
     links = []
     try:
         for p in specs:

@@ -32,10 +32,10 @@ def _progress_bar(console: Console):  # noqa: ANN202  (rich types are private)
 
 def _board_spec(port: str | None, ble: str | None, ble_transport: str | None) -> str:
     """One board, over serial (`--port`) or BLE (`--ble NAME [--ble-transport T]`)."""
-    from gaitloop.errors import GaitloopError
+    from gaitloop.cli_usage import usage_error
 
     if (port is None) == (ble is None):
-        raise GaitloopError("give one board: --port PATH or --ble NAME")
+        raise usage_error("give one board: --port PATH or --ble NAME")
     if port is not None:
         return port
     name = ble.removeprefix("ble:")

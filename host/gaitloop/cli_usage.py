@@ -22,6 +22,7 @@ from pathlib import Path
 import typer
 from typer import _click as click  # typer >= 0.2x vendors (a trimmed) click
 from typer._click import exceptions as cx
+from typer._click.globals import get_current_context
 from typer.core import TyperArgument, TyperGroup, TyperOption
 from typer.exceptions import Abort, Exit
 
@@ -95,6 +96,12 @@ def _tidy(cmd: click.Command) -> None:
                 # at ~45 characters or at the first ". " ("eq. 8" ends a "sentence")
                 sub.short_help = one_line(sub.help.split("\n\n")[0])
             _tidy(sub)
+
+
+def usage_error(message: str) -> cx.UsageError:
+    """A usage mistake found in a command's body (options that go together or exclude each
+    other): reported like click's own, one line and exit 2, naming the command's --help."""
+    return cx.UsageError(message, ctx=get_current_context(silent=True))
 
 
 def build_command(app: typer.Typer) -> click.Command:

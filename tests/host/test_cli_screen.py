@@ -130,4 +130,5 @@ def test_entry_point_wires_the_one_line_errors():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert proc.stderr == "error: Missing option '--port'. (see 'gaitloop stream --help')\n"
+    assert proc.stderr == ("error: give at least one board: --port PATH or --ble NAME "
+                           "(see 'gaitloop stream --help')\n")
