@@ -314,13 +314,9 @@ class App:
         self.rx_t = ticks_ms()
 
     def _rx_frame(self, n):
-        m = P.cobs_decode_into(self.rx, n, self.rx_dec)
-        if m < 0:
-            return
-        f = P.parse_frame(self.rx_dec, m)
-        if isinstance(f, int) or f.kind != P.MSG_CMD or not f.payload:
-            return
-        self.handle_command(f.seq, f.payload[0], f.payload[1:])
+        f = P.parse_command(self.rx, n, self.rx_dec)
+        if f is not None:
+            self.handle_command(f.seq, f.payload[0], f.payload[1:])
 
     def _ack(self, seq, cmd, reply=b""):
         self.send_payload(P.MSG_ACK, bytes((seq & 0xFF, seq >> 8, cmd)) + reply)

@@ -205,13 +205,8 @@ class BleLink:
         n = self.rx_len
         if b == 0:
             self.rx_len = 0
-            if n:
-                m = P.cobs_decode_into(self.rx, n, self.rx_dec)
-                if m < 0:
-                    return
-                f = P.parse_frame(self.rx_dec, m)
-                if isinstance(f, int) or f.kind != P.MSG_CMD or not f.payload:
-                    return
+            f = P.parse_command(self.rx, n, self.rx_dec) if n else None
+            if f is not None:
                 self.on_command(f.seq, f.payload[0], f.payload[1:])
             return
         if n >= len(self.rx):

@@ -360,6 +360,19 @@ BAD_MAGIC = const(-3)
 BAD_VERSION = const(-4)
 
 
+def parse_command(rx, n, dec):
+    """One received COBS frame (rx[:n], no delimiter) decoded into `dec`: the Frame if it is a
+    command with a command byte, else None. The board's console and BLE inputs share it, so
+    a damaged or foreign frame is ignored the same way on both."""
+    m = cobs_decode_into(rx, n, dec)
+    if m < 0:
+        return None
+    f = parse_frame(dec, m)
+    if isinstance(f, int) or f.kind != MSG_CMD or not f.payload:
+        return None
+    return f
+
+
 def parse_frame(raw, n):
     """Check a decoded frame raw[0:n]; return ParsedFrame or a BAD_* code (never raises)."""
     if n < HEADER_LEN + CRC_LEN:

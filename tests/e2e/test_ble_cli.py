@@ -26,22 +26,31 @@ ROOT = Path(__file__).resolve().parents[2]
 GAITLOOP = [sys.executable, "-m", "gaitloop.cli"]
 
 
-def test_sim_ble_devices_and_stream_decode_like_serial(tmp_path):
+def _start_ble_sim(device: str, speed: float = 2) -> tuple[subprocess.Popen, dict[str, str]]:
+    """`gaitloop sim --ble` on the shipped walk; its printed `key: value` lines."""
     sim = subprocess.Popen([*GAITLOOP, "sim", "--data", str(ROOT / "data/gaitpdb/GaCo01_01.txt"),
-                            "--ble", "--speed", "4", "--device", "cli-ble"],
+                            "--ble", "--speed", str(speed), "--device", device],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT))
+    lines: dict[str, str] = {}
+    end = time.monotonic() + 60
+    while "ble" not in lines and time.monotonic() < end:
+        line = sim.stdout.readline()
+        if not line:
+            break
+        key, _, value = line.partition(": ")
+        lines[key] = value.strip()
+    if "ble" not in lines:
+        sim.kill()
+        pytest.fail(f"no `ble:` line from gaitloop sim: {lines} {sim.communicate(timeout=10)[1]}")
+    return sim, lines
+
+
+def test_sim_ble_devices_and_stream_decode_like_serial(tmp_path):
+    sim, lines = _start_ble_sim("cli-ble", speed=4)
     try:
-        lines: dict[str, str] = {}
-        end = time.monotonic() + 60
-        while "ble" not in lines and time.monotonic() < end:
-            line = sim.stdout.readline()
-            if not line:
-                break
-            key, _, value = line.partition(": ")
-            lines[key] = value.strip()
         m = re.fullmatch(r"(gaitloop-insole-left-[0-9a-f]{4}) via (tcp-client:127\.0\.0\.1:\d+)",
-                         lines.get("ble", ""))
-        assert m, (lines, sim.stderr.read() if sim.poll() is not None else "")
+                         lines["ble"])
+        assert m, lines
         name, transport = m.groups()
         dev = subprocess.run([*GAITLOOP, "devices", "--ble-transport", transport, "--seconds", "1.5",
                               "--port", lines["port"], "--json"],
@@ -88,31 +97,15 @@ def test_sim_ble_devices_and_stream_decode_like_serial(tmp_path):
     assert len(both) > 1000 and np.array_equal(c_s[i_s], c_b[i_b])
 
 
-def _start_ble_sim(device: str) -> tuple[subprocess.Popen, str, str]:
-    sim = subprocess.Popen([*GAITLOOP, "sim", "--data", str(ROOT / "data/gaitpdb/GaCo01_01.txt"),
-                            "--ble", "--speed", "2", "--device", device],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT))
-    lines: dict[str, str] = {}
-    end = time.monotonic() + 60
-    while "ble" not in lines and time.monotonic() < end:
-        line = sim.stdout.readline()
-        if not line:
-            break
-        key, _, value = line.partition(": ")
-        lines[key] = value.strip()
-    m = re.fullmatch(r"(\S+) via (\S+)", lines.get("ble", ""))
-    assert m, (lines, sim.stderr.read() if sim.poll() is not None else "")
-    return sim, m.group(1), m.group(2)
-
-
 def test_push_and_status_over_ble_while_streaming():
     """The update path runs on any Link: a signed model pushed over BLE (the sim board is
     keyed as `gaitloop flash` keys a real one), streaming on meanwhile; status over BLE says
     what runs; a downgrade over BLE is one line and a non-zero exit."""
     import json
 
-    sim, name, transport = _start_ble_sim("ble-push")
+    sim, lines = _start_ble_sim("ble-push")
     try:
+        name, _, transport = lines["ble"].partition(" via ")
         ble = ["--ble", name, "--ble-transport", transport]
         res = subprocess.run([*GAITLOOP, "push", *ble, "--model", str(ROOT / "models/student_grf.gldm"),
                               "--version", "7"], capture_output=True, text=True, timeout=120, cwd=str(ROOT))
