@@ -227,7 +227,13 @@ def flash(
             raise GaitloopError(f"{config}: not a readable JSON config ({exc})") from None
         if not isinstance(cfg, dict):
             raise GaitloopError(f"{config}: the config must be a JSON object")
-    summary = do_flash(port, arch=arch, config=cfg, verify=verify)
+    err = Console(stderr=True)
+    if err.is_terminal:  # a spinner with the current step; nothing extra when redirected
+        with err.status("flashing") as status:
+            summary = do_flash(port, arch=arch, config=cfg, verify=verify,
+                               progress=lambda step: status.update(step + " ..."))
+    else:
+        summary = do_flash(port, arch=arch, config=cfg, verify=verify)
     print(json.dumps(summary, indent=1))
 
 

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,19 +152,28 @@ def wait_for_hello(port: str, timeout: float = 10.0) -> Hello:
 
 
 def flash(port: str, arch: str = "host", config: dict[str, Any] | None = None,
-          verify: bool = True) -> dict[str, Any]:
+          verify: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Install the firmware (and optionally a config) on the board on `port`, staged and
-    hash-checked so a failed transfer changes nothing; reboot into it; return a summary."""
+    hash-checked so a failed transfer changes nothing; reboot into it; return a summary.
+    `progress` hears each step as it starts (a flash takes tens of seconds on a real board)."""
     # imported here: push builds on this module's mpremote and HELLO helpers
     from gaitloop.push import install_files
     from gaitloop.update import provision
 
+    say = progress or (lambda _step: None)
+    say(f"asking the board on {port} what it runs")
     check_compatible(port, arch)
     stage = make_tempdir("flash")
     try:
         # the update key, once (also the first word with the board: a silent port fails here)
-        files = provision.stage_key(port, stage, config) + stage_firmware(stage, arch, config)
+        files = provision.stage_key(port, stage, config)
+        say(f"compiling the firmware (mpy-cross -march {arch})")
+        files += stage_firmware(stage, arch, config)
+        kb = sum(f.stat().st_size for f, _ in files) / 1024
+        say(f"copying {len(files)} files ({kb:.0f} KB), checking their SHA-256 on the board")
         install_files(port, files)
+        if verify:
+            say("rebooting into the new firmware, waiting for its HELLO")
         out: dict[str, Any] = {"port": port, "arch": arch,
                                "files": len(files) - (config is not None)}
         if verify:

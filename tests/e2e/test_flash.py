@@ -40,10 +40,21 @@ def test_flash_installs_firmware_and_config_then_board_reboots_into_it(tmp_path)
             [sys.executable, "-m", "gaitloop.cli", "flash", "--port", vb.port, "--config",
              str(cfg_file)], capture_output=True, text=True, timeout=180, cwd=str(ROOT))
         assert res.returncode == 0, (res.stderr, vb.restarts, (vb.fs / "board.log").read_text())
+        assert res.stderr == ""  # progress is a spinner on a terminal, nothing when redirected
         summary = json.loads(res.stdout)
         assert summary["device"] == "flashed-insole-R" and summary["fw"]
         assert (vb.fs / "lib" / "gaitfw" / "app.mpy").is_file()
         assert json.loads((vb.fs / "config.json").read_text())["device"] == "flashed-insole-R"
+
+
+def test_flash_reports_each_step_as_it_starts():
+    from gaitloop.flash import flash
+
+    steps: list[str] = []
+    with VirtualBoard("insole", "left", ROOT / "data" / "gaitpdb" / "GaCo01_01.txt", speed=5) as vb:
+        flash(vb.port, progress=steps.append)
+    assert [s.split()[0] for s in steps] == ["asking", "compiling", "copying", "rebooting"], steps
+    assert " KB)" in steps[2]
 
 
 def test_flash_with_a_corrupted_transfer_leaves_the_previous_firmware(tmp_path, monkeypatch):
