@@ -129,6 +129,7 @@ class App:
         self._mem_age = 0
         self._mem_free = self._mem_alloc = 0
         self.ble = None  # link_ble.BleLink when the board has BLE (attach_ble)
+        self.before_sampling = None  # called once by main() just before the first sample
 
     def attach_ble(self, link):
         """Fan every frame out to BLE too; BLE commands arrive through `_ble_command`."""
@@ -176,7 +177,8 @@ class App:
         }
         n = getattr(self.hal, "n_samples", 0)
         if n:  # a replayed recording: its length, so the host can show where it starts again
-            hello["replay"] = {"samples": n, "loop": bool(self.hal.loop), "speed": self.speed}
+            hello["replay"] = {"samples": n, "loop": bool(self.hal.loop), "speed": self.speed,
+                               "start": getattr(self.hal, "start_row", 0)}
         if self.boot_error:
             hello["error"] = self.boot_error
         if self.updater is not None:
@@ -399,6 +401,8 @@ class App:
             await asyncio.sleep_ms(0 if n == _RX_PER_TURN else 10)
 
     async def main(self):
+        if self.before_sampling is not None:
+            self.before_sampling()  # e.g. join a shared replay at the instant sampling starts
         self.send_hello()
         self.emit(0, E.EV_BOOT, 2, _FW_CODE, 0)
         if self.cfg.get("_defaulted"):
@@ -469,6 +473,7 @@ def run():
     updater.attach(app)
     ble = start_ble(app, cfg, board)
     gc.collect()
+    app.before_sampling = lambda: join_replay(hal, cfg, board.RATE_HZ)
     try:
         asyncio.run(app.main())
     finally:
@@ -476,6 +481,22 @@ def run():
         if ble is not None:
             ble.close()
     return app
+
+
+def join_replay(hal, cfg, rate):
+    """Simulated boards of one walk (two insoles) share `replay_epoch_ms`, the wall-clock
+    time their replay's sample 0 played: a board that boots later, or reboots, seeks to where
+    the walk is now, so left and right stay in step as two feet of one person do. A real
+    board's HAL samples the present and has nothing to join."""
+    epoch = cfg.get("replay_epoch_ms")
+    if epoch is None or not hasattr(hal, "seek"):
+        return
+    import time
+
+    speed = float(cfg.get("speed", 1.0)) or 1.0
+    elapsed_ms = time.time_ns() // 1000000 - int(epoch)
+    if elapsed_ms > 0:
+        hal.seek(int(elapsed_ms * rate * speed) // 1000)
 
 
 def start_ble(app, cfg, board):

@@ -45,6 +45,7 @@ class ReplayHal:
         self.row = 0  # index of the next row in the file
         self.loops = 0
         self.ended = False
+        self.start_row = 0  # the row sample 0 of this boot played (seek)
 
     def _fill(self):
         if self.row >= self.n_samples:
@@ -64,6 +65,17 @@ class ReplayHal:
         self.pos = 0
         self.row += rows
         return True
+
+    def seek(self, row):
+        """Play from `row` on (wrapped when looping, else clamped to the end): a board that
+        boots late into a shared replay (config `replay_epoch_ms`) joins the walk where it is."""
+        n = self.n_samples
+        row = row % n if self.loop else min(row, n)
+        self.f.seek(REPLAY_HEADER + row * self.row_bytes)
+        self.row = row
+        self.avail = self.pos = 0
+        self.start_row = row
+        return row
 
     def read(self, sample):
         if self.pos >= self.avail and not self._fill():

@@ -118,6 +118,7 @@ def sim(
     limp: Annotated[float, typer.Option(help="Knee sleeve: shorten the --side leg's steps by this fraction (0-0.6), for the asymmetry feedback.")] = 0.0,
     ble: Annotated[bool, typer.Option(help="Also serve the board's BLE link on a virtual BLE stack (bumble); prints `ble: NAME via TRANSPORT`.")] = False,
     ble_queue: Annotated[int | None, typer.Option(help="Testing: the BLE notify queue size (packets) before ENOMEM.")] = None,
+    epoch_ms: Annotated[int | None, typer.Option(help="Wall-clock time (ms since 1970) at which the replay's first sample played: give the left and right boards of one walk the same value and they stay in step, as two feet do (default: the replay starts at boot).")] = None,
     key: Annotated[bool, typer.Option("--key/--no-key", help="Provision the board's update key from your master key, as `gaitloop flash` does, so `gaitloop push` works on it.")] = True,
 ) -> None:
     """Run a virtual board: the real firmware under MicroPython behind a pseudo-terminal.
@@ -130,7 +131,7 @@ def sim(
     vb = VirtualBoard(board.value, side.value, data, speed=speed, fs_dir=fs, device=device,
                       loop=loop, compile_mpy=compile_mpy,
                       faults=LinkFaults(drop_rate, flip_rate, seed), limp=limp, ble=ble,
-                      ble_queue=ble_queue, provision_key=key)
+                      ble_queue=ble_queue, provision_key=key, replay_epoch_ms=epoch_ms)
     try:
         port = vb.start()
         print(f"port: {port}", flush=True)

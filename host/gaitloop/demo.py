@@ -70,9 +70,12 @@ def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: b
     student = ROOT / "models" / "student_grf.gldm"
     extra = {"files": {"student.gldm": student}, "config": {"student": "student.gldm"}} \
         if student.is_file() else {}
+    epoch_ms = time.time_ns() // 1_000_000  # both feet replay one walk from this instant on
     boards = [
-        VirtualBoard("insole", "left", walk, speed=speed, device="insole-L", ble=ble, **extra),
-        VirtualBoard("insole", "right", walk, speed=speed, device="insole-R", ble=ble, **extra),
+        VirtualBoard("insole", "left", walk, speed=speed, device="insole-L", ble=ble,
+                     replay_epoch_ms=epoch_ms, **extra),
+        VirtualBoard("insole", "right", walk, speed=speed, device="insole-R", ble=ble,
+                     replay_epoch_ms=epoch_ms, **extra),
     ]
     knee = _knee_walk()
     if knee is not None:

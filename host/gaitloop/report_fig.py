@@ -94,7 +94,8 @@ def board_series(rec: Recording, link: int) -> BoardSeries:
         n = int(replay["samples"])
         replay_s = n / h.rate
         if replay.get("loop", False) and len(idx):
-            at = np.nonzero((idx % n == 0) & (idx > 0))[0]
+            start = int(replay.get("start", 0))  # the row a board joining a shared walk began at
+            at = np.nonzero(((idx + start) % n == 0) & (idx > 0))[0]
             restarts = [float(t[i]) for i in at]
     return BoardSeries(lr.name, t, idx, chans, units, events, restarts, replay_s, h.rate)
 

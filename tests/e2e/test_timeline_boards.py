@@ -111,3 +111,43 @@ def test_two_insoles_of_one_walk_line_up(tmp_path):
                 assert got[k][f"n_{side}"] >= truth[k][f"n_{side}"] - (2 if name == "info" else 6), (name, k)
                 assert got[k][f"{side}_ms"] == pytest.approx(truth[k][f"{side}_ms"], abs=10.0), (name, k, side)
     print("timeline e2e:", {"slope_err_ppm": [round((c.clock.fit.slope * SPEED - 1) * 1e6, 1) for c in session.channels], "start_err_ms": [round((s - b.first_out) * 1000, 2) for s, b in zip(starts, boards, strict=True)], "gap_err_ms": round((gap_est - gap_true) * 1000, 2), "truth": truth["step"], "aligned": aligned["step"], "info": summary["step"], "live": live_s["step"]})
+
+
+def test_boards_sharing_a_replay_epoch_stay_in_step_despite_a_launch_gap(tmp_path):
+    """`replay_epoch_ms` (what `gaitloop demo` and `gaitloop sim --epoch-ms` give both insoles):
+    a board that boots later joins the walk where it is, so `gaitloop info`'s cross-board
+    figures, taken from the recording alone, are the walk's own and not the launch gap's."""
+    epoch = time.time_ns() // 1_000_000
+    boards = [VirtualBoard("insole", side, WALK, speed=SPEED, device=f"sim-{side}",
+                           replay_epoch_ms=epoch) for side in ("left", "right")]
+    try:
+        ports = []
+        for b in boards:
+            ports.append(b.start())
+            time.sleep(0.6)  # a launch gap far larger than the tolerance below
+        rec_path = tmp_path / "walk.glsession"
+        StreamSession([open_link(p) for p in ports], Recorder(rec_path)).run(seconds=14.0, wake_after=0)
+    finally:
+        for b in boards:
+            b.stop()
+    rec = read_recording(rec_path)
+    walk_t: dict[str, dict[int, list[float]]] = {}
+    starts = []
+    for side, link in (("left", 0), ("right", 1)):
+        replay = rec.links[link].hello.extra["replay"]
+        starts.append(replay["start"])
+        rate = rec.links[link].hello.rate
+        walk_t[side] = {ev.EV_HEEL_STRIKE: [], ev.EV_TOE_OFF: []}
+        for t_ms, _, e in rec.events(link):
+            if e.code in walk_t[side]:  # the walk's own clock: where this boot joined it, plus board time
+                walk_t[side][e.code].append(replay["start"] / rate + t_ms / 1000.0)
+    assert starts[1] - starts[0] > 0.4 * SPEED * 100, starts  # the later board joined later
+    hs, to = ev.EV_HEEL_STRIKE, ev.EV_TOE_OFF
+    truth = StepAsymmetry().estimate(walk_t["left"][hs], walk_t["right"][hs],
+                                     walk_t["left"][to], walk_t["right"][to]).summary()
+    got = recording_asymmetry(rec)
+    assert got is not None and truth["step"]["n_left"] >= 8
+    for k in ("step", "double"):
+        for side in ("left_ms", "right_ms"):
+            # 20 ms of walk = 10 ms of host time at 2x: where sampling starts vs the join
+            assert got[k][side] == pytest.approx(truth[k][side], abs=20.0), (k, side, got[k], truth[k])

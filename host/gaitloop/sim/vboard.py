@@ -190,6 +190,7 @@ class VirtualBoard:
         ble_interval_ms: float = 15.0,
         ble_per_event: int = 4,
         provision_key: bool = False,
+        replay_epoch_ms: int | None = None,
     ) -> None:
         if speed <= 0:
             raise DataError(f"speed must be positive, not {speed}")
@@ -207,6 +208,9 @@ class VirtualBoard:
         self.limp = limp
         # as `gaitloop flash` would: the board's update key from the user's master key
         self.provision_key = provision_key
+        # boards replaying one walk share the wall-clock time its sample 0 played, so the
+        # firmware joins the walk where it is now (app.join_replay): left and right in step
+        self.replay_epoch_ms = replay_epoch_ms
         # BLE: the firmware's `bluetooth` calls go through the shim to a bumble device
         # (sim/ble_world.py, sim/ble_radio.py); hosts reach it on `ble_transport`
         self.ble = ble
@@ -260,6 +264,8 @@ class VirtualBoard:
             stream=True,
             ble=self.ble,
         )
+        if self.replay_epoch_ms is not None:
+            cfg["replay_epoch_ms"] = int(self.replay_epoch_ms)
         cfg.update(self.extra_config)
         cfg_path.write_text(json.dumps(cfg, indent=1))
         self.replay = replay
