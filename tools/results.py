@@ -46,8 +46,6 @@ LONG = [
     ("device bit-exactness on every GRF test window (results-quick samples every 11th)",
      ".venv/bin/pytest -q tests/int8/test_bitexact.py", "docs/device_model.md",
      "27 s of MicroPython (model card)"),
-    ("benchmarks with instruction counts (callgrind)", "make bench", "docs/benchmarks.md",
-     "duration not recorded"),
     ("MGait floor without sensing", ".venv/bin/python tools/mgait_floor.py", "docs/mgait.md",
      "duration not recorded"),
 ]
