@@ -141,10 +141,54 @@ def student(name: str, data: Path, device_every: int = DEVICE_EVERY) -> dict[str
     return out
 
 
+def _bench(name: str):
+    """A benchmark script of tools/bench/ as a module (its counting helpers, not its main)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", ROOT / "tools" / "bench" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def instructions(data: Path) -> dict[str, float]:
+    """Callgrind instructions of the board's hot paths under MicroPython, counted the way
+    the benchmarks count them (difference of two run lengths, start-up cancels): the int8
+    student's viper inference (bench_student.py) and the insole foot processor per sample
+    (bench_csm.py, `foot_viper`, on the same recording N03_2). ~35 s; needs valgrind."""
+    import shutil
+    import tempfile
+
+    if shutil.which("valgrind") is None:
+        raise RuntimeError("valgrind not found (apt-get install valgrind)")
+    bs = _bench("bench_student")
+    gldm = str(ROOT / "models" / "student_grf.gldm")
+    out = {"student_viper_per_inference": bs._instr(
+        lambda n: bs._mpy([gldm, "viper", str(n), "count"], callgrind=True)[1], 50)}
+    bc = _bench("bench_csm")
+    from gaitloop.csm.io import load_streams
+
+    streams = load_streams(Path(data) / CSM_DIR)
+    h = next(s for s in streams if s.recording == "N03_2" and s.sensor == "left_heel")
+    b = next(s for s in streams if s.recording == "N03_2" and s.sensor == "left_ball")
+    with tempfile.TemporaryDirectory() as td:
+        tmp = Path(td)
+        np.asarray(h.counts, "<i2").tofile(tmp / "h.bin")
+        np.asarray(b.counts, "<i2").tofile(tmp / "b.bin")
+        files = {"n_file": len(h.counts), "heel": str(tmp / "h.bin"), "ball": str(tmp / "b.bin")}
+        n = 2000
+        for v in ("foot_viper", "fixed_viper"):
+            i1 = int(bc._run(bc._code(v, "count", n, files), True, tmp))
+            i2 = int(bc._run(bc._code(v, "count", 2 * n, files), True, tmp))
+            out[f"csm_{v}_per_sample"] = (i2 - i1) / n
+    return out
+
+
 GROUPS: dict[str, Callable[[Path], dict[str, float]]] = {
     "csm_heldout": csm_heldout,
     "mgait_bandai": mgait_bandai,
     "limp_whole_trial": limp_whole_trial,
     "student_phase_insole": lambda d: student("student_phase_insole", d),
     "student_grf": lambda d: student("student_grf", d),
+    "instructions": instructions,
 }
