@@ -30,8 +30,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	for b in tools/bench/bench_*.py; do $(PY) $$b || exit 1; done
 
-# Deterministic headline figures recomputed on fixed inputs (~1 min here) and checked against
-# docs/results.json and the doc pages; non-zero exit when one differs. Needs ../shared/data
+# Deterministic headline figures recomputed on fixed inputs and checked against
+# docs/results.json and the doc pages; non-zero exit when one differs (~1.5-2 min here,
+# valgrind included). Needs ../shared/data
 # (or GAITLOOP_DATA).
 results-quick: $(STAMP)
 	$(PY) tools/results.py
