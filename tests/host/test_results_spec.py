@@ -40,3 +40,22 @@ def test_tolerances_are_tighter_than_a_three_point_loss(group):
     for fig, spec in exp[group]["figures"].items():
         if fig.startswith(("step_mape", "f1")):
             assert spec["tol"] < (3.0 if fig.startswith("step_mape") else 0.03), fig
+
+
+def _tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("results_tool", results.ROOT / "tools" / "results.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_results_tool_errors_are_one_line(tmp_path, capsys):
+    tool = _tool()
+    assert tool.main(["--data", str(tmp_path / "none")]) == 2
+    assert tool.main(["--data", str(tmp_path), "--only", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("results: ") for line in err)
+    assert tool.main(["--list"]) == 0
+    assert "gaitloop eval csm-table5" in capsys.readouterr().out
