@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean results results-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,20 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	for b in tools/bench/bench_*.py; do $(PY) $$b || exit 1; done
+
+# Deterministic headline figures recomputed on fixed inputs and checked against
+# docs/results.json and the doc pages; non-zero exit when one differs (~1.5-2 min here,
+# valgrind included). Needs ../shared/data
+# (or GAITLOOP_DATA).
+results-quick: $(STAMP)
+	$(PY) tools/results.py
+
+# Everything results-quick checks, then every benchmark, then the list of the long runs
+# (training, Table 5 protocol) with their commands and durations, which it does not start.
+results: $(STAMP)
+	$(PY) tools/results.py
+	for b in tools/bench/bench_*.py; do $(PY) $$b || exit 1; done
+	$(PY) tools/results.py --list
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

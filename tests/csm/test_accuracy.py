@@ -1,32 +1,29 @@
-"""The shipped templates on subjects they were not trained on, against the paper's bar."""
+"""The shipped templates on subjects they were not trained on: the documented figures pinned.
+
+Both E4 readings (binary and strict, with its floor) are held to docs/results.json, recomputed
+on all 46 held-out recordings (5 s). The fixed-point path is integer code, so its figures are
+pinned exactly; the float reference and the baselines within 0.01 points.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from gaitloop.csm.baselines import Baselines
+from gaitloop import results
 from gaitloop.csm.evaluate import evaluate
-
-PAPER_E4 = 7.75  # Table 5d, CSM testing average
 
 
 @pytest.fixture(scope="module")
-def held_out(huang_streams, shipped):
-    trained = set(shipped.meta["trained_on"])
-    train = [s for s in huang_streams if s.subject in trained]
-    test = [s for s in huang_streams if s.subject not in trained]
-    assert test and len({s.subject for s in test}) >= 5
-    return evaluate(test, shipped, Baselines().fit(train))
+def held_out(huang_streams):
+    return results.csm_report(streams=huang_streams)
 
 
-def test_e4_beats_paper_and_pm(held_out):
-    e4 = held_out["csm_fixed"]["E4"]
-    assert e4 < PAPER_E4
-    assert e4 < held_out["pm"]["E4"]
-    # not asserted: our STTTA reading beats CSM on these threshold labels (docs/csm.md)
-    r = held_out["csm_fixed"]
-    assert r["E4_strict"] - r["E4_strict_floor"] < 2.0  # strict reading: near its floor
-    assert abs(r["E4"] - held_out["csm_float"]["E4"]) < 0.1
+def test_e4_both_readings_pinned(held_out):
+    assert results.compare("csm_heldout", results.csm_figures(held_out)) == []
+    # the qualitative claims of docs/csm.md on the same run: CSM below PM in both readings
+    # (not claimed: below our STTTA reading, which reproduces the threshold labels)
+    for k in ("E4", "E4_strict"):
+        assert held_out["csm_fixed"][k] < held_out["pm"][k]
 
 
 def test_timing_against_authors_states(held_out):

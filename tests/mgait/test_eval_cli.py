@@ -41,12 +41,18 @@ def test_eval_mgait_json(walk_dir):
         assert k in rep
     assert rep["calibration_walks"] == ["dataset-2_walk_normal_001"]
     assert rep["n_steps"] >= 30 and rep["event_f1"] > 85
-    assert rep["step_mape"] < 15 and rep["fixed"]["nominal"]["step_mape"] < 15
+    # pinned on these three walks at sensor-noise seed 0; tolerances = the largest distance of
+    # seeds 1-3 from seed 0 (RLS 3.77-4.45, nominal 6.63-6.83, 70/30 fixed 3.18-3.55 %; the
+    # ideal path has no sensor noise: exact)
+    assert rep["step_mape"] == pytest.approx(4.452, abs=0.7)
+    assert rep["fixed"]["nominal"]["step_mape"] == pytest.approx(6.632, abs=0.25)
+    assert rep["fixed"]["paper_70_30"]["step_mape"] == pytest.approx(3.547, abs=0.4)
+    assert rep["ideal"]["paper_70_30"]["step_mape"] == pytest.approx(3.101, abs=0.001)
     assert rep["ideal"]["nominal"]["n_steps"] >= rep["n_steps"] - 3
     # the paper's 70/30 step protocol and the floor of eq. 6 on the same steps
     for p in ("fixed", "ideal"):
         split, floor = rep[p]["paper_70_30"], rep[p]["best_possible_in_sample"]
-        assert split["n_train"] > 2 * split["n_test"] > 0 and split["step_mape"] < 15
+        assert split["n_train"] > 2 * split["n_test"] > 0
         # no parameter set does better on all steps than the floor, the in-sample fit included
         assert floor["step_mape"] <= rep[p]["in_sample_batch_ls_bias"]["step_mape"] + 0.5
         assert floor["step_mape"] <= rep[p]["nominal"]["step_mape"]

@@ -31,4 +31,9 @@ def test_buzzer_rule_scores_on_two_walks():
     # catches more of them than the live buzzer on these walks
     ps = rep["per_stride"]
     assert ps["tp"] + ps["fn"] == rep["tp"] + rep["fn"]
-    assert ps["recall"] >= rep["recall"] and ps["f1"] > 0.5
+    assert ps["recall"] >= rep["recall"]
+    # pinned: sensor-noise seeds 0-3 give these exact counts on these two walks (50 strides,
+    # 21 limping), so the tolerance only absorbs float formatting
+    assert (rep["strides"], rep["limp_strides"]) == (50, 21)
+    assert ps["f1"] == pytest.approx(0.8108, abs=1e-4)
+    assert rep["confirmed"]["recall"] == pytest.approx(0.6190, abs=1e-4)
