@@ -127,6 +127,17 @@ def huang() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The root holding the non-redistributable datasets (GAITLOOP_DATA's layout), for the
+    headline figures of `gaitloop.results`, which name their paths below it."""
+    root = require_data("huang_gait_phase").parent
+    bandai = require_data("bandai_namco")
+    if bandai.parents[1] != root:
+        pytest.fail(f"the datasets are not under one root: {root} and {bandai}", pytrace=False)
+    return root
+
+
+@pytest.fixture(scope="session")
 def gaitpdb_all() -> Path:
     """All 20 gaitpdb usual walks (public; two are shipped in data/gaitpdb)."""
     return require_data("gaitpdb")
