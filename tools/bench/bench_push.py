@@ -34,7 +34,9 @@ MPY = str(Path(sys.executable).with_name("micropython"))
 KEY = bytes(range(32))
 
 
-def transfer_times(runs: int) -> list[dict]:
+def transfer_times(runs: int, ble: bool = False, windows: tuple[int, ...] = (1, 2, 4, 8)) -> list[dict]:
+    """Push timings per window; over the board's serial pty, or (`ble`) over the simulator's
+    BLE stack (bumble; MTU 247, connection events every 15 ms, 4 packets each)."""
     from gaitfw import manifest as M
     from gaitloop.link import open_link
     from gaitloop.sim.vboard import VirtualBoard
@@ -45,13 +47,14 @@ def transfer_times(runs: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as d:
         kf = Path(d) / "device.key"
         kf.write_bytes(M.key_file_bytes("bench", KEY))
-        with VirtualBoard("insole", "left", WALK, speed=5, files={"device.key": kf}) as vb:
+        with VirtualBoard("insole", "left", WALK, speed=5, files={"device.key": kf}, ble=ble) as vb:
+            spec = f"ble:{vb.ble_name()}@{vb.ble_transport}" if ble else vb.port
             version = 1
-            for window in (1, 2, 4, 8):
+            for window in windows:
                 times = []
                 streamed = gaps = 0
                 for _ in range(runs):
-                    c = UpdateClient(open_link(vb.port))
+                    c = UpdateClient(open_link(spec))
                     try:
                         c.open()
                         art = model(GRF, version=version)
@@ -189,6 +192,13 @@ def verify_cost(use_callgrind: bool) -> dict:
     return out
 
 
+def _print_transfer(r: dict) -> None:
+    print(f"  window {r['window']}: best {r['best_s'] * 1000:.0f} ms (median "
+          f"{r['median_s'] * 1000:.0f} ms) = {r['kb_per_s']:.1f} KB/s; streamed "
+          f"{r['samples_streamed']} samples meanwhile ({r['samples_per_s_during']:.0f}/s), "
+          f"{r['sample_gaps']} gaps")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-callgrind", action="store_true")
@@ -198,10 +208,10 @@ def main() -> None:
           f"{hashlib.sha256(GRF.read_bytes()).hexdigest()[:16]}")
     print("\n1. transfer over serial to a virtual board (MicroPython behind a pty, replay 5x)")
     for r in transfer_times(args.runs):
-        print(f"  window {r['window']}: best {r['best_s'] * 1000:.0f} ms (median "
-              f"{r['median_s'] * 1000:.0f} ms) = {r['kb_per_s']:.1f} KB/s; streamed "
-              f"{r['samples_streamed']} samples meanwhile ({r['samples_per_s_during']:.0f}/s), "
-              f"{r['sample_gaps']} gaps")
+        _print_transfer(r)
+    print("\n1b. the same over the simulator's BLE link (bumble; MTU 247, 15 ms connection events)")
+    for r in transfer_times(args.runs, ble=True, windows=(4, 8)):
+        _print_transfer(r)
     print("\n2. board heap during the transfer (MicroPython, App + Updater, 512-byte chunks)")
     r = board_ram()
     print(f"  peak gc.mem_alloc() above the start, no collection: {r['peak_alloc_during_transfer_B']} B "
