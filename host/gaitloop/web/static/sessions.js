@@ -11,7 +11,7 @@ async function load() {
   if (!j.sessions.length) { rows.innerHTML = `<tr><td colspan="9" class="muted">no recordings yet: start one on the live page</td></tr>`; return; }
   rows.innerHTML = j.sessions.map(s => s.error ?
     `<tr><td>${esc(s.name)}</td><td colspan="8" class="muted">unreadable: ${esc(s.error)}</td></tr>` :
-    `<tr data-name="${esc(s.name)}"><td>${esc(s.name)}</td><td>${esc(s.created || "")}</td><td>${fmt(s.duration_s, 1, " s")}</td>
+    `<tr data-name="${esc(s.name)}"><td>${esc(s.name)}</td><td>${s.created ? esc(new Date(s.created * 1000).toLocaleString()) : ""}</td><td>${fmt(s.duration_s, 1, " s")}</td>
      <td>${esc(s.boards.join(", "))}</td><td>${s.steps}</td><td>${fmt(s.mean_step_m, 2, " m")}</td>
      <td>${fmt(s.step_si_pct, 1, " %")}</td><td>${fmt(s.stance_si_pct, 1, " %")}</td>
      <td>${s.name === j.recording ? "recording…" : `<button data-open="${esc(s.name)}">Report</button>`}</td></tr>`).join("");
