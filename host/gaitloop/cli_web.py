@@ -83,7 +83,7 @@ def serve(
             console.print("[yellow]bound beyond loopback: the token in this URL is required "
                           "(it is not shown again)[/]")
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=http_port, log_level="warning",
-                                               ws="websockets", lifespan="on"))
+                                               ws="websockets-sansio", lifespan="on"))
         signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
         server.run()
         if hub.error:

@@ -121,18 +121,18 @@ function asymRows() {
 
 function drawAsym() {
   const c = document.getElementById("asym"), g = fit(c), W = c.width, H = c.height;
-  const rows = asymRows(), max = 50, x0 = W * 0.42, bw = W - x0 - 8;
+  const rows = asymRows(), max = 50, xv = W * 0.46, x0 = W * 0.62, bw = W - x0 - 8;
   g.clearRect(0, 0, W, H);
   const rh = H / Math.max(rows.length, 1);
   g.font = `${Math.min(12, rh * 0.6) * devicePixelRatio}px sans-serif`; g.textBaseline = "middle";
   rows.forEach(([name, v], i) => {
     const y = i * rh;
     g.fillStyle = "#333"; g.fillText(name, 4, y + rh / 2);
-    if (v == null) return;
-    const a = Math.min(Math.abs(v), max);
+    if (v == null) { g.fillText("–", xv, y + rh / 2); return; }
+    const a = Math.min(Math.abs(v), max);  // bars end at 50 %; the number is exact
     g.fillStyle = Math.abs(v) > 25 ? "#d62728" : "#2ca02c";
     g.fillRect(x0, y + rh * 0.2, bw * a / max, rh * 0.6);
-    g.fillStyle = "#000"; g.fillText(`${Math.abs(v).toFixed(1)} %`, x0 + bw * a / max + 4, y + rh / 2);
+    g.fillText(`${Math.abs(v).toFixed(1)} %`, xv, y + rh / 2);
   });
   const lx = x0 + bw * 25 / max;
   g.strokeStyle = "#d62728"; g.setLineDash([4, 3]); g.beginPath(); g.moveTo(lx, 0); g.lineTo(lx, H); g.stroke(); g.setLineDash([]);
