@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from gaitloop.demo import _knee_walk
 from gaitloop.record import info, read_recording
 from gaitloop.sim.vboard import VirtualBoard
 
@@ -82,12 +83,15 @@ def test_live_page_recording_and_report(tmp_path):
     sessions = tmp_path / "sessions"
     boards = [VirtualBoard("insole", side, WALK, speed=SPEED, device=f"insole-{side[0].upper()}")
               for side in ("left", "right")]
+    knee = _knee_walk()  # the demo's knee sleeve, with its limp, when its replay source is installed
+    if knee is not None:
+        boards.append(VirtualBoard("knee", "left", knee, speed=SPEED, device="knee-sleeve", limp=0.3))
     proc = None
     try:
         ports = [b.start() for b in boards]
         port = free_port()
-        proc, url = start_serve(["--listen", f"127.0.0.1:{port}", "--port", ports[0], "--port", ports[1],
-                                 "--sessions", str(sessions)])
+        args = [a for p in ports for a in ("--port", p)]
+        proc, url = start_serve(["--listen", f"127.0.0.1:{port}", *args, "--sessions", str(sessions)])
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
             try:
@@ -98,7 +102,13 @@ def test_live_page_recording_and_report(tmp_path):
                 page.wait_for_function("window.gaitloop.points > 300 && window.gaitloop.stances >= 6")
                 page.wait_for_function("document.getElementById('asymtext').textContent.includes('25 %')")
                 page.wait_for_function("document.getElementById('cadence').textContent !== '–'")
-                assert page.locator(".board").count() == 2
+                assert page.locator(".board").count() == len(boards)
+                page.wait_for_function("document.getElementById('phaseL').textContent.includes('/')")
+                if knee is not None:  # step lengths from the knee sleeve's MGait steps
+                    page.wait_for_function("window.gaitloop.steps >= 4 && "
+                                           "document.getElementById('stepR').textContent.endsWith(' m')")
+                    step = float(page.locator("#stepR").text_content().split()[0])
+                    assert 0.2 < step < 1.2, step
                 health = page.locator(".health").first.text_content()
                 assert "samples/s received" in health and "CRC errors" in health
                 n0 = page.evaluate("window.gaitloop.points")
@@ -140,5 +150,6 @@ def test_live_page_recording_and_report(tmp_path):
         for b in boards:
             b.stop()
     rec = read_recording(sessions / name)
+    assert len(info(rec)["boards"]) == len(boards)
     for b in info(rec)["boards"]:
         assert b["samples"] > 0.5 * 4 * SPEED * 100 and b["seq_gaps"] == 0 and b["sample_gaps"] == 0

@@ -105,6 +105,10 @@ function showNumbers(f) {
   document.getElementById("cadence").textContent = fmt(cad, 0);
   document.getElementById("cadsrc").textContent = src;
   document.getElementById("speed").textContent = fmt(knee.speed_m_s, 2, " m/s");
+  for (const [id, side] of [["phaseL", "left"], ["phaseR", "right"]]) {
+    const st = asym && asym.stance[side + "_ms"], sw = asym && asym.swing[side + "_ms"];
+    document.getElementById(id).textContent = st == null ? "–" : `${st.toFixed(0)} / ${fmt(sw, 0)}`;
+  }
   document.getElementById("display").textContent =
     `display frames: ${stats.frames} · dropped by this page: ${stats.drops}`;
 }
