@@ -33,6 +33,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_listen(host: str, port: int) -> None:
+    """Fail in one line before any board starts when the address cannot be bound."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as exc:
+        raise GaitloopError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def serve(
     listen: Annotated[str, typer.Option(help="HOST:PORT to serve on. Beyond loopback a token is required (printed once).")] = "127.0.0.1:8765",
     port: Annotated[list[str] | None, typer.Option(help="Serial port of a board (repeat for several boards).")] = None,
@@ -53,6 +66,7 @@ def serve(
     from gaitloop.web.hub import Hub
 
     host, http_port = parse_listen(listen)
+    check_listen(host, http_port)
     check_out_dir(sessions)
     specs = list(port or []) + [f"ble:{b.removeprefix('ble:')}" for b in ble or []]
     if not specs and not demo:
@@ -73,7 +87,9 @@ def serve(
         for p in specs:
             links.append(open_link(p, ble_transport))
         token = None if is_loopback(host) else secrets.token_urlsafe(18)
-        hub = Hub(StreamSession(links), sessions, {"ports": specs, "demo": demo})
+        from gaitloop.cli import NO_BOARD_S
+
+        hub = Hub(StreamSession(links), sessions, {"ports": specs, "demo": demo}, require_board=NO_BOARD_S)
         links = []  # the session owns (and closes) them now
         app = create_app(hub, token)
         shown = f"[{host}]" if ":" in host else host
@@ -86,8 +102,8 @@ def serve(
                                                ws="websockets-sansio", lifespan="on"))
         signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
         server.run()
-        if hub.error:
-            raise GaitloopError(f"the stream stopped: {hub.error}")
+        if hub.error:  # already printed (one line) when the stream stopped; the page kept serving
+            raise typer.Exit(1)
     finally:
         for link in links:
             link.close()

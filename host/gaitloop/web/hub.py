@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import queue
+import sys
 import threading
 import time
 from datetime import datetime
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gaitfw import protocol as P
+from gaitloop.errors import GaitloopError
 from gaitloop.record import Recorder
 from gaitloop.stream import StreamSession
 from gaitloop.web.display import DisplayBuilder
@@ -50,8 +52,11 @@ class Client:
 class Hub:
     """Owns the StreamSession thread, the page clients and the recording switch."""
 
-    def __init__(self, session: StreamSession, sessions_dir: Path, meta: dict[str, Any] | None = None) -> None:
+    def __init__(self, session: StreamSession, sessions_dir: Path, meta: dict[str, Any] | None = None,
+                 require_board: float | None = None) -> None:
         self.session = session
+        # as `gaitloop stream`: a link with no gaitloop frame after this many seconds is an error
+        self.require_board = require_board
         self.sessions_dir = Path(sessions_dir)
         self.meta = meta or {}
         self.display = DisplayBuilder()
@@ -73,9 +78,10 @@ class Hub:
 
     def _run(self) -> None:
         try:
-            self.session.run(None, on_tick=self._tick)
+            self.session.run(None, on_tick=self._tick, require_board=self.require_board)
         except Exception as exc:  # noqa: BLE001 - shown on the page and in the terminal
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = str(exc) if isinstance(exc, GaitloopError) else f"{type(exc).__name__}: {exc}"
+            print(f"error: {self.error}", file=sys.stderr, flush=True)
             self._publish({"type": "error", "error": self.error})
 
     def _tick(self) -> None:
