@@ -206,10 +206,11 @@ document.getElementById("rec").onclick = async () => {
   const b = document.getElementById("rec"), f = document.getElementById("recfile");
   b.disabled = true;
   try {
-    const r = await fetch(`/api/record/${recording ? "stop" : "start"}`, {method: "POST"});
+    const action = recording ? "stop" : "start";  // frames may update `recording` meanwhile
+    const r = await fetch(`/api/record/${action}`, {method: "POST"});
     const j = await r.json();
     if (!r.ok) { f.textContent = "error: " + j.error; return; }
-    recording = !recording;
+    recording = action === "start";
     if (recording) { showRecording({file: j.file, seconds: 0}); }
     else { b.textContent = "Start recording"; b.classList.remove("on");
            f.innerHTML = `saved <a href="/sessions#${encodeURIComponent(j.file)}">${j.file}</a> (${j.seconds} s)`; }
