@@ -16,17 +16,24 @@ from gaitloop.web.hub import Client
 
 def test_trace_is_block_means_across_frames():
     """100 Hz in frames of 7 samples -> 25 points/s, each the mean of 4 consecutive samples,
-    with the remainder carried into the next frame (no sample skipped or counted twice)."""
+    the remainder carried into the next frame (no sample skipped or counted twice); a take
+    also shows the unfinished block, so every sample received is drawn at once."""
     tr = BoardTrace()
     x = np.arange(100, dtype=float)[:, None] * np.array([[1.0, -1.0]])
     for i in range(0, 98, 7):
         tr.add(i / 100.0, 100, x[i:i + 7])
     t, v = tr.take()
     k = 100 // DISPLAY_HZ
-    assert len(t) == 98 // k
-    np.testing.assert_allclose(np.asarray(v)[:, 0], x[: len(t) * k, 0].reshape(-1, k).mean(axis=1))
-    np.testing.assert_allclose(t, np.arange(len(t)) * k / 100.0, atol=1e-9)
+    full = 98 // k
+    assert len(t) == full + 1
+    np.testing.assert_allclose(np.asarray(v)[:full, 0], x[: full * k, 0].reshape(-1, k).mean(axis=1))
+    np.testing.assert_allclose(t[:full], np.arange(full) * k / 100.0, atol=1e-9)
+    assert t[-1] == pytest.approx(full * k / 100.0) and v[-1][0] == pytest.approx(x[full * k:98, 0].mean())
+    assert tr.shown_t == pytest.approx(0.97)
     assert tr.take() == ([], [])
+    tr.add(0.98, 100, x[98:100])  # the next block starts afresh after a take
+    t, v = tr.take()
+    assert t == [0.98] and v[0][0] == pytest.approx(98.5)
 
 
 def test_full_queue_drops_display_frames_and_counts_them():

@@ -16,7 +16,7 @@ from gaitfw import events as ev
 from gaitloop.asymmetry import LiveSteps
 from gaitloop.messages import Event, Samples, Status
 
-#: display points per second of board time per trace
+#: display points per second of board time per trace (plus the partial block at each frame)
 DISPLAY_HZ = 25
 
 #: events the page shows (phases, steps, feedback); the rest only count in link health
@@ -37,6 +37,7 @@ class BoardTrace:
         self.t: list[float] = []
         self.v: list[list[float]] = []
         self.last_t: float | None = None
+        self.shown_t: float | None = None  # board time of the newest sample in an emitted point
 
     def add(self, t0_s: float, rate: int, values: np.ndarray) -> None:
         k = max(1, rate // DISPLAY_HZ)
@@ -48,11 +49,19 @@ class BoardTrace:
             means = values[:n].reshape(-1, k, values.shape[1]).mean(axis=1)
             self.t.extend((t0_s + np.arange(len(means)) * k / rate).round(3).tolist())
             self.v.extend(np.round(means, 2).tolist())
+            self.shown_t = t0_s + (n - 1) / rate
         self.carry = values[n:]
         self.carry_t = t0_s + n / rate
         self.last_t = t0_s + (len(values) - 1) / rate
 
     def take(self) -> tuple[list[float], list[list[float]]]:
+        """The points since the last take, the unfinished block included (its mean, at its
+        start): a sample is drawn in the first display frame after it arrives."""
+        if self.carry is not None and len(self.carry):
+            self.t.append(round(self.carry_t, 3))
+            self.v.append(np.round(self.carry.mean(axis=0), 2).tolist())
+            self.shown_t = self.last_t
+            self.carry = None
         t, v = self.t, self.v
         self.t, self.v = [], []
         return t, v
@@ -69,9 +78,11 @@ class DisplayBuilder:
         self.knee: dict[str, Any] = {}
         self.steps = LiveSteps()
         self.rx: dict[int, list[tuple[float, int]]] = {}  # (wall s, samples) for the live rate
+        self.new = 0  # messages for the page since the last frame
 
     def __call__(self, link: int, ch: Any, frame: Any, msg: Any) -> None:
         h = ch.state.hello
+        self.new += 1
         if isinstance(msg, Samples) and h is not None:
             scale = np.asarray(h.scale, float)[: msg.counts.shape[1]]
             self.traces.setdefault(link, BoardTrace()).add(frame.t_ms / 1000.0, h.rate, msg.counts * scale)
@@ -122,12 +133,16 @@ class DisplayBuilder:
                 "side": h.side if h else None, "rate_hz": h.rate if h else None,
                 "channels": list(h.channels) if h else [], "units": list(h.units) if h else [],
                 "t": t, "v": v, "now": tr.last_t if tr else None,
+                # when the newest sample drawn left the board, on the host clock (unix s; the
+                # one timeline): the page's latency figure is its own clock minus this
+                "shown_host": ch.host_time(tr.shown_t * 1000.0) if tr and tr.shown_t is not None else None,
                 "health": {"rx_rate_hz": round(rate, 1) if rate else None, "samples": st.samples,
                            "gaps": st.seq_gaps, "samples_missing": st.sample_gaps,
                            "crc_errors": ch.decoder.stats.crc_errors, "resumes": ch.resumes,
                            **self.status.get(ch.id, {})},
             })
         events, self.events = self.events, []
+        self.new = 0
         asym = self.steps.summary()
         return {"type": "frame", "boards": boards, "events": events, "knee": dict(self.knee),
                 "asymmetry": asym}

@@ -26,8 +26,13 @@ from gaitloop.record import Recorder
 from gaitloop.stream import StreamSession
 from gaitloop.web.display import DisplayBuilder
 
-#: seconds between display frames (25 frames/s)
-FRAME_S = 0.04
+#: a display frame goes out when new data arrived and this long passed since the last one
+#: (at most 50 frames/s; the latency of a sample to the page is this, not a fixed period)
+FRAME_S = 0.02
+#: ... and at least this often without new data (link health, a silent board)
+IDLE_FRAME_S = 0.25
+#: the stream thread's select timeout: a held-back frame waits at most this for the next tick
+POLL_S = 0.02
 #: display frames a page may have pending before new ones are dropped (2 s of frames)
 CLIENT_QUEUE = 50
 
@@ -61,6 +66,7 @@ class Hub:
         self.meta = meta or {}
         self.display = DisplayBuilder()
         session.sinks.append(self.display)
+        session.poll_timeout = POLL_S
         self.clients: set[Client] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.requests: queue.Queue[tuple[str, concurrent.futures.Future]] = queue.Queue()
@@ -95,7 +101,8 @@ class Hub:
             except Exception as exc:  # noqa: BLE001 - returned to the page as an error
                 fut.set_exception(exc)
         now = time.monotonic()
-        if now - self._last_frame >= FRAME_S:
+        since = now - self._last_frame
+        if (self.display.new and since >= FRAME_S) or since >= IDLE_FRAME_S:
             self._last_frame = now
             frame = self.display.frame(self.session.channels)
             frame["recording"] = self._recording_view()

@@ -6,7 +6,8 @@ const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 const EV = {HS: 16, FF: 17, HO: 18, TO: 19, STEP: 48, SPEED: 50, ASYM: 54,
             BUZZ: 55, BUZZ_OFF: 56, LED: 57, LED_OFF: 58, TREND: 59};
 const boards = {};               // link -> state
-const stats = {frames: 0, points: 0, stances: 0, steps: 0, feedback: 0, drops: 0};
+const stats = {frames: 0, points: 0, stances: 0, steps: 0, feedback: 0, drops: 0, latency_ms: [], latency_link: []};
+let pendingLatency = [];         // host times of newest samples received, measured when drawn
 window.gaitloop = stats;         // read by the browser tests
 let asym = null, knee = {}, cadenceInsole = {};
 let dirty = false;
@@ -45,6 +46,7 @@ function onFrame(f) {
     for (let i = 0; i < b.t.length; i++) { s.t.push(b.t[i]); s.v.push(b.v[i]); }
     stats.points += b.t.length;
     if (b.now != null) s.now = b.now;
+    if (b.t.length && b.shown_host != null) pendingLatency.push([b.link, b.shown_host]);
     const h = b.health;
     s.div.querySelector(".health").textContent =
       `link ${b.port} · ${h.rx_rate_hz == null ? "–" : h.rx_rate_hz.toFixed(0)} samples/s received (board ${b.rate_hz || "?"} Hz) · ` +
@@ -192,7 +194,14 @@ function drawBoard(s) {
 }
 
 function draw() {
-  if (dirty) { dirty = false; for (const s of Object.values(boards)) drawBoard(s); drawAsym(); }
+  if (dirty) {
+    dirty = false; for (const s of Object.values(boards)) drawBoard(s); drawAsym();
+    // sample leaving the board -> drawn on the page (same host clock: the one timeline)
+    const now = (performance.timeOrigin + performance.now()) / 1000;
+    for (const [link, h] of pendingLatency) { stats.latency_ms.push((now - h) * 1000); stats.latency_link.push(link); }
+    pendingLatency = [];
+    if (stats.latency_ms.length > 20000) { stats.latency_ms.splice(0, 10000); stats.latency_link.splice(0, 10000); }
+  }
   requestAnimationFrame(draw);
 }
 
