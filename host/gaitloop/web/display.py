@@ -28,6 +28,12 @@ PAGE_EVENTS = {
 FEEDBACK = {ev.EV_MG_BUZZ, ev.EV_MG_BUZZ_OFF, ev.EV_MG_LED, ev.EV_MG_LED_OFF, ev.EV_MG_SPEED_TREND}
 
 
+def shown_channels(h: Any) -> list[int]:
+    """The channels a page draws: those in the first channel's unit (an insole's two forces in
+    N, the knee sleeve's two knee angles in deg, not its 12 IMU channels): less to send."""
+    return [i for i, u in enumerate(h.units) if u == h.units[0]]
+
+
 class BoardTrace:
     """Pending display points of one board: block means of `k` samples, carried across frames."""
 
@@ -84,8 +90,9 @@ class DisplayBuilder:
         h = ch.state.hello
         self.new += 1
         if isinstance(msg, Samples) and h is not None:
-            scale = np.asarray(h.scale, float)[: msg.counts.shape[1]]
-            self.traces.setdefault(link, BoardTrace()).add(frame.t_ms / 1000.0, h.rate, msg.counts * scale)
+            cols = shown_channels(h)
+            scale = np.asarray(h.scale, float)[cols]
+            self.traces.setdefault(link, BoardTrace()).add(frame.t_ms / 1000.0, h.rate, msg.counts[:, cols] * scale)
             self.rx.setdefault(link, []).append((time.monotonic(), len(msg.counts)))
         elif isinstance(msg, Event):
             self.steps(link, ch, frame, msg)
@@ -131,7 +138,8 @@ class DisplayBuilder:
                 "link": ch.id, "port": ch.link.name,
                 "device": h.device if h else None, "kind": h.kind if h else None,
                 "side": h.side if h else None, "rate_hz": h.rate if h else None,
-                "channels": list(h.channels) if h else [], "units": list(h.units) if h else [],
+                "channels": [h.channels[i] for i in shown_channels(h)] if h else [],
+                "units": [h.units[i] for i in shown_channels(h)] if h else [],
                 "t": t, "v": v, "now": tr.last_t if tr else None,
                 # when the newest sample drawn left the board, on the host clock (unix s; the
                 # one timeline): the page's latency figure is its own clock minus this

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import queue
 import sys
 import threading
@@ -41,11 +42,11 @@ class Client:
     """One page's WebSocket: a bounded queue and its drop count."""
 
     def __init__(self, maxsize: int = CLIENT_QUEUE) -> None:
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)  # display frames as JSON text
         self.drops = 0
         self.sent = 0
 
-    def offer(self, frame: dict[str, Any]) -> bool:
+    def offer(self, frame: str) -> bool:
         try:
             self.queue.put_nowait(frame)
             return True
@@ -114,8 +115,11 @@ class Hub:
             self.loop.call_soon_threadsafe(self._fanout, frame)
 
     def _fanout(self, frame: dict[str, Any]) -> None:
+        if not self.clients:
+            return
+        text = json.dumps(frame, separators=(",", ":"))  # once for all pages
         for c in list(self.clients):
-            c.offer(frame)
+            c.offer(text)
 
     def _recording_view(self) -> dict[str, Any] | None:
         r = self.recording

@@ -29,7 +29,7 @@ function boardState(b) {
                  b.kind === "knee" ? "knee sleeve: knee angles, steps marked" : b.kind;
     s.div.querySelector("h2").textContent = `${b.device} (${b.side}) — ${what}`;
     // plot the channels in the first channel's unit: forces (N) or knee angles (deg)
-    s.plotted = b.channels.map((c, i) => i).filter(i => b.units[i] === b.units[0]);
+    s.plotted = b.channels.map((c, i) => i);  // the server sends the channels to draw
     s.div.querySelector(".legend").innerHTML = s.plotted.map((i, k) =>
       `<span><i class="sw" style="background:${COLORS[k % 4]}"></i>${b.channels[i]} (${b.units[i]})</span>`).join("") +
       (b.kind === "insole" ? `<span><i class="sw" style="background:#cfe3f7"></i>stance (heel strike → toe off)</span><span><i class="sw" style="background:#fff;border:1px solid #ccc"></i>swing</span>` : "") +
