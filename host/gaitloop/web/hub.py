@@ -28,8 +28,8 @@ from gaitloop.stream import StreamSession
 from gaitloop.web.display import DisplayBuilder
 
 #: a display frame goes out when new data arrived and this long passed since the last one
-#: (at most 50 frames/s; the latency of a sample to the page is this, not a fixed period)
-FRAME_S = 0.02
+#: (at most 25 frames/s: more costs the stream thread CPU on a busy machine, tests/web/test_load.py)
+FRAME_S = 0.04
 #: ... and at least this often without new data (link health, a silent board)
 IDLE_FRAME_S = 0.25
 #: the stream thread's select timeout: a held-back frame waits at most this for the next tick
