@@ -64,6 +64,7 @@ _PLUGINS: tuple[str, ...] = (
     "gaitloop.cli_data",
     "gaitloop.cli_update",
     "gaitloop.cli_ble",
+    "gaitloop.cli_web",
 )
 
 console = Console(stderr=True)

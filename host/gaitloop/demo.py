@@ -52,6 +52,49 @@ def _knee_walk() -> Path | None:
 FEEDBACK_EVENTS = ("mg_buzzer_on", "mg_buzzer_off", "mg_led_on", "mg_led_off", "mg_speed_trend")
 
 
+
+def demo_boards(walk: Path, speed: float, knee_limp: float = 0.3, ble: bool = True) -> list[VirtualBoard]:
+    """The demo's virtual boards (not started): two insoles on `walk` (over BLE when `ble`),
+    and the knee sleeve on a shipped mocap walk when its replay source is installed."""
+    student = ROOT / "models" / "student_grf.gldm"
+    extra = {"files": {"student.gldm": student}, "config": {"student": "student.gldm"}} \
+        if student.is_file() else {}
+    epoch_ms = time.time_ns() // 1_000_000  # both feet replay one walk from this instant on
+    boards = [
+        VirtualBoard("insole", "left", walk, speed=speed, device="insole-L", ble=ble,
+                     replay_epoch_ms=epoch_ms, **extra),
+        VirtualBoard("insole", "right", walk, speed=speed, device="insole-R", ble=ble,
+                     replay_epoch_ms=epoch_ms, **extra),
+    ]
+    knee = _knee_walk()
+    if knee is not None:
+        boards.append(VirtualBoard("knee", "left", knee, speed=speed, device="knee-sleeve", limp=knee_limp))
+    return boards
+
+
+def start_demo_links(boards: list[VirtualBoard], console: Console) -> list:
+    """Start `boards` and open a link to each (BLE for the insoles, serial for the knee), as
+    `gaitloop demo` and `gaitloop serve --demo` both stream them. The caller stops the boards."""
+    specs = []
+    for vb in boards:
+        port = vb.start()
+        if vb.ble:  # the insoles stream over BLE, as in a shoe
+            specs.append(f"ble:{vb.ble_name()}@{vb.ble_transport}")
+            console.print(f"  {vb.device}: firmware under MicroPython, BLE {specs[-1][4:]}")
+        else:
+            specs.append(port)
+            console.print(f"  {vb.device}: firmware under MicroPython on {vb.port}")
+    time.sleep(0.5)
+    links = []
+    try:
+        for spec in specs:
+            links.append(open_link(spec))
+    except GaitloopError:
+        for link in links:
+            link.close()
+        raise
+    return links
+
 def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: bool,
              knee_limp: float = 0.3, ble: bool = True) -> dict:
     console = Console()
@@ -67,19 +110,8 @@ def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: b
             check_file_target(out / name)
     check_out_dir(out / "report")
     ensure_out_dir(out)
-    student = ROOT / "models" / "student_grf.gldm"
-    extra = {"files": {"student.gldm": student}, "config": {"student": "student.gldm"}} \
-        if student.is_file() else {}
-    epoch_ms = time.time_ns() // 1_000_000  # both feet replay one walk from this instant on
-    boards = [
-        VirtualBoard("insole", "left", walk, speed=speed, device="insole-L", ble=ble,
-                     replay_epoch_ms=epoch_ms, **extra),
-        VirtualBoard("insole", "right", walk, speed=speed, device="insole-R", ble=ble,
-                     replay_epoch_ms=epoch_ms, **extra),
-    ]
+    boards = demo_boards(walk, speed, knee_limp, ble)
     knee = _knee_walk()
-    if knee is not None:
-        boards.append(VirtualBoard("knee", "left", knee, speed=speed, device="knee-sleeve", limp=knee_limp))
     console.print(f"[bold]gaitloop demo[/]: {len(boards)} virtual boards walking on {walk.name}"
                   + (f" and {knee.name}" if knee else "") + f" at {speed:g}x")
     if knee is not None and knee_limp > 0:
@@ -87,24 +119,7 @@ def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: b
                       "shorter), so the asymmetry buzzer has something to catch")
     session_path = out / "session.glsession"
     try:
-        specs = []
-        for vb in boards:
-            port = vb.start()
-            if vb.ble:  # the insoles stream over BLE, as in a shoe
-                specs.append(f"ble:{vb.ble_name()}@{vb.ble_transport}")
-                console.print(f"  {vb.device}: firmware under MicroPython, BLE {specs[-1][4:]}")
-            else:
-                specs.append(port)
-                console.print(f"  {vb.device}: firmware under MicroPython on {vb.port}")
-        time.sleep(0.5)
-        links = []
-        try:
-            for spec in specs:
-                links.append(open_link(spec))
-        except GaitloopError:
-            for link in links:
-                link.close()
-            raise
+        links = start_demo_links(boards, console)
         recorder = Recorder(session_path, {"demo": True, "walk": walk.name}, overwrite=True)
         session = StreamSession(links, recorder)
         if live and sys.stdout.isatty():

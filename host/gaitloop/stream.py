@@ -92,6 +92,7 @@ class StreamSession:
         self.sinks = sinks or []
         self._stop = False
         self._closed = False
+        self.poll_timeout = 0.05  # run()'s select timeout: how long on_tick may wait without data
         self.started = time.monotonic()
         # one step-free host clock for receive times, live alignment and the recording
         self._wall0 = time.time() - time.monotonic()
@@ -171,7 +172,7 @@ class StreamSession:
         last_stats = t_open
         try:
             while not self._stop and (end is None or time.monotonic() < end):
-                self.poll()
+                self.poll(self.poll_timeout)
                 waited = time.monotonic() - t_open
                 if require_board is not None and waited > require_board:
                     silent = self.silent_channels()

@@ -1,0 +1,115 @@
+"""`gaitloop serve` (CLI plug-in): the web dashboard for clinicians (host/gaitloop/web/).
+
+Wired by listing "gaitloop.cli_web" in cli.py's _PLUGINS.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gaitloop.errors import GaitloopError
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """HOST:PORT (IPv6 as [::1]:PORT) -> (host, port); a bad value is one line."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise GaitloopError(f"--listen takes HOST:PORT (e.g. 127.0.0.1:8765), not {listen!r}")
+    return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listen(host: str, port: int) -> None:
+    """Fail in one line before any board starts when the address cannot be bound."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as exc:
+        raise GaitloopError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def serve(
+    listen: Annotated[str, typer.Option(help="HOST:PORT to serve on. Beyond loopback a token is required (printed once).")] = "127.0.0.1:8765",
+    port: Annotated[list[str] | None, typer.Option(help="Serial port of a board (repeat for several boards).")] = None,
+    ble: Annotated[list[str] | None, typer.Option(help="BLE board by name or address, NAME[@TRANSPORT] (repeat; mix with --port).")] = None,
+    ble_transport: Annotated[str | None, typer.Option(help="bumble HCI transport for --ble; default: the system's adapter via bleak.")] = None,
+    demo: Annotated[bool, typer.Option(help="Start the demo's virtual boards (two insoles over virtual BLE, the knee sleeve) and show them.")] = False,
+    speed: Annotated[float, typer.Option(help="--demo: replay speed (1 = real time).")] = 1.0,
+    sessions: Annotated[Path, typer.Option(help="Folder of the recordings started from the page.")] = Path("sessions"),
+) -> None:
+    """Serve the live gait dashboard and the session reports in a browser (Ctrl-C ends)."""
+    import uvicorn
+    from rich.console import Console
+
+    from gaitloop.link import open_link
+    from gaitloop.outpaths import check_out_dir
+    from gaitloop.stream import StreamSession
+    from gaitloop.web.app import create_app
+    from gaitloop.web.hub import Hub
+
+    host, http_port = parse_listen(listen)
+    check_listen(host, http_port)
+    check_out_dir(sessions)
+    specs = list(port or []) + [f"ble:{b.removeprefix('ble:')}" for b in ble or []]
+    if not specs and not demo:
+        from gaitloop.cli_usage import usage_error
+
+        raise usage_error("give at least one board: --port PATH, --ble NAME or --demo")
+    if not speed > 0:
+        raise GaitloopError(f"--speed must be positive, not {speed:g}")
+    console = Console(stderr=True)
+    boards = []
+    links = []
+    try:
+        if demo:
+            from gaitloop.demo import DEFAULT_WALK, demo_boards, start_demo_links
+
+            boards = demo_boards(DEFAULT_WALK, speed)
+            links.extend(start_demo_links(boards, console))
+        for p in specs:
+            links.append(open_link(p, ble_transport))
+        token = None if is_loopback(host) else secrets.token_urlsafe(18)
+        from gaitloop.cli import NO_BOARD_S
+
+        hub = Hub(StreamSession(links), sessions, {"ports": specs, "demo": demo}, require_board=NO_BOARD_S)
+        links = []  # the session owns (and closes) them now
+        app = create_app(hub, token)
+        shown = f"[{host}]" if ":" in host else host
+        url = f"http://{shown}:{http_port}/" + (f"?token={token}" if token else "")
+        print(f"serving: {url}", flush=True)
+        if token:
+            console.print("[yellow]bound beyond loopback: the token in this URL is required "
+                          "(it is not shown again)[/]")
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=http_port, log_level="warning",
+                                               ws="websockets-sansio", lifespan="on"))
+        signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+        server.run()
+        if hub.error:  # already printed (one line) when the stream stopped; the page kept serving
+            raise typer.Exit(1)
+    finally:
+        for link in links:
+            link.close()
+        for vb in boards:
+            vb.stop()
+
+
+def register(app: typer.Typer, train: typer.Typer, eval_: typer.Typer) -> None:
+    app.command("serve")(serve)

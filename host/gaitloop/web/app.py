@@ -1,0 +1,159 @@
+"""The Starlette app of `gaitloop serve`: the live page, the sessions page, their JSON API and
+the display WebSocket. Nothing here talks to a board directly: all of that is the Hub's."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from gaitloop.errors import GaitloopError
+from gaitloop.web import sessions as S
+from gaitloop.web.hub import Client, Hub
+
+STATIC = Path(__file__).parent / "static"
+COOKIE = "gaitloop_token"
+log = logging.getLogger("gaitloop.serve")
+
+#: the report folder's files a page may download, by suffix
+MEDIA = {".html": "text/html", ".png": "image/png", ".csv": "text/csv"}
+
+
+def _authorized(token: str | None, query: Any, cookies: dict[str, str]) -> bool:
+    if token is None:
+        return True
+    given = query.get("token") or cookies.get(COOKIE) or ""
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+def create_app(hub: Hub, token: str | None = None) -> Starlette:
+    """The app; `token` (when bound beyond loopback) is required on every request and socket:
+    `?token=` once sets a cookie that the page's later requests and its WebSocket carry."""
+    folder = hub.sessions_dir
+
+    async def page(name: str, request: Request) -> Response:
+        resp = FileResponse(STATIC / name, media_type="text/html")
+        if token is not None and request.query_params.get("token"):
+            resp.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+        return resp
+
+    async def live(request: Request) -> Response:
+        return await page("live.html", request)
+
+    async def sessions_page(request: Request) -> Response:
+        return await page("sessions.html", request)
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        p = STATIC / name
+        if "/" in name or not p.is_file():
+            return PlainTextResponse("not found", 404)
+        return FileResponse(p)
+
+    async def record(request: Request) -> Response:
+        what = request.path_params["what"]
+        if what not in ("start", "stop"):
+            return PlainTextResponse("not found", 404)
+        try:
+            result = await hub.request(what)
+        except (RuntimeError, OSError, GaitloopError, TimeoutError) as exc:
+            return JSONResponse({"error": str(exc) or type(exc).__name__}, 503)
+        log.info("recording %s: %s", what, result.get("file"))
+        return JSONResponse(result)
+
+    async def api_status(_request: Request) -> Response:
+        """Display health: frames built, and per page frames sent and dropped."""
+        return JSONResponse({"frames": hub.frames, "error": hub.error,
+                             "clients": [{"sent": c.sent, "drops": c.drops} for c in list(hub.clients)],
+                             "recording": hub.recording["file"] if hub.recording else None})
+
+    async def api_sessions(_request: Request) -> Response:
+        rows = await asyncio.to_thread(S.list_sessions, folder)
+        return JSONResponse({"folder": str(folder), "sessions": rows,
+                             "recording": hub.recording["file"] if hub.recording else None})
+
+    async def api_report(request: Request) -> Response:
+        name = request.path_params["name"]
+        if hub.recording and hub.recording["file"] == name:
+            return JSONResponse({"error": "still recording: stop the recording first"}, 409)
+        try:
+            files = await asyncio.to_thread(S.build_report, folder, name)
+        except FileNotFoundError:
+            return JSONResponse({"error": f"no recording {name}"}, 404)
+        except GaitloopError as exc:
+            return JSONResponse({"error": str(exc)}, 422)
+        return JSONResponse({"name": name, "files": files})
+
+    async def report_file(request: Request) -> Response:
+        name, file = request.path_params["name"], request.path_params["file"]
+        try:
+            S.session_path(folder, name)
+        except FileNotFoundError:
+            return PlainTextResponse("not found", 404)
+        p = S.report_dir(folder, name) / file
+        if "/" in file or p.suffix not in MEDIA or not p.is_file():
+            return PlainTextResponse("not found", 404)
+        disp = "inline" if request.query_params.get("inline") else "attachment"
+        return FileResponse(p, media_type=MEDIA[p.suffix],
+                            headers={"Content-Disposition": f'{disp}; filename="{name[:-10]}-{file}"'})
+
+    async def ws(websocket: WebSocket) -> None:
+        if not _authorized(token, websocket.query_params, websocket.cookies):
+            await websocket.close(code=1008)
+            return
+        await websocket.accept()
+        client = Client()
+        hub.clients.add(client)
+        try:
+            while True:
+                try:
+                    text = await asyncio.wait_for(client.queue.get(), 5.0)
+                except TimeoutError:
+                    text = '{"type":"idle"}'  # the page learns the link is quiet, not dead
+                # this page's drop count, added to the shared JSON text (an object: ends in })
+                await websocket.send_text(f'{text[:-1]},"drops":{client.drops}}}')
+                client.sent += 1
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            hub.clients.discard(client)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette):  # type: ignore[no-untyped-def]
+        hub.start(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(hub.stop)
+
+    app = Starlette(routes=[
+        Route("/", live),
+        Route("/sessions", sessions_page),
+        Route("/static/{name}", static),
+        Route("/api/record/{what}", record, methods=["POST"]),
+        Route("/api/status", api_status),
+        Route("/api/sessions", api_sessions),
+        Route("/api/sessions/{name}/report", api_report, methods=["POST"]),
+        Route("/files/{name}/{file}", report_file),
+        WebSocketRoute("/ws", ws),
+    ], lifespan=lifespan)
+
+    if token is not None:
+        from starlette.middleware.base import BaseHTTPMiddleware
+
+        async def check(request: Request, call_next):  # type: ignore[no-untyped-def]
+            if not _authorized(token, request.query_params, request.cookies):
+                return PlainTextResponse("a token is required: open the URL printed by `gaitloop serve`", 401)
+            return await call_next(request)
+
+        app.add_middleware(BaseHTTPMiddleware, dispatch=check)
+    return app

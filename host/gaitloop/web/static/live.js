@@ -1,0 +1,241 @@
+// gaitloop live page: one WebSocket of display frames (25/s), traces drawn on <canvas>.
+// No libraries, no build step: the page must work offline on a clinic laptop.
+"use strict";
+const WINDOW_S = 6;              // seconds of board time shown per trace
+const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+const EV = {HS: 16, FF: 17, HO: 18, TO: 19, STEP: 48, SPEED: 50, ASYM: 54,
+            BUZZ: 55, BUZZ_OFF: 56, LED: 57, LED_OFF: 58, TREND: 59};
+const boards = {};               // link -> state
+const stats = {frames: 0, points: 0, stances: 0, steps: 0, feedback: 0, drops: 0, latency_ms: [], latency_link: []};
+let pendingLatency = [];         // host times of newest samples received, measured when drawn
+window.gaitloop = stats;         // read by the browser tests
+let asym = null, knee = {}, cadenceInsole = {};
+let dirty = false;
+
+function fmt(v, d, unit) { return v == null || isNaN(v) ? "–" : v.toFixed(d) + (unit || ""); }
+
+function boardState(b) {
+  let s = boards[b.link];
+  if (!s) {
+    const div = document.createElement("div");
+    div.className = "board"; div.dataset.testid = "board";
+    div.innerHTML = `<h2></h2><div class="health"></div><canvas></canvas><div class="legend"></div>`;
+    document.getElementById("boards").appendChild(div);
+    s = boards[b.link] = {div, t: [], v: [], stance: [], openHS: null, steps: [], now: null, plotted: null};
+  }
+  if (b.device && !s.titled) {
+    s.titled = true;
+    const what = b.kind === "insole" ? "insole: heel and ball force, stance shaded" :
+                 b.kind === "knee" ? "knee sleeve: knee angles, steps marked" : b.kind;
+    s.div.querySelector("h2").textContent = `${b.device} (${b.side}) — ${what}`;
+    // plot the channels in the first channel's unit: forces (N) or knee angles (deg)
+    s.plotted = b.channels.map((c, i) => i);  // the server sends the channels to draw
+    s.div.querySelector(".legend").innerHTML = s.plotted.map((i, k) =>
+      `<span><i class="sw" style="background:${COLORS[k % 4]}"></i>${b.channels[i]} (${b.units[i]})</span>`).join("") +
+      (b.kind === "insole" ? `<span><i class="sw" style="background:#cfe3f7"></i>stance (heel strike → toe off)</span><span><i class="sw" style="background:#fff;border:1px solid #ccc"></i>swing</span>` : "") +
+      (b.kind === "knee" ? `<span>| step: length at contact (L/R)</span>` : "");
+    s.kind = b.kind; s.units = b.units;
+  }
+  return s;
+}
+
+function onFrame(f) {
+  stats.frames++; stats.drops = f.drops || 0;
+  for (const b of f.boards) {
+    const s = boardState(b);
+    for (let i = 0; i < b.t.length; i++) { s.t.push(b.t[i]); s.v.push(b.v[i]); }
+    stats.points += b.t.length;
+    if (b.now != null) s.now = b.now;
+    if (b.t.length && b.shown_host != null) pendingLatency.push([b.link, b.shown_host]);
+    const h = b.health;
+    s.div.querySelector(".health").textContent =
+      `link ${b.port} · ${h.rx_rate_hz == null ? "–" : h.rx_rate_hz.toFixed(0)} samples/s received (board ${b.rate_hz || "?"} Hz) · ` +
+      `${h.gaps} frame gaps · ${h.samples_missing} samples missing · ${h.crc_errors} CRC errors` +
+      (h.resumes ? ` · ${h.resumes} BLE (re)connects` : "") + ` · ${h.samples} samples`;
+    if (s.now != null) {
+      const cut = s.now - WINDOW_S - 1;
+      let k = 0; while (k < s.t.length && s.t[k] < cut) k++;
+      if (k) { s.t.splice(0, k); s.v.splice(0, k); }
+      s.stance = s.stance.filter(p => p[1] == null || p[1] > cut);
+      s.steps = s.steps.filter(p => p.t > cut);
+    }
+  }
+  for (const e of f.events) onEvent(e);
+  knee = f.knee || {}; asym = f.asymmetry;
+  showNumbers(f);
+  if (f.recording) showRecording(f.recording);
+  dirty = true;
+}
+
+function onEvent(e) {
+  const s = boards[e.link]; if (!s) return;
+  const side = e.side === 0 ? "left" : "right";
+  if (e.code === EV.HS) { s.openHS = e.t; s.stance.push([e.t, null]); stats.stances++; }
+  else if (e.code === EV.TO) {
+    const open = s.stance.length && s.stance[s.stance.length - 1][1] == null ? s.stance[s.stance.length - 1] : null;
+    if (open) open[1] = e.t; else s.stance.push([e.t - e.a / 1000, e.t]);
+    if (e.b) cadenceInsole[side] = e.b / 100;
+  } else if (e.code === EV.STEP) { s.steps.push({t: e.t, mm: e.a, side}); stats.steps++; }
+  if (e.feedback) addFeedback(e, side);
+}
+
+function addFeedback(e, side) {
+  const ul = document.getElementById("feedback");
+  if (!stats.feedback) ul.innerHTML = "";
+  stats.feedback++;
+  const b = boards[e.link];
+  const text = {
+    [EV.BUZZ]: ["buzz", `buzzer ON: step asymmetry ${(e.a / 100).toFixed(0)} %`],
+    [EV.BUZZ_OFF]: ["buzz", `buzzer off (asymmetry ${(e.a / 100).toFixed(0)} %)`],
+    [EV.LED]: ["led", `LED ON: steps shorter (recent ${(e.a / 1000).toFixed(2)} m vs baseline ${(e.b / 1000).toFixed(2)} m)`],
+    [EV.LED_OFF]: ["led", `LED off (recent ${(e.a / 1000).toFixed(2)} m)`],
+    [EV.TREND]: ["speed", `speed notice: ${(e.a / 1000).toFixed(2)} m/s, ${(e.b / 100).toFixed(0)} % slower`],
+  }[e.code] || ["", e.name];
+  const li = document.createElement("li");
+  li.className = text[0];
+  li.textContent = `${new Date().toLocaleTimeString()} · ${b && b.titled ? b.div.querySelector("h2").textContent.split(" ")[0] : "board " + e.link} · ${text[1]}`;
+  ul.prepend(li);
+  while (ul.children.length > 50) ul.lastChild.remove();
+}
+
+function showNumbers(f) {
+  document.getElementById("stepL").textContent = fmt(knee.step_left_m, 2, " m");
+  document.getElementById("stepR").textContent = fmt(knee.step_right_m, 2, " m");
+  const ci = Object.values(cadenceInsole);
+  let cad = knee.cadence_spm, src = "steps / min (knee sleeve)";
+  if (cad == null && ci.length) { cad = ci.reduce((a, b) => a + b, 0) / ci.length; src = "steps / min (insoles)"; }
+  document.getElementById("cadence").textContent = fmt(cad, 0);
+  document.getElementById("cadsrc").textContent = src;
+  document.getElementById("speed").textContent = fmt(knee.speed_m_s, 2, " m/s");
+  for (const [id, side] of [["phaseL", "left"], ["phaseR", "right"]]) {
+    const st = asym && asym.stance[side + "_ms"], sw = asym && asym.swing[side + "_ms"];
+    document.getElementById(id).textContent = st == null ? "–" : `${st.toFixed(0)} / ${fmt(sw, 0)}`;
+  }
+  document.getElementById("display").textContent =
+    `display frames: ${stats.frames} · dropped by this page: ${stats.drops}`;
+}
+
+function asymRows() {
+  const rows = [];
+  if (asym) {
+    rows.push(["step time (insoles)", asym.step.si_pct]);
+    rows.push(["stance time (insoles)", asym.stance.si_pct]);
+  }
+  if (knee.asym_pct != null) rows.push(["step length (knee)", knee.asym_pct]);
+  return rows;
+}
+
+function drawAsym() {
+  const c = document.getElementById("asym"), g = fit(c), W = c.width, H = c.height;
+  const rows = asymRows(), max = 50, xv = W * 0.46, x0 = W * 0.62, bw = W - x0 - 8;
+  g.clearRect(0, 0, W, H);
+  const rh = H / Math.max(rows.length, 1);
+  g.font = `${Math.min(12, rh * 0.6) * devicePixelRatio}px sans-serif`; g.textBaseline = "middle";
+  rows.forEach(([name, v], i) => {
+    const y = i * rh;
+    g.fillStyle = "#333"; g.fillText(name, 4, y + rh / 2);
+    if (v == null) { g.fillText("–", xv, y + rh / 2); return; }
+    const a = Math.min(Math.abs(v), max);  // bars end at 50 %; the number is exact
+    g.fillStyle = Math.abs(v) > 25 ? "#d62728" : "#2ca02c";
+    g.fillRect(x0, y + rh * 0.2, bw * a / max, rh * 0.6);
+    g.fillText(`${Math.abs(v).toFixed(1)} %`, xv, y + rh / 2);
+  });
+  const lx = x0 + bw * 25 / max;
+  g.strokeStyle = "#d62728"; g.setLineDash([4, 3]); g.beginPath(); g.moveTo(lx, 0); g.lineTo(lx, H); g.stroke(); g.setLineDash([]);
+  document.getElementById("asymtext").textContent = rows.length ?
+    "symmetry index |L−R| / mean(L,R); dashed line: 25 %" : "waiting for left and right steps";
+}
+
+function fit(c) {
+  const w = Math.round(c.clientWidth * devicePixelRatio), h = Math.round(c.clientHeight * devicePixelRatio);
+  if (c.width !== w || c.height !== h) { c.width = w; c.height = h; }
+  return c.getContext("2d");
+}
+
+function drawBoard(s) {
+  const c = s.div.querySelector("canvas"), g = fit(c), W = c.width, H = c.height, dpr = devicePixelRatio;
+  g.clearRect(0, 0, W, H);
+  if (s.now == null || !s.plotted) return;
+  const t1 = s.now, t0 = t1 - WINDOW_S, L = 44 * dpr, R = W - 6 * dpr, T = 6 * dpr, B = H - 16 * dpr;
+  const X = t => L + (t - t0) / WINDOW_S * (R - L);
+  for (const [a, b] of s.stance) {   // stance shaded, swing left white
+    const xa = Math.max(X(a), L), xb = Math.min(X(b == null ? t1 : b), R);
+    if (xb > xa) { g.fillStyle = "#cfe3f7"; g.fillRect(xa, T, xb - xa, B - T); }
+  }
+  let lo = Infinity, hi = -Infinity;
+  for (const v of s.v) for (const i of s.plotted) { lo = Math.min(lo, v[i]); hi = Math.max(hi, v[i]); }
+  if (!isFinite(lo)) return;
+  if (hi - lo < 1e-6) { hi += 1; lo -= 1; }
+  const pad = (hi - lo) * 0.05; lo -= pad; hi += pad;
+  const Y = v => B - (v - lo) / (hi - lo) * (B - T);
+  g.strokeStyle = "#ccc"; g.fillStyle = "#666"; g.font = `${10 * dpr}px sans-serif`; g.lineWidth = 1;
+  g.strokeRect(L, T, R - L, B - T);
+  g.fillText(hi.toFixed(0) + " " + s.units[s.plotted[0]], 2, T + 10 * dpr);
+  g.fillText(lo.toFixed(0), 2, B);
+  g.fillText(`last ${WINDOW_S} s (board time)`, L, H - 3 * dpr);
+  s.plotted.forEach((ci, k) => {
+    g.strokeStyle = COLORS[k % 4]; g.lineWidth = 1.5 * dpr; g.beginPath();
+    let started = false;
+    for (let j = 0; j < s.t.length; j++) {
+      if (s.t[j] < t0) continue;
+      const x = X(s.t[j]), y = Y(s.v[j][ci]);
+      if (!started) { g.moveTo(x, y); started = true; } else g.lineTo(x, y);
+    }
+    g.stroke();
+  });
+  g.lineWidth = 1;
+  for (const st of s.steps) {
+    const x = X(st.t); if (x < L) continue;
+    g.strokeStyle = st.side === "left" ? "#1f77b4" : "#d62728";
+    g.beginPath(); g.moveTo(x, T); g.lineTo(x, B); g.stroke();
+    g.fillStyle = g.strokeStyle;
+    g.fillText(`${st.side[0].toUpperCase()} ${(st.mm / 1000).toFixed(2)} m`, x + 2, T + 10 * dpr);
+  }
+}
+
+function draw() {
+  if (dirty) {
+    dirty = false; for (const s of Object.values(boards)) drawBoard(s); drawAsym();
+    // sample leaving the board -> drawn on the page (same host clock: the one timeline)
+    const now = (performance.timeOrigin + performance.now()) / 1000;
+    for (const [link, h] of pendingLatency) { stats.latency_ms.push((now - h) * 1000); stats.latency_link.push(link); }
+    pendingLatency = [];
+    if (stats.latency_ms.length > 20000) { stats.latency_ms.splice(0, 10000); stats.latency_link.splice(0, 10000); }
+  }
+  requestAnimationFrame(draw);
+}
+
+function showRecording(r) {
+  const b = document.getElementById("rec"), f = document.getElementById("recfile");
+  if (r) { b.textContent = "Stop recording"; b.classList.add("on"); f.textContent = `● recording ${r.file} (${r.seconds.toFixed(0)} s)`; }
+}
+
+let recording = false;
+document.getElementById("rec").onclick = async () => {
+  const b = document.getElementById("rec"), f = document.getElementById("recfile");
+  b.disabled = true;
+  try {
+    const action = recording ? "stop" : "start";  // frames may update `recording` meanwhile
+    const r = await fetch(`/api/record/${action}`, {method: "POST"});
+    const j = await r.json();
+    if (!r.ok) { f.textContent = "error: " + j.error; return; }
+    recording = action === "start";
+    if (recording) { showRecording({file: j.file, seconds: 0}); }
+    else { b.textContent = "Start recording"; b.classList.remove("on");
+           f.innerHTML = `saved <a href="/sessions#${encodeURIComponent(j.file)}">${j.file}</a> (${j.seconds} s)`; }
+  } finally { b.disabled = false; }
+};
+
+function connect() {
+  const conn = document.getElementById("conn");
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+  ws.onopen = () => { conn.textContent = "● live"; conn.className = "ok"; };
+  ws.onmessage = m => {
+    const f = JSON.parse(m.data);
+    if (f.type === "frame") { onFrame(f); recording = !!f.recording; if (!f.recording && document.getElementById("rec").classList.contains("on")) { document.getElementById("rec").classList.remove("on"); document.getElementById("rec").textContent = "Start recording"; } }
+    else if (f.type === "error") { conn.textContent = "stream stopped: " + f.error; conn.className = "bad"; }
+  };
+  ws.onclose = () => { conn.textContent = "disconnected, retrying…"; conn.className = "bad"; setTimeout(connect, 2000); };
+}
+connect();
+requestAnimationFrame(draw);

@@ -1,0 +1,93 @@
+"""Latency of `gaitloop serve`: a sample leaving the board -> its value drawn on the live page.
+
+Runs the real CLI (`gaitloop serve`) on the full set of virtual boards at real time (two
+insoles and the knee sleeve), opens the live page in Debian's chromium (Playwright), and reads
+the page's own figure: for every display frame, the page's clock when the frame was drawn
+(requestAnimationFrame) minus the host time at which the newest sample drawn left its board.
+That host time comes from the one host timeline (`timeline.py`: board time -> the lower
+envelope of receive times, minus a BLE link's declared flush floor), so the figure counts the
+link's excess over its fastest frame, the stream thread, the WebSocket and the page; it does
+not count the board's own batching (a SAMPLES frame carries 100 ms of samples: its oldest
+sample is that much older) nor a serial link's fixed minimum transit (unknowable here).
+
+Run: .venv/bin/python tools/bench/bench_serve_latency.py [--ble] [--seconds 30]
+  default: all three boards over serial; --ble: `gaitloop serve --demo` (insoles over the
+  virtual BLE stack, the knee sleeve over serial).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from gaitloop.demo import _knee_walk  # noqa: E402
+from gaitloop.sim.vboard import VirtualBoard  # noqa: E402
+from tests.web.test_browser import WALK, free_port, start_serve, stop_serve  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--ble", action="store_true", help="insoles over virtual BLE (serve --demo)")
+    args = ap.parse_args()
+    exe = shutil.which("chromium")
+    if exe is None:
+        sys.exit("error: chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    boards: list[VirtualBoard] = []
+    out = Path("/tmp") / f"bench_serve_{free_port()}"
+    if args.ble:
+        serve_args = ["--demo", "--speed", "1"]
+    else:
+        boards = [VirtualBoard("insole", s, WALK, speed=1.0, device=f"insole-{s[0].upper()}") for s in ("left", "right")]
+        knee = _knee_walk()
+        if knee is not None:
+            boards.append(VirtualBoard("knee", "left", knee, speed=1.0, device="knee-sleeve", limp=0.3))
+        serve_args = [a for b in boards for a in ("--port", b.start())]
+    proc = None
+    try:
+        proc, url = start_serve(["--listen", f"127.0.0.1:{free_port()}", *serve_args, "--sessions", str(out)],
+                                timeout=120)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page.goto(url)
+                page.wait_for_function("window.gaitloop.points > 100 && document.querySelectorAll('.board h2').length >= 2",
+                                       timeout=60000)
+                page.wait_for_timeout(3000)  # the timeline settles
+                page.evaluate("window.gaitloop.latency_ms = []; window.gaitloop.latency_link = []")
+                time.sleep(args.seconds)
+                got = page.evaluate("[window.gaitloop.latency_ms.slice(), window.gaitloop.latency_link.slice()]")
+                lat, link = np.asarray(got[0]), np.asarray(got[1])
+                names = page.evaluate("Array.from(document.querySelectorAll('.board h2')).map(h => h.textContent.split(' ')[0])")
+                drops = page.evaluate("window.gaitloop.drops")
+            finally:
+                browser.close()
+    finally:
+        if proc is not None:
+            stop_serve(proc)
+        for b in boards:
+            b.stop()
+    how = "insoles over virtual BLE, knee sleeve over serial" if args.ble else "all boards over serial"
+    print(f"serve latency, sample leaving the board -> drawn on the page ({how}, {args.seconds:g} s, "
+          f"{len(lat)} display updates, {drops} dropped):")
+    print(f"  all boards: p50 {np.percentile(lat, 50):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms, "
+          f"p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms (goal p99 < 50 ms)")
+    for i, name in enumerate(names):
+        x = lat[link == i]
+        if len(x):
+            print(f"  {name}: p50 {np.percentile(x, 50):.1f} ms, p99 {np.percentile(x, 99):.1f} ms ({len(x)})")
+
+
+if __name__ == "__main__":
+    main()
