@@ -187,6 +187,9 @@ class App:
         flags = self.flags
         for p in self.processors:
             flags |= p.status()
+        hal_status = getattr(self.hal, "status", None)  # gaitfw.boardhal: sensor faults
+        if hal_status is not None:
+            flags |= hal_status()
         w = self.writer
         raw = w.raw
         h = P.HEADER_LEN
