@@ -115,10 +115,10 @@ never = []
 for _ in range(6):
     ok = d.read(s); never.append([ok, s[0], d.fault])
 m.never_ready = False
+m.not_ready_polls = 0
 ok = d.read(s)
 back = [ok, d.fault, s[0]]
 m.stuck = True
-m.not_ready_polls = 0
 stuck = [d.read(s) for _ in range(60)]
 print(json.dumps({"slow": slow, "never": never, "back": back, "stuck_first_false": stuck.index(False)}))
 """,
