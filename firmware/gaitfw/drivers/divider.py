@@ -20,9 +20,8 @@ samples, or stuck at one mid-scale value for `stuck_n` samples. Zero is not a fa
 unloaded FSR reads 0.
 """
 
-from micropython import const
-
 import machine
+from micropython import const
 
 from gaitfw.drivers.stuck import Stuck
 

@@ -12,9 +12,8 @@ one sample in five repeats the previous conversion). Only when DOUT stays high f
 `timeout_n` samples in a row is the converter declared faulty.
 """
 
-from micropython import const
-
 import machine
+from micropython import const
 
 from gaitfw.drivers.stuck import Stuck
 
@@ -43,12 +42,12 @@ class HX711:
         self.fault = False
 
     def ready(self):
-        return self.dout.value() == 0
+        return self.dout() == 0
 
     def read_raw(self):
         """Clock out one conversion (call only when ready); returns the signed 24-bit value."""
-        sck = self.sck.value
-        dout = self.dout.value
+        sck = self.sck  # Pin objects are callable: pin(1) sets, pin() reads; a bound
+        dout = self.dout  # method (self.sck.value) would allocate on every read
         v = 0
         irq = machine.disable_irq()
         try:

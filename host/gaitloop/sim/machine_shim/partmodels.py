@@ -125,16 +125,23 @@ class MPU6050Model:
         key = afs * 4 + gfs
         blocks = self._cache.get(key)
         if blocks is None:  # once per range setting: the per-read path only copies bytes
-            blocks = []
-            for ax, ay, az, gx, gy, gz in self.rows:
-                acc = [_sat16(a * _ACC_LSB[afs] / 4096.0) for a in (ax, ay, az)]
-                gyr = [_sat16(g * _GYR_LSB10[gfs] / 328.0) for g in (gx, gy, gz)]
-                blk = bytearray(14)
-                for k, v in enumerate(acc + [self.temp_raw] + gyr):
-                    blk[2 * k] = (v >> 8) & 0xFF
-                    blk[2 * k + 1] = v & 0xFF
-                blocks.append(blk)
-            self._cache[key] = blocks
+            blocks = self._cache[key] = self._build(afs, gfs)
+        return blocks
+
+    def _build(self, afs, gfs):
+        # kept apart from _blocks_for: comprehensions closing over afs/gfs would make them
+        # cells, allocated on every call
+        blocks = []
+        ka = _ACC_LSB[afs] / 4096.0
+        kg = _GYR_LSB10[gfs] / 328.0
+        for ax, ay, az, gx, gy, gz in self.rows:
+            words = (_sat16(ax * ka), _sat16(ay * ka), _sat16(az * ka), self.temp_raw,
+                     _sat16(gx * kg), _sat16(gy * kg), _sat16(gz * kg))
+            blk = bytearray(14)
+            for k in range(7):
+                blk[2 * k] = (words[k] >> 8) & 0xFF
+                blk[2 * k + 1] = words[k] & 0xFF
+            blocks.append(blk)
         return blocks
 
     def _latch(self):
