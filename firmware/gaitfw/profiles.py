@@ -8,8 +8,11 @@ ESP32-S3 ADC1 is GPIO1-10 (ADC2 is unusable while the radio is on); GPIO0/3/45/4
 strapping pins, 19/20 USB, 26-32 the flash, 33-37 octal PSRAM on N8R8 modules. Pico W ADC is
 GP26-28; GP23-25 and GP29 belong to the wireless chip (the LED is `Pin("LED")` on it).
 
-`heap_free` is the MicroPython heap a board leaves to us after boot (bytes, planning figure;
-`gaitloop status` prints the measured one). `uname` is what `os.uname().machine` contains.
+`heap_free` is the MicroPython heap a board leaves to us after boot (bytes; planning figures,
+not measured on hardware here: `gaitloop status` prints the board's real free heap). The
+ESP32-S3 profiles assume an N8R8 module (DevKitC-1-N8R8) running the SPIRAM_OCT firmware,
+whose GC heap lives in the 8 MB PSRAM; the Pico W keeps about 150 kB after its wireless
+driver. `uname` is what `os.uname().machine` contains.
 
 Calibrations here are defaults for the reference build in docs/hardware.md; the board's
 config.json overrides them (`cfg["hal_cal"]`, per channel index) after standing calibration.
@@ -27,7 +30,7 @@ ESP32S3_INSOLE = {
     "march": "xtensawin",
     "links": ("ble", "usb_cdc"),
     "rate_hz": 100,
-    "heap_free": 150000,
+    "heap_free": 2000000,
     "sensors": (
         {"drv": "hx711", "ch": 0, "dout": 4, "sck": 5, "gain": 128, "div": 256},  # heel load cell
         {"drv": "hx711", "ch": 1, "dout": 6, "sck": 7, "gain": 128, "div": 256},  # ball load cell
@@ -74,7 +77,7 @@ ESP32S3_KNEE = {
     "march": "xtensawin",
     "links": ("ble", "usb_cdc"),
     "rate_hz": 100,
-    "heap_free": 150000,
+    "heap_free": 2000000,
     "i2c": _KNEE_I2C_S3,
     "sensors": _knee(1, 2),
     "buzzer": 16,
