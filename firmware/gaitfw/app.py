@@ -465,7 +465,12 @@ def run():
     updater = Updater(board, cfg)  # resolves interrupted updates, applies the active slots
     cfg = updater.cfg
 
-    hal = ReplayHal(cfg.get("replay", "replay.glrp"), len(board.CHANNELS), cfg.get("loop", True))
+    if cfg.get("hal") == "drivers":  # a real board (or the simulator's `machine` stand-in)
+        from gaitfw.boardhal import from_config
+
+        hal = from_config(cfg, board)
+    else:
+        hal = ReplayHal(cfg.get("replay", "replay.glrp"), len(board.CHANNELS), cfg.get("loop", True))
     poller = select.poll()
     poller.register(sys.stdin, select.POLLIN)
     app = App(board, cfg, hal, sys.stdout.buffer, sys.stdin.buffer, poller)

@@ -9,6 +9,7 @@ samples per driver for bring-up (`hal.fault_counts()`).
 
 import machine
 
+from gaitfw import profiles
 from gaitfw import protocol as P
 from gaitfw.drivers import divider, hx711, outputs
 
@@ -87,3 +88,26 @@ class BoardHal:
     def close(self):
         if self.buzzer:
             self.buzzer.stop()
+
+
+def from_config(cfg, board):
+    """The HAL config.json asks for: `"hal": "drivers"`, `"profile": NAME` (gaitfw.profiles),
+    optional `"hal_cal": {"channel": [u_a, out_a, u_b, out_b]}` (the standing calibration's
+    divider points) and `"hx711_tare": {"channel": raw}` (the unloaded cells)."""
+    prof = profiles.get(cfg.get("profile", ""))
+    if prof["board"] != board.KIND:
+        raise ValueError("profile %s is for the %s, this board is a %s" % (prof["name"], prof["board"], board.KIND))
+    tares = cfg.get("hx711_tare") or {}
+    if tares:
+        sensors = []
+        for s in prof["sensors"]:
+            if s["drv"] == "hx711" and str(s["ch"]) in tares:
+                s = dict(s)
+                s["tare"] = int(tares[str(s["ch"])])
+            sensors.append(s)
+        prof = dict(prof)
+        prof["sensors"] = tuple(sensors)
+    cal = {}
+    for k, v in (cfg.get("hal_cal") or {}).items():
+        cal[int(k)] = v
+    return BoardHal(prof, len(board.CHANNELS), cal)

@@ -119,6 +119,8 @@ def sim(
     ble: Annotated[bool, typer.Option(help="Also serve the board's BLE link on a virtual BLE stack (bumble); prints `ble: NAME via TRANSPORT`.")] = False,
     ble_queue: Annotated[int | None, typer.Option(help="Testing: the BLE notify queue size (packets) before ENOMEM.")] = None,
     key: Annotated[bool, typer.Option("--key/--no-key", help="Provision the board's update key from your master key, as `gaitloop flash` does, so `gaitloop push` works on it.")] = True,
+    hal: Annotated[str, typer.Option(help="replay: the replay HAL; drivers: the board's real drivers on part models fed by the recording (docs/hardware.md).")] = "replay",
+    profile: Annotated[str | None, typer.Option(help="With --hal drivers: the board profile (default picow-BOARD; see docs/hardware.md).")] = None,
 ) -> None:
     """Run a virtual board: the real firmware under MicroPython behind a pseudo-terminal.
 
@@ -130,7 +132,7 @@ def sim(
     vb = VirtualBoard(board.value, side.value, data, speed=speed, fs_dir=fs, device=device,
                       loop=loop, compile_mpy=compile_mpy,
                       faults=LinkFaults(drop_rate, flip_rate, seed), limp=limp, ble=ble,
-                      ble_queue=ble_queue, provision_key=key)
+                      ble_queue=ble_queue, provision_key=key, hal=hal, profile=profile)
     try:
         port = vb.start()
         print(f"port: {port}", flush=True)

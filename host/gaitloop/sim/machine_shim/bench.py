@@ -13,7 +13,7 @@ from partmodels import DividerAdc, HX711Model, MPU6050Model
 HX_TARE = 8000  # raw counts of the unloaded cell
 
 
-def wire_profile(profile, rows):
+def wire_profile(profile, rows, tare=HX_TARE, loop=True):
     """rows: list of per-sample lists of channel counts. Returns {channel: model}."""
     machine.reset()
     models = {}
@@ -23,15 +23,15 @@ def wire_profile(profile, rows):
         d = s["drv"]
         if d == "hx711":
             div = s.get("div", 256)
-            vals = [r[ch] * div + HX_TARE + (i * 7) % (div if div < 5 else 5) for i, r in enumerate(rows)]
-            m = HX711Model(vals)
+            vals = [r[ch] * div + tare + (i * 7) % (div if div < 5 else 5) for i, r in enumerate(rows)]
+            m = HX711Model(vals, loop=loop)
             machine.wire_pin(s["dout"], m, "dout")
             machine.wire_pin(s["sck"], m, "sck")
         elif d in ("fsr", "bend"):
-            m = DividerAdc([r[ch] for r in rows], d)
+            m = DividerAdc([r[ch] for r in rows], d, loop=loop)
             machine.wire_adc(s["pin"], m)
         elif d == "mpu6050":
-            m = MPU6050Model([r[ch:ch + 6] for r in rows])
+            m = MPU6050Model([r[ch:ch + 6] for r in rows], loop=loop)
             machine.wire_i2c(bus, s.get("addr", 0x68), m)
         else:
             raise ValueError("no model for driver %r" % d)
@@ -50,3 +50,32 @@ def profile_for_bench(profile):
     p = dict(profile)
     p["sensors"] = tuple(sensors)
     return p
+
+
+def read_glrp(path):
+    """Rows of a .glrp replay (format: firmware/gaitfw/hal.py)."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(14)
+        magic, _version, nch, _rate, n = struct.unpack("<4sHHHI", head)
+        if magic != b"GLRP":
+            raise ValueError("not a replay file: %s" % path)
+        data = f.read(2 * nch * n)
+    fmt = "<%dh" % nch
+    return [list(struct.unpack_from(fmt, data, 2 * nch * i)) for i in range(n)]
+
+
+def wire_from_env():
+    """`gaitloop sim --hal drivers`: GAITLOOP_BENCH_PROFILE names the profile whose parts are
+    fed by the replay GAITLOOP_BENCH_REPLAY; load cells are tared (0 raw at no load), as the
+    board's standing calibration leaves them."""
+    import os
+
+    name = os.getenv("GAITLOOP_BENCH_PROFILE")
+    if not name:
+        return None
+    from gaitfw import profiles
+
+    rows = read_glrp(os.getenv("GAITLOOP_BENCH_REPLAY") or "replay.glrp")
+    return wire_profile(profiles.get(name), rows, tare=0, loop=os.getenv("GAITLOOP_BENCH_LOOP", "1") == "1")

@@ -152,3 +152,16 @@ class PWM:
 
     def deinit(self):
         self.duty_u16(0)
+
+
+def _wire_from_env():
+    # the simulator (`gaitloop sim --hal drivers`) wires the parts before the firmware boots
+    import os
+
+    if os.getenv("GAITLOOP_BENCH_PROFILE"):
+        import bench
+
+        bench.wire_from_env()
+
+
+_wire_from_env()
