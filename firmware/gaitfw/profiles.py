@@ -99,7 +99,7 @@ PICOW_KNEE = {
     "led": "LED",
 }
 
-PROFILES = {p["name"]: p for p in (ESP32S3_INSOLE, PICOW_INSOLE, ESP32S3_KNEE, PICOW_KNEE)}
+PROFILES = {str(p["name"]): p for p in (ESP32S3_INSOLE, PICOW_INSOLE, ESP32S3_KNEE, PICOW_KNEE)}
 
 
 def get(name):

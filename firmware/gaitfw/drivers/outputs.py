@@ -19,7 +19,7 @@ _DUTY_ON = 32768  # 50 % duty: loudest square wave for a piezo
 class Buzzer:
     def __init__(self, pin):
         self.pwm = machine.PWM(machine.Pin(pin), freq=2000, duty_u16=0)
-        self.steps = ()
+        self.steps = ()  # type: tuple
         self.i = 0
         self.until = 0
 
