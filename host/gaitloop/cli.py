@@ -217,9 +217,18 @@ def flash(
     arch: Annotated[str, typer.Option(help="mpy-cross -march for viper code: host (virtual board), xtensawin (ESP32-S3), armv7emsp, ...")] = "host",
     config: Annotated[Path | None, typer.Option(help="A config.json to install with the firmware (board, side, device, calibration).")] = None,
     verify: Annotated[bool, typer.Option(help="Reboot and wait for the board's HELLO.")] = True,
+    profile: Annotated[str | None, typer.Option(help="Board profile (docs/hardware.md): run on its drivers; sets --arch; refused on another MCU.")] = None,
 ) -> None:
     """Flash the gaitloop firmware: compile with mpy-cross, copy with mpremote, reboot, verify."""
+    from gaitloop.flash import board_profile
     from gaitloop.flash import flash as do_flash
+
+    if profile is not None:
+        march = str(board_profile(profile)["march"])
+        if arch == "host":
+            arch = march
+        elif arch != march:
+            raise GaitloopError(f"--arch {arch} does not match profile {profile} (-march={march})")
 
     cfg = None
     if config is not None:
@@ -229,7 +238,7 @@ def flash(
             raise GaitloopError(f"{config}: not a readable JSON config ({exc})") from None
         if not isinstance(cfg, dict):
             raise GaitloopError(f"{config}: the config must be a JSON object")
-    summary = do_flash(port, arch=arch, config=cfg, verify=verify)
+    summary = do_flash(port, arch=arch, config=cfg, verify=verify, profile=profile)
     print(json.dumps(summary, indent=1))
 
 
