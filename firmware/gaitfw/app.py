@@ -474,6 +474,8 @@ def run():
     poller = select.poll()
     poller.register(sys.stdin, select.POLLIN)
     app = App(board, cfg, hal, sys.stdout.buffer, sys.stdin.buffer, poller)
+    if hasattr(hal, "attach"):  # gaitfw.boardhal: buzzer and LED follow the feedback rules
+        hal.attach(app)
     updater.attach(app)
     ble = start_ble(app, cfg, board)
     gc.collect()

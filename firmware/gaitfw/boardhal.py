@@ -64,6 +64,37 @@ class BoardHal:
         self.buzzer = outputs.Buzzer(profile["buzzer"]) if profile.get("buzzer") is not None else None
         self.led = outputs.Led(profile["led"]) if profile.get("led") is not None else None
         self.n_samples = 0  # not a replay: the app's HELLO leaves "replay" out
+        self.app = None
+        self.n = 0  # samples read
+        self.ms_per = 1000 // profile.get("rate_hz", 100)
+        self.buzz_next = 0  # when a still-on buzzer rule plays its pattern again (ms)
+
+    def attach(self, app):
+        """Drive the buzzer and LED from the processors' feedback rules (`gaitfw.feedback`:
+        `buzz`, `pattern`, `led`); looked up through the app, as an update may swap them."""
+        self.app = app
+
+    def _outputs(self, t):
+        buzz = led = 0
+        pattern = 1
+        for p in self.app.processors:
+            fb = getattr(p, "fb", None)
+            if fb is not None:
+                if fb.buzz:
+                    buzz = 1
+                    pattern = fb.pattern
+                if fb.led:
+                    led = 1
+        bz = self.buzzer
+        if bz is not None:
+            if buzz and t - self.buzz_next >= 0:
+                bz.play(pattern, t)  # again every 2 s while the rule holds
+                self.buzz_next = t + 2000
+            elif not buzz:
+                self.buzz_next = t
+            bz.tick(t)
+        if self.led is not None and self.led.on != bool(led):
+            self.led.set(led)
 
     def read(self, sample):
         drivers = self.drivers
@@ -71,6 +102,9 @@ class BoardHal:
             if not drivers[i].read(sample):
                 self.faults[i] += 1
                 self.latched = P.ST_SENSOR_FAULT
+        self.n += 1
+        if self.app is not None and self.n % 2 == 0:  # outputs at 50 Hz: 20 ms beep resolution
+            self._outputs(self.n * self.ms_per)
         return True
 
     def status(self):

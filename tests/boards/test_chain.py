@@ -83,3 +83,42 @@ def test_knee_on_adc_and_imu_gives_the_replay_events(tmp_path: Path) -> None:
     assert [e[:3] for e in drv] == [e[:3] for e in ref]  # same events at the same times
     # step lengths / angles: the drivers' rounding moves a value by a unit at most
     assert max(max(abs(a[3] - b[3]), abs(a[4] - b[4])) for a, b in zip(drv, ref, strict=True)) <= 2
+
+
+_BUZZ = """
+import json, machine
+from gaitfw import profiles, app as A
+from gaitfw.boardhal import BoardHal
+from bench import wire_profile
+rows = json.load(open("rows.json"))
+prof = profiles.get("picow-knee")
+wire_profile(prof, rows)
+board = A.board_module("knee")
+hal = BoardHal(prof, len(board.CHANNELS))
+out = open("drivers.bin", "wb")
+app = A.App(board, {"stream": False, "wait_steps": 1, "asym_pct": 10, "asym_off_pct": 5}, hal, out)
+hal.attach(app)
+app._next_status = 10 ** 9; app._next_hello = 10 ** 9
+on = []
+while app.index < 3 * len(rows) and app.step():  # the part models loop the walk
+    if app.index % 10 == 0:
+        on.append([app.t_ms, hal.buzzer.pwm.duty_u16()])
+out.close()
+print(json.dumps(on))
+"""
+
+
+def test_asymmetry_feedback_drives_the_buzzer_pwm(tmp_path: Path) -> None:
+    """A limping walk read through the drivers: MGait's asymmetry rule turns on (after one
+    asymmetric step at 10 %: the shipped walk is short), and the buzzer's PWM beeps (50 % duty)
+    only after the first mg_buzzer_on event."""
+    src = sorted(SHIPPED_CMU.glob("*.amc"))[0]
+    replay = make_replay("knee", "left", src, limp=0.35)
+    (tmp_path / "rows.json").write_text(json.dumps(replay.counts.astype(int).tolist()))
+    on = run_on_models(_BUZZ, tmp_path, timeout=300)
+    events = _events(tmp_path / "drivers.bin")
+    buzz_on = [e[0] for e in events if e[1] == 55]  # EV_MG_BUZZ
+    assert buzz_on, "the limp did not turn the asymmetry rule on"
+    beeping = [t for t, duty in on if duty == 32768]
+    assert beeping and min(beeping) >= buzz_on[0]
+    assert all(duty in (0, 32768) for _, duty in on)
