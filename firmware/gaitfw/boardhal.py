@@ -130,7 +130,7 @@ def from_config(cfg, board):
     divider points) and `"hx711_tare": {"channel": raw}` (the unloaded cells)."""
     prof = profiles.get(cfg.get("profile", ""))
     if prof["board"] != board.KIND:
-        raise ValueError("profile %s is for the %s, this board is a %s" % (prof["name"], prof["board"], board.KIND))
+        raise ValueError("profile %s is for the %s, this board is the %s" % (prof["name"], prof["board"], board.KIND))
     tares = cfg.get("hx711_tare") or {}
     if tares:
         sensors = []

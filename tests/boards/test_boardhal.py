@@ -124,3 +124,38 @@ def test_unplugged_imu_sets_sensor_fault_in_status_and_the_board_keeps_running(t
     assert flags == [P.ST_SENSOR_FAULT, P.ST_SENSOR_FAULT, 0]
     samples = [f for f in frames if f.kind == P.MSG_SAMPLES]
     assert len(samples) >= 14  # 10 samples a frame: streaming went on through the fault
+
+
+_FROM_CFG = """
+import json
+from array import array
+from gaitfw import profiles, app as A
+from gaitfw.boardhal import from_config
+from bench import wire_profile
+rows = json.load(open("rows.json"))
+res = {}
+# picow-insole with a per-sensor calibration from config.json: the heel FSR reads 2x
+wire_profile(profiles.get("picow-insole"), rows)
+cal = list(profiles.PICOW_INSOLE["sensors"][0]["cal"])
+cal[3] = cal[3] * 2
+hal = from_config({"profile": "picow-insole", "hal_cal": {"0": cal}}, A.board_module("insole"))
+s = array("h", [0, 0]); hal.read(s); res["fsr"] = list(s)
+# esp32s3-insole with the cells' tare from config.json
+wire_profile(profiles.get("esp32s3-insole"), rows, tare=5000)
+hal = from_config({"profile": "esp32s3-insole", "hx711_tare": {"0": 5000, "1": 5000}}, A.board_module("insole"))
+hal.read(s); res["hx"] = list(s)
+try:
+    from_config({"profile": "picow-knee"}, A.board_module("insole"))
+except ValueError as e:
+    res["kind"] = str(e)
+print(json.dumps(res))
+"""
+
+
+def test_config_json_selects_profile_calibration_and_tare(tmp_path: Path) -> None:
+    rows = [[2000, 1000]] * 5  # 200 N heel, 100 N ball
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    res = run_on_models(_FROM_CFG, tmp_path)
+    assert abs(res["fsr"][0] - 4000) <= 5 and abs(res["fsr"][1] - 1000) <= 5
+    assert res["hx"] == [2000, 1000]
+    assert res["kind"] == "profile picow-knee is for the knee, this board is the insole"
