@@ -75,9 +75,12 @@ class BoardHal:
         self.app = app
 
     def _outputs(self, t):
+        app = self.app
+        if app is None:
+            return
         buzz = led = 0
         pattern = 1
-        for p in self.app.processors:
+        for p in app.processors:
             fb = getattr(p, "fb", None)
             if fb is not None:
                 if fb.buzz:
