@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --upgrade --target $(VENV)/mpstubs/rp2 micropython-rp2-stubs==1.29.0.post1
+	$(PY) -m pip install --quiet --upgrade --target $(VENV)/mpstubs/esp32 micropython-esp32-stubs==1.29.0.post1
 	touch $(STAMP)
 
 install: $(STAMP)

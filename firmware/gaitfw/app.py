@@ -189,6 +189,9 @@ class App:
         flags = self.flags
         for p in self.processors:
             flags |= p.status()
+        hal_status = getattr(self.hal, "status", None)  # gaitfw.boardhal: sensor faults
+        if hal_status is not None:
+            flags |= hal_status()
         w = self.writer
         raw = w.raw
         h = P.HEADER_LEN
@@ -466,10 +469,17 @@ def run():
     updater = Updater(board, cfg)  # resolves interrupted updates, applies the active slots
     cfg = updater.cfg
 
-    hal = ReplayHal(cfg.get("replay", "replay.glrp"), len(board.CHANNELS), cfg.get("loop", True))
+    if cfg.get("hal") == "drivers":  # a real board (or the simulator's `machine` stand-in)
+        from gaitfw.boardhal import from_config
+
+        hal = from_config(cfg, board)
+    else:
+        hal = ReplayHal(cfg.get("replay", "replay.glrp"), len(board.CHANNELS), cfg.get("loop", True))
     poller = select.poll()
     poller.register(sys.stdin, select.POLLIN)
     app = App(board, cfg, hal, sys.stdout.buffer, sys.stdin.buffer, poller)
+    if hasattr(hal, "attach"):  # gaitfw.boardhal: buzzer and LED follow the feedback rules
+        hal.attach(app)
     updater.attach(app)
     ble = start_ble(app, cfg, board)
     gc.collect()

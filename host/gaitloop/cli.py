@@ -121,6 +121,8 @@ def sim(
     ble_queue: Annotated[int | None, typer.Option(help="Testing: the BLE notify queue size (packets) before ENOMEM.")] = None,
     epoch_ms: Annotated[int | None, typer.Option(help="Wall-clock time (ms since 1970) at which the replay's first sample played: give the left and right boards of one walk the same value and they stay in step, as two feet do (default: the replay starts at boot).")] = None,
     key: Annotated[bool, typer.Option("--key/--no-key", help="Provision the board's update key from your master key, as `gaitloop flash` does, so `gaitloop push` works on it.")] = True,
+    hal: Annotated[str, typer.Option(help="replay: the replay HAL; drivers: the board's real drivers on part models fed by the recording (docs/hardware.md).")] = "replay",
+    profile: Annotated[str | None, typer.Option(help="With --hal drivers: the board profile (default picow-BOARD; see docs/hardware.md).")] = None,
 ) -> None:
     """Run a virtual board: the real firmware under MicroPython behind a pseudo-terminal.
 
@@ -132,7 +134,8 @@ def sim(
     vb = VirtualBoard(board.value, side.value, data, speed=speed, fs_dir=fs, device=device,
                       loop=loop, compile_mpy=compile_mpy,
                       faults=LinkFaults(drop_rate, flip_rate, seed), limp=limp, ble=ble,
-                      ble_queue=ble_queue, provision_key=key, replay_epoch_ms=epoch_ms)
+                      ble_queue=ble_queue, provision_key=key, replay_epoch_ms=epoch_ms,
+                      hal=hal, profile=profile)
     try:
         port = vb.start()
         print(f"port: {port}", flush=True)
@@ -217,9 +220,18 @@ def flash(
     arch: Annotated[str, typer.Option(help="mpy-cross -march for viper code: host (virtual board), xtensawin (ESP32-S3), armv7emsp, ...")] = "host",
     config: Annotated[Path | None, typer.Option(help="A config.json to install with the firmware (board, side, device, calibration).")] = None,
     verify: Annotated[bool, typer.Option(help="Reboot and wait for the board's HELLO.")] = True,
+    profile: Annotated[str | None, typer.Option(help="Board profile (docs/hardware.md): run on its drivers; sets --arch; refused on another MCU.")] = None,
 ) -> None:
     """Flash the gaitloop firmware: compile with mpy-cross, copy with mpremote, reboot, verify."""
+    from gaitloop.flash import board_profile
     from gaitloop.flash import flash as do_flash
+
+    if profile is not None:
+        march = str(board_profile(profile)["march"])
+        if arch == "host":
+            arch = march
+        elif arch != march:
+            raise GaitloopError(f"--arch {arch} does not match profile {profile} (-march={march})")
 
     cfg = None
     if config is not None:
@@ -232,10 +244,10 @@ def flash(
     err = Console(stderr=True)
     if err.is_terminal:  # a spinner with the current step; nothing extra when redirected
         with err.status("flashing") as status:
-            summary = do_flash(port, arch=arch, config=cfg, verify=verify,
+            summary = do_flash(port, arch=arch, config=cfg, verify=verify, profile=profile,
                                progress=lambda step: status.update(step + " ..."))
     else:
-        summary = do_flash(port, arch=arch, config=cfg, verify=verify)
+        summary = do_flash(port, arch=arch, config=cfg, verify=verify, profile=profile)
     print(json.dumps(summary, indent=1))
 
 

@@ -90,6 +90,44 @@ def probe_board(port: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[int, int, 
                      f"{msg[-1] if msg else f'mpremote exit status {proc.returncode}'}")
 
 
+def probe_machine(port: str, timeout: float = PROBE_TIMEOUT_S) -> str:
+    """The board's own name for its hardware: `sys.implementation._machine` (e.g. "Raspberry
+    Pi Pico W with RP2040"), else `os.uname().machine`."""
+    code = ("import sys, os; m = getattr(sys.implementation, '_machine', '') or "
+            "(os.uname().machine if hasattr(os, 'uname') else ''); print('GLMACHINE', m)")
+    try:
+        proc = subprocess.run([_tool("mpremote"), "connect", port, "resume", "exec", code],
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BoardError(f"no board answered on {port} within {timeout:.0f} s") from None
+    for line in proc.stdout.splitlines():
+        if line.startswith("GLMACHINE "):
+            return line[len("GLMACHINE "):].strip()
+    msg = (proc.stderr or proc.stdout).strip().splitlines()
+    raise BoardError(f"no MicroPython board answered on {port}: "
+                     f"{msg[-1] if msg else f'mpremote exit status {proc.returncode}'}")
+
+
+def board_profile(name: str) -> dict[str, Any]:
+    """A board profile (firmware/gaitfw/profiles.py) by name; BoardError naming the known ones."""
+    from gaitfw import profiles
+
+    try:
+        return profiles.get(name)
+    except ValueError as exc:
+        raise BoardError(str(exc)) from None
+
+
+def check_profile(port: str, name: str) -> dict[str, Any]:
+    """Refuse, before anything is copied, a profile made for another board."""
+    prof = board_profile(name)
+    machine = probe_machine(port)
+    if str(prof["uname"]) not in machine:
+        raise BoardError(f"board on {port} is {machine!r}, not the {prof['mcu']} profile {name} "
+                         "is wired for; nothing was changed")
+    return prof
+
+
 def check_compatible(port: str, arch: str) -> str:
     """Refuse, before anything is copied, firmware the board could not import."""
     want_v, want_f = mpy_target(arch)
@@ -152,16 +190,23 @@ def wait_for_hello(port: str, timeout: float = 10.0) -> Hello:
 
 
 def flash(port: str, arch: str = "host", config: dict[str, Any] | None = None,
-          verify: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+          verify: bool = True, profile: str | None = None,
+          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Install the firmware (and optionally a config) on the board on `port`, staged and
     hash-checked so a failed transfer changes nothing; reboot into it; return a summary.
-    `progress` hears each step as it starts (a flash takes tens of seconds on a real board)."""
+    `progress` hears each step as it starts (a flash takes tens of seconds on a real board).
+
+    `profile` (docs/hardware.md): the board must be the profile's MCU; the config gains
+    `"hal": "drivers"`, the profile and its board kind, so the board boots on its drivers."""
     # imported here: push builds on this module's mpremote and HELLO helpers
     from gaitloop.push import install_files
     from gaitloop.update import provision
 
     say = progress or (lambda _step: None)
     say(f"asking the board on {port} what it runs")
+    if profile is not None:
+        prof = check_profile(port, profile)
+        config = dict(config or {}, hal="drivers", profile=profile, board=prof["board"])
     check_compatible(port, arch)
     stage = make_tempdir("flash")
     try:

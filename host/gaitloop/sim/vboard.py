@@ -191,6 +191,8 @@ class VirtualBoard:
         ble_per_event: int = 4,
         provision_key: bool = False,
         replay_epoch_ms: int | None = None,
+        hal: str = "replay",
+        profile: str | None = None,
     ) -> None:
         if speed <= 0:
             raise DataError(f"speed must be positive, not {speed}")
@@ -211,6 +213,14 @@ class VirtualBoard:
         # boards replaying one walk share the wall-clock time its sample 0 played, so the
         # firmware joins the walk where it is now (app.join_replay): left and right in step
         self.replay_epoch_ms = replay_epoch_ms
+        # "drivers": the firmware reads the replay through its real drivers, on part models
+        # under the `machine` stand-in (sim/machine_shim), wired as board profile `profile`
+        if hal not in ("replay", "drivers"):
+            raise DataError(f"unknown HAL {hal!r} (replay or drivers)")
+        self.hal = hal
+        self.profile = profile or f"picow-{board}"
+        if hal == "drivers" and heapsize == "2M":
+            self.heapsize = "16M"  # the part models hold the whole replay, precomputed
         # BLE: the firmware's `bluetooth` calls go through the shim to a bumble device
         # (sim/ble_world.py, sim/ble_radio.py); hosts reach it on `ble_transport`
         self.ble = ble
@@ -266,6 +276,16 @@ class VirtualBoard:
         )
         if self.replay_epoch_ms is not None:
             cfg["replay_epoch_ms"] = int(self.replay_epoch_ms)
+        if self.hal == "drivers":
+            from gaitfw import profiles
+
+            try:
+                prof = profiles.get(self.profile)
+            except ValueError as exc:
+                raise DataError(str(exc)) from None
+            if prof["board"] != self.board:
+                raise DataError(f"profile {self.profile} is for the {prof['board']}, not the {self.board}")
+            cfg.update(hal="drivers", profile=self.profile)
         cfg.update(self.extra_config)
         cfg_path.write_text(json.dumps(cfg, indent=1))
         self.replay = replay
@@ -286,6 +306,13 @@ class VirtualBoard:
             from gaitloop.sim.ble_world import shim_env
 
             env.update(shim_env(self.radio.sock_path, self.ble_queue))
+        if self.hal == "drivers":
+            from gaitloop.sim.machine_world import SHIM_DIR
+
+            base = env.get("MICROPYPATH") or f".frozen:{Path(binary).parent / 'lib'}"
+            env["MICROPYPATH"] = f"{base}:lib:{SHIM_DIR}"
+            env.update(GAITLOOP_BENCH_PROFILE=self.profile, GAITLOOP_BENCH_REPLAY="replay.glrp",
+                       GAITLOOP_BENCH_LOOP="1" if self.loop else "0")
         self._proc = subprocess.Popen(
             [binary, "-X", f"heapsize={self.heapsize}", "-i", "main.py"],
             stdin=slave,

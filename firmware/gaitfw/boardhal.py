@@ -1,0 +1,150 @@
+"""The real-board HAL: the drivers a profile names, behind the replay HAL's interface.
+
+`read(sample)` asks every sensor driver for its channels. A driver that reports a fault has
+left its channels at their last good values; the board keeps sampling, and `status()` (ORed
+into STATUS by the app) carries `ST_SENSOR_FAULT` for any fault seen since the last STATUS,
+so a one-sample glitch between two STATUS frames is still reported. `faults` counts faulted
+samples per driver for bring-up (`hal.fault_counts()`).
+"""
+
+import machine
+
+from gaitfw import profiles
+from gaitfw import protocol as P
+from gaitfw.drivers import divider, hx711, outputs
+
+
+def _build(spec, i2c):
+    d = spec["drv"]
+    if d == "hx711":
+        return hx711.HX711(
+            spec["dout"],
+            spec["sck"],
+            spec["ch"],
+            gain=spec.get("gain", 128),
+            tare=spec.get("tare", 0),
+            div=spec.get("div", 256),
+            timeout_n=spec.get("timeout_n", 20),
+        )
+    if d == "fsr":
+        return divider.fsr(spec["pin"], spec["ch"], spec["cal"])
+    if d == "bend":
+        return divider.bend(spec["pin"], spec["ch"], spec["cal"])
+    if d == "mpu6050":
+        from gaitfw.drivers import mpu6050
+
+        return mpu6050.MPU6050(i2c, spec["ch"], addr=spec.get("addr", 0x68), orient=spec.get("orient", (1, 2, 3)))
+    raise ValueError("unknown driver %r" % d)
+
+
+class BoardHal:
+    def __init__(self, profile, n_channels, cal=None):
+        """`cal`: {channel index: (u_a, out_a, u_b, out_b)} from config.json overrides the profile's."""
+        covered = set()
+        i2c = None
+        if profile.get("i2c"):
+            b = profile["i2c"]
+            i2c = machine.I2C(b["id"], sda=machine.Pin(b["sda"]), scl=machine.Pin(b["scl"]), freq=b.get("freq", 400000))
+        self.i2c = i2c
+        self.drivers = []
+        for spec in profile["sensors"]:
+            if cal and spec["drv"] in ("fsr", "bend") and spec["ch"] in cal:
+                spec = dict(spec, cal=tuple(cal[spec["ch"]]))
+            drv = _build(spec, i2c)
+            width = 6 if spec["drv"] == "mpu6050" else 1
+            for c in range(spec["ch"], spec["ch"] + width):
+                if c >= n_channels or c in covered:
+                    raise ValueError("profile %s: channel %d out of range or doubled" % (profile["name"], c))
+                covered.add(c)
+            self.drivers.append(drv)
+        if len(covered) != n_channels:
+            raise ValueError("profile %s fills %d of %d channels" % (profile["name"], len(covered), n_channels))
+        self.faults = [0] * len(self.drivers)
+        self.latched = 0
+        self.buzzer = outputs.Buzzer(profile["buzzer"]) if profile.get("buzzer") is not None else None
+        self.led = outputs.Led(profile["led"]) if profile.get("led") is not None else None
+        self.n_samples = 0  # not a replay: the app's HELLO leaves "replay" out
+        self.app = None
+        self.n = 0  # samples read
+        self.ms_per = 1000 // profile.get("rate_hz", 100)
+        self.buzz_next = 0  # when a still-on buzzer rule plays its pattern again (ms)
+
+    def attach(self, app):
+        """Drive the buzzer and LED from the processors' feedback rules (`gaitfw.feedback`:
+        `buzz`, `pattern`, `led`); looked up through the app, as an update may swap them."""
+        self.app = app
+
+    def _outputs(self, t):
+        app = self.app
+        if app is None:
+            return
+        buzz = led = 0
+        pattern = 1
+        for p in app.processors:
+            fb = getattr(p, "fb", None)
+            if fb is not None:
+                if fb.buzz:
+                    buzz = 1
+                    pattern = fb.pattern
+                if fb.led:
+                    led = 1
+        bz = self.buzzer
+        if bz is not None:
+            if buzz and t - self.buzz_next >= 0:
+                bz.play(pattern, t)  # again every 2 s while the rule holds
+                self.buzz_next = t + 2000
+            elif not buzz:
+                self.buzz_next = t
+            bz.tick(t)
+        if self.led is not None and self.led.on != bool(led):
+            self.led.set(led)
+
+    def read(self, sample):
+        drivers = self.drivers
+        for i in range(len(drivers)):
+            if not drivers[i].read(sample):
+                self.faults[i] += 1
+                self.latched = P.ST_SENSOR_FAULT
+        self.n += 1
+        if self.app is not None and self.n % 2 == 0:  # outputs at 50 Hz: 20 ms beep resolution
+            self._outputs(self.n * self.ms_per)
+        return True
+
+    def status(self):
+        """STATUS bits since the last call; the latch then follows the drivers' present state."""
+        bits = self.latched
+        self.latched = 0
+        for d in self.drivers:
+            if d.fault:
+                self.latched = P.ST_SENSOR_FAULT
+        return bits
+
+    def fault_counts(self):
+        return list(self.faults)
+
+    def close(self):
+        if self.buzzer:
+            self.buzzer.stop()
+
+
+def from_config(cfg, board):
+    """The HAL config.json asks for: `"hal": "drivers"`, `"profile": NAME` (gaitfw.profiles),
+    optional `"hal_cal": {"channel": [u_a, out_a, u_b, out_b]}` (the standing calibration's
+    divider points) and `"hx711_tare": {"channel": raw}` (the unloaded cells)."""
+    prof = profiles.get(cfg.get("profile", ""))
+    if prof["board"] != board.KIND:
+        raise ValueError("profile %s is for the %s, this board is the %s" % (prof["name"], prof["board"], board.KIND))
+    tares = cfg.get("hx711_tare") or {}
+    if tares:
+        sensors = []
+        for s in prof["sensors"]:
+            if s["drv"] == "hx711" and str(s["ch"]) in tares:
+                s = dict(s)
+                s["tare"] = int(tares[str(s["ch"])])
+            sensors.append(s)
+        prof = dict(prof)
+        prof["sensors"] = tuple(sensors)
+    cal = {}
+    for k, v in (cfg.get("hal_cal") or {}).items():
+        cal[int(k)] = v
+    return BoardHal(prof, len(board.CHANNELS), cal)

@@ -1,0 +1,100 @@
+"""Resistive sensors through a voltage divider on an ADC: FSR (force) and bend sensor (angle).
+
+Wiring (docs/hardware.md): the FSR sits between 3V3 and the ADC pin with a fixed resistor
+to GND; the bend sensor sits between the ADC pin and GND with a fixed resistor to 3V3. In
+both cases the ADC reading u (0..65535, `read_u16`) gives
+
+    q = u / (65536 - u)  =  R_fixed / R_fsr  (FSR)   or   R_bend / R_fixed  (bend)
+
+and q is the quantity that is (nearly) linear in the physical one: an FSR's conductance grows
+with force, a bend sensor's resistance with angle. So the two-point calibration (two ADC
+readings at two known forces or angles, e.g. unloaded / standing weight, 0 / 90 degrees) is
+linear in q, not in volts. q is Q14 fixed point clipped at 4.0 (u up to 80 % of full scale:
+800 N on the reference FSR, far past 90 degrees on the bend sensor), so with a calibration
+span of at most 16000 counts every product stays a 31-bit small int on the ports (no
+bigint allocation on the sample path). Q14 resolves about 1 count: 1.1 centidegrees on the
+reference bend sensor, 0.02 N on the reference FSR.
+
+Faults: the reading pinned at the top rail (open bend sensor, shorted FSR) for `rail_n`
+samples, or stuck at one mid-scale value for `stuck_n` samples. Zero is not a fault: an
+unloaded FSR reads 0.
+"""
+
+import machine
+from micropython import const
+
+from gaitfw.drivers.stuck import Stuck
+
+_Q_MAX = const(4 << 14)
+_U_CLIP = const(52429)  # u / (65536 - u) >= 4.0 from here on; also keeps u << 14 < 2**30
+_RAIL = const(65000)
+
+
+def ratio_q14(u):
+    """u / (65536 - u) in Q14, clipped to 4.0."""
+    if u <= 0:
+        return 0
+    if u >= _U_CLIP:
+        return _Q_MAX
+    q = (u << 14) // (65536 - u)
+    return q if q < _Q_MAX else _Q_MAX
+
+
+class DividerSensor:
+    """One ADC channel -> one int16 count by two-point calibration on the divider ratio.
+
+    `cal` = (u_a, out_a, u_b, out_b): ADC readings u_a, u_b at two known values out_a, out_b
+    (in the board's channel counts: 0.1 N for the insole, 0.01 degree for the knee).
+    """
+
+    def __init__(self, pin, ch, cal, rail_n=20, stuck_n=200, clip_low=None):
+        self.adc = machine.ADC(machine.Pin(pin))
+        self.ch = ch
+        self.clip_low = clip_low
+        self.set_cal(cal)
+        self.rail_n = rail_n
+        self.rail = 0
+        self.stuck = Stuck(stuck_n)
+        self.u = 0
+        self.value = 0
+        self.fault = False
+
+    def set_cal(self, cal):
+        u_a, out_a, u_b, out_b = cal
+        q_a = ratio_q14(u_a)
+        q_b = ratio_q14(u_b)
+        if q_a == q_b:
+            raise ValueError("calibration points must read different ADC values")
+        if abs(out_b - out_a) > 16000:
+            raise ValueError("calibration span over 16000 counts would overflow small ints")
+        self.q_a, self.out_a, self.dq, self.dout = q_a, out_a, q_b - q_a, out_b - out_a
+
+    def read(self, sample):
+        u = self.adc.read_u16()
+        self.u = u
+        c = self.out_a + (ratio_q14(u) - self.q_a) * self.dout // self.dq
+        lo = self.clip_low
+        if lo is not None and c < lo:
+            c = lo
+        if c > 32767:
+            c = 32767
+        elif c < -32768:
+            c = -32768
+        self.value = c
+        sample[self.ch] = c
+        if u >= _RAIL:
+            self.rail += 1
+        else:
+            self.rail = 0
+        stuck = self.stuck.feed(u) and u > 0  # an unloaded FSR reads 0 for good
+        self.fault = self.rail >= self.rail_n or stuck
+        return not self.fault
+
+
+def fsr(pin, ch, cal, **kw):
+    """An FSR: forces below the first calibration point read as that point (no negatives)."""
+    return DividerSensor(pin, ch, cal, clip_low=cal[1], **kw)
+
+
+def bend(pin, ch, cal, **kw):
+    return DividerSensor(pin, ch, cal, **kw)
