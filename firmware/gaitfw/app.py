@@ -105,6 +105,7 @@ class App:
             self.processors = []
             self.boot_error = "%s: %s" % (type(exc).__name__, exc)
         self.index = 0  # samples taken since boot
+        self.sample_us = 0  # ticks_us when the latest sample was taken (CMD_TIME)
         self.t_ms = 0
         self.streaming = bool(cfg.get("stream", True))
         self.running = True
@@ -231,6 +232,7 @@ class App:
         s = self.sample
         if not self.hal.read(s):
             return False
+        self.sample_us = ticks_us()  # a small int: no allocation
         idx = self.index
         rate = self.rate
         self.t_ms = t = (idx // rate) * 1000 + (idx % rate) * 1000 // rate
@@ -326,11 +328,28 @@ class App:
     def _nak(self, seq, cmd, err, reason=""):
         self.send_payload(P.MSG_NAK, bytes((seq & 0xFF, seq >> 8, cmd, err)) + reason.encode())
 
+    def _ack_time(self, seq):
+        """CMD_TIME: where the sample clock is *now*, finer than its 10 ms grid. The reply is
+        the index of the latest sample and the real microseconds since it was taken; the host
+        places this instant at board time index / rate + elapsed * speed (a replay at N x
+        speed runs the sample clock N x wall time) between its send and receive times."""
+        el = ticks_diff(ticks_us(), self.sample_us) if self.index else 0
+        if el < 0:
+            el = 0
+        i = self.index - 1 if self.index else 0
+        r = bytearray(8)
+        P.put_u32(r, 0, i)
+        P.put_u32(r, 4, el)
+        self._ack(seq, P.CMD_TIME, r)
+
     def _ble_command(self, seq, cmd, args):
         self.handle_command(seq, cmd, args, self.ble)
 
     def handle_command(self, seq, cmd, args, link=None):
         """Answer one command; `link` is the BLE link it came over (None: the console)."""
+        if cmd == P.CMD_TIME:
+            self._ack_time(seq)
+            return  # no EV_CMD: the host probes several times a second
         if cmd == P.CMD_PING:
             self._ack(seq, cmd)
         elif cmd == P.CMD_HELLO:
