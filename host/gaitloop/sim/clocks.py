@@ -8,6 +8,14 @@ and the link delivers them the way BLE and USB do: held until the next connectio
 the host in one clump after a random stack delay, sometimes late, rarely very late (a host
 stall delays everything queued behind it). Gaps drop frames; a reboot restarts the clock.
 
+Probes (CMD_TIME, `probe_every_s`): the host sends one every ~0.25 s (jittered, so it leaves
+at a random phase against the connection events), after a host stack delay it reaches the
+controller and goes out at the next connection event; the board stamps its arrival in the
+write IRQ (ticks_us, within ~0.2 ms) and answers when its pump gets to it (up to 15 ms
+later), with the board time at the stamp; the ACK leaves at the next connection event after that (write without response or write request: the board's handling
+time is the same, only the radio's reply differs), then host stack, extra delay, stalls.
+Board time has ticks_us' 1 us resolution.
+
 Used by tests/host/test_timeline.py and tools/bench/bench_align.py (seeded, deterministic).
 """
 
@@ -65,8 +73,22 @@ class Point:
     seg_start: float  # host time that boot started
 
 
+@dataclass
+class Probe:
+    board_s: float  # the board's sample clock when it handled the command
+    sent_s: float  # host send time
+    recv_s: float  # host receive time of the ACK
+    segment: int
+
+
 def simulate(sc: ClockScenario) -> list[Point]:
     """Receive-ordered points of one board over `sc.seconds` of host time."""
+    return simulate_with_probes(sc, 0.0)[0]
+
+
+def simulate_with_probes(sc: ClockScenario, probe_every_s: float) -> tuple[list[Point], list[Probe]]:
+    """Points as `simulate` (the same ones), and CMD_TIME probes every ~`probe_every_s`
+    (0: none) in receive order, from their own random stream."""
     rng = random.Random(sc.seed)
     k = 1.0 + sc.drift_ppm * 1e-6
     boots = [HOST_EPOCH + sc.offset_s]
@@ -122,16 +144,65 @@ def simulate(sc: ClockScenario) -> list[Point]:
         # links deliver in order: a late clump holds back the ones behind it
         recv = max(recv, out[-1].host_s) if out else recv
         out.append(Point(board, recv, true, seg, boot))
+    probes = _probes(sc, probe_every_s, boots, end, k, phase, iv, stalls) if probe_every_s > 0 else []
+    return out, probes
+
+
+def _probes(sc: ClockScenario, every_s: float, boots: list[float], end: float, k: float,
+            phase: float, iv: float, stalls: list[tuple[float, float]]) -> list[Probe]:
+    link = sc.link
+    prng = random.Random(sc.seed * 7919 + 17)
+    t0 = boots[0] + phase
+
+    def stalled(t: float) -> float:
+        for s0, s1 in stalls:
+            if s0 <= t < s1:
+                return s1
+        return t
+
+    def down(t: float) -> bool:
+        if any(boots[0] + g0 <= t < boots[0] + g1 for g0, g1 in sc.gaps):
+            return True
+        return any(b - sc.reboot_delay_s <= t < b for b in boots[1:])
+
+    out: list[Probe] = []
+    t = boots[0] + 0.5
+    while True:
+        t += every_s * prng.uniform(0.5, 1.5)
+        if t >= end:
+            break
+        sent = stalled(t)
+        j = math.ceil((sent + prng.expovariate(1 / 0.0003) - t0) / iv)  # host stack -> radio
+        # the board stamps the write in its IRQ (ticks_us): the scheduler runs it within
+        # ~0.2 ms; the pump answers up to a tick (5 ms) and a sample later
+        stamped = t0 + j * iv + prng.expovariate(1 / 0.0002)
+        handled = stamped + prng.uniform(0.0, 0.015)
+        m = max(math.ceil((handled - t0) / iv), j + 1)  # the ACK: a later connection event
+        recv = t0 + m * iv + prng.expovariate(1000.0 / link.stack_mean_ms)
+        if prng.random() < link.extra_p:
+            recv += prng.uniform(0, link.extra_max_ms / 1000.0)
+        recv = stalled(recv)
+        if down(handled) or down(t0 + m * iv):
+            continue
+        seg = max(i for i, b in enumerate(boots) if b <= stamped)
+        out.append(Probe(round((stamped - boots[seg]) * k, 6), sent, recv, seg))
+    out.sort(key=lambda p: p.recv_s)
     return out
 
 
-def align_errors(sc: ClockScenario, settle_s: float = 30.0) -> dict[str, np.ndarray]:
+def align_errors(sc: ClockScenario, settle_s: float = 30.0, probe_every_s: float = 0.0) -> dict[str, np.ndarray]:
     """Alignment errors (s) of points at least `settle_s` into their boot:
-    `live` (the online mapping when the frame arrived) and `offline` (export's hindsight)."""
-    pts = simulate(sc)
+    `live` (the online mapping when the frame arrived) and `offline` (export's hindsight,
+    which has no probes). With `probe_every_s`, the live clock also takes CMD_TIME probes."""
+    pts, probes = simulate_with_probes(sc, probe_every_s)
     clock = BoardClock(keep_history=True)
     live, seg_of = [], []
+    pi = 0
     for p in pts:
+        while pi < len(probes) and probes[pi].recv_s <= p.host_s:
+            q = probes[pi]
+            clock.probe(q.board_s, q.sent_s, q.recv_s)
+            pi += 1
         sid = clock.observe(p.board_s, p.host_s)
         seg_of.append(sid)
         if p.host_s - p.seg_start < settle_s:
