@@ -30,12 +30,13 @@ PROBE_TIMEOUT_S = 2.0
 
 
 def board_time_s(reply: bytes, rate_hz: int, speed: float) -> float | None:
-    """Board time (s, its sample clock) of a CMD_TIME answer: the latest sample's time plus
-    the real time since, run at the replay's speed. None when the reply is malformed."""
-    if len(reply) != 8 or rate_hz <= 0:
+    """Board time (s, its sample clock) at which a CMD_TIME arrived: the latest sample's
+    time plus the real time from it to the arrival, run at the replay's speed. None when the
+    reply is malformed."""
+    if len(reply) != 12 or rate_hz <= 0:
         return None
-    index, elapsed_us = struct.unpack("<II", reply)
-    return index / rate_hz + elapsed_us * speed / 1e6
+    index, since_sample_us, since_arrival_us = struct.unpack("<III", reply)
+    return index / rate_hz + (since_sample_us - since_arrival_us) * speed / 1e6
 
 
 class TimeProbe:
