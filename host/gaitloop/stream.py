@@ -120,7 +120,8 @@ class StreamSession:
     def poll(self, timeout: float = 0.05) -> int:
         """Read what is ready; return the number of frames accepted."""
         fds = {ch.link.fileno(): ch for ch in self.channels}
-        ready, _, _ = select.select(list(fds), [], [], timeout)
+        waits = [w for ch in self.channels if (w := ch.probe.wake_in(self.host_now())) is not None]
+        ready, _, _ = select.select(list(fds), [], [], min([timeout, *waits]))
         n = 0
         now = self._wall0 + time.monotonic()
         for fd in ready:
@@ -140,7 +141,7 @@ class StreamSession:
                 n += 1
         for ch in self.channels:
             ch.resume_if_needed()
-            ch.probe.tick(now, ch.state.hello, ch.send, self.host_now)
+            ch.probe.tick(self.host_now(), ch.send, self.host_now)
         if self.recorder is not None:
             self.recorder.tick()
         return n

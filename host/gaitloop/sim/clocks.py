@@ -21,6 +21,7 @@ Used by tests/host/test_timeline.py and tools/bench/bench_align.py (seeded, dete
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from math import gcd
 import numpy as np
 
 from gaitloop.timeline import BoardClock, SegmentFits
+from gaitloop.timeprobe import ProbePolicy
 
 HOST_EPOCH = 1.8e9  # unix seconds: the stream session's clock is unix-like, test float precision
 
@@ -83,12 +85,11 @@ class Probe:
 
 def simulate(sc: ClockScenario) -> list[Point]:
     """Receive-ordered points of one board over `sc.seconds` of host time."""
-    return simulate_with_probes(sc, 0.0)[0]
+    return simulate_with_probes(sc)[0]
 
 
-def simulate_with_probes(sc: ClockScenario, probe_every_s: float) -> tuple[list[Point], list[Probe]]:
-    """Points as `simulate` (the same ones), and CMD_TIME probes every ~`probe_every_s`
-    (0: none) in receive order, from their own random stream."""
+def simulate_with_probes(sc: ClockScenario) -> tuple[list[Point], ProbeLink]:
+    """Points as `simulate` (the same ones), and the link a CMD_TIME probe takes."""
     rng = random.Random(sc.seed)
     k = 1.0 + sc.drift_ppm * 1e-6
     boots = [HOST_EPOCH + sc.offset_s]
@@ -144,66 +145,79 @@ def simulate_with_probes(sc: ClockScenario, probe_every_s: float) -> tuple[list[
         # links deliver in order: a late clump holds back the ones behind it
         recv = max(recv, out[-1].host_s) if out else recv
         out.append(Point(board, recv, true, seg, boot))
-    probes = _probes(sc, probe_every_s, boots, end, k, phase, iv, stalls) if probe_every_s > 0 else []
-    return out, probes
+    return out, ProbeLink(sc, boots, k, phase, iv, stalls)
 
 
-def _probes(sc: ClockScenario, every_s: float, boots: list[float], end: float, k: float,
-            phase: float, iv: float, stalls: list[tuple[float, float]]) -> list[Probe]:
-    link = sc.link
-    prng = random.Random(sc.seed * 7919 + 17)
-    t0 = boots[0] + phase
+class ProbeLink:
+    """The path of one CMD_TIME probe through the simulated link and board (its own random
+    stream, so probes leave the frames' timing unchanged)."""
 
-    def stalled(t: float) -> float:
-        for s0, s1 in stalls:
+    def __init__(self, sc: ClockScenario, boots: list[float], k: float, phase: float, iv: float,
+                 stalls: list[tuple[float, float]]) -> None:
+        self.sc, self.boots, self.k, self.iv, self.stalls = sc, boots, k, iv, stalls
+        self.t0 = boots[0] + phase
+        self.rng = random.Random(sc.seed * 7919 + 17)
+
+    def stalled(self, t: float) -> float:
+        """When a host that means to act at `t` does (after a stall it is caught in)."""
+        for s0, s1 in self.stalls:
             if s0 <= t < s1:
                 return s1
         return t
 
-    def down(t: float) -> bool:
-        if any(boots[0] + g0 <= t < boots[0] + g1 for g0, g1 in sc.gaps):
+    def _down(self, t: float) -> bool:
+        b0 = self.boots[0]
+        if any(b0 + g0 <= t < b0 + g1 for g0, g1 in self.sc.gaps):
             return True
-        return any(b - sc.reboot_delay_s <= t < b for b in boots[1:])
+        return any(b - self.sc.reboot_delay_s <= t < b for b in self.boots[1:])
 
-    out: list[Probe] = []
-    t = boots[0] + 0.5
-    while True:
-        t += every_s * prng.uniform(0.5, 1.5)
-        if t >= end:
-            break
-        sent = stalled(t)
-        j = math.ceil((sent + prng.expovariate(1 / 0.0003) - t0) / iv)  # host stack -> radio
+    def send(self, sent: float) -> Probe | None:
+        """A probe the host sends at `sent`: its answer, or None when the link lost it."""
+        rng, iv, t0, link = self.rng, self.iv, self.t0, self.sc.link
+        j = math.ceil((sent + rng.expovariate(1 / 0.0003) - t0) / iv)  # host stack -> radio
         # the board stamps the write in its IRQ (ticks_us): the scheduler runs it within
         # ~0.2 ms; the pump answers up to a tick (5 ms) and a sample later
-        stamped = t0 + j * iv + prng.expovariate(1 / 0.0002)
-        handled = stamped + prng.uniform(0.0, 0.015)
+        stamped = t0 + j * iv + rng.expovariate(1 / 0.0002)
+        handled = stamped + rng.uniform(0.0, 0.015)
         m = max(math.ceil((handled - t0) / iv), j + 1)  # the ACK: a later connection event
-        recv = t0 + m * iv + prng.expovariate(1000.0 / link.stack_mean_ms)
-        if prng.random() < link.extra_p:
-            recv += prng.uniform(0, link.extra_max_ms / 1000.0)
-        recv = stalled(recv)
-        if down(handled) or down(t0 + m * iv):
-            continue
-        seg = max(i for i, b in enumerate(boots) if b <= stamped)
-        out.append(Probe(round((stamped - boots[seg]) * k, 6), sent, recv, seg))
-    out.sort(key=lambda p: p.recv_s)
-    return out
+        recv = t0 + m * iv + rng.expovariate(1000.0 / link.stack_mean_ms)
+        if rng.random() < link.extra_p:
+            recv += rng.uniform(0, link.extra_max_ms / 1000.0)
+        recv = self.stalled(recv)
+        if self._down(handled) or self._down(t0 + m * iv):
+            return None
+        seg = max(i for i, b in enumerate(self.boots) if b <= stamped)
+        return Probe(round((stamped - self.boots[seg]) * self.k, 6), sent, recv, seg)
 
 
 def align_errors(sc: ClockScenario, settle_s: float = 30.0, probe_every_s: float = 0.0) -> dict[str, np.ndarray]:
     """Alignment errors (s) of points at least `settle_s` into their boot:
     `live` (the online mapping when the frame arrived) and `offline` (export's hindsight,
     which has no probes). With `probe_every_s`, the live clock also takes CMD_TIME probes."""
-    pts, probes = simulate_with_probes(sc, probe_every_s)
+    pts, plink = simulate_with_probes(sc)
     clock = BoardClock(keep_history=True)
+    policy = ProbePolicy(clock, probe_every_s, seed=sc.seed) if probe_every_s > 0 else None
+    acks: list[tuple[float, int, Probe]] = []  # heap by receive time
     live, seg_of = [], []
-    pi = 0
     for p in pts:
-        while pi < len(probes) and probes[pi].recv_s <= p.host_s:
-            q = probes[pi]
-            clock.probe(q.board_s, q.sent_s, q.recv_s)
-            pi += 1
+        while policy is not None:  # the host's probe traffic up to this frame's arrival
+            t_send = policy.due_at()
+            t_ack = acks[0][0] if acks else math.inf
+            if t_send is not None and t_send <= min(t_ack, p.host_s):
+                t_s = plink.stalled(t_send)
+                policy.mark_sent(t_s)
+                q = plink.send(t_s)
+                if q is not None:
+                    heapq.heappush(acks, (q.recv_s, policy.sent, q))
+            elif t_ack <= p.host_s:
+                q = heapq.heappop(acks)[2]
+                policy.take_answer(q.board_s, q.recv_s)
+                policy.on_receive(q.recv_s)
+            else:
+                break
         sid = clock.observe(p.board_s, p.host_s)
+        if policy is not None:
+            policy.on_receive(p.host_s)
         seg_of.append(sid)
         if p.host_s - p.seg_start < settle_s:
             continue
