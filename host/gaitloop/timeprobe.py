@@ -27,6 +27,10 @@ from gaitloop.timeline import BoardClock
 
 #: mean seconds between probes (each 0.5-1.5 x this): 7 bytes up and 19 down per probe
 PROBE_EVERY_S = 0.25
+#: ... but every PROBE_FAST_S for the first PROBE_FAST_FOR_S of a clock segment, so the line
+#: has its tight probes (a few percent of them) by 30 s
+PROBE_FAST_S = 0.1
+PROBE_FAST_FOR_S = 60.0
 #: an unanswered probe is given up after this long (lost to a disconnect): send the next
 PROBE_TIMEOUT_S = 2.0
 
@@ -69,7 +73,10 @@ class ProbePolicy:
 
     def mark_sent(self, t_s: float) -> None:
         self._out = t_s
-        self._next = t_s + self.every_s * self._rng.uniform(0.5, 1.5)
+        seg = self.clock.seg
+        young = seg is None or not seg.px or seg.px[-1] - seg.px[0] < PROBE_FAST_FOR_S
+        every = min(self.every_s, PROBE_FAST_S) if young else self.every_s
+        self._next = t_s + every * self._rng.uniform(0.5, 1.5)
         self.sent += 1
 
     def take_answer(self, board_s: float, recv_s: float) -> bool:

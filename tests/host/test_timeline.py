@@ -144,13 +144,13 @@ SLOW = [n for n, sc in SCENARIOS.items() if sc.link.interval_ms >= 15]
 
 @pytest.mark.parametrize("name", SLOW)
 def test_probes_beat_the_phase_grid(name: str) -> None:
-    """At 15 / 30 ms the frames alone may be off by the whole phase grid (5 / 10 ms); with a
-    probe every ~0.25 s the live mapping is within about 2 ms after 30 s (seeded)."""
+    """At 15 / 30 ms the frames alone may be off by the whole phase grid (5 / 10 ms); with
+    probes (every ~0.1 s for a minute, then ~0.25 s) the live mapping is within 2 ms after 30 s."""
     sc = SCENARIOS[name]
     err = np.abs(align_errors(sc, probe_every_s=PROBE_EVERY_S)["live"]) * 1000
     assert len(err) > 400
     assert err.mean() < 1.2, f"mean {err.mean():.3f} ms"
-    assert err.max() < 2.5, f"max {err.max():.3f} ms"
+    assert err.max() < 2.0, f"max {err.max():.3f} ms"
 
 
 def test_probes_fix_the_worst_phase() -> None:
@@ -162,15 +162,16 @@ def test_probes_fix_the_worst_phase() -> None:
 
 
 def test_probes_over_many_seeds_typically_under_2ms() -> None:
-    """Spread over seeds (deterministic): the typical worst case after 30 s is under 2 ms at
-    15 / 30 ms; the tail (a run whose tight probes come late) stays far under the grid."""
+    """Spread over other seeds (deterministic): the worst case after 30 s is under 2 ms at
+    15 / 30 ms but for the odd draw whose tight probes come late, which stays far under the grid."""
     worst = []
     for name in ("ble 15 ms, -200 ppm", "ble 30 ms, +120 ppm", "ble 30 ms, 2 packets/event"):
         for seed in range(6):
             sc = dataclasses.replace(SCENARIOS[name], seed=200 + seed)
             worst.append(np.abs(align_errors(sc, probe_every_s=PROBE_EVERY_S)["live"]).max() * 1000)
-    assert float(np.median(worst)) < 2.0, worst
-    assert max(worst) < 5.0, worst
+    assert float(np.median(worst)) < 1.5, worst
+    assert sum(w > 2.0 for w in worst) <= 1, worst
+    assert max(worst) < 3.0, worst
 
 
 def test_probe_bounds_are_two_sided() -> None:
