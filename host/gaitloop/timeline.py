@@ -29,7 +29,8 @@ the true line passes *above* (B, t_s): a lower bound, as every frame is an upper
 at random phases against the connection events, the best probes reach the board just after
 they leave, so the upper hull of the (B, t_s) points is the true line within a fraction of a
 millisecond; once there are probes it is the estimate, kept under the recent frames
-(causality only, no model of the link's timing). A declared latency floor is then not subtracted: probes see it.
+(causality only, no model of the link's timing). A declared latency floor is then not
+subtracted: the probes see it.
 
 Clock: the stream session feeds a step-free host clock (monotonic, shifted once to unix
 time), the same value the recorder stores per frame, so `gaitloop export` recomputes the

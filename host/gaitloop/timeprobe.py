@@ -10,7 +10,9 @@ When to send: a probe is tight when it reaches the board just after it leaves, i
 is sent just before a connection event. Right after a notification is the worst moment (the
 next event is a whole interval away), and a fixed period can lock onto one phase of the
 connection events; so probes leave on their own timer at random intervals (0.5-1.5 x
-PROBE_EVERY_S), i.e. at random phases, and some of every few dozen are tight. (Aiming at a
+PROBE_FAST_S for a clock segment's first minute, then x PROBE_EVERY_S), i.e. at random
+phases, and some of every few dozen are tight; the fast start gives the line enough tight
+probes by 30 s (at PROBE_EVERY_S from the start, a third of the simulated runs missed 2 ms). (Aiming at a
 learnt delay after a notification was tried in the simulation and did worse: a
 notification's own stack delay blurs the reference.) Only causality is used, so every probe
 is a valid bound on any link.
@@ -25,7 +27,7 @@ from gaitfw import protocol as P
 from gaitloop.messages import Ack, Hello, Message, Nak
 from gaitloop.timeline import BoardClock
 
-#: mean seconds between probes (each 0.5-1.5 x this): 7 bytes up and 19 down per probe
+#: mean seconds between probes (each 0.5-1.5 x this): 15 bytes up, a 28-byte ACK down
 PROBE_EVERY_S = 0.25
 #: ... but every PROBE_FAST_S for the first PROBE_FAST_FOR_S of a clock segment, so the line
 #: has its tight probes (a few percent of them) by 30 s
