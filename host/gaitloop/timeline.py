@@ -311,7 +311,10 @@ class BoardClock:
             return False
         x = board_s - seg.x0
         top = seg.a + seg.b * x + seg.y0  # frames: the true line lies below this
-        if sent_s - top > self.below_tol_s or board_s < seg.x0:
+        span = seg.xs[-1] - seg.xs[0] if seg.xs else 0.0
+        # (only once the frames' slope is known: before, it is the prior, 1.0, and a replay
+        # at N x would be extrapolated wrong by far more than the tolerance)
+        if (span >= 5.0 and sent_s - top > self.below_tol_s) or board_s < seg.x0:
             self.probes_rejected += 1
             return False
         if board_s < seg.last_x - self.reboot_confirm_s:  # behind the frames: a rebooted clock
