@@ -105,6 +105,7 @@ class App:
             self.processors = []
             self.boot_error = "%s: %s" % (type(exc).__name__, exc)
         self.index = 0  # samples taken since boot
+        self.sample_us = 0  # ticks_us the latest sample was due at: the sample clock (CMD_TIME)
         self.t_ms = 0
         self.streaming = bool(cfg.get("stream", True))
         self.running = True
@@ -279,6 +280,7 @@ class App:
                     self.send_status()
                     self.running = False
                     return
+                self.sample_us = due  # the sample clock's tick of it (not when step ran)
                 self._rem += self._num
                 q = self._rem // self._den
                 self._rem -= q * self._den
@@ -329,11 +331,34 @@ class App:
     def _nak(self, seq, cmd, err, reason=""):
         self.send_payload(P.MSG_NAK, bytes((seq & 0xFF, seq >> 8, cmd, err)) + reason.encode())
 
+    def _ack_time(self, seq, link):
+        """CMD_TIME: where the sample clock was when the command arrived, finer than its 10 ms
+        grid. The reply is the index of the latest sample, the real microseconds since it was
+        taken, and the real microseconds since the command arrived (the BLE write IRQ's stamp;
+        0 over the console, read as it comes). The host places the arrival at board time
+        index / rate + (since_sample - since_arrival) * speed (a replay at N x speed runs the
+        sample clock N x wall time), between its send and receive times."""
+        now = ticks_us()
+        el = ticks_diff(now, self.sample_us) if self.index else 0
+        age = ticks_diff(now, link.rx_us) if link is not None else 0
+        if el < 0:
+            el = 0
+        if age < 0 or age > el + 1000000:  # no stamp from this write: the answer's own time
+            age = 0
+        r = bytearray(12)
+        P.put_u32(r, 0, self.index - 1 if self.index else 0)
+        P.put_u32(r, 4, el)
+        P.put_u32(r, 8, age)
+        self._ack(seq, P.CMD_TIME, r)
+
     def _ble_command(self, seq, cmd, args):
         self.handle_command(seq, cmd, args, self.ble)
 
     def handle_command(self, seq, cmd, args, link=None):
         """Answer one command; `link` is the BLE link it came over (None: the console)."""
+        if cmd == P.CMD_TIME:
+            self._ack_time(seq, link)
+            return  # no EV_CMD: the host probes several times a second
         if cmd == P.CMD_PING:
             self._ack(seq, cmd)
         elif cmd == P.CMD_HELLO:

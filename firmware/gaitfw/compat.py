@@ -24,12 +24,15 @@ if not MICROPYTHON:
     ptr8 = ptr16 = ptr32 = uint = int
 
 try:
-    from time import ticks_add, ticks_diff, ticks_ms
+    from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 except ImportError:  # CPython
     import time as _time
 
     def ticks_ms():
         return int(_time.monotonic() * 1000) & 0x3FFFFFFF
+
+    def ticks_us():
+        return int(_time.monotonic() * 1000000) & 0x3FFFFFFF
 
     def ticks_diff(a, b):
         d = (a - b) & 0x3FFFFFFF

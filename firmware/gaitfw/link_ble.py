@@ -29,7 +29,7 @@ import asyncio
 from micropython import const
 
 from gaitfw import protocol as P
-from gaitfw.compat import ticks_add, ticks_diff, ticks_ms
+from gaitfw.compat import ticks_add, ticks_diff, ticks_ms, ticks_us
 from gaitfw.framering import FrameRing
 
 _IRQ_CENTRAL_CONNECT = const(1)
@@ -105,6 +105,7 @@ class BleLink:
         self.in_head = 0  # written by the IRQ handler only
         self.in_tail = 0  # advanced by the pump only
         self.in_dropped = 0
+        self.rx_us = 0  # ticks_us of the latest write's IRQ: when a CMD_TIME probe arrived
         self.rx = bytearray(P.MAX_ENCODED)
         self.rx_len = 0
         self.rx_dec = bytearray(P.MAX_FRAME)
@@ -153,6 +154,7 @@ class BleLink:
                 self._dropped = True
         elif event == _IRQ_GATTS_WRITE:
             if data[1] == self.rx_h and data[0] == self.conn:
+                self.rx_us = ticks_us()
                 self._inbox_put(self.ble.gatts_read(self.rx_h))
         elif event == _IRQ_MTU_EXCHANGED:
             if data[0] == self.conn:

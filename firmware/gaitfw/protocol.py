@@ -61,6 +61,7 @@ CMD_STOP = const(4)  # stop streaming samples (events and status go on)
 CMD_STATUS = const(5)  # -> STATUS, ACK
 CMD_SET = const(6)  # JSON object merged into the running config -> ACK | NAK
 CMD_RESEND = const(7)  # u16 from-seq: BLE link resends kept frames from there -> ACK | NAK 12
+CMD_TIME = const(8)  # -> ACK u32 latest sample index, u32 us since it was taken (clock probe)
 # 16-23: signed A/B-slot updates (gaitfw/update.py, docs/update.md)
 CMD_UPD_BEGIN = const(16)  # manifest -> ACK u32 next offset (resume) | NAK
 CMD_UPD_DATA = const(17)  # u32 offset, u16 CRC-16, bytes -> ACK u32 next expected offset
@@ -79,6 +80,7 @@ CMD_NAMES = {
     CMD_STATUS: "status",
     CMD_SET: "set",
     CMD_RESEND: "resend",
+    CMD_TIME: "time",
     CMD_UPD_BEGIN: "upd_begin",
     CMD_UPD_DATA: "upd_data",
     CMD_UPD_END: "upd_end",

@@ -21,6 +21,7 @@ from gaitloop.link import Link
 from gaitloop.messages import Ack, CommandEncoder, Event, Hello, Message, Nak, Samples, Status
 from gaitloop.record import Recorder
 from gaitloop.timeline import BoardClock
+from gaitloop.timeprobe import TimeProbe
 
 Sink = Callable[[int, "BoardChannel", Any, Message], None]
 
@@ -38,6 +39,8 @@ class BoardChannel:
         # board time -> the session's host timeline (timeline.py); a link may declare a latency
         # floor every frame waits (a BLE board's flush timer) that receive times cannot show
         self.clock = BoardClock(latency_s=getattr(link, "latency_floor_s", 0.0))
+        # CMD_TIME probes over BLE only (links that can drop): serial is within 2 ms already
+        self.probe = TimeProbe(self.clock, enabled=hasattr(link, "take_resume"), seed=link_id)
         self.resumes = 0
         self.resend_gaps = 0  # reconnects after which the board could not resend everything
 
@@ -78,6 +81,7 @@ class BoardChannel:
             bad_payloads=st.bad_payloads,
             events=st.events,
             clock=self.clock.summary(),
+            probes_sent=self.probe.sent,
         )
         return d
 
@@ -103,6 +107,10 @@ class StreamSession:
     def stop(self) -> None:
         self._stop = True
 
+    def host_now(self) -> float:
+        """The session's host clock (receive times, the timeline, the recording)."""
+        return self._wall0 + time.monotonic()
+
     def open(self) -> None:
         """Drop bytes queued before we listened, then ask every board to introduce itself."""
         for ch in self.channels:
@@ -113,7 +121,8 @@ class StreamSession:
     def poll(self, timeout: float = 0.05) -> int:
         """Read what is ready; return the number of frames accepted."""
         fds = {ch.link.fileno(): ch for ch in self.channels}
-        ready, _, _ = select.select(list(fds), [], [], timeout)
+        waits = [w for ch in self.channels if (w := ch.probe.wake_in(self.host_now())) is not None]
+        ready, _, _ = select.select(list(fds), [], [], min([timeout, *waits]))
         n = 0
         now = self._wall0 + time.monotonic()
         for fd in ready:
@@ -123,6 +132,7 @@ class StreamSession:
                 if msg is None:
                     continue  # malformed payload: counted, never recorded
                 ch.clock.observe_message(msg, frame, now, ch.state.hello.rate if ch.state.hello else 0)
+                ch.probe.answer(msg, now, ch.state.hello)
                 if isinstance(msg, Nak) and msg.cmd == P.CMD_RESEND:
                     ch.resend_gaps += 1  # the frames before the ones resent are gone: a gap
                 if self.recorder is not None:
@@ -132,6 +142,7 @@ class StreamSession:
                 n += 1
         for ch in self.channels:
             ch.resume_if_needed()
+            ch.probe.tick(self.host_now(), ch.send, self.host_now)
         if self.recorder is not None:
             self.recorder.tick()
         return n

@@ -22,6 +22,16 @@ link: one is dropped, several in a row mean the board clock jumped, so a segment
 Gaps need nothing: the line spans them. A sliding window (120 s of board time) follows slow
 drift changes (temperature).
 
+Probes (CMD_TIME): receive times alone leave the true delay unknown within the phase grid
+(10 ms at a 30 ms BLE interval, see sim.clocks.phase_grid_ms). A probe answers "the board's
+sample clock read B at an instant between the host's send time t_s and receive time t_r", so
+the true line passes *above* (B, t_s): a lower bound, as every frame is an upper bound. Sent
+at random phases against the connection events, the best probes reach the board just after
+they leave, so the upper hull of the (B, t_s) points is the true line within a fraction of a
+millisecond; once there are probes it is the estimate, kept under the recent frames
+(causality only, no model of the link's timing). A declared latency floor is then not
+subtracted: the probes see it.
+
 Clock: the stream session feeds a step-free host clock (monotonic, shifted once to unix
 time), the same value the recorder stores per frame, so `gaitloop export` recomputes the
 mapping from the file and gets what the live session saw, refined with hindsight.
@@ -46,6 +56,7 @@ class ClockFit:
     host0: float
     offset_s: float
     slope: float
+    probed: bool = False  # from CMD_TIME probes (two-sided): a latency floor is already in it
 
     def to_host(self, board_s: float) -> float:
         return self.host0 + self.offset_s + self.slope * (board_s - self.board0)
@@ -111,6 +122,11 @@ class _Segment:
         self.a, self.b = 0.0, 1.0
         self.fitted_at: float | None = None
         self.first_host = y
+        # CMD_TIME probes: (board time, host send time), relative; their upper-hull line
+        self.px: deque[float] = deque()
+        self.py: deque[float] = deque()
+        self.pa: float | None = None
+        self.pb = 1.0
 
     @property
     def last_x(self) -> float:
@@ -139,7 +155,36 @@ class _Segment:
     def residual(self, x: float, y: float) -> float:
         return (y - self.y0) - (self.a + self.b * (x - self.x0))
 
+    def add_probe(self, x: float, y_sent: float, min_span: float) -> None:
+        """A lower bound: the board's clock read x at a host instant after y_sent."""
+        rx, ry = x - self.x0, y_sent - self.y0
+        if self.px and rx <= self.px[-1]:
+            return  # out of order (a late ACK after a newer one): keep the deque sorted
+        self.px.append(rx)
+        self.py.append(ry)
+        while self.px[-1] - self.px[0] > self.window_s:
+            self.px.popleft()
+            self.py.popleft()
+        # the upper hull of the lower bounds = the lower hull of their point reflection (same
+        # slope); with less than min_span of board time the frames' slope is kept and only the
+        # offset fitted
+        a, b = fit_lower_envelope([-v for v in reversed(self.px)], [-v for v in reversed(self.py)],
+                                  self.b, min_span)
+        # recent frames are hard upper bounds (received after their last sample): never above
+        top = -a
+        for i in range(len(self.xs) - 1, -1, -1):
+            if self.xs[i] < rx - 10.0:
+                break
+            top = min(top, self.ys[i] - b * self.xs[i])
+        self.pa, self.pb = top, b
+
     def fit(self) -> ClockFit:
+        """The probes' line once there are probes (tight from below, and kept under the recent
+        frames, which bound it from above), else the frames' envelope. Not the lower of the
+        two: the envelope's slope can be off by hundreds of ppm when the frames' wait sits on
+        the phase grid, and extrapolated it may pass below the true line."""
+        if self.pa is not None:
+            return ClockFit(self.x0, self.y0, self.pa, self.pb, True)
         return ClockFit(self.x0, self.y0, self.a, self.b)
 
 
@@ -171,6 +216,8 @@ class BoardClock:
         self.restarts = 0
         self.dropped_below = 0
         self.points = 0
+        self.probes = 0  # CMD_TIME probes taken
+        self.probes_rejected = 0  # ... inconsistent with the frames (another segment's clock)
 
     # -- feeding ------------------------------------------------------------------------
 
@@ -254,6 +301,29 @@ class BoardClock:
             return self.observe(last_sample_s(frame.t_ms, len(msg.counts), rate_hz), host_s)
         return self.seg.id if self.seg is not None else None
 
+    def probe(self, board_s: float, sent_s: float, recv_s: float, min_span: float = 10.0) -> bool:
+        """A CMD_TIME answer: the board's sample clock read `board_s` at a host instant within
+        [sent_s, recv_s]. Returns whether it was taken: a probe the current segment's frames
+        contradict (the board time belongs to a clock not yet seen, or the round trip went
+        through a reboot) is dropped."""
+        seg = self.seg
+        if seg is None or self._cand is not None or recv_s < sent_s:
+            return False
+        x = board_s - seg.x0
+        top = seg.a + seg.b * x + seg.y0  # frames: the true line lies below this
+        span = seg.xs[-1] - seg.xs[0] if seg.xs else 0.0
+        # (only once the frames' slope is known: before, it is the prior, 1.0, and a replay
+        # at N x would be extrapolated wrong by far more than the tolerance)
+        if (span >= 5.0 and sent_s - top > self.below_tol_s) or board_s < seg.x0:
+            self.probes_rejected += 1
+            return False
+        if board_s < seg.last_x - self.reboot_confirm_s:  # behind the frames: a rebooted clock
+            self.probes_rejected += 1
+            return False
+        seg.add_probe(board_s, sent_s, min_span)
+        self.probes += 1
+        return True
+
     # -- reading ------------------------------------------------------------------------
 
     @property
@@ -263,7 +333,9 @@ class BoardClock:
     def to_host(self, board_s: float) -> float | None:
         """Host time (the session's clock, unix seconds) of a board time in the current segment."""
         f = self.fit
-        return None if f is None else f.to_host(board_s) - self.latency_s
+        if f is None:
+            return None
+        return f.to_host(board_s) - (0.0 if f.probed else self.latency_s)
 
     def summary(self) -> dict[str, float | int | None]:
         """What STATS records carry: the live mapping, so a recording keeps it too."""
@@ -274,6 +346,7 @@ class BoardClock:
             "board0_s": f.board0, "host0_s": f.host0, "offset_s": round(f.offset_s, 6),
             "slope": f.slope, "drift_ppm": round(f.drift_ppm, 2),
             "points": self.points, "restarts": self.restarts, "dropped_below": self.dropped_below,
+            "probes": self.probes, "probed": f.probed,
         }
 
 

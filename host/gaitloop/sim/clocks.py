@@ -8,11 +8,20 @@ and the link delivers them the way BLE and USB do: held until the next connectio
 the host in one clump after a random stack delay, sometimes late, rarely very late (a host
 stall delays everything queued behind it). Gaps drop frames; a reboot restarts the clock.
 
+Probes (CMD_TIME, `probe_every_s`): the host sends one every ~0.25 s (jittered, so it leaves
+at a random phase against the connection events), after a host stack delay it reaches the
+controller and goes out at the next connection event; the board stamps its arrival in the
+write IRQ (ticks_us, within ~0.2 ms) and answers when its pump gets to it (up to 15 ms
+later), with the board time at the stamp; the ACK leaves at the next connection event after that (write without response or write request: the board's handling
+time is the same, only the radio's reply differs), then host stack, extra delay, stalls.
+Board time has ticks_us' 1 us resolution.
+
 Used by tests/host/test_timeline.py and tools/bench/bench_align.py (seeded, deterministic).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from dataclasses import dataclass, field
@@ -22,6 +31,7 @@ from math import gcd
 import numpy as np
 
 from gaitloop.timeline import BoardClock, SegmentFits
+from gaitloop.timeprobe import ProbePolicy
 
 HOST_EPOCH = 1.8e9  # unix seconds: the stream session's clock is unix-like, test float precision
 
@@ -65,8 +75,21 @@ class Point:
     seg_start: float  # host time that boot started
 
 
+@dataclass
+class Probe:
+    board_s: float  # the board's sample clock when it handled the command
+    sent_s: float  # host send time
+    recv_s: float  # host receive time of the ACK
+    segment: int
+
+
 def simulate(sc: ClockScenario) -> list[Point]:
     """Receive-ordered points of one board over `sc.seconds` of host time."""
+    return simulate_with_probes(sc)[0]
+
+
+def simulate_with_probes(sc: ClockScenario) -> tuple[list[Point], ProbeLink]:
+    """Points as `simulate` (the same ones), and the link a CMD_TIME probe takes."""
     rng = random.Random(sc.seed)
     k = 1.0 + sc.drift_ppm * 1e-6
     boots = [HOST_EPOCH + sc.offset_s]
@@ -122,17 +145,79 @@ def simulate(sc: ClockScenario) -> list[Point]:
         # links deliver in order: a late clump holds back the ones behind it
         recv = max(recv, out[-1].host_s) if out else recv
         out.append(Point(board, recv, true, seg, boot))
-    return out
+    return out, ProbeLink(sc, boots, k, phase, iv, stalls)
 
 
-def align_errors(sc: ClockScenario, settle_s: float = 30.0) -> dict[str, np.ndarray]:
+class ProbeLink:
+    """The path of one CMD_TIME probe through the simulated link and board (its own random
+    stream, so probes leave the frames' timing unchanged)."""
+
+    def __init__(self, sc: ClockScenario, boots: list[float], k: float, phase: float, iv: float,
+                 stalls: list[tuple[float, float]]) -> None:
+        self.sc, self.boots, self.k, self.iv, self.stalls = sc, boots, k, iv, stalls
+        self.t0 = boots[0] + phase
+        self.rng = random.Random(sc.seed * 7919 + 17)
+
+    def stalled(self, t: float) -> float:
+        """When a host that means to act at `t` does (after a stall it is caught in)."""
+        for s0, s1 in self.stalls:
+            if s0 <= t < s1:
+                return s1
+        return t
+
+    def _down(self, t: float) -> bool:
+        b0 = self.boots[0]
+        if any(b0 + g0 <= t < b0 + g1 for g0, g1 in self.sc.gaps):
+            return True
+        return any(b - self.sc.reboot_delay_s <= t < b for b in self.boots[1:])
+
+    def send(self, sent: float) -> Probe | None:
+        """A probe the host sends at `sent`: its answer, or None when the link lost it."""
+        rng, iv, t0, link = self.rng, self.iv, self.t0, self.sc.link
+        j = math.ceil((sent + rng.expovariate(1 / 0.0003) - t0) / iv)  # host stack -> radio
+        # the board stamps the write in its IRQ (ticks_us): the scheduler runs it within
+        # ~0.2 ms; the pump answers up to a tick (5 ms) and a sample later
+        stamped = t0 + j * iv + rng.expovariate(1 / 0.0002)
+        handled = stamped + rng.uniform(0.0, 0.015)
+        m = max(math.ceil((handled - t0) / iv), j + 1)  # the ACK: a later connection event
+        recv = t0 + m * iv + rng.expovariate(1000.0 / link.stack_mean_ms)
+        if rng.random() < link.extra_p:
+            recv += rng.uniform(0, link.extra_max_ms / 1000.0)
+        recv = self.stalled(recv)
+        if self._down(handled) or self._down(t0 + m * iv):
+            return None
+        seg = max(i for i, b in enumerate(self.boots) if b <= stamped)
+        return Probe(round((stamped - self.boots[seg]) * self.k, 6), sent, recv, seg)
+
+
+def align_errors(sc: ClockScenario, settle_s: float = 30.0, probe_every_s: float = 0.0) -> dict[str, np.ndarray]:
     """Alignment errors (s) of points at least `settle_s` into their boot:
-    `live` (the online mapping when the frame arrived) and `offline` (export's hindsight)."""
-    pts = simulate(sc)
+    `live` (the online mapping when the frame arrived) and `offline` (export's hindsight,
+    which has no probes). With `probe_every_s`, the live clock also takes CMD_TIME probes."""
+    pts, plink = simulate_with_probes(sc)
     clock = BoardClock(keep_history=True)
+    policy = ProbePolicy(clock, probe_every_s, seed=sc.seed) if probe_every_s > 0 else None
+    acks: list[tuple[float, int, Probe]] = []  # heap by receive time
     live, seg_of = [], []
     for p in pts:
+        while policy is not None:  # the host's probe traffic up to this frame's arrival
+            t_send = policy.due_at()
+            t_ack = acks[0][0] if acks else math.inf
+            if t_send is not None and t_send <= min(t_ack, p.host_s):
+                t_s = plink.stalled(t_send)
+                policy.mark_sent(t_s)
+                q = plink.send(t_s)
+                if q is not None:
+                    heapq.heappush(acks, (q.recv_s, policy.sent, q))
+            elif t_ack <= p.host_s:
+                q = heapq.heappop(acks)[2]
+                policy.take_answer(q.board_s, q.recv_s)
+                policy.on_receive(q.recv_s)
+            else:
+                break
         sid = clock.observe(p.board_s, p.host_s)
+        if policy is not None:
+            policy.on_receive(p.host_s)
         seg_of.append(sid)
         if p.host_s - p.seg_start < settle_s:
             continue
