@@ -149,9 +149,12 @@ SVC = u("7a6f0001-5d3b-4c8e-9a51-67a17e0b6c01")
     (u("7a6f0003-5d3b-4c8e-9a51-67a17e0b6c01"), bluetooth.FLAG_WRITE | bluetooth.FLAG_WRITE_NO_RESPONSE)),),))
 got = []
 conn = [None]
+gone = []
 def irq(ev, data):
     if ev == 1:
         conn[0] = data[0]
+    elif ev == 2:
+        gone.append(1)
     elif ev == 3:
         got.append(len(ble.gatts_read(data[1])))
 ble.irq(irq)
@@ -173,11 +176,17 @@ t0 = time.ticks_ms()
 while len(got) < NWRITES and time.ticks_diff(time.ticks_ms(), t0) < 15000:
     time.sleep_ms(10)
 print("writes", got, "sent_before_enomem", sent, "errno", enomem)
+# stay up until the central has what it waits for and hangs up: tearing down early could drop
+# notifications still queued on the way to it (the test must not depend on machine load)
+t0 = time.ticks_ms()
+while not gone and time.ticks_diff(time.ticks_ms(), t0) < 15000:
+    time.sleep_ms(10)
 ble.active(False)
 """
 
 
-async def _central(transport: str, writes: list[bytes], seen: list[int]) -> int:
+async def _central(transport: str, writes: list[bytes], seen: list[int],
+                   expect_notifications: bool) -> int:
     from bleak import BleakClient
 
     from gaitloop.link.ble_link import find_board
@@ -193,7 +202,12 @@ async def _central(transport: str, writes: list[bytes], seen: list[int]) -> int:
         gatt.notification_subscribers[tx.handle] = {lambda v: seen.append(len(v))}
         for w in writes:
             await client.write_gatt_char("7a6f0003-5d3b-4c8e-9a51-67a17e0b6c01", w, response=True)
-        await asyncio.sleep(0.5)
+        # the board answers the last write with a burst; wait for it on the event loop (bumble
+        # delivers it here), bounded, rather than a fixed sleep that a loaded machine outlasts
+        deadline = asyncio.get_running_loop().time() + (15 if expect_notifications else 0.5)
+        while asyncio.get_running_loop().time() < deadline and not (expect_notifications and seen):
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # the rest of the burst, if any
     await close_bumble_devices()
     return mtu
 
@@ -204,7 +218,8 @@ def _radio(world: BleWorld, device_id: str):
     return world.add_board(device_id, socket_path())
 
 
-def _shim_run(world: BleWorld, enlarge: str, writes: list[bytes], queue: int = 3):
+def _shim_run(world: BleWorld, enlarge: str, writes: list[bytes], queue: int = 3,
+              expect_notifications: bool = False):
     radio = _radio(world, "shimtest-" + enlarge[:8])
     result: dict[str, object] = {}
 
@@ -216,7 +231,7 @@ def _shim_run(world: BleWorld, enlarge: str, writes: list[bytes], queue: int = 3
     t.start()
     seen: list[int] = []
     try:
-        mtu = asyncio.run(_central(world.transports[1], writes, seen))
+        mtu = asyncio.run(_central(world.transports[1], writes, seen, expect_notifications))
     finally:
         t.join(60)
         radio.close()
@@ -224,7 +239,8 @@ def _shim_run(world: BleWorld, enlarge: str, writes: list[bytes], queue: int = 3
 
 
 def test_shim_cuts_writes_to_20_bytes_queue_raises_enomem_mtu_only_on_request(world):
-    out, mtu, seen, radio = _shim_run(world, "pass", [bytes(range(1, 61))])
+    out, mtu, seen, radio = _shim_run(world, "pass", [bytes(range(1, 61))],
+                                      expect_notifications=True)
     assert "writes [20]" in out, out  # a 60-byte write, cut to the 20-byte default buffer
     if isinstance(radio, NimbleRadio):
         # NimBLE's pool decides; bumble's controller completes each packet at once, so the
