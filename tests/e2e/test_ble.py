@@ -75,6 +75,23 @@ async def _raw_session(vb: VirtualBoard, body) -> dict:
     return out
 
 
+async def _until(pred, timeout: float = 20.0) -> None:
+    """Wait on the event loop (bumble delivers notifications there) until pred() holds, bounded:
+    a fixed sleep is outlasted by a loaded machine; the assertions after it say what is missing."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not pred() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+
+
+def _acked(notes: list[bytes], seq: int) -> bool:
+    state = BoardState()
+    for f in _frames(notes):
+        msg = state.update(f)
+        if isinstance(msg, Ack | Nak) and msg.cmd_seq == seq:
+            return True
+    return False
+
+
 def _frames(notes: list[bytes]) -> list:
     dec = StreamDecoder()
     frames = dec.feed(b"\x00" + b"".join(notes))
@@ -88,7 +105,7 @@ def test_advertises_name_and_service_mtu_247_and_streams_only_after_start(board)
         await asyncio.sleep(1.0)
         out["before_start"] = len(out["notes"])
         await client.write_gatt_char(RX_UUID, cmd.encode(P.CMD_START), response=False)
-        await asyncio.sleep(1.5)
+        await _until(lambda: sum(f.kind == P.MSG_SAMPLES for f in _frames(out["notes"])) >= 5)
 
     out = asyncio.run(_raw_session(board, body))
     name = board.ble_name()
@@ -139,7 +156,7 @@ def test_commands_longer_than_20_bytes_and_malformed_writes(board):
         await w(b"\x00" * 30 + bytes(range(256)) * 2)  # oversized garbage
         out["ping2_seq"] = cmd.next_seq
         await w(cmd.encode(P.CMD_PING))
-        await asyncio.sleep(1.5)
+        await _until(lambda: _acked(out["notes"], out["ping2_seq"]))
 
     out = asyncio.run(_raw_session(board, body))
     state = BoardState()
