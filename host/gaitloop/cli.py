@@ -285,7 +285,7 @@ def info(
     for b in summary["boards"]:
         out.print(
             f"  {b['device']} ({b['kind']}, {b['side']}, {b['rate_hz']} Hz): {b['samples']} samples "
-            f"= {b['board_seconds']:.1f} s of board time, {b['events']} events, "
+            f"= {b['sample_seconds']:.1f} s at {b['rate_hz']} Hz, {b['events']} events, "
             f"gaps: {b['seq_gaps']} frames / {b['sample_gaps']} samples, {b['crc_errors']} CRC errors"
         )
     if summary["left_right"]:

@@ -303,7 +303,10 @@ def info(rec: Recording) -> dict[str, Any]:
             "frames": st.frames,
             "samples": st.samples,
             "events": st.events,
+            # the board clock's span (breaks across a reset) and what the samples cover (samples
+            # over rate: the recording's length as the board sampled it, resets or not)
             "board_seconds": round(board_s + (1.0 / h.rate if h and st.samples else 0.0), 3),
+            "sample_seconds": round(st.samples / h.rate, 3) if h and h.rate else 0.0,
             "host_seconds": round(t1 - t0, 3),
             "seq_gaps": st.seq_gaps,
             "sample_gaps": st.sample_gaps,

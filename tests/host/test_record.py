@@ -175,6 +175,8 @@ def test_export_aligned_time_across_a_reboot(tmp_path):
                     truth_events.append(boot + 20.0 / rate_err)
     r = read_recording(path)
     assert r.links[0].state.resets == 1
+    (b,) = info(r)["boards"]
+    assert b["sample_seconds"] == 80.0  # 2 x 4000 samples at 100 Hz, across the reboot
     table = sample_table(r, 0)
     second = np.arange(len(table["t_ms"])) >= len(table["t_ms"]) // 2
     true = np.where(second, boots[1], boots[0]) + table["t_ms"] / 1000.0 / rate_err
