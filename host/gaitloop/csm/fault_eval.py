@@ -28,7 +28,7 @@ METHODS = ("csm_fixed", "pm", "sttta", "threshold")
 THRESHOLD_METHODS = ("pm", "sttta", "threshold")
 
 
-class _Tally:
+class Tally:
     """Counts plus step-count error for one (method, condition)."""
 
     def __init__(self) -> None:
@@ -65,7 +65,7 @@ def detect_all(counts: np.ndarray, templates: CSMTemplates, base: Baselines) -> 
 
 def _score(streams: list[Stream], templates: CSMTemplates, base: Baselines,
            transform: Callable[[Stream], np.ndarray] | None = None) -> dict:
-    tally = {m: _Tally() for m in METHODS}
+    tally = {m: Tally() for m in METHODS}
     for s in streams:
         counts = s.counts if transform is None else transform(s)
         for m, dec in detect_all(counts, templates, base).items():
@@ -132,25 +132,38 @@ def verdict(res: dict, points: float = 2.0) -> dict:
 
 def per_subject(streams: list[Stream], templates: CSMTemplates, base: Baselines) -> dict:
     """E1-E4 per subject (and per speed inside it) and pooled, every method."""
+    from .patterns import PATTERNS, all_patterns
+
     use = [s for s in streams if s.usable]
-    by_sub: dict[str, dict[str, _Tally]] = defaultdict(lambda: {m: _Tally() for m in METHODS})
-    by_speed: dict[tuple, _Tally] = defaultdict(_Tally)
-    pooled = {m: _Tally() for m in METHODS}
+    pats = all_patterns(use)
+    by_pat: dict[str, dict[str, Tally]] = {p: {m: Tally() for m in METHODS}
+                                            for p in (*PATTERNS, "none")}
+    by_sub: dict[str, dict[str, Tally]] = defaultdict(lambda: {m: Tally() for m in METHODS})
+    by_speed: dict[tuple, Tally] = defaultdict(Tally)
+    pooled = {m: Tally() for m in METHODS}
     for s in use:
         for m, dec in detect_all(s.counts, templates, base).items():
             by_sub[s.subject][m].add(dec, s)
             pooled[m].add(dec, s)
+            for p in pats[f"{s.recording}:{s.sensor}"] or ["none"]:
+                by_pat[p][m].add(dec, s)
             if m == "csm_fixed":
                 by_speed[(s.subject, s.speed_kmh)].add(dec, s)
-    out: dict = {"pooled": {m: _full(t) for m, t in pooled.items()}, "subjects": {}}
+    out: dict = {"pooled": {m: full_rates(t) for m, t in pooled.items()}, "subjects": {},
+                 "by_pattern": {p: {m: full_rates(t) for m, t in d.items()} for p, d in by_pat.items()},
+                 "pattern_streams": {p: sorted(k for k, v in pats.items() if p in v)
+                                     for p in PATTERNS}}
     for sub in sorted(by_sub):
-        out["subjects"][sub] = {m: _full(t) for m, t in by_sub[sub].items()}
+        out["subjects"][sub] = {m: full_rates(t) for m, t in by_sub[sub].items()}
+        out["subjects"][sub]["patterns"] = sorted(
+            {f"{k.split(':')[0]}:{k.split(':')[1]}:{'+'.join(v)}" for k, v in pats.items()
+             if v and k.split("_")[0] == sub and v != ["short_stance"]})
         out["subjects"][sub]["csm_fixed_per_speed"] = {
-            str(int(sp)): _full(t) for (su, sp), t in sorted(by_speed.items()) if su == sub}
+            str(int(sp)): full_rates(t) for (su, sp), t in sorted(by_speed.items()) if su == sub}
     return out
 
 
-def _full(t: _Tally) -> dict:
+def full_rates(t: Tally) -> dict:
     r = t.rates()
     r.update({k: v for k, v in t.c.rates().items() if k in ("E4_strict_floor",)})
     r["n_steps"] = t.c.steps
