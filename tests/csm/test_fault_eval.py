@@ -89,3 +89,26 @@ def test_per_subject_and_patterns(subset):
     assert "N12_4:right_ball" in res["pattern_streams"]["flicker"]
     assert n12["csm_fixed"]["E1"] > res["subjects"]["N11"]["csm_fixed"]["E1"]
     assert set(res["by_pattern"]) >= {"flicker", "never_unloads", "none"}
+
+
+def test_subjects_tool_trains_folds_and_scores_each_subject_once(subset, tmp_path):
+    """tools/csm_subjects.py --folds (the LOSO path) on a tiny budget: every subject is scored
+    by the fold that left it out, once."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("csm_subjects", ROOT / "tools" / "csm_subjects.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    d = tmp_path / "two"
+    d.mkdir()
+    for name in ("N01_2", "N11_3"):
+        for ext in (".mat", ".ini"):
+            (d / f"{name}{ext}").symlink_to(subset / f"{name}{ext}")
+    out = tmp_path / "loso.json"
+    assert mod.main(["--data", str(d), "--folds", "2", "--max-gen", "1", "--pop-size", "4",
+                     "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["subjects"]) == {"N01", "N11"} and res["not_scored"] == []
+    assert res["subjects"]["N01"]["templates"] == "fold1"  # fold 1 left N01 out
+    assert res["pooled"]["csm_fixed"]["n_steps"] == sum(
+        r["csm_fixed"]["n_steps"] for r in res["subjects"].values())
