@@ -65,8 +65,16 @@ def eval_csm(
     templates: Annotated[Path, typer.Option(help="Template JSON (default: the shipped one).")] = DEFAULT_TEMPLATES,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
     baselines: Annotated[bool, typer.Option(help="Also fit and score PM and STTTA.")] = True,
+    faults: Annotated[bool, typer.Option("--faults", help="Fault benchmark: clean labels, faulted counts (docs/csm.md).")] = False,
+    fault_list: Annotated[str | None, typer.Option(help="Comma-separated faults for --faults (default all).")] = None,
+    per_subject: Annotated[bool, typer.Option("--per-subject", help="E1-E4 per unseen subject and pooled, every method.")] = False,
+    subjects: Annotated[str | None, typer.Option(help="Comma-separated test subjects (a subset, e.g. for a fast check).")] = None,
+    seed: Annotated[int, typer.Option(help="Fault injection seed.")] = 0,
 ) -> None:
     """Score CSM (board fixed point and float reference), PM and STTTA: E1-E4 in percent.
+
+    --faults: the fault benchmark (labels from the clean signal, detectors fed faulted
+    counts), JSON on stdout, progress on stderr. --per-subject: E1-E4 per unseen subject.
 
     Subjects listed in the template file's `trained_on` are left out, so templates are never
     scored on the people they were trained on. PM / STTTA factors are fitted on those training
@@ -86,7 +94,8 @@ def eval_csm(
         if not test:
             raise CSMError("every subject in DATA was used to train these templates")
         base = None
-        if baselines:
+        fit_on: list = []
+        if baselines or faults or per_subject:
             fit_on = [s for s in streams if s.subject in trained]
             if not fit_on:
                 subs = sorted({s.subject for s in test})
@@ -94,6 +103,18 @@ def eval_csm(
                 fit_on = [s for s in test if s.subject in first]
                 test = [s for s in test if s.subject not in first] or test
             base = Baselines().fit(fit_on)
+        keep = _subjects(subjects)
+        if keep is not None:
+            test = [s for s in test if s.subject in keep]
+            if not test:
+                raise CSMError(f"none of the subjects {sorted(keep)} is an unseen subject in {data}")
+        if faults or per_subject:
+            from gaitloop.csm.fault_eval import run
+
+            res = run(test, tpl, base, faults, per_subject, fault_list, seed)
+            res["excluded_training_subjects"] = sorted(trained & {s.subject for s in streams})
+            typer.echo(json.dumps(res, indent=1))
+            return
         res = evaluate(test, tpl, base, progress=not as_json)
     except (CSMError, ValueError) as exc:
         _fail(str(exc))

@@ -21,6 +21,10 @@ published abstracts and from the CSM paper's description of them (Sec. 1):
 
 Both run causally on the same counts as CSM; their factors are chosen on the training
 streams by a small grid search, as "optimized for all subjects" suggests.
+
+* Fixed threshold (`threshold_detect`, the fault benchmark's simplest insole detector): the
+  first 3 s of the stream calibrate the unloaded level and the load range, the threshold is
+  set once at level + a * range and never adapts (what a start-up calibration gives).
 """
 
 from __future__ import annotations
@@ -90,6 +94,18 @@ def sttta_detect(counts: np.ndarray, a_h: float = 0.15) -> np.ndarray:
     return out
 
 
+CALIB = 300  # samples (3 s) of start-up calibration for the fixed threshold
+
+
+def threshold_detect(counts: np.ndarray, a: float = 0.15) -> np.ndarray:
+    """Fixed threshold calibrated once on the first 3 s (lo + a * (hi - lo)), causal."""
+    x = np.asarray(counts, dtype=np.float64)
+    head = x[:CALIB]
+    lo, hi = float(head.min()), float(head.max())
+    th = lo + a * max(hi - lo, 1e-9)
+    return (x > th).astype(np.int8)
+
+
 def _e4(streams: list[Stream], fn) -> float:
     c = Counts()
     for s in streams:
@@ -98,7 +114,7 @@ def _e4(streams: list[Stream], fn) -> float:
 
 
 class Baselines:
-    """Fit PM / STTTA factors on training streams (grid search on E4), then detect."""
+    """Fit PM / STTTA / fixed-threshold factors on training streams (grid search on E4), then detect."""
 
     def __init__(self, max_streams: int = 24, seed: int = 0) -> None:
         self.max_streams = max_streams
@@ -115,10 +131,18 @@ class Baselines:
         self.pm_ = {"k_on": best[0], "k_off": best[1]}
         a = min(grid, key=lambda a: _e4(use, lambda c: sttta_detect(c, a)))
         self.sttta_ = {"a_h": a}
+        a = min(grid, key=lambda a: _e4(use, lambda c: threshold_detect(c, a)))
+        self.threshold_ = {"a": a}
         return self
+
+    def params(self) -> dict:
+        return {"pm": self.pm_, "sttta": self.sttta_, "threshold": self.threshold_}
 
     def pm(self, counts: np.ndarray) -> np.ndarray:
         return pm_detect(counts, **self.pm_)
 
     def sttta(self, counts: np.ndarray) -> np.ndarray:
         return sttta_detect(counts, **self.sttta_)
+
+    def threshold(self, counts: np.ndarray) -> np.ndarray:
+        return threshold_detect(counts, **self.threshold_)

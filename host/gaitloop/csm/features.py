@@ -34,6 +34,17 @@ def fill_missing(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x, miss
 
 
+def prefilter(xb: np.ndarray) -> np.ndarray:
+    """The kernel's pre-filter (step 1b): (x + previous x) >> 1, the first sample unchanged.
+
+    A previous value of 0 (a leading missing run, stored as 0 biased) counts as "none yet",
+    exactly as the kernel's state slot does.
+    """
+    prev = np.concatenate([xb[:1], xb[:-1]])
+    prev = np.where(prev == 0, xb, prev)
+    return (xb + prev) >> 1
+
+
 def window_lo_hi(xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Running lo/hi exactly as the kernel's block ring: see gaitfw/csm.py step 2."""
     n = len(xb)
@@ -71,6 +82,7 @@ def normalize(counts: np.ndarray, min_range: int, fixed: bool) -> dict[str, np.n
     per-mille (x10) for the fixed-point path, exactly as the kernel computes it.
     """
     xb, miss = fill_missing(counts)
+    xb = prefilter(xb)
     lo, hi = window_lo_hi(xb)
     rng = hi - lo
     flat = rng < min_range
