@@ -182,7 +182,10 @@ def stream(
         raise
     recorder = Recorder(record, {"ports": specs}) if record else None
     sinks = [jsonl_sink()] if fmt == OutFormat.jsonl else []
-    session = StreamSession(links, recorder, sinks)
+    from gaitloop.mgait.twoknee_live import LiveTwoSleeves  # a left and a right knee board: steps
+
+    two_sleeves = LiveTwoSleeves(out=sys.stdout if fmt == OutFormat.jsonl else None)
+    session = StreamSession(links, recorder, sinks + [two_sleeves])
     signal.signal(signal.SIGTERM, lambda *_: session.stop())
     try:
         if fmt == OutFormat.live:
@@ -190,7 +193,7 @@ def stream(
 
             from gaitloop.live import LiveView
 
-            with Live(LiveView(session), console=Console(), refresh_per_second=4):
+            with Live(LiveView(session, extra=[two_sleeves.text]), console=Console(), refresh_per_second=4):
                 session.run(seconds, require_board=NO_BOARD_S)
         else:
             session.run(seconds, require_board=NO_BOARD_S)
@@ -210,6 +213,8 @@ def stream(
             console.print(f"[yellow]{ch.link.name} console text:[/]")
             for line in list(ch.decoder.text)[-8:]:
                 console.print(f"  | {line}", highlight=False, markup=False)
+    if two_sleeves.steps:
+        console.print(two_sleeves.text())
     if record:
         console.print(f"recorded: {record}")
 

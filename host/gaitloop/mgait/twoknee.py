@@ -66,16 +66,41 @@ class LegAngles:
         self.ticks = _Ticks()
         self.mg.events = self.ticks
         self.row = array("h", [0] * (2 * NCH))
+        self.wait: deque[tuple[int, list[int]]] | None = deque(maxlen=self.mg.n_cal)
+        self.n_seen = 0
+
+    def _still(self) -> bool:
+        """The last `cal_s` seconds were a stand: every gyro axis within 10 dps (MGait's own
+        motion test), so the board's standing calibration may take them."""
+        if len(self.wait) < self.wait.maxlen or self.n_seen % 25:
+            return False
+        g = np.array([r[4:7] for _, r in self.wait])
+        return bool(np.all(g.max(axis=0) - g.min(axis=0) <= 330))
 
     def feed(self, t_ms: int, leg_row: Sequence[int]) -> list[tuple[int, int, int]]:
-        row = self.row
-        for j in range(NCH):
-            row[j] = row[NCH + j] = int(leg_row[j])
-        self.mg.feed(t_ms, row)
+        """Why the wait: a host that joins a stream mid-walk must not take walking for the
+        standing calibration (gyro offsets from motion make the hip angle drift); it starts
+        the board's pipeline at the first still stretch of `cal_s` seconds."""
+        if self.wait is not None:
+            self.wait.append((t_ms, [int(v) for v in leg_row]))
+            self.n_seen += 1
+            if not self._still():
+                return []
+            rows, self.wait = list(self.wait), None
+            for t, r in rows:
+                self._feed(t, r)
+        else:
+            self._feed(t_ms, leg_row)
         out = self.ticks.out
         if out:
             self.ticks.out = []
         return out
+
+    def _feed(self, t_ms: int, leg_row: Sequence[int]) -> None:
+        row = self.row
+        for j in range(NCH):
+            row[j] = row[NCH + j] = int(leg_row[j])
+        self.mg.feed(t_ms, row)
 
 
 def leg_ticks(counts: np.ndarray, side: int, cfg: dict | None, bend_cal: Sequence[int], rate_hz: int = 100,

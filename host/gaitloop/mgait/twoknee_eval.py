@@ -170,7 +170,7 @@ def evaluate_two(directory: str | Path, calib: str = "normal", model: SensorMode
     report: dict = {"walks": len(walks), "calibration_walks": [w.name for w, c in zip(walks, is_cal, strict=True) if c],
                     "skipped": skipped, "phase_samples": phase_samples, TWO: two, PAPER2: paper}
     if one_sleeve:
-        one = evaluate_dir(directory, calib, ("fixed",), model=model)["fixed"]
+        one = evaluate_dir(directory, calib, ("fixed",), progress=progress, model=model)["fixed"]
         keep = ("nominal", "rls", "batch_ls", "paper_70_30", "best_possible_in_sample", "rls_params_m", "batch_ls_params_m")
         report["one_sleeve"] = {k: one[k] for k in keep if k in one}
     # reference figures, not measured here: `python tools/mgait_floor.py` on the Bandai-Namco
