@@ -282,6 +282,9 @@ def info(
     recording = read_recording(file)
     summary = rec_info(recording)
     summary["left_right"] = recording_asymmetry(recording)  # two insoles: steps across boards
+    from gaitloop.mgait.twoknee_live import recording_two_sleeves
+
+    summary["two_sleeves"] = recording_two_sleeves(recording)  # two knee boards: same-instant steps
     if as_json:
         print(json.dumps(summary, indent=1))
         return
@@ -296,6 +299,10 @@ def info(
     if summary["left_right"]:
         out.print("  left/right on one timeline (median ms left | right, symmetry index): "
                   + summary_text(summary["left_right"]))
+    ts = summary["two_sleeves"]
+    if ts and ts.get("n_steps"):
+        out.print(f"  two sleeves on one timeline: {ts['n_steps']} steps, median L {ts['median_l_m']:.3f} m | "
+                  f"R {ts['median_r_m']:.3f} m, median stride asymmetry {ts['median_asymmetry_pct']:.1f} %")
     if summary["corrupt_records"] or summary["truncated_tail"]:
         out.print(f"  [yellow]{summary['corrupt_records']} corrupt record(s); torn tail: {summary['truncated_tail']}[/]")
     for note in summary["notes"]:

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.dataset("bandai_namco")
-def test_stream_two_knee_boards_prints_two_sleeve_steps():
+def test_stream_two_knee_boards_prints_two_sleeve_steps(tmp_path):
     epoch = time.time_ns() // 1_000_000  # both boards replay the same walk clock (sim --epoch-ms)
     boards = [VirtualBoard("knee", side, NORMAL, speed=4, device=f"sleeve-{side}", replay_epoch_ms=epoch)
               for side in ("left", "right")]
@@ -27,7 +27,7 @@ def test_stream_two_knee_boards_prints_two_sleeve_steps():
         ports = [b.start() for b in boards]
         res = subprocess.run(
             [sys.executable, "-m", "gaitloop.cli", "stream", "--port", ports[0], "--port", ports[1],
-             "--seconds", "8", "--format", "jsonl"],
+             "--seconds", "8", "--format", "jsonl", "--record", str(tmp_path / "sleeves.glsession")],
             capture_output=True, text=True, timeout=90, cwd=str(ROOT),
         )
         assert res.returncode == 0, res.stderr
@@ -48,3 +48,13 @@ def test_stream_two_knee_boards_prints_two_sleeve_steps():
     left = np.median([s["length_m"] for s in steps if s["side"] == "l"])
     right = np.median([s["length_m"] for s in steps if s["side"] == "r"])
     assert abs(left - right) / (0.5 * (left + right)) < 0.10  # a normal walk: symmetric
+
+    # the recording gives the same steps again, on the timeline recomputed from the file
+    from gaitloop.mgait.twoknee_live import recording_two_sleeves
+    from gaitloop.record import read_recording
+
+    rec = recording_two_sleeves(read_recording(tmp_path / "sleeves.glsession"))
+    assert rec is not None and abs(rec["n_steps"] - len(steps)) <= 2, (rec, len(steps))
+    assert rec["median_l_m"] == pytest.approx(left, abs=0.02)
+    assert rec["median_r_m"] == pytest.approx(right, abs=0.02)
+    assert rec["median_asymmetry_pct"] < 10

@@ -127,3 +127,52 @@ class LiveTwoSleeves:
         if "stride_m" in s:
             line += f", stride {s['stride_m']:.3f} m, asymmetry {s['asymmetry_pct']:.1f} %"
         return line
+
+
+def recording_two_sleeves(rec: Any, cfg: dict | None = None) -> dict[str, Any] | None:
+    """Two-sleeve steps of a recording with a left and a right knee board, recomputed from
+    the recorded samples on the recording's one timeline (`record.aligned_sample_times`):
+    what `gaitloop stream` showed live, refined with hindsight. None without both boards."""
+    from gaitloop.record import aligned_sample_times, recorded_clock
+
+    links: dict[str, int] = {}
+    for lr in rec.links.values():
+        h = lr.hello
+        if h is not None and h.kind == "knee" and h.side in SIDES:
+            links.setdefault(h.side, lr.link)
+    if set(links) != set(SIDES):
+        return None
+    live = LiveTwoSleeves(cfg)
+    ticks = []
+    for k, side in enumerate(SIDES):
+        link = links[side]
+        h = rec.links[link].hello
+        t_ms, _, _, counts = rec.samples(link)
+        host = aligned_sample_times(rec, link)
+        if len(t_ms) < 2 or len(host) != len(t_ms):
+            return None
+        slope = recorded_clock(rec, link).slope or 1.0
+        cols = [i for i, n in enumerate(h.channels) if n.endswith("_l" if k == 0 else "_r")]
+        bend_cal = live.cfg["bend_cal"][k] if len(live.cfg["bend_cal"]) > k else (0, 9000)
+        la = LegAngles(live.cfg, h.rate, bend_cal)
+        out = []
+        for t, r in zip(t_ms.tolist(), counts[:, cols].tolist(), strict=True):
+            out.extend(la.feed(int(t), r))
+        if not out:
+            continue
+        tb = np.array([o[0] for o in out], float)
+        th = np.interp(tb, t_ms.astype(float), host)  # tick centres between samples
+        ticks.append((k, th, slope, out))
+    if len(ticks) < 2:
+        return {"n_steps": 0}
+    t0 = min(float(th[0]) for _, th, _, _ in ticks)
+    rows = [((th[i] - t0) * 1000.0 / slope, k, out[i][1], out[i][2])
+            for k, th, slope, out in ticks for i in range(len(out))]
+    rows.sort(key=lambda r: (r[0], r[1]))
+    for t, k, a, b in rows:
+        live.merge.add(k, t, float(a), float(b))
+    s = live.summary() or {"n_steps": 0}
+    if live.steps:
+        strides = [asymmetry_pct(a[2], b[2]) for a, b in zip(live.steps, live.steps[1:], strict=False) if a[0] != b[0]]
+        s["median_asymmetry_pct"] = float(np.median(strides)) if strides else None
+    return s
