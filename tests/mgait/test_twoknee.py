@@ -96,3 +96,37 @@ def test_two_sleeve_figures_hold(shared_data):
     assert results.compare("mgait_two_sleeves", got) == []
     # and the point of it: the same instant beats the paper's events on the same boards
     assert got["step_mape_rls_2.1ms"] < got["paper_events_step_mape_rls"] - 0.8
+
+
+def test_eval_two_sleeves_cli_json_and_errors(tmp_path):
+    """`gaitloop eval mgait --two-sleeves --json`: the `eval mgait` keys, one sleeve beside
+    two; a folder without calibration walks is one line on stderr, exit 2."""
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from gaitloop import cli_mgait
+    from tests.conftest import require_data
+    from tests.mgait.conftest import BANDAI, NORMAL
+
+    require_data("bandai_namco")
+    d = tmp_path / "walks"
+    d.mkdir()
+    for f in (NORMAL, BANDAI / "dataset-2" / "data" / "dataset-2_walk_active_001.bvh"):
+        (d / f.name).symlink_to(f)
+    app, tr, ev = typer.Typer(), typer.Typer(), typer.Typer()
+    app.add_typer(tr, name="train")
+    app.add_typer(ev, name="eval")
+    cli_mgait.register(app, tr, ev)
+    r = CliRunner().invoke(app, ["eval", "mgait", "--two-sleeves", "--data", str(d), "--json", "--clock-errors", "2.1,30"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output[r.output.index("{"):])
+    for k in ("step_mape", "step_rmse_cm", "stride_mape", "velocity_mape", "n_steps", "event_f1"):
+        assert k in rep
+    assert set(rep["two_sleeve"]["clock_error_ms"]) == {"2.1", "30.0"}
+    assert rep["one_sleeve"]["rls"]["n_steps"] >= 10 and rep["two_sleeve"]["rls"]["n_steps"] >= 10
+    assert rep["step_mape"] == rep["two_sleeve"]["clock_error_ms"]["2.1"]["rls"]["step_mape"]
+    (d / NORMAL.name).unlink()
+    r = CliRunner().invoke(app, ["eval", "mgait", "--two-sleeves", "--data", str(d)])
+    assert r.exit_code == 2 and "needs calibration walks" in r.output
