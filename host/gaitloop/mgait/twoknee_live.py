@@ -68,8 +68,8 @@ class LiveTwoSleeves:
         if not isinstance(msg, Samples):
             return
         leg = self._leg(link, ch)
-        if leg is None:
-            return
+        if leg is None or len(self.legs) < 2:
+            return  # one knee board alone: nothing to pair (its pipeline starts at a stand later)
         la, _ = leg
         side = ch.state.hello.side
         rate = ch.state.hello.rate
