@@ -130,3 +130,16 @@ def test_eval_two_sleeves_cli_json_and_errors(tmp_path):
     (d / NORMAL.name).unlink()
     r = CliRunner().invoke(app, ["eval", "mgait", "--two-sleeves", "--data", str(d)])
     assert r.exit_code == 2 and "needs calibration walks" in r.output
+
+
+def test_live_summary_speed_needs_ten_contiguous_steps():
+    from gaitloop.mgait.twoknee_live import LiveTwoSleeves
+
+    live = LiveTwoSleeves()
+    live.steps = [("lr"[i % 2], 0.55 * i, 0.60 if i % 2 else 0.50) for i in range(11)]
+    s = live.summary()
+    assert s["speed_m_s"] == pytest.approx(5.5 / 5.5)
+    assert s["stride_m"] == pytest.approx(1.10) and s["asymmetry_pct"] == pytest.approx(100 * 0.1 / 0.55)
+    assert "speed 1.00 m/s" in live.text()
+    live.steps[5] = (live.steps[5][0], live.steps[4][1] + 3.0, 0.6)  # a stand inside: not contiguous
+    assert "speed_m_s" not in live.summary()

@@ -58,3 +58,6 @@ def test_stream_two_knee_boards_prints_two_sleeve_steps(tmp_path):
     assert rec["median_l_m"] == pytest.approx(left, abs=0.02)
     assert rec["median_r_m"] == pytest.approx(right, abs=0.02)
     assert rec["median_asymmetry_pct"] < 10
+    # speed over the last five strides: the walk's ~1.1-1.3 m/s (replay time, not host time)
+    if "speed_m_s" in rec:  # ten contiguous steps at the end (not across the loop's stand)
+        assert 0.8 < rec["speed_m_s"] < 1.6, rec

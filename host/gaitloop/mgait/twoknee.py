@@ -184,7 +184,7 @@ class TwoSleeves:
 
     def __init__(self, knee_prom_cdeg: int = 2000, hip_prom_cdeg: int = 1000, offset_ms: float = 0.0,
                  on_step: Any = None, reach: tuple[float, float] | None = (0.391, 0.410),
-                 search_ms: float = REACH_SEARCH_MS) -> None:
+                 search_ms: float = REACH_SEARCH_MS, keep: int | None = None) -> None:
         self.legs = (_LegBuf(), _LegBuf())
         self.pending: deque[tuple[float, float, float]] = deque()  # left ticks waiting for the right
         self.ev = GaitEvents(self, knee_prom_cdeg, hip_prom_cdeg, numtype=float)
@@ -192,7 +192,8 @@ class TwoSleeves:
         self.reach = reach
         self.search_ms = search_ms
         self.on_step_cb = on_step
-        self.steps: list[TwoStep] = []
+        self.steps: list[TwoStep] = []  # the last `keep` (all when None: evaluation)
+        self.keep = keep
         self._open: list[TwoStep] = []  # contacts waiting to be read / for the paper's back limb
 
     # ---------------------------------------------------------------- input
@@ -239,6 +240,8 @@ class TwoSleeves:
             if f is not None and b is not None:
                 s.af, s.bf, s.ab, s.bb = f[0] / 100, f[1] / 100, b[0] / 100, b[1] / 100
                 self.steps.append(s)
+                if self.keep is not None and len(self.steps) > 2 * self.keep:
+                    del self.steps[: -self.keep]
                 if self.on_step_cb is not None:
                     self.on_step_cb(s)
         self._open = keep

@@ -44,7 +44,7 @@ class LiveTwoSleeves:
         self._cols: dict[str, np.ndarray] = {}  # side -> that leg's columns in the samples
         self.t0: float | None = None
         self.merge = TwoSleeves(c["knee_prom_cdeg"], c["hip_prom_cdeg"], reach=(self.l1, self.l2),
-                                on_step=self._on_step)
+                                on_step=self._on_step, keep=keep)
         self.steps: list[tuple[str, float, float]] = []  # (side, host-timeline s, length m)
 
     def _leg(self, link: int, ch: Any) -> tuple[LegAngles, int] | None:
@@ -113,6 +113,10 @@ class LiveTwoSleeves:
             a, b = self.steps[-1][2], self.steps[-2][2]
             out["stride_m"] = a + b
             out["asymmetry_pct"] = asymmetry_pct(a, b)
+        last = self.steps[-11:]
+        if len(last) == 11 and all(a[0] != b[0] and 0 < b[1] - a[1] <= 2.0 for a, b in zip(last, last[1:], strict=False)):
+            # over five strides = ten contiguous steps, as the board computes it
+            out["speed_m_s"] = sum(d for _, _, d in last[1:]) / (last[-1][1] - last[0][1])
         return out
 
     def text(self) -> str:
@@ -126,6 +130,8 @@ class LiveTwoSleeves:
         line = f"two sleeves: {s['n_steps']} steps, last L {m(s['last_l_m'])} m | R {m(s['last_r_m'])} m"
         if "stride_m" in s:
             line += f", stride {s['stride_m']:.3f} m, asymmetry {s['asymmetry_pct']:.1f} %"
+        if "speed_m_s" in s:
+            line += f", speed {s['speed_m_s']:.2f} m/s"
         return line
 
 
