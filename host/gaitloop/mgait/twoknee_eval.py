@@ -19,7 +19,7 @@ chosen on the calibration walks only (lowest batch-LS MAPE there), never on the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,8 @@ from gaitloop.mgait.reference import Step, closed_form
 from gaitloop.mgait.synth import SensorModel, synthesize
 from gaitloop.mgait.truth import TrueStep, true_steps
 from gaitloop.mgait.twoknee import leg_ticks, two_sleeve_steps
+from gaitloop.sim.clocks import HOST_EPOCH, ClockScenario, scenarios, simulate
+from gaitloop.timeline import BoardClock
 
 TWO = "two_sleeve"  # path name of same-instant steps (float closed form on the host)
 PAPER2 = "paper_events"  # eq. 6 with the paper's events, from the same two boards' streams
@@ -68,11 +70,49 @@ def walk_ticks(path: Path, model: SensorModel | None = None, phase_samples: int 
     return WalkTicks(w.name, true_steps(w), st.t0_walk, (tl, tr), (w.l1(), w.l2(), 0.0))
 
 
-def walk_result(wt: WalkTicks, offset_ms: float = 0.0, err_ms: float = 0.0, reach: bool = True) -> WalkResult:
-    """Two-sleeve steps of one walk with the right board mapped `err_ms` off, matched to truth;
-    read at the sleeve's heel strike (`reach`) or at the knee minimum + `offset_ms`."""
+def timeline_maps(left: ClockScenario, right: ClockScenario, walk_s: float, start_s: float = 45.0):
+    """Walk ms -> walk ms as the host timeline puts each board: the boards' clocks and links
+    simulated (`gaitloop.sim.clocks`: boot offset, crystal drift, link clumping), each board's
+    `BoardClock` (the stream's own estimator) fed its frames up to 1 s after the walk, then
+    every tick's board time mapped through it. The walk starts `start_s` after the epoch, when
+    both fits have settled (the timeline's benchmark measures 30 s in)."""
+    host0 = HOST_EPOCH + start_s
+    out = []
+    for sc in (left, right):
+        clock = BoardClock()
+        for p in simulate(sc):
+            if p.host_s > host0 + walk_s + 1.0:
+                break
+            clock.observe(p.board_s, p.host_s)
+        k = 1.0 + sc.drift_ppm * 1e-6
+        boot = HOST_EPOCH + sc.offset_s
+
+        def fmap(t_ms, clock=clock, k=k, boot=boot):
+            board_s = (host0 + np.asarray(t_ms, float) / 1000.0 - boot) * k
+            return np.array([(clock.to_host(b) - host0) * 1000.0 for b in board_s])
+
+        out.append(fmap)
+    return out
+
+
+def timeline_pairs(kind: str, seed: int) -> tuple[ClockScenario, ClockScenario]:
+    """A left and a right board of one session on the links of the timeline's benchmark
+    (`sim.clocks.scenarios`): "ble7.5" (+200 / -20 ppm, frames only) or "ble30" (+120 / -200 ppm,
+    frames only: up to the 10 ms phase grid)."""
+    sc = {s.name: s for s in scenarios()}
+    a, b = {"ble7.5": ("ble 7.5 ms, +200 ppm", "ble 7.5 ms, -20 ppm"),
+            "ble30": ("ble 30 ms, +120 ppm", "ble 30 ms, -200 ppm")}[kind]
+    return replace(sc[a], seed=1000 + 2 * seed), replace(sc[b], seed=1001 + 2 * seed)
+
+
+def walk_result(wt: WalkTicks, offset_ms: float = 0.0, err_ms: float = 0.0, reach: bool = True,
+                maps=None) -> WalkResult:
+    """Two-sleeve steps of one walk with the right board mapped `err_ms` off (or both boards
+    through `maps`, see `timeline_maps`), matched to truth; read at the sleeve's heel strike
+    (`reach`) or at the knee minimum + `offset_ms`."""
     l1, l2, d5 = wt.nominal
-    ts = two_sleeve_steps(*wt.ticks, to_host_r=lambda t: t + err_ms, offset_ms=offset_ms,
+    to_l, to_r = maps if maps is not None else (None, lambda t: t + err_ms)
+    ts = two_sleeve_steps(*wt.ticks, to_host_l=to_l, to_host_r=to_r, offset_ms=offset_ms,
                           reach=(l1, l2) if reach else None)
     res = WalkResult(wt.name, wt.truth, nominal=wt.nominal)
     two = [s.step(l1, l2, d5) for s in ts]
@@ -127,7 +167,8 @@ def _cal_fit_mape(cal: list[WalkResult], nominal) -> float:
 
 def evaluate_two(directory: str | Path, calib: str = "normal", model: SensorModel | None = None,
                  offsets: tuple[float, ...] = OFFSETS_MS, errors: tuple[float, ...] = CLOCK_ERRORS_MS,
-                 phase_samples: int = PHASE_SAMPLES, one_sleeve: bool = True, progress=None) -> dict:
+                 phase_samples: int = PHASE_SAMPLES, one_sleeve: bool = True, progress=None,
+                 timeline_links: tuple[str, ...] = ("ble7.5", "ble30")) -> dict:
     """The JSON-ready report: one sleeve (the board's eq. 6) beside two sleeves, same walks."""
     files = list_walks(directory)
     walks: list[WalkTicks] = []
@@ -167,6 +208,25 @@ def evaluate_two(directory: str | Path, calib: str = "normal", model: SensorMode
         worse = max(rows, key=lambda r: r.get("rls", r["nominal"])["step_mape"])
         clock[str(e)] = {k: worse[k] for k in ("nominal", "rls", "batch_ls") if k in worse}
     two["clock_error_ms"] = clock
+    # the timeline itself: both boards through simulated links and their fitted clocks, a new
+    # session (seed) per walk; calibration and test walks are different sessions
+    timeline: dict = {}
+    for kind in timeline_links:
+        res, errs_ms = [], []
+        for i, w in enumerate(walks):
+            dur = float(max(w.ticks[0][-1, 0], w.ticks[1][-1, 0])) / 1000.0
+            maps = timeline_maps(*timeline_pairs(kind, i), dur)
+            t = w.ticks[0][:, 0]
+            errs_ms.append(np.abs((maps[1](t) - t) - (maps[0](t) - t)))
+            res.append(walk_result(w, off, maps=maps))
+        cal_t = [r for r, c in zip(res, is_cal, strict=True) if c]
+        test_t = [r for r, c in zip(res, is_cal, strict=True) if not c]
+        row = _calibrated(cal_t, test_t, TWO, nominal)
+        e = np.concatenate(errs_ms)
+        timeline[kind] = {k: row[k] for k in ("nominal", "rls", "batch_ls") if k in row}
+        timeline[kind]["lr_error_ms"] = {"median": float(np.median(e)), "p95": float(np.percentile(e, 95)),
+                                         "max": float(e.max())}
+    two["timeline"] = timeline
     report: dict = {"walks": len(walks), "calibration_walks": [w.name for w, c in zip(walks, is_cal, strict=True) if c],
                     "skipped": skipped, "phase_samples": phase_samples, TWO: two, PAPER2: paper}
     if one_sleeve:
