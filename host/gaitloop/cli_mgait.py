@@ -215,6 +215,12 @@ def _eval_two(data: Path, as_json: bool, calib: str, seed: int, clock_errors: st
     for e, row in rep[TWO]["clock_error_ms"].items():
         if "rls" in row:
             line(f"two sleeves, rls, clock error {e} ms", row["rls"])
+    for kind, row in rep[TWO].get("timeline", {}).items():
+        if "rls" in row:
+            le = row["lr_error_ms"]
+            line(f"two sleeves, rls, timeline {kind}", row["rls"])
+            typer.echo(f"{'':40s} (left-right error of the fitted clocks: median {le['median']:.2f} ms, "
+                       f"95 % {le['p95']:.2f} ms, max {le['max']:.2f} ms)")
     fl = rep["floor_reference"]
     typer.echo(f"floors (tools/mgait_floor.py): same instant {fl['same_instant_pct']} %, paper's events "
                f"{fl['paper_events_pct']} %; in-sample floor of these two-sleeve steps "
