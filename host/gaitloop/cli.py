@@ -182,7 +182,10 @@ def stream(
         raise
     recorder = Recorder(record, {"ports": specs}) if record else None
     sinks = [jsonl_sink()] if fmt == OutFormat.jsonl else []
-    session = StreamSession(links, recorder, sinks)
+    from gaitloop.mgait.twoknee_live import LiveTwoSleeves  # a left and a right knee board: steps
+
+    two_sleeves = LiveTwoSleeves(out=sys.stdout if fmt == OutFormat.jsonl else None)
+    session = StreamSession(links, recorder, sinks + [two_sleeves])
     signal.signal(signal.SIGTERM, lambda *_: session.stop())
     try:
         if fmt == OutFormat.live:
@@ -190,7 +193,7 @@ def stream(
 
             from gaitloop.live import LiveView
 
-            with Live(LiveView(session), console=Console(), refresh_per_second=4):
+            with Live(LiveView(session, extra=[two_sleeves.text]), console=Console(), refresh_per_second=4):
                 session.run(seconds, require_board=NO_BOARD_S)
         else:
             session.run(seconds, require_board=NO_BOARD_S)
@@ -210,6 +213,8 @@ def stream(
             console.print(f"[yellow]{ch.link.name} console text:[/]")
             for line in list(ch.decoder.text)[-8:]:
                 console.print(f"  | {line}", highlight=False, markup=False)
+    if two_sleeves.steps:
+        console.print(two_sleeves.text())
     if record:
         console.print(f"recorded: {record}")
 
@@ -277,6 +282,9 @@ def info(
     recording = read_recording(file)
     summary = rec_info(recording)
     summary["left_right"] = recording_asymmetry(recording)  # two insoles: steps across boards
+    from gaitloop.mgait.twoknee_live import recording_two_sleeves
+
+    summary["two_sleeves"] = recording_two_sleeves(recording)  # two knee boards: same-instant steps
     if as_json:
         print(json.dumps(summary, indent=1))
         return
@@ -291,6 +299,10 @@ def info(
     if summary["left_right"]:
         out.print("  left/right on one timeline (median ms left | right, symmetry index): "
                   + summary_text(summary["left_right"]))
+    ts = summary["two_sleeves"]
+    if ts and ts.get("n_steps"):
+        out.print(f"  two sleeves on one timeline: {ts['n_steps']} steps, median L {ts['median_l_m']:.3f} m | "
+                  f"R {ts['median_r_m']:.3f} m, median stride asymmetry {ts['median_asymmetry_pct']:.1f} %")
     if summary["corrupt_records"] or summary["truncated_tail"]:
         out.print(f"  [yellow]{summary['corrupt_records']} corrupt record(s); torn tail: {summary['truncated_tail']}[/]")
     for note in summary["notes"]:

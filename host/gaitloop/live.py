@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rich.console import Group
 from rich.table import Table
@@ -78,7 +78,7 @@ class LiveView:
     events (fields in units; the GRF estimate, one every hop, is a value, not listed)."""
 
     def __init__(self, session: StreamSession, clock: Callable[[], float] = time.monotonic,
-                 n_events: int = 4) -> None:
+                 n_events: int = 4, extra: Sequence[Callable[[], str]] = ()) -> None:
         self.session = session
         self.clock = clock
         self.n_events = n_events
@@ -90,6 +90,7 @@ class LiveView:
         # draws only once
         session.sinks.append(self._on_message)
         self.steps = LiveSteps()  # left/right across boards, on the session's one timeline
+        self.extra = list(extra)  # more one-line summaries (e.g. two knee sleeves' steps)
         session.sinks.append(self.steps)
 
     def _on_message(self, link: int, ch: BoardChannel, frame: Frame, msg: object) -> None:
@@ -159,4 +160,5 @@ class LiveView:
         legend = Text("rate: the board's sample rate x replay speed (its clock per wall second); "
                       "gaps: frames/samples lost; crc: frames failing CRC; t: board time; "
                       "Ctrl-C to stop", style="dim")
-        return Group(table, values, events, Text(self.steps.text()), legend)
+        lines = [Text(t) for t in (f() for f in self.extra) if t]
+        return Group(table, values, events, Text(self.steps.text()), *lines, legend)

@@ -92,6 +92,21 @@ def mgait_bandai(data: Path, seed: int = 0) -> dict[str, float]:
             "step_mape_nominal": f["nominal"]["step_mape"], "n_steps": f["rls"]["n_steps"]}
 
 
+def mgait_two_sleeves(data: Path, seed: int = 0) -> dict[str, float]:
+    """`gaitloop eval mgait --two-sleeves` on dataset-2 (14 walks; the one-sleeve baseline is
+    not rerun here, `mgait_bandai` guards it): same-instant steps of two sleeve boards."""
+    from gaitloop.mgait.synth import SensorModel
+    from gaitloop.mgait.twoknee_eval import evaluate_two
+
+    r = evaluate_two(Path(data) / BANDAI_DIR / "dataset-2", "normal", SensorModel(seed=seed), one_sleeve=False,
+                     timeline_links=("ble7.5",))
+    t, c = r["two_sleeve"], r["two_sleeve"]["clock_error_ms"]
+    return {"step_mape_rls": t["rls"]["step_mape"], "step_mape_rls_2.1ms": c["2.1"]["rls"]["step_mape"],
+            "step_mape_rls_30ms": c["30.0"]["rls"]["step_mape"], "step_mape_nominal": t["nominal"]["step_mape"],
+            "paper_events_step_mape_rls": r["paper_events"]["rls"]["step_mape"], "n_steps": t["rls"]["n_steps"],
+            "step_mape_rls_timeline_ble7.5": t["timeline"]["ble7.5"]["rls"]["step_mape"]}
+
+
 def limp_whole_trial(data: Path, seed: int = 0) -> dict[str, float]:
     """Limp rule per stride on the 27 walks with the limp from the first step (`--limp-onset 0`)."""
     from gaitloop.mgait.limp import evaluate_limp
@@ -187,6 +202,7 @@ def instructions(data: Path) -> dict[str, float]:
 GROUPS: dict[str, Callable[[Path], dict[str, float]]] = {
     "csm_heldout": csm_heldout,
     "mgait_bandai": mgait_bandai,
+    "mgait_two_sleeves": mgait_two_sleeves,
     "limp_whole_trial": limp_whole_trial,
     "student_phase_insole": lambda d: student("student_phase_insole", d),
     "student_grf": lambda d: student("student_grf", d),
