@@ -228,7 +228,7 @@ def _phase_panel(ax: Any, data: GaitData) -> None:
     if not bars:
         _say(ax, "no stance or swing time: needs an insole (heel strike, toe off) or a knee sleeve")
         return
-    for y, (label, st, sw) in enumerate(bars):
+    for y, (_label, st, sw) in enumerate(bars):
         ms, ss = float(np.mean(st)), float(np.std(st, ddof=1)) if len(st) > 1 else 0.0
         mw, sdw = float(np.mean(sw)), float(np.std(sw, ddof=1)) if len(sw) > 1 else 0.0
         ax.barh(y, ms, color=STANCE_COLOUR, edgecolor="#333", xerr=ss, capsize=3,
