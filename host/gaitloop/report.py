@@ -69,8 +69,9 @@ def write_report(rec: Recording, out_dir: str | Path) -> Path:
     out = ensure_out_dir(out_dir)
     lab = build_lab_report(rec)
     lab_png = figure_png(lab.figure, dpi=80)
-    write_atomic(out / "report.png", lab_png)
-    write_atomic(out / "steps.csv", step_csv(lab.data))
+    # everything is built in memory first, then each file is renamed into place (the HTML
+    # last): a failure leaves the previous report as it was, never half of a new one
+    files: list[tuple[Path, bytes | str]] = [(out / "report.png", lab_png), (out / "steps.csv", step_csv(lab.data))]
     summary = info(rec)
     times = {b["link"]: board_times(rec, b, rec.links[b["link"]]) for b in summary["boards"]}
     walked = [t["board_s"] for t in times.values() if t["board_s"]]
@@ -105,13 +106,15 @@ def write_report(rec: Recording, out_dir: str | Path) -> Path:
             parts.append(f"<h2>{html.escape(lr.name)}</h2><p>no HELLO recorded: channel names and "
                          "units unknown, nothing plotted.</p>")
             continue
-        parts.extend(_board_section(rec, lr, out))
+        parts.extend(_board_section(rec, lr, out, files))
     path = out / "report.html"
-    write_atomic(path, "\n".join(parts))
+    files.append((path, "\n".join(parts)))
+    for target, data in files:
+        write_atomic(target, data)
     return path
 
 
-def _board_section(rec: Recording, lr: LinkRecord, out: Path) -> list[str]:
+def _board_section(rec: Recording, lr: LinkRecord, out: Path, files: list[tuple[Path, bytes | str]]) -> list[str]:
     events = rec.events(lr.link)
     counts = Counter(ev.name for _, _, ev in events)
     parts = [f"<h2>{html.escape(lr.name)}</h2>"]
@@ -133,7 +136,7 @@ def _board_section(rec: Recording, lr: LinkRecord, out: Path) -> list[str]:
                      "force cannot be negative.</p>")
     fig = board_figure(rec, lr.link)
     png = figure_png(fig)
-    write_atomic(out / f"{lr.name}.png", png)
+    files.append((out / f"{lr.name}.png", png))
     parts.append(f"<img style='width:100%' alt='{html.escape(lr.name)} signals and events' "
                  f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
     return parts

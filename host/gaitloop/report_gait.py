@@ -108,7 +108,7 @@ def board_offsets(rec: Recording) -> dict[int, float]:
 def _row(t: float, board: Board, side: str, source: str, **vals: float | None) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(STEP_COLUMNS)
     row.update(t_s=round(t, 3), board=board.name, side=side, source=source)
-    row.update({k: (None if v is None else round(float(v), 4)) for k, v in vals.items()})
+    row.update({k: (None if v is None else float(v)) for k, v in vals.items()})  # rounded in the CSV only
     return row
 
 
@@ -213,7 +213,7 @@ def _insole_step_times(steps: list, boards: list[Board], hs_by_side: dict) -> No
                 by_t[round(float(e), 3)] = float(e - oth[i])
         for r in steps:
             if r["source"] == "insole" and r["side"] == side and r["t_s"] in by_t:
-                r["step_time_s"] = round(by_t[r["t_s"]], 4)
+                r["step_time_s"] = by_t[r["t_s"]]
 
 
 def _stance_asymmetry(to_by_side: dict, keep: int = 5) -> list[tuple[float, float]]:
