@@ -72,6 +72,7 @@ class GaitData:
     steps: list[dict[str, Any]]  # one row per step (knee) or gait cycle (insole), STEP_COLUMNS
     stances: dict[str, list[tuple[float, float]]]  # board name -> (heel strike, toe off) spans
     speed: list[tuple[float, float]]  # (t, walking speed m/s), knee sleeve, five strides
+    stride_speed: list[tuple[float, float]]  # (t, stride length / stride time m/s), knee sleeve
     cadence_knee: list[tuple[float, float]]  # (t, steps/min), knee sleeve
     asym_knee: list[tuple[float, float]]  # (t, per-stride step length asymmetry %), MGait eq. 7
     asym_insole: list[tuple[float, float]]  # (t, stance time symmetry index %, last 5 each side)
@@ -118,7 +119,7 @@ def gait_data(rec: Recording) -> GaitData:
               for lr in rec.links.values() if lr.hello is not None and lr.link in offsets]
     steps: list[dict[str, Any]] = []
     stances: dict[str, list[tuple[float, float]]] = {}
-    speed, cad_knee, asym_knee = [], [], []
+    speed, stride_speed, cad_knee, asym_knee = [], [], [], []
     feedback: dict[str, list[tuple[float, float | None, str]]] = {"buzzer": [], "LED": [], "speed notice": []}
     open_fb: dict[tuple[str, str], tuple[float, str]] = {}
     hs_by_side: dict[str, list[float]] = {"left": [], "right": []}
@@ -137,6 +138,8 @@ def gait_data(rec: Recording) -> GaitData:
                 steps.append(_row(t, b, side, "knee", step_length_m=e.a / 1000.0, step_time_s=e.b / 1000.0 or None))
             elif e.code == E.EV_MG_STRIDE:
                 steps.append(_row(t, b, side, "knee", stride_length_m=e.a / 1000.0, stride_time_s=e.b / 1000.0 or None))
+                if e.a > 0 and e.b > 0:
+                    stride_speed.append((t, e.a / e.b))  # mm / ms = m/s
             elif e.code == E.EV_MG_STANCE:
                 steps.append(_row(t, b, side, "knee", stance_s=e.a / 1000.0 or None, swing_s=e.b / 1000.0 or None))
             elif e.code == E.EV_MG_SPEED:
@@ -165,7 +168,7 @@ def gait_data(rec: Recording) -> GaitData:
     steps.sort(key=lambda r: (r["t_s"], r["board"], r["side"]))
     for v in feedback.values():
         v.sort()
-    data = GaitData(boards, steps, stances, sorted(speed), sorted(cad_knee), sorted(asym_knee),
+    data = GaitData(boards, steps, stances, sorted(speed), sorted(stride_speed), sorted(cad_knee), sorted(asym_knee),
                     _stance_asymmetry(to_by_side), feedback, end)
     data.lacks = lacks(data)
     return data
@@ -273,6 +276,7 @@ def summary(data: GaitData) -> list[dict[str, Any]]:
     for label, series, unit, paper, definition in (
         ("Cadence", data.cadence_knee, "steps/min", MGAIT, "steps per minute over the last five strides"),
         ("Walking speed", data.speed, "m/s", MGAIT, "length of five strides / their time"),
+        ("Stride speed", data.stride_speed, "m/s", MGAIT, "stride length / stride time, per stride"),
         ("Step length asymmetry", data.asym_knee, "%", MGAIT,
          "per stride, 100 |L_left - L_right| / ((L_left + L_right) / 2) (eq. 7); feedback above 25 %"),
     ):

@@ -47,7 +47,10 @@ def build_lab_report(rec: Recording) -> LabReport:
     rows = summary(data)
     names = ", ".join(f"{b.name} ({b.kind}, {b.side})" for b in data.boards) or "no board"
     title = f"{rec.path.name}: {names}; {data.end_s:.1f} s recorded (board time)"
-    return LabReport(title, lab_figure(rec, data, rows, title), rows, data, list(rec.notes))
+    notes = list(rec.notes)
+    if rec.truncated_tail:
+        notes.append("the file ends in the middle of a record: the recording was cut off")
+    return LabReport(title, lab_figure(rec, data, rows, title), rows, data, notes)
 
 
 def _say(ax: Any, text: str) -> None:
@@ -181,19 +184,25 @@ def _asym_panel(ax: Any, data: GaitData, end: float) -> None:
 def _speed_panel(ax: Any, data: GaitData, end: float) -> None:
     ax.set_title("walking speed and cadence", fontsize=10, loc="left")
     cad = _by_side(data, "cadence_spm", "insole")
-    if not data.speed and not data.cadence_knee and not cad:
+    if not data.speed and not data.stride_speed and not data.cadence_knee and not cad:
         _say(ax, "no speed or cadence: needs a knee sleeve (speed, cadence) or an insole (cadence)")
         return
     handles = []
-    if data.speed:
-        t, v = zip(*data.speed, strict=True)
-        handles += ax.plot(t, v, "-", lw=1.6, color="#000000", label="speed, five strides (m/s)")
+    if data.speed or data.stride_speed:
+        if data.stride_speed:
+            t, v = zip(*data.stride_speed, strict=True)
+            handles += ax.plot(t, v, ".", ms=4, color="#777777", label="speed per stride (m/s)")
+        if data.speed:
+            t, v = zip(*data.speed, strict=True)
+            handles += ax.plot(t, v, "-", lw=1.6, color="#000000", label="speed, five strides (m/s)")
         ax.set_ylabel("walking speed (m/s)")
-        ax.set_ylim(0, max(v) * 1.3)
+        ax.set_ylim(0, max(v for _, v in data.speed + data.stride_speed) * 1.3)
         cax = ax.twinx()
     else:
         ax.set_ylabel("cadence (steps/min)")
-        ax.text(0.99, 0.03, "no knee sleeve: walking speed not measured", ha="right", va="bottom",
+        why = ("the knee sleeve reported no stride" if any(b.kind == "knee" for b in data.boards)
+               else "no knee sleeve")
+        ax.text(0.99, 0.03, f"{why}: walking speed not measured", ha="right", va="bottom",
                 fontsize=8, color="#8b0000", transform=ax.transAxes)
         cax = ax
     for side in sorted(cad):
@@ -218,7 +227,7 @@ def _speed_panel(ax: Any, data: GaitData, end: float) -> None:
 
 def _phase_panel(ax: Any, data: GaitData) -> None:
     """One bar per (source, foot): mean stance then mean swing (a gait cycle), SD as error bars."""
-    ax.set_title("stance and swing time (mean ± SD per gait cycle)", fontsize=10, loc="left")
+    ax.set_title("stance and swing per gait cycle (mean ± SD; stance % of cycle)", fontsize=10, loc="left")
     bars = []
     for source, name in (("insole", "insoles"), ("knee", "knee sleeve")):
         st, sw = _by_side(data, "stance_s", source), _by_side(data, "swing_s", source)
@@ -231,19 +240,18 @@ def _phase_panel(ax: Any, data: GaitData) -> None:
     for y, (_label, st, sw) in enumerate(bars):
         ms, ss = float(np.mean(st)), float(np.std(st, ddof=1)) if len(st) > 1 else 0.0
         mw, sdw = float(np.mean(sw)), float(np.std(sw, ddof=1)) if len(sw) > 1 else 0.0
-        ax.barh(y, ms, color=STANCE_COLOUR, edgecolor="#333", xerr=ss, capsize=3,
-                label="stance" if y == 0 else None)
-        ax.barh(y, mw, left=ms, color=SWING_COLOUR, edgecolor="#333", xerr=sdw, capsize=3,
-                label="swing" if y == 0 else None)
+        ax.barh(y, ms, color=STANCE_COLOUR, edgecolor="#333", label="stance" if y == 0 else None)
+        ax.barh(y, mw, left=ms, color=SWING_COLOUR, edgecolor="#333", label="swing" if y == 0 else None)
         pct = 100 * ms / (ms + mw) if ms + mw > 0 else 0
-        ax.text(ms / 2, y, f"{ms:.2f} s ({pct:.0f} %)", ha="center", va="center", fontsize=8)
-        ax.text(ms + mw / 2, y, f"{mw:.2f} s", ha="center", va="center", fontsize=8)
+        # mean ± SD in words (error bars on stacked bars cross the other phase's label)
+        ax.text(0.02, y, f"{ms:.2f} ± {ss:.2f} s ({pct:.0f} %)", ha="left", va="center", fontsize=8)
+        ax.text(ms + mw + 0.02, y, f"swing {mw:.2f} ± {sdw:.2f} s", ha="left", va="center", fontsize=8)
     ax.set_yticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("time (s), stance then swing")
-    ax.set_xlim(0, max(float(np.mean(b[1]) + np.mean(b[2])) for b in bars) * 1.25)
+    ax.set_xlim(0, max(float(np.mean(b[1]) + np.mean(b[2])) for b in bars) * 1.55)
     ax.grid(alpha=0.3, axis="x")
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize=8, frameon=False, ncols=2)
 
 
 def _feedback_panel(ax: Any, data: GaitData, end: float) -> None:

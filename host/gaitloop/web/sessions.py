@@ -63,7 +63,7 @@ def _summarize(path: Path) -> dict[str, Any]:
         data = gait_data(rec)
         rows = {(r["parameter"], r["source"]): r for r in summary(data)}
     except (GaitloopError, OSError, ValueError) as exc:
-        return {"name": path.name, "error": one_line(exc)}
+        return {"name": path.name, "error": one_line(exc).replace(f"{path}: ", "")}
     except Exception as exc:  # noqa: BLE001 - a file the parser chokes on is one line, never a 500
         log.exception("summary of %s", path)
         return {"name": path.name, "error": f"cannot be read ({type(exc).__name__}: {one_line(exc)})"}
@@ -85,7 +85,7 @@ def _summarize(path: Path) -> dict[str, Any]:
         "step_length_asym_pct": get("Step length", "knee sleeve", "asym_pct"),
         "step_si_pct": get("Step time", "insoles", "asym_pct"),
         "stance_si_pct": get("Stance time", "insoles", "asym_pct"),
-        "note": "; ".join(rec.notes) or None,
+        "note": "; ".join(rec.notes + (["the file ends mid-record (cut off)"] if rec.truncated_tail else [])) or None,
         "lacks": data.lacks,
     }
 
