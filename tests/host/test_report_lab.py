@@ -141,8 +141,9 @@ def test_panels_of_a_full_session(lab):
     assert any("eq. 7" in ln.get_label() for ln in asym.get_lines())
     speed = _panel(fig, "walking speed and cadence")
     assert speed.get_ylabel() == "walking speed (m/s)"
-    phases = _panel(fig, "stance and swing time")
+    phases = _panel(fig, "stance and swing per gait cycle")
     assert [t.get_text() for t in phases.get_yticklabels()] == ["left\ninsoles", "right\ninsoles"]
+    assert "0.70 ± 0.02 s (58 %)" in _texts(phases)  # stance mean ± SD, % of the cycle
     fb = _panel(fig, "feedback")
     spans = sorted(tuple(np.round(p, 3)) for coll in fb.collections for p in coll.get_paths()[0].vertices[:1])
     assert len(fb.collections) == 2 and spans  # buzzer and LED on/off spans
