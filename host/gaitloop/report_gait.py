@@ -314,6 +314,9 @@ def lacks(data: GaitData) -> list[str]:
             if side not in sides:
                 out.append(f"no {side} insole: no {side} foot force, stance or swing from an insole, and no "
                            "insole left/right asymmetry")
+    for b in data.boards:
+        if b.kind == "insole" and not data.stances.get(b.name):
+            out.append(f"{b.name} detected no gait cycle (no heel strike to toe off): was the patient walking?")
     if "knee" not in kinds:
         out.append("no knee sleeve: step length, walking speed and step length asymmetry are not measured "
                    "(insoles measure force, not distance), and no feedback was given (the knee sleeve gives it)")

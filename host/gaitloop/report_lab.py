@@ -162,8 +162,8 @@ def _step_panel(ax: Any, data: GaitData, end: float) -> None:
 def _asym_panel(ax: Any, data: GaitData, end: float) -> None:
     ax.set_title("left/right asymmetry over time", fontsize=10, loc="left")
     if not data.asym_knee and not data.asym_insole:
-        _say(ax, "left/right asymmetry needs a knee sleeve (step length per stride) or a left and "
-                 "a right insole (stance time)")
+        _say(ax, "no left/right asymmetry: it needs the knee sleeve's strides (step length) or the "
+                 "stances of a left and a right insole, and this session has neither")
         return
     if data.asym_knee:
         t, v = zip(*data.asym_knee, strict=True)
@@ -185,7 +185,8 @@ def _speed_panel(ax: Any, data: GaitData, end: float) -> None:
     ax.set_title("walking speed and cadence", fontsize=10, loc="left")
     cad = _by_side(data, "cadence_spm", "insole")
     if not data.speed and not data.stride_speed and not data.cadence_knee and not cad:
-        _say(ax, "no speed or cadence: needs a knee sleeve (speed, cadence) or an insole (cadence)")
+        _say(ax, "no speed or cadence: it needs the knee sleeve's strides (speed, cadence) or an insole's "
+                 "gait cycles (cadence), and this session has neither")
         return
     handles = []
     if data.speed or data.stride_speed:
@@ -235,7 +236,8 @@ def _phase_panel(ax: Any, data: GaitData) -> None:
             if side in st and side in sw:
                 bars.append((f"{side}\n{name}", st[side][1], sw[side][1]))
     if not bars:
-        _say(ax, "no stance or swing time: needs an insole (heel strike, toe off) or a knee sleeve")
+        _say(ax, "no stance or swing time: it needs an insole's gait cycles (heel strike, toe off) or the "
+                 "knee sleeve's stances, and this session has neither")
         return
     for y, (_label, st, sw) in enumerate(bars):
         ms, ss = float(np.mean(st)), float(np.std(st, ddof=1)) if len(st) > 1 else 0.0
