@@ -29,7 +29,7 @@ def test_report_cli_on_a_demo_recording(tmp_path):
     out = tmp_path / "rep"
     proc = _gaitloop("report", str(demo / "session.glsession"), "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "report:" in proc.stdout
+    assert "report.html" in proc.stdout + proc.stderr  # the console line names the file
     names = {p.name for p in out.iterdir()}
     assert {"report.html", "report.png", "steps.csv"} <= names
     assert not [n for n in names if n.endswith(".part") or n.startswith(".")]  # no temp file left

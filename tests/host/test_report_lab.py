@@ -216,3 +216,37 @@ def test_cut_file_is_reported_with_a_note(tmp_path):
 
 def test_gait_data_matches_summary_function(rec):
     assert summary(gait_data(rec)) == build_lab_report(rec).summary
+
+
+def test_web_sessions_report_is_the_cli_report(rec, tmp_path):
+    """The sessions page's report files are byte for byte those of `gaitloop report`."""
+    from gaitloop.web import sessions as S
+
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    (folder / "walk.glsession").write_bytes(rec.path.read_bytes())
+    files = S.build_report(folder, "walk.glsession")
+    assert {"report.html", "report.png", "steps.csv"} <= set(files)
+    assert any(f.startswith("samples") for f in files) and any(f.startswith("events") for f in files)
+    cli = write_report(read_recording(folder / "walk.glsession"), tmp_path / "cli").parent
+    web = S.report_dir(folder, "walk.glsession")
+    for name in ("report.png", "steps.csv"):
+        assert (web / name).read_bytes() == (cli / name).read_bytes(), name
+    row = S.summarize(folder / "walk.glsession")
+    lab = build_lab_report(rec)
+    step = next(r for r in lab.summary if r["parameter"] == "Step length")
+    assert row["mean_step_m"] == round(step["mean"], 3) and row["step_length_asym_pct"] == round(step["asym_pct"], 3)
+    assert row["steps"] == 18 and "error" not in row
+
+
+def test_web_sessions_bad_file_is_one_line(tmp_path):
+    from gaitloop.errors import GaitloopError
+    from gaitloop.web import sessions as S
+
+    (tmp_path / "junk.glsession").write_bytes(b"\x00\x01 not a session")
+    row = S.summarize(tmp_path / "junk.glsession")
+    assert "\n" not in row["error"] and "not a gaitloop session file" in row["error"]
+    assert str(tmp_path) not in row["error"]
+    with pytest.raises(GaitloopError) as exc:
+        S.build_report(tmp_path, "junk.glsession")
+    assert "\n" not in str(exc.value) and str(exc.value).startswith("junk.glsession: ")
