@@ -52,6 +52,8 @@ def summarize(path: Path) -> dict[str, Any]:
     st = path.stat()
     key = (str(path), st.st_mtime_ns, st.st_size)
     if key not in _CACHE:
+        for old in [k for k in _CACHE if k[0] == key[0]]:  # the same file, since changed
+            del _CACHE[old]
         _CACHE[key] = _summarize(path)
     return _CACHE[key]
 
