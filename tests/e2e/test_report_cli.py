@@ -43,8 +43,11 @@ def test_report_cli_on_a_demo_recording(tmp_path):
     left = [float(r["step_length_m"]) for r in knee if r["side"] == "left"]
     right = [float(r["step_length_m"]) for r in knee if r["side"] == "right"]
     assert sum(left) / len(left) < 0.9 * sum(right) / len(right)  # the demo's limp: left steps shorter
-    for r in insole:
-        assert 0.2 < float(r["stance_s"] or 0.5) < 2.0 and 0.3 < float(r["stride_time_s"]) < 3.0
+    stance = sorted(float(r["stance_s"]) for r in insole if r["stance_s"])
+    stride = sorted(float(r["stride_time_s"]) for r in insole)
+    # a walk's typical cycle (single cycles can be long: the recorded walk has pauses)
+    assert 0.4 < stance[len(stance) // 2] < 1.2 and 0.8 < stride[len(stride) // 2] < 2.0
+    assert all(v > 0 for v in stance + stride)
     # a second run replaces the three files in place, again leaving no temporary file
     before = {n: (out / n).stat().st_ino for n in ("report.html", "report.png", "steps.csv")}
     proc = _gaitloop("report", str(demo / "session.glsession"), "--out", str(out))
