@@ -34,7 +34,8 @@ def session_path(folder: Path, name: str) -> Path:
 
 def _steps(data: GaitData) -> int:
     """Steps the boards detected: the knee sleeve's steps when there is one (it sees both legs),
-    else the insoles' heel strikes (each one a step of that foot): never both added up."""
+    else the insoles' stances (heel strike to toe off, one per step of that foot): never both
+    added up."""
     knee = sum(1 for r in data.steps if r["step_length_m"] is not None)
     if knee:
         return knee
