@@ -101,8 +101,19 @@ def one_line(exc: BaseException) -> str:
 def list_sessions(folder: Path) -> list[dict[str, Any]]:
     if not folder.is_dir():
         return []
-    files = sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
-    return [summarize(p) for p in files]
+    def mtime(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:  # deleted while listing
+            return 0.0
+
+    out = []
+    for p in sorted(folder.glob(f"*{SUFFIX}"), key=mtime, reverse=True):
+        try:
+            out.append(summarize(p))
+        except OSError as exc:  # removed or unreadable between the listing and the read
+            out.append({"name": p.name, "error": one_line(exc)})
+    return out
 
 
 def report_dir(folder: Path, name: str) -> Path:
