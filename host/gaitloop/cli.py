@@ -363,9 +363,9 @@ def demo(
 @app.command()
 def report(
     file: Annotated[Path, typer.Argument(help="A session file.")],
-    out: Annotated[Path, typer.Option(help="Output folder for report.html and plots.")] = Path("out/report"),
+    out: Annotated[Path, typer.Option(help="Output folder for report.html, report.png, steps.csv and per-board plots.")] = Path("out/report"),
 ) -> None:
-    """Plots and an HTML report of a recorded session."""
+    """The gait report of a recorded session: HTML, a one-page PNG and a CSV of every step."""
     from gaitloop.outpaths import check_out_dir
     from gaitloop.record import read_recording
     from gaitloop.report import write_report

@@ -6,6 +6,11 @@ and the board's rate (what was walked), not from the host clock (which runs N ti
 than the board's during an N x replay); both are shown, with the replay speed between them.
 Event fields are shown in physical units and STATUS flags by name (`gaitloop.eventview`,
 `gaitloop.flags`); the figures come from `gaitloop.report_fig`.
+
+The page opens with what a gait lab hands out (`gaitloop.report_lab`: force curves with phases,
+step lengths, asymmetry, speed and cadence, stance and swing, feedback, the summary table with
+its papers), also written as report.png and, per step, steps.csv; the per-board signals follow
+as an appendix. The web sessions page calls this same `write_report`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from gaitloop.flags import flag_names, flag_text
 from gaitloop.outpaths import ensure_out_dir, write_atomic
 from gaitloop.record import LinkRecord, Recording, info
 from gaitloop.report_fig import board_figure, board_series, figure_png, grf_curve
+from gaitloop.report_gait import PAPERS, step_csv
+from gaitloop.report_lab import TABLE_COLUMNS, LabReport, build_lab_report, table_cells
 
 
 def board_times(rec: Recording, b: dict[str, Any], lr: LinkRecord) -> dict[str, Any]:
@@ -57,8 +64,14 @@ def _speed_text(t: dict[str, Any]) -> str:
 
 
 def write_report(rec: Recording, out_dir: str | Path) -> Path:
-    """Write report.html (and one PNG per board) into out_dir; return the HTML path."""
+    """Write report.html, report.png (the gait-lab page), steps.csv (one row per step) and one
+    PNG per board into out_dir, each atomically; return the HTML path."""
     out = ensure_out_dir(out_dir)
+    lab = build_lab_report(rec)
+    lab_png = figure_png(lab.figure, dpi=80)
+    # everything is built in memory first, then each file is renamed into place (the HTML
+    # last): a failure leaves the previous report as it was, never half of a new one
+    files: list[tuple[Path, bytes | str]] = [(out / "report.png", lab_png), (out / "steps.csv", step_csv(lab.data))]
     summary = info(rec)
     times = {b["link"]: board_times(rec, b, rec.links[b["link"]]) for b in summary["boards"]}
     walked = [t["board_s"] for t in times.values() if t["board_s"]]
@@ -72,8 +85,10 @@ def write_report(rec: Recording, out_dir: str | Path) -> Path:
         "<!doctype html><meta charset='utf-8'><title>gaitloop session report</title>",
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
         "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 8px}"
-        ".note{color:#555;font-size:90%}</style>",
+        ".note{color:#555;font-size:90%}.lacks{color:#8b0000}td.num{text-align:right}</style>",
         f"<h1>gaitloop session</h1><p>{head}</p>",
+        *lab_html(lab, lab_png),
+        "<h2>Appendix: the boards and their signals</h2>",
         "<table><tr><th>board</th><th>kind</th><th>side</th><th>rate (Hz)</th><th>samples</th>"
         "<th>board time (s)</th><th>replay speed</th><th>events</th><th>frame gaps</th>"
         "<th>samples missing</th><th>CRC errors</th></tr>",
@@ -91,13 +106,15 @@ def write_report(rec: Recording, out_dir: str | Path) -> Path:
             parts.append(f"<h2>{html.escape(lr.name)}</h2><p>no HELLO recorded: channel names and "
                          "units unknown, nothing plotted.</p>")
             continue
-        parts.extend(_board_section(rec, lr, out))
+        parts.extend(_board_section(rec, lr, out, files))
     path = out / "report.html"
-    write_atomic(path, "\n".join(parts))
+    files.append((path, "\n".join(parts)))
+    for target, data in files:
+        write_atomic(target, data)
     return path
 
 
-def _board_section(rec: Recording, lr: LinkRecord, out: Path) -> list[str]:
+def _board_section(rec: Recording, lr: LinkRecord, out: Path, files: list[tuple[Path, bytes | str]]) -> list[str]:
     events = rec.events(lr.link)
     counts = Counter(ev.name for _, _, ev in events)
     parts = [f"<h2>{html.escape(lr.name)}</h2>"]
@@ -119,7 +136,7 @@ def _board_section(rec: Recording, lr: LinkRecord, out: Path) -> list[str]:
                      "force cannot be negative.</p>")
     fig = board_figure(rec, lr.link)
     png = figure_png(fig)
-    write_atomic(out / f"{lr.name}.png", png)
+    files.append((out / f"{lr.name}.png", png))
     parts.append(f"<img style='width:100%' alt='{html.escape(lr.name)} signals and events' "
                  f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
     return parts
@@ -216,3 +233,44 @@ def _left_right_html(rec: Recording) -> str:
     return ("<h2>Left and right on one timeline</h2><table><tr><th>median (ms)</th><th>left</th>"
             "<th>right</th><th>n</th><th>symmetry index</th></tr>" + rows + "</table>")
 
+
+
+def lab_html(lab: LabReport, png: bytes) -> list[str]:
+    """The gait-lab part of the page: what the session lacks, the figure, the summary table with
+    each definition and its paper, and the per-step table (also in steps.csv)."""
+    parts = []
+    if lab.notes:
+        parts.append("<p class='lacks'>This file was damaged or cut and has been recovered: "
+                     + html.escape("; ".join(lab.notes)) + ". The report shows what was read.</p>")
+    if lab.data.lacks:
+        parts.append("<p><b>Not in this session:</b></p><ul class='lacks'>"
+                     + "".join(f"<li>{html.escape(x)}</li>" for x in lab.data.lacks) + "</ul>")
+    parts.append("<h2>Gait parameters</h2>")
+    if lab.summary:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in TABLE_COLUMNS) + "<th>definition</th>"
+        rows = []
+        for r in lab.summary:
+            cells = table_cells(r)
+            tds = "".join(f"<td class='num'>{html.escape(c)}</td>" if 1 < i < 9 else f"<td>{html.escape(c)}</td>"
+                          for i, c in enumerate(cells))
+            rows.append(f"<tr>{tds}<td>{html.escape(r['definition'])}</td></tr>")
+        parts.append(f"<table data-testid='gait-summary'><tr>{head}</tr>{''.join(rows)}</table>")
+        parts.append("<p class='note'>n: values; SD: sample standard deviation (n - 1); CV: SD / mean; "
+                     "left, right: means of each side (the front leg for the knee sleeve's steps); "
+                     "L/R asym.: 100 |left - right| / ((left + right) / 2). Papers: "
+                     + "; ".join(f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in PAPERS.items())
+                     + ".</p>")
+    else:
+        parts.append("<p>no gait event in this session: no gait parameter to summarise.</p>")
+    parts.append(f"<img style='width:100%' alt='gait report: force, step length, asymmetry, speed, "
+                 f"cadence, stance, swing, feedback' src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+    steps = lab.data.steps
+    if steps:
+        from gaitloop.report_gait import STEP_COLUMNS
+
+        body = "".join("<tr>" + "".join(f"<td>{'' if r[c] is None else html.escape(str(r[c]))}</td>"
+                                        for c in STEP_COLUMNS) + "</tr>" for r in steps)
+        parts.append(f"<details><summary>every step ({len(steps)} rows; also steps.csv)</summary><table>"
+                     + "<tr>" + "".join(f"<th>{c}</th>" for c in STEP_COLUMNS) + "</tr>" + body
+                     + "</table></details>")
+    return parts

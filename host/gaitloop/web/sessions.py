@@ -1,15 +1,22 @@
 """The sessions page's data: recordings in the sessions folder, their summaries, and their
-report and exports made by the same functions as `gaitloop report` / `gaitloop export`."""
+report and exports made by the same functions as `gaitloop report` / `gaitloop export`.
+
+Why errors become one line here: the page shows a cut, damaged or foreign file as one clear
+row or message (`error`), never a server error, so every failure of reading or reporting a
+file is turned into a `GaitloopError` with one line of text."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
-from gaitloop.asymmetry import recording_asymmetry
 from gaitloop.errors import GaitloopError
 from gaitloop.record import export, info, read_recording
 from gaitloop.report import write_report
+from gaitloop.report_gait import GaitData, gait_data, summary
+
+log = logging.getLogger("gaitloop.serve")
 
 SUFFIX = ".glsession"
 
@@ -25,46 +32,88 @@ def session_path(folder: Path, name: str) -> Path:
     return p
 
 
-def _steps(rec: Any, summary: dict[str, Any]) -> int:
-    """Heel strikes of the insoles plus knee-sleeve steps: the steps the boards detected."""
-    from gaitfw import events as ev
+def _steps(data: GaitData) -> int:
+    """Steps the boards detected: the knee sleeve's steps when there is one (it sees both legs),
+    else the insoles' stances (heel strike to toe off, one per step of that foot): never both
+    added up."""
+    knee = sum(1 for r in data.steps if r["step_length_m"] is not None)
+    if knee:
+        return knee
+    return sum(len(v) for v in data.stances.values())
 
-    n = 0
-    for b in summary["boards"]:
-        n += sum(1 for _, _, e in rec.events(b["link"]) if e.code in (ev.EV_HEEL_STRIKE, ev.EV_MG_STEP))
-    return n
+
+#: summaries by (file, mtime, size): the list is polled, a recording is read once
+_CACHE: dict[tuple[str, int, int], dict[str, Any]] = {}
 
 
 def summarize(path: Path) -> dict[str, Any]:
-    """One row of the sessions table (duration, boards, steps, mean step length, asymmetry)."""
-    from gaitfw import events as ev
+    """One row of the sessions table (duration, boards, steps, mean step length, asymmetry),
+    from the same numbers as the report's summary table (`report_gait`). A file that cannot be
+    read gives a row with `error` (one line); a recovered one a row with `note`."""
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _CACHE:
+        for old in [k for k in _CACHE if k[0] == key[0]]:  # the same file, since changed
+            del _CACHE[old]
+        _CACHE[key] = _summarize(path)
+    return _CACHE[key]
 
+
+def _summarize(path: Path) -> dict[str, Any]:
     try:
         rec = read_recording(path)
         s = info(rec)
+        data = gait_data(rec)
+        rows = {(r["parameter"], r["source"]): r for r in summary(data)}
     except (GaitloopError, OSError, ValueError) as exc:
-        return {"name": path.name, "error": str(exc)}
-    step_mm = [e.a for b in s["boards"] for _, _, e in rec.events(b["link"]) if e.code == ev.EV_MG_STEP]
-    asym = recording_asymmetry(rec)
+        return {"name": path.name, "error": one_line(exc).replace(f"{path}: ", "")}
+    except Exception as exc:  # noqa: BLE001 - a file the parser chokes on is one line, never a 500
+        log.exception("summary of %s", path)
+        return {"name": path.name, "error": f"cannot be read ({type(exc).__name__}: {one_line(exc)})"}
+
+    def get(param: str, source: str, key: str) -> float | None:
+        v = rows.get((param, source), {}).get(key)
+        return None if v is None else round(float(v), 3)
+
     return {
         "name": path.name,
         "size": path.stat().st_size,
         "created": s["created"],
-        "duration_s": s["duration_s"],
+        "duration_s": round(data.end_s, 1),
+        "wall_s": s["duration_s"],
         "boards": [b["device"] or b["port"] for b in s["boards"]],
         "samples": sum(b["samples"] for b in s["boards"]),
-        "steps": _steps(rec, s),
-        "mean_step_m": round(sum(step_mm) / len(step_mm) / 1000.0, 3) if step_mm else None,
-        "step_si_pct": asym["step"]["si_pct"] if asym else None,
-        "stance_si_pct": asym["stance"]["si_pct"] if asym else None,
+        "steps": _steps(data),
+        "mean_step_m": get("Step length", "knee sleeve", "mean"),
+        "step_length_asym_pct": get("Step length", "knee sleeve", "asym_pct"),
+        "step_si_pct": get("Step time", "insoles", "asym_pct"),
+        "stance_si_pct": get("Stance time", "insoles", "asym_pct"),
+        "note": "; ".join(rec.notes + (["the file ends mid-record (cut off)"] if rec.truncated_tail else [])) or None,
+        "lacks": data.lacks,
     }
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
 
 
 def list_sessions(folder: Path) -> list[dict[str, Any]]:
     if not folder.is_dir():
         return []
-    files = sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
-    return [summarize(p) for p in files]
+    def mtime(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:  # deleted while listing
+            return 0.0
+
+    out = []
+    for p in sorted(folder.glob(f"*{SUFFIX}"), key=mtime, reverse=True):
+        try:
+            out.append(summarize(p))
+        except OSError as exc:  # removed or unreadable between the listing and the read
+            out.append({"name": p.name, "error": one_line(exc)})
+    return out
 
 
 def report_dir(folder: Path, name: str) -> Path:
@@ -72,14 +121,23 @@ def report_dir(folder: Path, name: str) -> Path:
 
 
 def build_report(folder: Path, name: str) -> list[str]:
-    """Write (or reuse, when newer than the recording) the report and CSVs; return file names."""
+    """Write (or reuse, when newer than the recording) the report and CSVs; return file names.
+    The report is `gaitloop report`'s own `write_report`; a file it cannot report raises a
+    `GaitloopError` of one line."""
     src = session_path(folder, name)
     out = report_dir(folder, name)
     html = out / "report.html"
     if not html.is_file() or html.stat().st_mtime < src.stat().st_mtime:
-        rec = read_recording(src)
-        write_report(rec, out)
-        for old in out.glob("*.csv"):
-            old.unlink()
-        export(rec, csv=out / "samples.csv", events_csv=out / "events.csv")
+        try:
+            rec = read_recording(src)
+            write_report(rec, out)
+            for old in out.glob("*.csv"):
+                if old.name != "steps.csv":
+                    old.unlink()
+            export(rec, csv=out / "samples.csv", events_csv=out / "events.csv")
+        except GaitloopError as exc:
+            raise GaitloopError(f"{name}: {one_line(exc)}") from exc
+        except Exception as exc:  # noqa: BLE001 - one line on the page, the traceback in the log
+            log.exception("report of %s", name)
+            raise GaitloopError(f"{name}: no report could be made ({type(exc).__name__}: {one_line(exc)})") from exc
     return sorted(p.name for p in out.iterdir() if p.suffix in (".html", ".png", ".csv"))
