@@ -16,6 +16,7 @@ import itertools
 import json
 import multiprocessing as mp
 import queue
+import socket
 import sys
 import threading
 import time
@@ -70,7 +71,11 @@ class Hub:
         self.pid: int | None = None
         self.closed: dict[str, Any] | None = None  # the stream process's last word
         ctx = mp.get_context("spawn")  # never fork a process that runs threads (uvicorn, bumble)
-        self._frames: Any = ctx.Queue(W.PIPE_FRAMES)
+        # display frames: one datagram each (never torn), read by the event loop (start())
+        self._frames, self._child_frames = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._child_frames.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, W.PIPE_BYTES)
+        self._frames.setblocking(False)
+        self._buf = bytearray(1 << 20)
         self._replies: Any = ctx.Queue()
         self._requests: Any = ctx.Queue()
         self._stop = ctx.Event()
@@ -89,8 +94,9 @@ class Hub:
         self._proc = self._ctx.Process(
             target=W.run, name="gaitloop-stream", daemon=True,
             args=(self.specs, self.ble_transport, str(self.sessions_dir), self.meta, self.require_board,
-                  self._frames, self._replies, self._requests, self._stop))
+                  self._child_frames, self._replies, self._requests, self._stop))
         self._proc.start()
+        self._child_frames.close()  # the child holds its own copy
         self._spawn(self._read_replies, "gaitloop-replies")
         end = time.monotonic() + timeout
         while not self._ready.wait(0.1):
@@ -104,7 +110,7 @@ class Hub:
         self.loop = loop
         if self._proc is None:
             self.launch()
-        self._spawn(self._read_frames, "gaitloop-frames")
+        loop.add_reader(self._frames.fileno(), self._read_frames)
 
     def _spawn(self, target: Any, name: str) -> None:
         th = threading.Thread(target=target, name=name, daemon=True)
@@ -112,16 +118,28 @@ class Hub:
         self._threads.append(th)
 
     def _read_frames(self) -> None:
-        while self._running:
+        """In the event loop, when the socket is readable: every frame waiting, to every page."""
+        while True:
             try:
-                text = self._frames.get(timeout=0.25)
-            except queue.Empty:
-                continue
-            except (EOFError, OSError, ValueError):
+                n = self._frames.recv_into(self._buf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._unwatch()
+                return
+            if n == 0:
                 return
             self.frames += 1
             # when this process forwarded it (unix s; the bench's breakdown by stage)
-            self._publish(f'{text[:-1]},"fwd":{time.time():.4f}}}')
+            self._fanout(f'{self._buf[:n - 1].decode()},"fwd":{time.time():.4f}}}')
+
+    def _unwatch(self) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.remove_reader(self._frames.fileno())
+            except (ValueError, OSError):
+                pass
 
     def _read_replies(self) -> None:
         while True:
@@ -141,7 +159,8 @@ class Hub:
                 self.worker_stats = msg
             elif kind == "error":
                 self.error = msg["error"]
-                print(f"error: {self.error}", file=sys.stderr, flush=True)
+                if self._ready.is_set():  # before that, launch() raises it (the CLI prints it)
+                    print(f"error: {self.error}", file=sys.stderr, flush=True)
                 self._publish(json.dumps({"type": "error", "error": self.error}))
                 self._fail_pending(self.error)
             elif kind == "closed":
@@ -209,6 +228,11 @@ class Hub:
                 proc.kill()
                 proc.join(5)
         self._running = False
+        if self.loop is not None:
+            if self.loop.is_running():
+                self.loop.call_soon_threadsafe(self._unwatch)
+            else:
+                self._unwatch()
         for th in self._threads:
             if th is not threading.current_thread():
                 th.join(1.0)

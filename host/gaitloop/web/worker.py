@@ -6,10 +6,14 @@ at 159 ms with three boards and once let a 10x replay's pty overflow. Here nothi
 boards' bytes, the recorder and the display reduction runs, and the server process only
 forwards the JSON text it receives (docs/benchmarks.md, "Web dashboard latency").
 
-Channels (all `multiprocessing` queues, never waited on by the stream loop):
-  frames  -> server: display frames as JSON text, bounded; full = the frame is dropped and
-             counted, the recorder never waits (a sample is never dropped: it is recorded
-             before any display work).
+Channels (never waited on by the stream loop):
+  frames  -> server: display frames as JSON text, one datagram each on a Unix socketpair,
+             sent without blocking from this loop itself (no feeder thread: each hop is a
+             wake-up, and on a loaded machine a wake-up costs milliseconds); the server's event
+             loop reads the socket directly. Bounded by the socket's queue: full = the frame
+             is dropped and counted; the recorder never waits (a sample is recorded before any
+             display work).
+  (the rest are `multiprocessing` queues)
   replies -> server: answers to requests, errors and the once-a-second stats; small, unbounded.
   requests <- server: ("start" | "stop" | "push", id, args), served between two polls, so only
              this process ever touches the Recorder and the links.
@@ -34,14 +38,17 @@ from gaitloop.record import Recorder
 from gaitloop.stream import StreamSession
 from gaitloop.web.display import DisplayBuilder
 
-#: a display frame goes out when new data arrived and this long passed since the last one
-FRAME_S = 0.04
+#: a display frame goes out when new data arrived and this long passed since the last one (at
+#: 1x three boards send ~30 SAMPLES frames/s, so most go out at once: the latency's p99 is
+#: bounded by this hold-back; at 10x the pages get at most 50 frames/s)
+FRAME_S = 0.02
 #: ... and at least this often without new data (link health, a silent board)
 IDLE_FRAME_S = 0.25
 #: the stream loop's select timeout: a held-back frame waits at most this for the next tick
 POLL_S = 0.02
-#: display frames in flight to the server process before new ones are dropped (1 s of frames)
-PIPE_FRAMES = 25
+#: bytes of display frames in flight to the server process before new ones are dropped
+#: (~1 s of frames at the most a page gets; Linux also caps the datagrams queued)
+PIPE_BYTES = 256 * 1024
 #: how often the server learns the worker's counters
 STATS_S = 1.0
 
@@ -99,6 +106,9 @@ class StreamWorker:
             self.frames += 1
             if not self.emit(json.dumps(frame, separators=(",", ":"))):
                 self.dropped += 1
+        # a held-back frame goes out the moment FRAME_S has passed, not at the next poll's end
+        held = FRAME_S - (time.monotonic() - self._last_frame) if self.display.new else POLL_S
+        self.session.poll_timeout = min(POLL_S, max(0.001, held))
         if now - self._last_stats >= STATS_S:
             self._last_stats = now
             self.reply({"type": "stats", "frames": self.frames, "dropped": self.dropped,
@@ -147,7 +157,6 @@ def run(specs: list[str], ble_transport: str | None, sessions_dir: str, meta: di
     Ctrl-C reaches the whole process group: this process ignores SIGINT and ends when the
     server sets `stop` (after uvicorn's shutdown), or when the server process is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    frames.cancel_join_thread()  # display frames still in flight at exit may be lost; never wait
     parent = os.getppid()
     from gaitloop.link import open_link
 
@@ -162,11 +171,15 @@ def run(specs: list[str], ble_transport: str | None, sessions_dir: str, meta: di
         return
     session = StreamSession(links)
 
+    frames.setblocking(False)
+
     def emit(text: str) -> bool:
         try:
-            frames.put_nowait(text)
+            frames.send(text.encode())
             return True
-        except queue.Full:
+        except (BlockingIOError, InterruptedError):  # the server is behind: drop this frame
+            return False
+        except OSError:  # the server is gone (or the frame is too big): dropped, counted
             return False
 
     def next_request() -> tuple[str, int, Any] | None:
