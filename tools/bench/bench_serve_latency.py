@@ -34,8 +34,8 @@ from tests.web.test_browser import WALK, free_port, start_serve, stop_serve  # n
 
 #: the page's breakdown (live.js): each a difference of two wall clocks on this machine
 STAGES = ["board -> read by the stream process (link)", "read -> display frame built (stream process)",
-          "built -> forwarded by the server process (pipe)", "forwarded -> received by the page (WebSocket)",
-          "received -> drawn (page, animation frame)"]
+          "built -> read by the server process (socketpair)", "read -> sent by the page's task (event loop)",
+          "sent -> received by the page (WebSocket, browser)", "received -> drawn (page, animation frame)"]
 
 
 def main() -> None:
@@ -74,7 +74,7 @@ def main() -> None:
                 time.sleep(args.seconds)
                 got = page.evaluate("[window.gaitloop.latency_ms.slice(), window.gaitloop.latency_link.slice(), "
                                     "window.gaitloop.stages.slice()]")
-                lat, link, stages = np.asarray(got[0]), np.asarray(got[1]), np.asarray(got[2]).reshape(-1, 5)
+                lat, link, stages = np.asarray(got[0]), np.asarray(got[1]), np.asarray(got[2]).reshape(-1, len(STAGES))
                 names = page.evaluate("Array.from(document.querySelectorAll('.board h2')).map(h => h.textContent.split(' ')[0])")
                 drops = page.evaluate("window.gaitloop.drops")
             finally:
@@ -92,7 +92,7 @@ def main() -> None:
     print("  by stage (p50 / p95 / p99 ms):")
     for k, stage in enumerate(STAGES):
         x = stages[:, k]
-        print(f"    {stage:<46} {np.percentile(x, 50):6.1f} / {np.percentile(x, 95):6.1f} / {np.percentile(x, 99):6.1f}")
+        print(f"    {stage:<52} {np.percentile(x, 50):6.1f} / {np.percentile(x, 95):6.1f} / {np.percentile(x, 99):6.1f}")
     for i, name in enumerate(names):
         x = lat[link == i]
         if len(x):

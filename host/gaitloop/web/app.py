@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -170,7 +171,8 @@ def create_app(hub: Hub, token: str | None = None) -> Starlette:
                 except TimeoutError:
                     text = '{"type":"idle"}'  # the page learns the link is quiet, not dead
                 # this page's drop count, added to the shared JSON text (an object: ends in })
-                await websocket.send_text(f'{text[:-1]},"drops":{client.drops}}}')
+                # ... and when this page's task took it from its queue (the bench's breakdown)
+                await websocket.send_text(f'{text[:-1]},"drops":{client.drops},"sent":{time.time():.4f}}}')
                 client.sent += 1
         except (WebSocketDisconnect, RuntimeError):
             pass

@@ -51,7 +51,7 @@ function onFrame(f) {
     stats.points += b.t.length;
     if (b.now != null) s.now = b.now;
     if (b.t.length && b.shown_host != null)
-      pendingLatency.push([b.link, b.shown_host, b.shown_rx, f.built, f.fwd, f.recv]);
+      pendingLatency.push([b.link, b.shown_host, b.shown_rx, f.built, f.fwd, f.sent, f.recv]);
     const h = b.health;
     s.div.querySelector(".health").textContent =
       `link ${b.port} · ${h.rx_rate_hz == null ? "–" : h.rx_rate_hz.toFixed(0)} samples/s received (board ${b.rate_hz || "?"} Hz) · ` +
@@ -203,12 +203,12 @@ function draw() {
     dirty = false; for (const s of Object.values(boards)) drawBoard(s); drawAsym();
     // sample leaving the board -> drawn on the page (same host clock: the one timeline)
     const now = (performance.timeOrigin + performance.now()) / 1000;
-    for (const [link, h, rx, built, fwd, recv] of pendingLatency) {
+    for (const [link, h, rx, built, fwd, sent, recv] of pendingLatency) {
       stats.latency_ms.push((now - h) * 1000); stats.latency_link.push(link);
-      // by stage (ms): board -> read by the stream process, -> display frame built, -> forwarded
-      // by the server process, -> received by the page, -> drawn
-      if (rx != null && built != null && fwd != null && recv != null)
-        stats.stages.push([rx - h, built - rx, fwd - built, recv - fwd, now - recv].map(x => x * 1000));
+      // by stage (ms): board -> read by the stream process, -> display frame built, -> read by
+      // the server process, -> taken by this page's socket task, -> received here, -> drawn
+      if (rx != null && built != null && fwd != null && sent != null && recv != null)
+        stats.stages.push([rx - h, built - rx, fwd - built, sent - fwd, recv - sent, now - recv].map(x => x * 1000));
     }
     pendingLatency = [];
     if (stats.latency_ms.length > 20000) { stats.latency_ms.splice(0, 10000); stats.latency_link.splice(0, 10000); }
