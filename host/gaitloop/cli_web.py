@@ -59,9 +59,7 @@ def serve(
     import uvicorn
     from rich.console import Console
 
-    from gaitloop.link import open_link
     from gaitloop.outpaths import check_out_dir
-    from gaitloop.stream import StreamSession
     from gaitloop.web.app import create_app
     from gaitloop.web.hub import Hub
 
@@ -77,20 +75,20 @@ def serve(
         raise GaitloopError(f"--speed must be positive, not {speed:g}")
     console = Console(stderr=True)
     boards = []
-    links = []
+    hub = None
     try:
         if demo:
-            from gaitloop.demo import DEFAULT_WALK, demo_boards, start_demo_links
+            from gaitloop.demo import DEFAULT_WALK, demo_boards
 
             boards = demo_boards(DEFAULT_WALK, speed)
-            links.extend(start_demo_links(boards, console))
-        for p in specs:
-            links.append(open_link(p, ble_transport))
+            specs = demo_specs(boards, console) + specs
         token = None if is_loopback(host) else secrets.token_urlsafe(18)
         from gaitloop.cli import NO_BOARD_S
 
-        hub = Hub(StreamSession(links), sessions, {"ports": specs, "demo": demo}, require_board=NO_BOARD_S)
-        links = []  # the session owns (and closes) them now
+        # the links are opened (and owned) by the stream process: web/worker.py
+        hub = Hub(specs, sessions, {"ports": specs, "demo": demo}, require_board=NO_BOARD_S,
+                  ble_transport=ble_transport)
+        hub.launch()
         app = create_app(hub, token)
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{http_port}/" + (f"?token={token}" if token else "")
@@ -105,10 +103,28 @@ def serve(
         if hub.error:  # already printed (one line) when the stream stopped; the page kept serving
             raise typer.Exit(1)
     finally:
-        for link in links:
-            link.close()
+        if hub is not None:
+            hub.stop()  # idempotent: the lifespan stopped it already unless the server failed
         for vb in boards:
             vb.stop()
+
+
+def demo_specs(boards: list, console) -> list[str]:  # noqa: ANN001 - rich Console, lazily imported
+    """Start the demo's virtual boards here (they are MicroPython processes) and return the
+    link specs the stream process opens: BLE for the insoles, serial for the knee sleeve."""
+    import time
+
+    specs = []
+    for vb in boards:
+        p = vb.start()
+        if vb.ble:
+            specs.append(f"ble:{vb.ble_name()}@{vb.ble_transport}")
+            console.print(f"  {vb.device}: firmware under MicroPython, BLE {specs[-1][4:]}")
+        else:
+            specs.append(p)
+            console.print(f"  {vb.device}: firmware under MicroPython on {p}")
+    time.sleep(0.5)  # as gaitloop demo: the boards' BLE advertising starts
+    return specs
 
 
 def register(app: typer.Typer, train: typer.Typer, eval_: typer.Typer) -> None:

@@ -13,7 +13,6 @@ import uvicorn
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from gaitloop.stream import StreamSession
 from gaitloop.web.app import create_app
 from gaitloop.web.hub import Hub
 from tests.web.test_browser import free_port
@@ -23,7 +22,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def server(tmp_path):
-    hub = Hub(StreamSession([]), tmp_path)
+    hub = Hub([], tmp_path)
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(hub, token="s3cret"), host="127.0.0.1", port=port,
                                         log_level="warning", ws="websockets-sansio"))

@@ -32,6 +32,11 @@ from gaitloop.demo import _knee_walk  # noqa: E402
 from gaitloop.sim.vboard import VirtualBoard  # noqa: E402
 from tests.web.test_browser import WALK, free_port, start_serve, stop_serve  # noqa: E402
 
+#: the page's breakdown (live.js): each a difference of two wall clocks on this machine
+STAGES = ["board -> read by the stream process (link)", "read -> display frame built (stream process)",
+          "built -> read by the server process (socketpair)", "read -> sent by the page's task (event loop)",
+          "sent -> received by the page (WebSocket, browser)", "received -> drawn (page, animation frame)"]
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -65,10 +70,11 @@ def main() -> None:
                 page.wait_for_function("window.gaitloop.points > 100 && document.querySelectorAll('.board h2').length >= 2",
                                        timeout=60000)
                 page.wait_for_timeout(3000)  # the timeline settles
-                page.evaluate("window.gaitloop.latency_ms = []; window.gaitloop.latency_link = []")
+                page.evaluate("window.gaitloop.latency_ms = []; window.gaitloop.latency_link = []; window.gaitloop.stages = []")
                 time.sleep(args.seconds)
-                got = page.evaluate("[window.gaitloop.latency_ms.slice(), window.gaitloop.latency_link.slice()]")
-                lat, link = np.asarray(got[0]), np.asarray(got[1])
+                got = page.evaluate("[window.gaitloop.latency_ms.slice(), window.gaitloop.latency_link.slice(), "
+                                    "window.gaitloop.stages.slice()]")
+                lat, link, stages = np.asarray(got[0]), np.asarray(got[1]), np.asarray(got[2]).reshape(-1, len(STAGES))
                 names = page.evaluate("Array.from(document.querySelectorAll('.board h2')).map(h => h.textContent.split(' ')[0])")
                 drops = page.evaluate("window.gaitloop.drops")
             finally:
@@ -83,6 +89,10 @@ def main() -> None:
           f"{len(lat)} display updates, {drops} dropped):")
     print(f"  all boards: p50 {np.percentile(lat, 50):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms, "
           f"p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms (goal p99 < 50 ms)")
+    print("  by stage (p50 / p95 / p99 ms):")
+    for k, stage in enumerate(STAGES):
+        x = stages[:, k]
+        print(f"    {stage:<52} {np.percentile(x, 50):6.1f} / {np.percentile(x, 95):6.1f} / {np.percentile(x, 99):6.1f}")
     for i, name in enumerate(names):
         x = lat[link == i]
         if len(x):

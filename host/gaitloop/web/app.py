@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gaitloop.errors import GaitloopError
+from gaitloop.web import audit
 from gaitloop.web import sessions as S
 from gaitloop.web.hub import Client, Hub
 
@@ -70,9 +72,58 @@ def create_app(hub: Hub, token: str | None = None) -> Starlette:
         log.info("recording %s: %s", what, result.get("file"))
         return JSONResponse(result)
 
+    async def board_info(request: Request) -> Response:
+        """What the board runs (its update INFO: calibration, model, templates, versions)."""
+        try:
+            info = await hub.request("board_info", {"link": int(request.path_params["link"])}, timeout=10.0)
+        except (RuntimeError, TimeoutError, ValueError) as exc:
+            return JSONResponse({"error": str(exc) or type(exc).__name__}, 503)
+        return JSONResponse(info)
+
+    async def push_calibration(request: Request) -> Response:
+        """Write a calibration to one board. The page's dialog names the board and what is
+        written; its confirmation (`confirm` = the board's name) is required, and every attempt
+        is logged (audit.py) with who, when, what and the result."""
+        # another site's page cannot send this: a JSON body needs a CORS preflight, which this
+        # server never grants, and a browser's Origin must be this server's
+        origin = request.headers.get("origin")
+        if request.headers.get("content-type", "").split(";")[0] != "application/json" or (
+                origin is not None and origin.split("://", 1)[-1] != request.headers.get("host")):
+            return JSONResponse({"error": "refused: a JSON request from this server's own page is required"}, 403)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "a JSON object is required"}, 400)
+        link = request.path_params["link"]
+        who = {"name": str(body.get("who") or "")[:80] or None,
+               "client": request.client.host if request.client else None,
+               "agent": request.headers.get("user-agent", "")[:120]}
+        cal = body.get("calibration")
+        what = {"action": "push calibration", "link": int(link), "board": body.get("confirm"),
+                "name": body.get("name"), "calibration": cal}
+        if not body.get("confirm"):
+            audit.log_write(folder, who, what, "refused: not confirmed on the page")
+            return JSONResponse({"error": "not confirmed: the page must confirm the board"}, 400)
+        args = {"link": int(link), "calibration": cal, "name": body.get("name"), "confirm": body.get("confirm")}
+        try:
+            out = await hub.request("push_calibration", args, timeout=120.0)
+        except (RuntimeError, TimeoutError) as exc:
+            msg = str(exc) or type(exc).__name__
+            audit.log_write(folder, who, what, f"failed: {msg}")
+            return JSONResponse({"error": msg}, 409 if msg.startswith("not confirmed") else 502)
+        what.update(port=out["port"], file=out["file"], sha256=(out.get("calibration") or {}).get("sha256"),
+                    version=(out.get("calibration") or {}).get("version"))
+        audit.log_write(folder, who, what, "ok", {"done": out["done"]})
+        return JSONResponse(out)
+
     async def api_status(_request: Request) -> Response:
-        """Display health: frames built, and per page frames sent and dropped."""
-        return JSONResponse({"frames": hub.frames, "error": hub.error,
+        """Display health: frames built by the stream process, dropped on the way to this
+        process (pipe_drops), received here, and per page frames sent and dropped."""
+        ws_ = hub.worker_stats
+        return JSONResponse({"frames": hub.frames, "error": hub.error, "stream_pid": hub.pid,
+                             "built": ws_.get("frames"), "pipe_drops": ws_.get("dropped"),
                              "clients": [{"sent": c.sent, "drops": c.drops} for c in list(hub.clients)],
                              "recording": hub.recording["file"] if hub.recording else None})
 
@@ -120,7 +171,8 @@ def create_app(hub: Hub, token: str | None = None) -> Starlette:
                 except TimeoutError:
                     text = '{"type":"idle"}'  # the page learns the link is quiet, not dead
                 # this page's drop count, added to the shared JSON text (an object: ends in })
-                await websocket.send_text(f'{text[:-1]},"drops":{client.drops}}}')
+                # ... and when this page's task took it from its queue (the bench's breakdown)
+                await websocket.send_text(f'{text[:-1]},"drops":{client.drops},"sent":{time.time():.4f}}}')
                 client.sent += 1
         except (WebSocketDisconnect, RuntimeError):
             pass
@@ -141,6 +193,8 @@ def create_app(hub: Hub, token: str | None = None) -> Starlette:
         Route("/static/{name}", static),
         Route("/api/record/{what}", record, methods=["POST"]),
         Route("/api/status", api_status),
+        Route("/api/boards/{link:int}/info", board_info),
+        Route("/api/boards/{link:int}/calibration", push_calibration, methods=["POST"]),
         Route("/api/sessions", api_sessions),
         Route("/api/sessions/{name}/report", api_report, methods=["POST"]),
         Route("/files/{name}/{file}", report_file),

@@ -44,8 +44,11 @@ class BoardTrace:
         self.v: list[list[float]] = []
         self.last_t: float | None = None
         self.shown_t: float | None = None  # board time of the newest sample in an emitted point
+        self.rx: float | None = None  # when the newest sample added was read (unix s)
+        self.shown_rx: float | None = None  # ... and the newest sample in an emitted point
 
-    def add(self, t0_s: float, rate: int, values: np.ndarray) -> None:
+    def add(self, t0_s: float, rate: int, values: np.ndarray, rx: float | None = None) -> None:
+        self.rx = rx
         k = max(1, rate // DISPLAY_HZ)
         if self.carry is not None and len(self.carry):
             values = np.vstack([self.carry, values])
@@ -56,6 +59,7 @@ class BoardTrace:
             self.t.extend((t0_s + np.arange(len(means)) * k / rate).round(3).tolist())
             self.v.extend(np.round(means, 2).tolist())
             self.shown_t = t0_s + (n - 1) / rate
+            self.shown_rx = rx
         self.carry = values[n:]
         self.carry_t = t0_s + n / rate
         self.last_t = t0_s + (len(values) - 1) / rate
@@ -67,6 +71,7 @@ class BoardTrace:
             self.t.append(round(self.carry_t, 3))
             self.v.append(np.round(self.carry.mean(axis=0), 2).tolist())
             self.shown_t = self.last_t
+            self.shown_rx = self.rx
             self.carry = None
         t, v = self.t, self.v
         self.t, self.v = [], []
@@ -92,7 +97,8 @@ class DisplayBuilder:
         if isinstance(msg, Samples) and h is not None:
             cols = shown_channels(h)
             scale = np.asarray(h.scale, float)[cols]
-            self.traces.setdefault(link, BoardTrace()).add(frame.t_ms / 1000.0, h.rate, msg.counts[:, cols] * scale)
+            self.traces.setdefault(link, BoardTrace()).add(frame.t_ms / 1000.0, h.rate, msg.counts[:, cols] * scale,
+                                                           time.time())
             self.rx.setdefault(link, []).append((time.monotonic(), len(msg.counts)))
         elif isinstance(msg, Event):
             self.steps(link, ch, frame, msg)
@@ -144,6 +150,8 @@ class DisplayBuilder:
                 # when the newest sample drawn left the board, on the host clock (unix s; the
                 # one timeline): the page's latency figure is its own clock minus this
                 "shown_host": ch.host_time(tr.shown_t * 1000.0) if tr and tr.shown_t is not None else None,
+                # ... and when the stream process read it (the bench's breakdown by stage)
+                "shown_rx": tr.shown_rx if tr else None,
                 "health": {"rx_rate_hz": round(rate, 1) if rate else None, "samples": st.samples,
                            "gaps": st.seq_gaps, "samples_missing": st.sample_gaps,
                            "crc_errors": ch.decoder.stats.crc_errors, "resumes": ch.resumes,
@@ -153,4 +161,4 @@ class DisplayBuilder:
         self.new = 0
         asym = self.steps.summary()
         return {"type": "frame", "boards": boards, "events": events, "knee": dict(self.knee),
-                "asymmetry": asym}
+                "asymmetry": asym, "built": round(time.time(), 4)}

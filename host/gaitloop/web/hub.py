@@ -1,41 +1,37 @@
-"""The stream thread and the fan-out to pages.
+"""The server side of `gaitloop serve`: the stream process and the fan-out to pages.
 
-Why this shape: the recorder must never wait for a browser. The StreamSession runs in its own
-thread exactly as in `gaitloop stream`; every FRAME_S it builds one display frame and hands it
-to the event loop with `call_soon_threadsafe` (never blocks). There each page has a bounded
-queue; a full queue drops the display frame and counts it. Recording start/stop requests go
-the other way through a thread-safe queue that the stream thread serves in its tick, so only
-that thread ever touches the Recorder.
+Why this shape: the recorder must never wait for a browser, and the boards' bytes must not
+wait for the server's GIL. The StreamSession runs in its own process (`worker.py`), which
+sends display frames as JSON text over a bounded queue (full: the frame is dropped there,
+never a sample). A reader thread here hands each frame to the event loop with
+`call_soon_threadsafe`; each page has a bounded queue that drops display frames when full,
+counted. Recording start/stop (and a board push) go the other way as requests that the
+stream process serves between two polls, so only it ever touches the Recorder and the links.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import itertools
 import json
+import multiprocessing as mp
 import queue
+import socket
 import sys
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gaitfw import protocol as P
 from gaitloop.errors import GaitloopError
-from gaitloop.record import Recorder
-from gaitloop.stream import StreamSession
-from gaitloop.web.display import DisplayBuilder
+from gaitloop.web import worker as W
 
-#: a display frame goes out when new data arrived and this long passed since the last one
-#: (at most 25 frames/s: more costs the stream thread CPU on a busy machine, tests/web/test_load.py)
-FRAME_S = 0.04
-#: ... and at least this often without new data (link health, a silent board)
-IDLE_FRAME_S = 0.25
-#: the stream thread's select timeout: a held-back frame waits at most this for the next tick
-POLL_S = 0.02
 #: display frames a page may have pending before new ones are dropped (2 s of frames)
 CLIENT_QUEUE = 50
+#: how long the stream process may take to open its links and say it is ready
+READY_S = 60.0
+#: how long a stopped stream process may take to close the recording before it is killed
+STOP_S = 10.0
 
 
 class Client:
@@ -56,116 +52,192 @@ class Client:
 
 
 class Hub:
-    """Owns the StreamSession thread, the page clients and the recording switch."""
+    """Owns the stream process, the page clients and the recording state the pages see."""
 
-    def __init__(self, session: StreamSession, sessions_dir: Path, meta: dict[str, Any] | None = None,
-                 require_board: float | None = None) -> None:
-        self.session = session
+    def __init__(self, specs: list[str], sessions_dir: Path, meta: dict[str, Any] | None = None,
+                 require_board: float | None = None, ble_transport: str | None = None) -> None:
+        self.specs = list(specs)
+        self.ble_transport = ble_transport
         # as `gaitloop stream`: a link with no gaitloop frame after this many seconds is an error
         self.require_board = require_board
         self.sessions_dir = Path(sessions_dir)
         self.meta = meta or {}
-        self.display = DisplayBuilder()
-        session.sinks.append(self.display)
-        session.poll_timeout = POLL_S
         self.clients: set[Client] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.requests: queue.Queue[tuple[str, concurrent.futures.Future]] = queue.Queue()
         self.recording: dict[str, Any] | None = None
-        self.frames = 0
+        self.frames = 0  # display frames received from the stream process
+        self.worker_stats: dict[str, Any] = {}  # its counters: frames built, dropped in the pipe
         self.error: str | None = None
-        self._last_frame = 0.0
-        self._thread: threading.Thread | None = None
+        self.pid: int | None = None
+        self.closed: dict[str, Any] | None = None  # the stream process's last word
+        ctx = mp.get_context("spawn")  # never fork a process that runs threads (uvicorn, bumble)
+        # display frames: one datagram each (never torn), read by the event loop (start())
+        self._frames, self._child_frames = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._child_frames.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, W.PIPE_BYTES)
+        self._frames.setblocking(False)
+        self._buf = bytearray(1 << 20)
+        self._replies: Any = ctx.Queue()
+        self._requests: Any = ctx.Queue()
+        self._stop = ctx.Event()
+        self._ctx = ctx
+        self._proc: Any = None
+        self._ready = threading.Event()
+        self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future]] = {}
+        self._ids = itertools.count(1)
+        self._threads: list[threading.Thread] = []
+        self._running = True
 
-    # -- stream thread --------------------------------------------------------------------
+    # -- the stream process -----------------------------------------------------------------
+    def launch(self, timeout: float = READY_S) -> None:
+        """Start the stream process and wait until its links are open: GaitloopError (one
+        line) when a link cannot be opened, before the server binds."""
+        self._proc = self._ctx.Process(
+            target=W.run, name="gaitloop-stream", daemon=True,
+            args=(self.specs, self.ble_transport, str(self.sessions_dir), self.meta, self.require_board,
+                  self._child_frames, self._replies, self._requests, self._stop))
+        self._proc.start()
+        self._child_frames.close()  # the child holds its own copy
+        self._spawn(self._read_replies, "gaitloop-replies")
+        end = time.monotonic() + timeout
+        while not self._ready.wait(0.1):
+            if self.error is not None or not self._proc.is_alive() or time.monotonic() > end:
+                self.stop()
+                raise GaitloopError(self.error or "the stream process did not start "
+                                    f"(exit code {self._proc.exitcode})")
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Forward display frames to `loop`'s pages (launches the process if not yet)."""
         self.loop = loop
-        self._thread = threading.Thread(target=self._run, name="gaitloop-stream", daemon=True)
-        self._thread.start()
+        if self._proc is None:
+            self.launch()
+        loop.add_reader(self._frames.fileno(), self._read_frames)
 
-    def _run(self) -> None:
-        try:
-            self.session.run(None, on_tick=self._tick, require_board=self.require_board)
-        except Exception as exc:  # noqa: BLE001 - shown on the page and in the terminal
-            self.error = str(exc) if isinstance(exc, GaitloopError) else f"{type(exc).__name__}: {exc}"
-            print(f"error: {self.error}", file=sys.stderr, flush=True)
-            self._publish({"type": "error", "error": self.error})
+    def _spawn(self, target: Any, name: str) -> None:
+        th = threading.Thread(target=target, name=name, daemon=True)
+        th.start()
+        self._threads.append(th)
 
-    def _tick(self) -> None:
+    def _read_frames(self) -> None:
+        """In the event loop, when the socket is readable: every frame waiting, to every page."""
         while True:
             try:
-                what, fut = self.requests.get_nowait()
-            except queue.Empty:
-                break
-            try:
-                fut.set_result(self._record_start() if what == "start" else self._record_stop())
-            except Exception as exc:  # noqa: BLE001 - returned to the page as an error
-                fut.set_exception(exc)
-        now = time.monotonic()
-        since = now - self._last_frame
-        if (self.display.new and since >= FRAME_S) or since >= IDLE_FRAME_S:
-            self._last_frame = now
-            frame = self.display.frame(self.session.channels)
-            frame["recording"] = self._recording_view()
-            self._publish(frame)
-
-    def _publish(self, frame: dict[str, Any]) -> None:
-        if self.loop is not None and not self.loop.is_closed():
+                n = self._frames.recv_into(self._buf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._unwatch()
+                return
+            if n == 0:
+                return
             self.frames += 1
-            self.loop.call_soon_threadsafe(self._fanout, frame)
+            # when this process forwarded it (unix s; the bench's breakdown by stage)
+            self._fanout(f'{self._buf[:n - 1].decode()},"fwd":{time.time():.4f}}}')
 
-    def _fanout(self, frame: dict[str, Any]) -> None:
-        if not self.clients:
-            return
-        text = json.dumps(frame, separators=(",", ":"))  # once for all pages
+    def _unwatch(self) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.remove_reader(self._frames.fileno())
+            except (ValueError, OSError):
+                pass
+
+    def _read_replies(self) -> None:
+        while True:
+            try:
+                msg = self._replies.get(timeout=0.25)
+            except queue.Empty:
+                if not self._running and (self._proc is None or not self._proc.is_alive()):
+                    return
+                continue
+            except (EOFError, OSError, ValueError):
+                return
+            kind = msg.get("type")
+            if kind == "ready":
+                self.pid = msg["pid"]
+                self._ready.set()
+            elif kind == "stats":
+                self.worker_stats = msg
+            elif kind == "error":
+                self.error = msg["error"]
+                if self._ready.is_set():  # before that, launch() raises it (the CLI prints it)
+                    print(f"error: {self.error}", file=sys.stderr, flush=True)
+                self._publish(json.dumps({"type": "error", "error": self.error}))
+                self._fail_pending(self.error)
+            elif kind == "closed":
+                self.closed = msg
+                self.recording = None
+                self._fail_pending(self.error or "the stream stopped")
+            elif kind == "reply":
+                waiter = self._pending.pop(msg["id"], None)
+                if waiter is not None:
+                    loop, fut = waiter
+                    loop.call_soon_threadsafe(_settle, fut, msg)
+
+    def _fail_pending(self, why: str) -> None:
+        for rid in list(self._pending):
+            loop, fut = self._pending.pop(rid)
+            loop.call_soon_threadsafe(_settle, fut, {"ok": False, "error": why})
+
+    def _publish(self, text: str) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._fanout, text)
+            except RuntimeError:  # the loop closed meanwhile (shut-down)
+                pass
+
+    def _fanout(self, text: str) -> None:
         for c in list(self.clients):
             c.offer(text)
 
-    def _recording_view(self) -> dict[str, Any] | None:
-        r = self.recording
-        if r is None:
-            return None
-        return {"file": r["file"], "seconds": round(time.monotonic() - r["t0"], 1)}
-
-    def _record_start(self) -> dict[str, Any]:
-        if self.session.recorder is not None:
-            return {"file": self.recording["file"] if self.recording else None, "already": True}
-        self.sessions_dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = self.sessions_dir / f"session-{stamp}.glsession"
-        n = 1
-        while path.exists():
-            n += 1
-            path = self.sessions_dir / f"session-{stamp}-{n}.glsession"
-        rec = Recorder(path, {**self.meta, "source": "gaitloop serve"})
-        for ch in self.session.channels:
-            rec.add_link(ch.id, {"port": ch.link.name, "latency_floor_s": ch.clock.latency_s})
-            ch.send(P.CMD_HELLO)  # the recording gets each board's HELLO (channels, units, rate)
-        self.session.recorder = rec
-        self.recording = {"file": path.name, "path": str(path), "t0": time.monotonic()}
-        return {"file": path.name}
-
-    def _record_stop(self) -> dict[str, Any]:
-        rec = self.session.recorder
-        if rec is None:
-            return {"file": None}
-        for ch in self.session.channels:
-            rec.add_stats(ch.id, ch.stats())
-        rec.close()
-        self.session.recorder = None
-        r, self.recording = self.recording, None
-        return {"file": r["file"] if r else None, "seconds": round(time.monotonic() - r["t0"], 1) if r else 0}
-
     # -- event loop side ------------------------------------------------------------------
-    async def request(self, what: str, timeout: float = 5.0) -> dict[str, Any]:
-        """Ask the stream thread to start or stop recording; wait for its answer."""
-        if self.error is not None or self._thread is None or not self._thread.is_alive():
-            raise RuntimeError(self.error or "the stream is not running")
-        fut: concurrent.futures.Future = concurrent.futures.Future()
-        self.requests.put((what, fut))
-        return await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.is_alive() and self.closed is None
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self.session.stop()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    async def request(self, what: str, args: Any = None, timeout: float = 5.0) -> dict[str, Any]:
+        """Ask the stream process to start or stop recording (or push); wait for its answer.
+        RuntimeError with the process's one-line reason when it refused or is not running."""
+        if self.error is not None or not self.alive():
+            raise RuntimeError(self.error or "the stream is not running")
+        rid = next(self._ids)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._pending[rid] = (asyncio.get_running_loop(), fut)
+        self._requests.put((what, rid, args))
+        try:
+            msg = await asyncio.wait_for(fut, timeout)
+        finally:
+            self._pending.pop(rid, None)
+        if not msg["ok"]:
+            raise RuntimeError(msg["error"])
+        result = msg["result"]
+        if what == "start" and result.get("file"):
+            self.recording = {"file": result["file"]}
+        elif what == "stop":
+            self.recording = None
+        return result
+
+    def stop(self, timeout: float = STOP_S) -> None:
+        """End the stream process: it closes the open recording with every sample it read.
+        Killed only when it does not end within `timeout` (said on stderr)."""
+        self._stop.set()
+        proc = self._proc
+        if proc is not None:
+            proc.join(timeout)
+            if proc.is_alive():
+                print("error: the stream process did not stop; killed", file=sys.stderr, flush=True)
+                proc.kill()
+                proc.join(5)
+        self._running = False
+        if self.loop is not None:
+            if self.loop.is_running():
+                self.loop.call_soon_threadsafe(self._unwatch)
+            else:
+                self._unwatch()
+        for th in self._threads:
+            if th is not threading.current_thread():
+                th.join(1.0)
+
+
+def _settle(fut: asyncio.Future, msg: dict[str, Any]) -> None:
+    if not fut.done():
+        fut.set_result(msg)

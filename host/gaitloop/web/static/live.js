@@ -6,7 +6,7 @@ const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 const EV = {HS: 16, FF: 17, HO: 18, TO: 19, STEP: 48, SPEED: 50, ASYM: 54,
             BUZZ: 55, BUZZ_OFF: 56, LED: 57, LED_OFF: 58, TREND: 59};
 const boards = {};               // link -> state
-const stats = {frames: 0, points: 0, stances: 0, steps: 0, feedback: 0, drops: 0, latency_ms: [], latency_link: []};
+const stats = {frames: 0, points: 0, stances: 0, steps: 0, feedback: 0, drops: 0, latency_ms: [], latency_link: [], stages: []};
 let pendingLatency = [];         // host times of newest samples received, measured when drawn
 window.gaitloop = stats;         // read by the browser tests
 let asym = null, knee = {}, cadenceInsole = {};
@@ -19,7 +19,9 @@ function boardState(b) {
   if (!s) {
     const div = document.createElement("div");
     div.className = "board"; div.dataset.testid = "board";
-    div.innerHTML = `<h2></h2><div class="health"></div><canvas></canvas><div class="legend"></div>`;
+    div.innerHTML = `<div class="tools"><span class="calib" data-testid="calib"></span>` +
+      `<button class="push" data-testid="push" hidden>Write calibration…</button></div>` +
+      `<h2></h2><div class="health"></div><canvas></canvas><div class="legend"></div>`;
     document.getElementById("boards").appendChild(div);
     s = boards[b.link] = {div, t: [], v: [], stance: [], openHS: null, steps: [], now: null, plotted: null};
   }
@@ -34,7 +36,9 @@ function boardState(b) {
       `<span><i class="sw" style="background:${COLORS[k % 4]}"></i>${b.channels[i]} (${b.units[i]})</span>`).join("") +
       (b.kind === "insole" ? `<span><i class="sw" style="background:#cfe3f7"></i>stance (heel strike → toe off)</span><span><i class="sw" style="background:#fff;border:1px solid #ccc"></i>swing</span>` : "") +
       (b.kind === "knee" ? `<span>| step: length at contact (L/R)</span>` : "");
-    s.kind = b.kind; s.units = b.units;
+    s.kind = b.kind; s.units = b.units; s.device = b.device; s.port = b.port; s.link = b.link;
+    const pb = s.div.querySelector("button.push");
+    pb.hidden = false; pb.onclick = () => openPush(s);
   }
   return s;
 }
@@ -46,7 +50,8 @@ function onFrame(f) {
     for (let i = 0; i < b.t.length; i++) { s.t.push(b.t[i]); s.v.push(b.v[i]); }
     stats.points += b.t.length;
     if (b.now != null) s.now = b.now;
-    if (b.t.length && b.shown_host != null) pendingLatency.push([b.link, b.shown_host]);
+    if (b.t.length && b.shown_host != null)
+      pendingLatency.push([b.link, b.shown_host, b.shown_rx, f.built, f.fwd, f.sent, f.recv]);
     const h = b.health;
     s.div.querySelector(".health").textContent =
       `link ${b.port} · ${h.rx_rate_hz == null ? "–" : h.rx_rate_hz.toFixed(0)} samples/s received (board ${b.rate_hz || "?"} Hz) · ` +
@@ -198,9 +203,16 @@ function draw() {
     dirty = false; for (const s of Object.values(boards)) drawBoard(s); drawAsym();
     // sample leaving the board -> drawn on the page (same host clock: the one timeline)
     const now = (performance.timeOrigin + performance.now()) / 1000;
-    for (const [link, h] of pendingLatency) { stats.latency_ms.push((now - h) * 1000); stats.latency_link.push(link); }
+    for (const [link, h, rx, built, fwd, sent, recv] of pendingLatency) {
+      stats.latency_ms.push((now - h) * 1000); stats.latency_link.push(link);
+      // by stage (ms): board -> read by the stream process, -> display frame built, -> read by
+      // the server process, -> taken by this page's socket task, -> received here, -> drawn
+      if (rx != null && built != null && fwd != null && sent != null && recv != null)
+        stats.stages.push([rx - h, built - rx, fwd - built, sent - fwd, recv - sent, now - recv].map(x => x * 1000));
+    }
     pendingLatency = [];
     if (stats.latency_ms.length > 20000) { stats.latency_ms.splice(0, 10000); stats.latency_link.splice(0, 10000); }
+    if (stats.stages.length > 20000) stats.stages.splice(0, 10000);
   }
   requestAnimationFrame(draw);
 }
@@ -226,12 +238,73 @@ document.getElementById("rec").onclick = async () => {
   } finally { b.disabled = false; }
 };
 
+// Writing to a board: a dialog names the board and shows what will be written; nothing is
+// sent before "Write to <board>" is pressed, and the server logs every attempt (who, what, result).
+let pushTarget = null, pushCal = null;
+function calibText(c) {
+  return c && c.sha256 ? `calibration v${c.version} (slot ${c.slot}, ${c.sha256.slice(0, 8)})` : "built-in calibration";
+}
+async function openPush(s) {
+  pushTarget = s; pushCal = null;
+  const $ = id => document.getElementById(id);
+  $("pushboard").textContent = s.device; $("pushport").textContent = `(${s.kind}, ${s.port})`;
+  $("pushfile").value = ""; $("pushwhat").textContent = ""; $("pushresult").textContent = "";
+  $("pushsummary").textContent = "Choose a calibration file.";
+  $("pushwho").value = localStorage.getItem("gaitloop.who") || "";
+  $("pushok").textContent = `Write to ${s.device}`; pushReady();
+  $("pushdlg").showModal();
+  $("pushnow").textContent = "asking the board what it runs…";
+  try {
+    const r = await fetch(`/api/boards/${s.link}/info`), j = await r.json();
+    $("pushnow").textContent = r.ok ? `now runs: ${calibText(j.calibration)}` : `board status unknown: ${j.error}`;
+  } catch (e) { $("pushnow").textContent = "board status unknown"; }
+}
+function pushReady() {
+  const who = document.getElementById("pushwho").value.trim();
+  document.getElementById("pushok").disabled = !(pushCal && who);
+}
+document.getElementById("pushwho").oninput = pushReady;
+document.getElementById("pushfile").onchange = async ev => {
+  const $ = id => document.getElementById(id), file = ev.target.files[0];
+  pushCal = null; $("pushwhat").textContent = "";
+  if (file) {
+    try {
+      const cal = JSON.parse(await file.text());
+      if (cal === null || typeof cal !== "object" || Array.isArray(cal)) throw new Error("not a JSON object");
+      pushCal = {name: file.name, cal};
+      $("pushwhat").textContent = JSON.stringify(cal, null, 1);
+      $("pushsummary").textContent = `This writes the calibration "${file.name}" (${Object.keys(cal).join(", ")}) ` +
+        `to ${pushTarget.device} on ${pushTarget.port}. The board checks it, switches to it and keeps the ` +
+        `previous one (gaitloop push --rollback calibration undoes it). The write is logged with your name.`;
+    } catch (e) { $("pushsummary").textContent = `${file.name}: ${e.message}`; }
+  }
+  pushReady();
+};
+document.getElementById("pushcancel").onclick = () => document.getElementById("pushdlg").close();
+document.getElementById("pushok").onclick = async () => {
+  const $ = id => document.getElementById(id), s = pushTarget, who = $("pushwho").value.trim();
+  localStorage.setItem("gaitloop.who", who);
+  $("pushok").disabled = true; $("pushresult").textContent = `writing to ${s.device}…`;
+  try {
+    const r = await fetch(`/api/boards/${s.link}/calibration`, {method: "POST",
+      headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({calibration: pushCal.cal, name: pushCal.name, confirm: s.device, who})});
+    const j = await r.json();
+    if (!r.ok) { $("pushresult").textContent = "not written: " + j.error; return; }
+    const text = `${s.device} now runs ${calibText(j.calibration)}`;
+    $("pushresult").textContent = "written: " + text;
+    s.div.querySelector(".calib").textContent = calibText(j.calibration);
+  } catch (e) { $("pushresult").textContent = "not written: " + e.message; }
+  finally { pushReady(); }
+};
+
 function connect() {
   const conn = document.getElementById("conn");
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
   ws.onopen = () => { conn.textContent = "● live"; conn.className = "ok"; };
   ws.onmessage = m => {
     const f = JSON.parse(m.data);
+    f.recv = (performance.timeOrigin + performance.now()) / 1000;
     if (f.type === "frame") { onFrame(f); recording = !!f.recording; if (!f.recording && document.getElementById("rec").classList.contains("on")) { document.getElementById("rec").classList.remove("on"); document.getElementById("rec").textContent = "Start recording"; } }
     else if (f.type === "error") { conn.textContent = "stream stopped: " + f.error; conn.className = "bad"; }
   };

@@ -1,0 +1,99 @@
+"""Latency of the terminal view (`gaitloop stream`'s live table): a sample leaving the board ->
+the table that shows its value rendered.
+
+The same pieces as `gaitloop stream` (links, StreamSession, `live.LiveView` under rich's
+`Live` at the CLI's refresh rate, in one process) on the three virtual boards at real time;
+the rendering goes to an in-memory terminal. At every render, for each board, the figure is
+the render's clock minus the host time at which the newest sample shown left its board (the
+one timeline, as the web bench). rich redraws on its own timer (`refresh_per_second`), so a
+sample waits up to one refresh period before it can be shown: that is most of the figure.
+
+Run: .venv/bin/python tools/bench/bench_stream_latency.py [--seconds 30] [--refresh 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from gaitloop.demo import _knee_walk  # noqa: E402
+from gaitloop.sim.vboard import VirtualBoard  # noqa: E402
+from tests.web.test_browser import WALK  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--refresh", type=float, default=4.0,
+                    help="rich Live refresh_per_second (gaitloop stream uses 4)")
+    args = ap.parse_args()
+    from rich.console import Console
+    from rich.live import Live
+
+    from gaitloop.link import open_link
+    from gaitloop.live import LiveView
+    from gaitloop.messages import Samples
+    from gaitloop.stream import StreamSession
+
+    boards = [VirtualBoard("insole", s, WALK, speed=1.0, device=f"insole-{s[0].upper()}") for s in ("left", "right")]
+    knee = _knee_walk()
+    if knee is not None:
+        boards.append(VirtualBoard("knee", "left", knee, speed=1.0, device="knee-sleeve", limp=0.3))
+    lat: list[float] = []
+    newest: dict[int, float] = {}
+    measuring = [False]
+
+    class TimedView(LiveView):
+        def __rich__(self):  # type: ignore[no-untyped-def]
+            out = super().__rich__()
+            now = self.session.host_now()
+            if measuring[0]:
+                for ch in self.session.channels:
+                    t = newest.get(ch.id)
+                    shown = ch.host_time(t) if t is not None else None
+                    if shown is not None:
+                        lat.append((now - shown) * 1000.0)
+            return out
+
+    try:
+        links = [open_link(b.start()) for b in boards]
+        session = StreamSession(links)
+        view = TimedView(session)
+
+        def on_samples(link, ch, frame, msg) -> None:  # noqa: ANN001 - a StreamSession sink
+            # board time of the newest sample, whose value the table's "latest values" shows
+            if isinstance(msg, Samples) and ch.state.hello is not None:
+                newest[link] = frame.t_ms + (len(msg.counts) - 1) * 1000.0 / ch.state.hello.rate
+
+        session.sinks.append(on_samples)
+        console = Console(file=io.StringIO(), force_terminal=True, width=160)
+        t_end = [time.monotonic() + 5.0 + args.seconds]
+
+        def tick() -> None:
+            if not measuring[0] and time.monotonic() > t_end[0] - args.seconds:
+                measuring[0] = True  # after 5 s: the boards said HELLO, the timeline settled
+            if time.monotonic() > t_end[0]:
+                session.stop()
+
+        with Live(view, console=console, refresh_per_second=args.refresh):
+            session.run(None, on_tick=tick)
+    finally:
+        for b in boards:
+            b.stop()
+    x = np.asarray(lat)
+    print(f"terminal view latency, sample leaving the board -> table rendered ({len(boards)} boards over serial, "
+          f"refresh {args.refresh:g}/s, {args.seconds:g} s, {len(x)} board rows rendered):")
+    print(f"  p50 {np.percentile(x, 50):.1f} ms, p95 {np.percentile(x, 95):.1f} ms, "
+          f"p99 {np.percentile(x, 99):.1f} ms, max {x.max():.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
