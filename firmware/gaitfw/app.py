@@ -19,7 +19,9 @@ from micropython import const
 
 from gaitfw import events as E
 from gaitfw import protocol as P
-from gaitfw.compat import mem_alloc, mem_free, ticks_add, ticks_diff, ticks_ms
+from gaitfw.compat import mem_alloc, mem_free, ticks_diff, ticks_ms
+from gaitfw.pacer import Pacer
+from gaitfw.power import Power
 
 try:
     from time import ticks_us
@@ -117,10 +119,10 @@ class App:
         if speed <= 0:
             speed = 1.0
         self.speed = speed
-        # real microseconds per sample = 1e6 / (rate * speed): an exact fraction, remainder carried
-        self._num = 1000000 * 1000
-        self._den = self.rate * int(speed * 1000)
-        self._rem = 0
+        # the sample grid (gaitfw/pacer.py); a HAL reading the present (gaitfw/boardhal.py)
+        # skips ticks beyond its CATCHUP instead of reading late samples back to back
+        self.pacer = Pacer(self.rate, speed, int(cfg.get("catchup", getattr(hal, "CATCHUP", -1))))
+        self.power = Power(board.KIND, self.nch, self.rate, cfg, getattr(hal, "profile", None))
         self.rx = bytearray(P.MAX_ENCODED)
         self.rx_len = 0
         self.rx_dec = bytearray(P.MAX_FRAME)
@@ -207,6 +209,11 @@ class App:
         self._mem_age = (self._mem_age + 1) % 10
         P.put_u32(raw, h + 12, self._mem_free)
         P.put_u32(raw, h + 16, self._mem_alloc)
+        pw = self.power
+        raw[h + 20] = pw.state
+        raw[h + 21] = pw.reason
+        P.put_u16(raw, h + 22, pw.rate_now())
+        P.put_u32(raw, h + 24, self.pacer.overruns())
         self._send(w.finish(P.STATUS_LEN))
 
     def _flush_batch(self):
@@ -267,12 +274,26 @@ class App:
         return True
 
     async def sampler(self):
+        """Take samples on the pacer's grid; hand over to `_idle` while the board idles.
+
+        Lateness of every sample is recorded (jitter); a late loop catches up at most
+        _MAX_CATCHUP samples per scheduler turn, and a HAL with a CATCHUP limit skips the ticks
+        beyond it (counted, the index moves on so board time stays on the wall clock)."""
         self._next_status = _STATUS_EVERY_MS
         self._next_hello = _HELLO_EVERY_MS
-        due = ticks_us()
+        pc = self.pacer
+        pw = self.power
+        pc.start(ticks_us())
         while self.running:
             n = 0
-            while ticks_diff(ticks_us(), due) >= 0 and n < _MAX_CATCHUP:
+            while n < _MAX_CATCHUP:
+                late = ticks_diff(ticks_us(), pc.due)
+                if late < 0:
+                    break
+                if pc.behind(late):
+                    self._skip(pc.skip(ticks_us()))
+                    continue
+                pc.record(late)
                 if not self.step():
                     self.flags |= P.ST_REPLAY_END
                     if self.batch_count:
@@ -280,18 +301,105 @@ class App:
                     self.send_status()
                     self.running = False
                     return
-                self.sample_us = due  # the sample clock's tick of it (not when step ran)
-                self._rem += self._num
-                q = self._rem // self._den
-                self._rem -= q * self._den
-                due = ticks_add(due, q)
+                self.sample_us = pc.due  # the sample clock's tick of it (not when step ran)
+                pc.advance()
                 n += 1
+                if pw.check(self.sample) and not self._connected():
+                    await self._idle()
+                    break
             if n == _MAX_CATCHUP:
                 self.flags |= P.ST_SAMPLE_LATE
                 await asyncio.sleep_ms(0)
             else:
-                wait = ticks_diff(due, ticks_us()) // 1000
+                wait = ticks_diff(pc.due, ticks_us()) // 1000
                 await asyncio.sleep_ms(wait if wait > 0 else 0)
+
+    def _skip(self, k):
+        """k ticks were skipped: the samples are lost (the host counts the gap), time goes on."""
+        if k <= 0:
+            return
+        if self.batch_count:
+            self._flush_batch()  # a SAMPLES frame holds consecutive samples only
+        self.index += k
+        self.flags |= P.ST_SAMPLE_LATE
+
+    def _connected(self):
+        ble = self.ble
+        return ble is not None and ble.conn >= 0
+
+    def _set_time(self):
+        idx = self.index
+        rate = self.rate
+        self.t_ms = (idx // rate) * 1000 + (idx % rate) * 1000 // rate
+
+    async def _idle(self):
+        """Low power until motion, a connection or CMD_POWER 2 (gaitfw/power.py).
+
+        Every `div`-th tick of the same grid: one sensor read compared with the motion
+        anchor; the index moves on `div` ticks (board time stays true, no SAMPLES are sent:
+        the STATUS before the gap says the board was idle). On wake the tick that saw the
+        motion is taken at once as a full-rate sample, and every tick after it."""
+        pw = self.power
+        pc = self.pacer
+        hal = self.hal
+        s = self.sample
+        if self.batch_count:
+            self._flush_batch()
+        pw.enter()
+        self._set_idle(True)
+        self.send_status()
+        sleep = None
+        if pw.lightsleep and self.ble is None:
+            try:
+                from machine import lightsleep as sleep
+            except ImportError:
+                sleep = None
+        while self.running and pw.state == P.POWER_IDLE:
+            for _ in range(pw.div - 1):  # the next idle tick, on the full-rate grid
+                pc.advance()
+            self.index += pw.div - 1
+            while True:
+                wait = ticks_diff(pc.due, ticks_us())
+                if wait <= 0 or pw.state != P.POWER_IDLE or not self.running:
+                    break
+                if sleep is not None and wait >= 2000:
+                    sleep(wait // 1000)  # the whole board waits (no radio to keep up)
+                    await asyncio.sleep_ms(0)  # then the other tasks (console reader) get a turn
+                else:
+                    await asyncio.sleep_ms(wait // 1000 if wait >= 1000 else 0)
+            if pw.state != P.POWER_IDLE or not self.running:
+                break  # CMD_POWER 2 woke the board while it waited
+            late = ticks_diff(ticks_us(), pc.due)
+            if pc.behind(late):
+                k = pc.skip(ticks_us())
+                self.index += k
+            self._set_time()
+            if self._connected():
+                pw.wake(P.WAKE_LINK)
+            else:
+                hal.read(s)
+                if pw.moved(s):
+                    pw.wake(P.WAKE_MOTION)
+            if pw.state == P.POWER_IDLE:
+                if self.ring.count:
+                    self._drain_events()
+                if self.t_ms >= self._next_status:
+                    while self._next_status <= self.t_ms:
+                        self._next_status += _STATUS_EVERY_MS
+                    self.send_status()
+                self.index += 1
+                pc.advance()
+        self._set_idle(False)
+        self.send_status()  # active again, with the reason; SAMPLES follow from this tick on
+        self._next_hello = self.t_ms  # a host that joined while idle learns the board at once
+
+    def _set_idle(self, idle):
+        """LED and buzzer off, BLE advertising slow while idle (gaitfw/boardhal, link_ble)."""
+        f = getattr(self.hal, "set_idle", None)
+        if f is not None:
+            f(idle)
+        if self.ble is not None:
+            self.ble.set_idle(idle)
 
     # -- commands -----------------------------------------------------------------------
 
@@ -407,11 +515,40 @@ class App:
                 self._nak(seq, cmd, P.ERR_STORAGE, "config not saved")
                 return
             self._ack(seq, cmd)
+        elif cmd == P.CMD_POWER:
+            self._power_command(seq, cmd, args, link)
+        elif cmd == P.CMD_TIMING:
+            st = self.pacer.stats()
+            st["rate"] = self.power.rate_now()
+            st["power"] = P.POWER_NAMES[self.power.state]
+            if len(args) and args[0] == 1:
+                self.pacer.reset_stats()
+            self._ack(seq, cmd, json.dumps(st).encode())
         elif P.CMD_UPD_FIRST <= cmd <= P.CMD_UPD_LAST and self.updater is not None:
             self.updater.handle(seq, cmd, args)  # signed A/B-slot updates: gaitfw/update.py
         else:
             self._nak(seq, cmd, P.ERR_UNKNOWN_CMD, "unknown command %d" % cmd)
         self.emit(self.t_ms, E.EV_CMD, 2, cmd, 0)
+
+    def _power_command(self, seq, cmd, args, link):
+        """CMD_POWER: u8 0 query, 1 idle now (refused while a BLE central is connected), 2
+        wake and stay active until the next motion-free idle_after_s."""
+        pw = self.power
+        op = args[0] if len(args) else 0
+        if op > 2:
+            self._nak(seq, cmd, P.ERR_BAD_ARGS, "expected u8 0 query, 1 idle, 2 wake")
+            return
+        if op == 1:
+            if self._connected():
+                self._nak(seq, cmd, P.ERR_POWER_STATE, "a BLE host is connected")
+                return
+            pw.idle_now()  # at the next sample
+        elif op == 2:
+            pw.hold = True
+            pw.still = 0
+            if pw.state == P.POWER_IDLE:
+                pw.wake(P.WAKE_COMMAND)
+        self._ack(seq, cmd, bytes((pw.state, pw.reason)))
 
     async def reader(self):
         if self.inp is None or self.poller is None:

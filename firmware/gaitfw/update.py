@@ -340,6 +340,11 @@ class Updater:
             if source != 0:
                 raise ValueError("templates do not load (the firmware would use its defaults)")
         cfg = self._applied((kind, slot))  # a calibration is range-checked in here
+        hal = self.app.hal if self.app is not None else None
+        if kind_code == M.KIND_CALIBRATION and hasattr(hal, "check_cal"):
+            err = hal.check_cal(cfg.get("hal_cal"), cfg.get("hx711_tare"))  # this board's sensors
+            if err:
+                raise ValueError(err)
         procs = self.board.make_processors(self._emit_app, cfg)
         if kind_code == M.KIND_MODEL:
             models = [p.m for p in procs if hasattr(p, "m")]
@@ -369,6 +374,8 @@ class Updater:
         app.cfg.clear()
         app.cfg.update(cfg)
         app.processors = procs
+        if hasattr(app.hal, "apply_cal"):  # driver calibration (hal_cal, hx711_tare): gaitfw/boardhal.py
+            app.hal.apply_cal(cfg)
         app.boot_error = None
         app.flags &= ~P.ST_PROCESSOR_ERROR
         app._hello = None

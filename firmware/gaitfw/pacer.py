@@ -1,0 +1,122 @@
+"""The sample clock: sample n is due at start + n x period, on the ticks_us clock.
+
+Why a grid and not `sleep(period)` after the work: sleeping a period after each sample adds
+the work's own time to every period, so the rate falls and the board drifts from the wall
+clock by that much per sample. Deadlines computed from the start (the period kept as an
+exact fraction, remainder carried) never drift from ticks_us; a late sample delays only
+itself. The same code runs on the boards and on the virtual board (MicroPython Unix port):
+the asyncio clock wakes the loop, the grid decides when each sample is due.
+
+Overruns: a sample taken a period or more after it was due is counted (`late`). When the
+loop falls more than `catchup` periods behind (a GC pause, a long command), the ticks beyond
+that are skipped, counted (`skipped`) and the grid moves on: the delay is reported, never
+carried into the following samples. `catchup` < 0 never skips: a replayed recording loses
+nothing by being read late, so the virtual board's replay HAL catches up instead.
+
+Lateness statistics (for jitter: how far sample instants fall from the grid) are kept in a
+fixed histogram of `_BIN_US` bins, so the per-sample cost is a few integer operations and no
+allocation; `stats()` (a command, off the sample path) turns them into mean, p99 and max.
+"""
+
+from array import array
+
+from micropython import const
+
+from gaitfw.compat import ticks_add, ticks_diff
+
+_BINS = const(512)
+_BIN_US = const(25)  # histogram resolution; the last bin holds everything from 12.775 ms on
+
+
+class Pacer:
+    def __init__(self, rate, speed=1.0, catchup=-1):
+        self.rate = rate
+        self.hist = array("I", [0] * _BINS)
+        self.catchup = catchup
+        self.set_rate(rate, speed)
+        self.due = 0
+        self.reset_stats()
+
+    def set_rate(self, rate, speed=None):
+        """Real microseconds per sample = 1e6 / (rate x speed), as num / den exactly."""
+        if speed is not None:
+            self.speed_milli = int(speed * 1000) or 1000
+        self.rate = rate
+        self._num = 1000000 * 1000
+        self._den = rate * self.speed_milli
+        self._rem = 0
+        self.period_us = self._num // self._den
+
+    def start(self, now):
+        self.due = now
+        self._rem = 0
+
+    def advance(self):
+        """Move the deadline one period on (exact: the fraction's remainder is carried)."""
+        self._rem += self._num
+        q = self._rem // self._den
+        self._rem -= q * self._den
+        self.due = ticks_add(self.due, q)
+
+    def record(self, late_us):
+        """Account one sample taken late_us after it was due (>= 0)."""
+        self.n += 1
+        if late_us > self.max_us:
+            self.max_us = late_us
+        if late_us >= self.period_us:
+            self.late += 1
+        b = late_us // _BIN_US
+        self.hist[b if b < _BINS else _BINS - 1] += 1
+
+    def behind(self, late_us):
+        """True when the loop is more than `catchup` periods behind: skip, do not catch up."""
+        c = self.catchup
+        return c >= 0 and late_us > (c + 1) * self.period_us
+
+    def skip(self, now):
+        """Skip the ticks that are due and beyond catch-up; return how many were skipped."""
+        k = 0
+        lim = (self.catchup + 1) * self.period_us
+        while ticks_diff(now, self.due) > lim and k < 1000000:
+            self.advance()
+            k += 1
+        self.skipped += k
+        return k
+
+    def overruns(self):
+        return self.late + self.skipped
+
+    def reset_stats(self):
+        self.n = 0
+        self.max_us = 0
+        self.late = 0
+        self.skipped = 0
+        h = self.hist
+        for i in range(_BINS):
+            h[i] = 0
+
+    def stats(self):
+        """Lateness of the samples since the last reset: a dict (allocates: not per sample)."""
+        h = self.hist
+        n = self.n
+        tot = 0
+        p99 = 0
+        want = n - n // 100  # the 99th percentile: the bin holding sample number ceil(0.99 n)
+        seen = 0
+        for i in range(_BINS):
+            c = h[i]
+            if c:
+                tot += c * (i * _BIN_US + _BIN_US // 2)
+                if seen < want <= seen + c:
+                    p99 = (i + 1) * _BIN_US
+                seen += c
+        return {
+            "n": n,
+            "period_us": self.period_us,
+            "mean_us": tot // n if n else 0,
+            "p99_us": min(p99, self.max_us) if n else 0,
+            "max_us": self.max_us,
+            "late": self.late,
+            "skipped": self.skipped,
+            "bin_us": _BIN_US,
+        }
