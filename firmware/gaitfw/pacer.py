@@ -66,7 +66,11 @@ class Pacer:
         if late_us >= self.period_us:
             self.late += 1
         b = late_us // _BIN_US
-        self.hist[b if b < _BINS else _BINS - 1] += 1
+        if b < _BINS:
+            self.hist[b] += 1
+        else:  # beyond the histogram: counted in the last bin, its lateness kept in ms (the mean)
+            self.hist[_BINS - 1] += 1
+            self.over_ms += late_us // 1000
 
     def behind(self, late_us):
         """True when the loop is more than `catchup` periods behind: skip, do not catch up."""
@@ -91,6 +95,7 @@ class Pacer:
         self.max_us = 0
         self.late = 0
         self.skipped = 0
+        self.over_ms = 0
         h = self.hist
         for i in range(_BINS):
             h[i] = 0
@@ -106,10 +111,12 @@ class Pacer:
         for i in range(_BINS):
             c = h[i]
             if c:
-                tot += c * (i * _BIN_US + _BIN_US // 2)
+                if i < _BINS - 1:
+                    tot += c * (i * _BIN_US + _BIN_US // 2)
                 if seen < want <= seen + c:
                     p99 = (i + 1) * _BIN_US
                 seen += c
+        tot += self.over_ms * 1000
         return {
             "n": n,
             "period_us": self.period_us,

@@ -1,0 +1,51 @@
+"""`gaitloop power`: a board's power state and sample-loop timing; send it idle or wake it
+(CLI plug-in, listed in cli.py's _PLUGINS; protocol commands 28-29, docs/hardware.md "Power").
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from gaitloop.cli_update import _BLE_HELP, _PORT_HELP, _TRANSPORT_HELP, _board_spec
+
+
+class PowerOp(StrEnum):
+    query = "query"
+    idle = "idle"
+    wake = "wake"
+
+
+def power(
+    port: Annotated[str | None, typer.Option(help=_PORT_HELP)] = None,
+    ble: Annotated[str | None, typer.Option(help=_BLE_HELP)] = None,
+    ble_transport: Annotated[str | None, typer.Option(help=_TRANSPORT_HELP)] = None,
+    op: Annotated[PowerOp, typer.Argument(help="query (default); idle: low power now (refused while a BLE host is connected); wake: full rate until the next still idle_after_s")] = PowerOp.query,
+    reset: Annotated[bool, typer.Option("--reset", help="Zero the loop-timing statistics after reading them.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Power state (active / idle), sample rate now, why the board last woke, overruns and the
+    sample loop's lateness (mean, p99, max) measured on the board since boot or --reset."""
+    from gaitloop.power import PowerClient, describe
+
+    pc = PowerClient(_board_spec(port, ble, ble_transport))
+    try:
+        answer = pc.power(op.value)
+        timing = pc.timing(reset)
+        st = pc.status()
+    finally:
+        pc.close()
+    if as_json:
+        print(json.dumps({"power": answer, "timing": timing, "status": {
+            "power": st.power_name, "rate_hz": st.rate_hz, "overruns": st.overruns, "flags": st.flags,
+            "mem_free": st.mem_free, "mem_alloc": st.mem_alloc}}, indent=1))
+        return
+    for line in describe(st, timing):
+        print(line)
+
+
+def register(app: typer.Typer, _train: typer.Typer, _eval: typer.Typer) -> None:
+    app.command()(power)
