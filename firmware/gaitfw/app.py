@@ -524,6 +524,12 @@ class App:
             if len(args) and args[0] == 1:
                 self.pacer.reset_stats()
             self._ack(seq, cmd, json.dumps(st).encode())
+        elif cmd == P.CMD_HAL_RAW:
+            raw = getattr(self.hal, "raw_readings", None)
+            if raw is None:
+                self._nak(seq, cmd, P.ERR_STATE, "no drivers: this board replays a recording")
+            else:
+                self._ack(seq, cmd, json.dumps(raw()).encode())
         elif P.CMD_UPD_FIRST <= cmd <= P.CMD_UPD_LAST and self.updater is not None:
             self.updater.handle(seq, cmd, args)  # signed A/B-slot updates: gaitfw/update.py
         else:

@@ -173,6 +173,18 @@ class BoardHal:
             elif spec["drv"] == "hx711":
                 drv.set_tare(int(tares[key]) if key in tares else spec.get("tare", 0))
 
+    def raw_readings(self):
+        """{channel: [driver, raw]} of the latest read: ADC u16 of a divider sensor, HX711 word
+        (before tare) of a load cell; what standing calibration records (`gaitloop calibrate`)."""
+        out = {}
+        for spec, drv in zip(self.specs, self.drivers):
+            d = spec["drv"]
+            if d in ("fsr", "bend"):
+                out[str(spec["ch"])] = [d, drv.u]
+            elif d == "hx711":
+                out[str(spec["ch"])] = [d, drv.raw]
+        return out
+
     def fault_counts(self):
         return list(self.faults)
 

@@ -75,6 +75,7 @@ CMD_UPD_LAST = const(23)
 # 28-31: timing and power (gaitfw/pacer.py, gaitfw/power.py, docs/hardware.md)
 CMD_POWER = const(28)  # u8 0 query / 1 idle now / 2 wake -> ACK u8 state, u8 reason | NAK 18
 CMD_TIMING = const(29)  # u8 1 = reset after reading -> ACK JSON: the sample loop's timing
+CMD_HAL_RAW = const(30)  # -> ACK JSON {channel: [driver, raw reading]}: standing calibration | NAK 3
 
 CMD_NAMES = {
     CMD_PING: "ping",
@@ -93,6 +94,7 @@ CMD_NAMES = {
     CMD_UPD_INFO: "upd_info",
     CMD_POWER: "power",
     CMD_TIMING: "timing",
+    CMD_HAL_RAW: "hal_raw",
 }
 
 # NAK error codes

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -47,5 +48,23 @@ def power(
         print(line)
 
 
+def sensor_cal(
+    channel: Annotated[int, typer.Option(help="Channel index (HELLO order; insole 0 heel, 1 ball; knee 0 and 7 the bends).")],
+    at: Annotated[float, typer.Option(help="The known load or angle now, in the channel's unit (N, deg); a load cell: 0, unloaded.")],
+    out: Annotated[Path, typer.Option(help="Calibration file to write (points kept beside it in OUT.points.json).")] = Path("calibration.json"),
+    seconds: Annotated[float, typer.Option(min=0.2, help="Seconds of raw readings to average (hold still).")] = 2.0,
+    port: Annotated[str | None, typer.Option(help=_PORT_HELP)] = None,
+    ble: Annotated[str | None, typer.Option(help=_BLE_HELP)] = None,
+    ble_transport: Annotated[str | None, typer.Option(help=_TRANSPORT_HELP)] = None,
+) -> None:
+    """Standing calibration of a sensor driver: average its raw reading while the load or angle
+    is `--at`; two poses per FSR / bend sensor, the unloaded one per load cell. Then
+    `gaitloop push --calibration OUT` (docs/hardware.md, bring-up checklist)."""
+    from gaitloop.calibrate import calibrate as do_calibrate
+
+    print(json.dumps(do_calibrate(_board_spec(port, ble, ble_transport), channel, at, out, seconds), indent=1))
+
+
 def register(app: typer.Typer, _train: typer.Typer, _eval: typer.Typer) -> None:
     app.command()(power)
+    app.command("sensor-cal")(sensor_cal)

@@ -14,7 +14,7 @@ from typing import Any
 from gaitfw import protocol as P
 from gaitloop.errors import BoardError
 from gaitloop.link import open_link
-from gaitloop.messages import Ack, Status
+from gaitloop.messages import Ack, Hello, Status
 from gaitloop.update.client import UpdateClient
 
 _OPS = {"query": 0, "idle": 1, "wake": 2}
@@ -44,6 +44,18 @@ class PowerClient:
         state, reason = ack.reply[0], ack.reply[1]
         return {"state": P.POWER_NAMES[state] if state < len(P.POWER_NAMES) else state,
                 "wake_reason": P.WAKE_NAMES[reason] if reason < len(P.WAKE_NAMES) else reason}
+
+    def hello(self, timeout: float = 3.0) -> Hello:
+        """The board's HELLO (asked for when none has arrived yet)."""
+        state = self.client.ch.state
+        if state.hello is None:
+            self.client.request(P.CMD_HELLO, what="hello")
+        end = time.monotonic() + timeout
+        while state.hello is None and time.monotonic() < end:
+            self.client.poll(0.05)
+        if state.hello is None:
+            raise BoardError(f"{self.client.link.name}: no HELLO within {timeout:.0f} s")
+        return state.hello
 
     def timing(self, reset: bool = False) -> dict[str, Any]:
         return _ack_json(self.client.request(P.CMD_TIMING, bytes((1 if reset else 0,)), what="timing"))
