@@ -122,3 +122,37 @@ def test_a_replay_catches_up_instead(tmp_path: Path) -> None:
     assert t["max_us"] >= 100_000
     assert abs(res["index"] - res["el_us"] / 10_000) <= 3
     assert res["state"].sample_gaps == 0
+
+
+_ALLOC = """
+import gc, json
+from array import array
+from gaitfw.pacer import Pacer
+from gaitfw.power import Power
+pc = Pacer(100, catchup=2)
+pw = Power("knee", 14, 100, {"idle_after_s": 1})
+s = array("h", [0] * 14)
+pc.start(0)
+def run(n):
+    gc.collect()
+    a0 = gc.mem_alloc()
+    i = 0
+    while i < n:
+        pc.record(i % 20000)
+        pc.behind(i % 40000)
+        pc.advance()
+        s[5] = (i // 7) % 3000
+        pw.check(s)
+        i += 1
+    return gc.mem_alloc() - a0
+run(100)
+grew = run(20000)
+print(json.dumps({"grew": grew, "late": pc.late}))
+"""
+
+
+@pytest.mark.micropython
+def test_the_per_sample_timing_and_idle_checks_allocate_nothing(tmp_path: Path) -> None:
+    res = run_on_models(_ALLOC, tmp_path)
+    assert res["grew"] == 0, res
+    assert res["late"] > 0  # the control: the loop did record late samples
