@@ -121,7 +121,12 @@ class App:
         self.speed = speed
         # the sample grid (gaitfw/pacer.py); a HAL reading the present (gaitfw/boardhal.py)
         # skips ticks beyond its CATCHUP instead of reading late samples back to back
-        self.pacer = Pacer(self.rate, speed, int(cfg.get("catchup", getattr(hal, "CATCHUP", -1))))
+        catchup = getattr(hal, "CATCHUP", -1)
+        try:
+            catchup = int(cfg.get("catchup", catchup))
+        except (TypeError, ValueError):
+            pass  # a bad config value must not stop the board from booting
+        self.pacer = Pacer(self.rate, speed, catchup)
         self.power = Power(board.KIND, self.nch, self.rate, cfg, getattr(hal, "profile", None))
         self.rx = bytearray(P.MAX_ENCODED)
         self.rx_len = 0
@@ -376,10 +381,10 @@ class App:
             self._set_time()
             if self._connected():
                 pw.wake(P.WAKE_LINK)
-            else:
-                hal.read(s)
-                if pw.moved(s):
-                    pw.wake(P.WAKE_MOTION)
+            elif not hal.read(s):
+                pw.wake(P.WAKE_NONE)  # a replay ran out: the sampler reports REPLAY_END
+            elif pw.moved(s):
+                pw.wake(P.WAKE_MOTION)
             if pw.state == P.POWER_IDLE:
                 if self.ring.count:
                     self._drain_events()
@@ -509,6 +514,7 @@ class App:
             self._hello = None
             if "stream" in changes:
                 self.streaming = bool(changes["stream"])
+            self.power.configure(self.cfg)  # idle_after_s, wake_thr, idle_rate_hz, lightsleep
             try:
                 save_config(self.cfg)
             except OSError:

@@ -34,23 +34,22 @@ _ACTIVITY = {
 }
 
 
+def _int(cfg, key, default):
+    """cfg[key] as an int; the default when missing or not a number (a bad CMD_SET or
+    config.json must never stop the board from booting)."""
+    try:
+        return int(cfg.get(key, default))
+    except (TypeError, ValueError):
+        return default
+
+
 class Power:
     def __init__(self, kind, nch, rate, cfg, profile=None):
-        chans, thr = _ACTIVITY.get(kind, ((), 0))
-        self.chans = tuple(c for c in chans if c < nch)
-        self.thr = int(cfg.get("wake_thr", thr))
-        self.idle_after_s = int(cfg.get("idle_after_s", _IDLE_AFTER_S))  # 0: never idle
-        idle_rate = int(cfg.get("idle_rate_hz", _IDLE_RATE_HZ))
-        if idle_rate <= 0 or idle_rate > rate:
-            idle_rate = _IDLE_RATE_HZ if rate >= _IDLE_RATE_HZ else rate
-        self.div = rate // idle_rate  # full-rate ticks per idle tick
-        self.idle_rate = rate // self.div
+        self.kind = kind
+        self.nch = nch
         self.rate = rate
-        self.checks_to_idle = self.idle_after_s * self.idle_rate
-        sleep = cfg.get("lightsleep")
-        if sleep is None:
-            sleep = bool(profile and profile.get("lightsleep"))
-        self.lightsleep = bool(sleep)
+        self.profile = profile
+        self.configure(cfg)
         self.ref = array("i", [0] * nch)
         self.state = P.POWER_ACTIVE
         self.reason = P.WAKE_NONE
@@ -65,6 +64,24 @@ class Power:
         self.force = True
         self.hold = False
         self.countdown = 1
+
+    def configure(self, cfg):
+        """(Re)read the settings from the config (at boot, and after CMD_SET)."""
+        chans, thr = _ACTIVITY.get(self.kind, ((), 0))
+        rate = self.rate
+        self.chans = tuple(c for c in chans if c < self.nch)
+        self.thr = _int(cfg, "wake_thr", thr)
+        self.idle_after_s = _int(cfg, "idle_after_s", _IDLE_AFTER_S)  # 0 (or less): never idle
+        idle_rate = _int(cfg, "idle_rate_hz", _IDLE_RATE_HZ)
+        if idle_rate <= 0 or idle_rate > rate:
+            idle_rate = _IDLE_RATE_HZ if rate >= _IDLE_RATE_HZ else rate
+        self.div = rate // idle_rate  # full-rate ticks per idle tick
+        self.idle_rate = rate // self.div
+        self.checks_to_idle = self.idle_after_s * self.idle_rate
+        sleep = cfg.get("lightsleep")
+        if sleep is None:
+            sleep = bool(self.profile and self.profile.get("lightsleep"))
+        self.lightsleep = bool(sleep)
 
     def moved(self, s):
         """Compare the activity channels with the anchor; on motion the anchor moves."""
