@@ -521,46 +521,15 @@ class App:
                 self._nak(seq, cmd, P.ERR_STORAGE, "config not saved")
                 return
             self._ack(seq, cmd)
-        elif cmd == P.CMD_POWER:
-            self._power_command(seq, cmd, args, link)
-        elif cmd == P.CMD_TIMING:
-            st = self.pacer.stats()
-            st["rate"] = self.power.rate_now()
-            st["power"] = P.POWER_NAMES[self.power.state]
-            if len(args) and args[0] == 1:
-                self.pacer.reset_stats()
-            self._ack(seq, cmd, json.dumps(st).encode())
-        elif cmd == P.CMD_HAL_RAW:
-            raw = getattr(self.hal, "raw_readings", None)
-            if raw is None:
-                self._nak(seq, cmd, P.ERR_STATE, "no drivers: this board replays a recording")
-            else:
-                self._ack(seq, cmd, json.dumps(raw()).encode())
+        elif P.CMD_POWER <= cmd <= P.CMD_HAL_RAW:
+            from gaitfw import powercmd  # rare: imported when first asked, not kept from boot
+
+            powercmd.handle(self, seq, cmd, args)
         elif P.CMD_UPD_FIRST <= cmd <= P.CMD_UPD_LAST and self.updater is not None:
             self.updater.handle(seq, cmd, args)  # signed A/B-slot updates: gaitfw/update.py
         else:
             self._nak(seq, cmd, P.ERR_UNKNOWN_CMD, "unknown command %d" % cmd)
         self.emit(self.t_ms, E.EV_CMD, 2, cmd, 0)
-
-    def _power_command(self, seq, cmd, args, link):
-        """CMD_POWER: u8 0 query, 1 idle now (refused while a BLE central is connected), 2
-        wake and stay active until the next motion-free idle_after_s."""
-        pw = self.power
-        op = args[0] if len(args) else 0
-        if op > 2:
-            self._nak(seq, cmd, P.ERR_BAD_ARGS, "expected u8 0 query, 1 idle, 2 wake")
-            return
-        if op == 1:
-            if self._connected():
-                self._nak(seq, cmd, P.ERR_POWER_STATE, "a BLE host is connected")
-                return
-            pw.idle_now()  # at the next sample
-        elif op == 2:
-            pw.hold = True
-            pw.still = 0
-            if pw.state == P.POWER_IDLE:
-                pw.wake(P.WAKE_COMMAND)
-        self._ack(seq, cmd, bytes((pw.state, pw.reason)))
 
     async def reader(self):
         if self.inp is None or self.poller is None:

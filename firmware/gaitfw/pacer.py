@@ -14,7 +14,7 @@ carried into the following samples. `catchup` < 0 never skips: a replayed record
 nothing by being read late, so the virtual board's replay HAL catches up instead.
 
 Lateness statistics (for jitter: how far sample instants fall from the grid) are kept in a
-fixed histogram of `_BIN_US` bins, so the per-sample cost is a few integer operations and no
+fixed histogram of 100 us bins (128 of them: 512 bytes), so the per-sample cost is a few integer operations and no
 allocation; `stats()` (a command, off the sample path) turns them into mean, p99 and max.
 """
 
@@ -24,8 +24,8 @@ from micropython import const
 
 from gaitfw.compat import ticks_add, ticks_diff
 
-_BINS = const(512)
-_BIN_US = const(25)  # histogram resolution; the last bin holds everything from 12.775 ms on
+_BINS = const(128)
+_BIN_US = const(100)  # histogram resolution; the last bin holds everything from 12.7 ms on
 
 
 class Pacer:

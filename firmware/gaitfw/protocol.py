@@ -419,5 +419,4 @@ WAKE_NONE = const(0)
 WAKE_MOTION = const(1)  # force or motion above the threshold at the idle rate
 WAKE_LINK = const(2)  # a BLE central connected
 WAKE_COMMAND = const(3)  # CMD_POWER 2 (or any command over the console while idle)
-POWER_NAMES = ("active", "idle")
-WAKE_NAMES = ("none", "motion", "connection", "command")
+

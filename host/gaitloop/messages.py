@@ -91,7 +91,7 @@ class Status:
     def power_name(self) -> str:
         if self.power is None:
             return "unknown"
-        return P.POWER_NAMES[self.power] if self.power < len(P.POWER_NAMES) else f"power_{self.power}"
+        return POWER_NAMES[self.power] if self.power < len(POWER_NAMES) else f"power_{self.power}"
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,9 @@ class Nak:
 Message = Hello | Samples | Event | Status | Ack | Nak | bytes
 
 _STATUS = struct.Struct("<IIHHII")
+#: STATUS power state and wake reason names (protocol.POWER_*, WAKE_*)
+POWER_NAMES = ("active", "idle")
+WAKE_NAMES = ("none", "motion", "connection", "command")
 _STATUS_POWER = struct.Struct("<BBHI")
 _EVENT = struct.Struct("<BBii")
 

@@ -14,7 +14,7 @@ from typing import Any
 from gaitfw import protocol as P
 from gaitloop.errors import BoardError
 from gaitloop.link import open_link
-from gaitloop.messages import Ack, Hello, Status
+from gaitloop.messages import POWER_NAMES, WAKE_NAMES, Ack, Hello, Status
 from gaitloop.update.client import UpdateClient
 
 _OPS = {"query": 0, "idle": 1, "wake": 2}
@@ -42,8 +42,8 @@ class PowerClient:
         if len(ack.reply) < 2:
             raise BoardError("malformed POWER answer")
         state, reason = ack.reply[0], ack.reply[1]
-        return {"state": P.POWER_NAMES[state] if state < len(P.POWER_NAMES) else state,
-                "wake_reason": P.WAKE_NAMES[reason] if reason < len(P.WAKE_NAMES) else reason}
+        return {"state": POWER_NAMES[state] if state < len(POWER_NAMES) else state,
+                "wake_reason": WAKE_NAMES[reason] if reason < len(WAKE_NAMES) else reason}
 
     def hello(self, timeout: float = 3.0) -> Hello:
         """The board's HELLO (asked for when none has arrived yet)."""
@@ -58,7 +58,11 @@ class PowerClient:
         return state.hello
 
     def timing(self, reset: bool = False) -> dict[str, Any]:
-        return _ack_json(self.client.request(P.CMD_TIMING, bytes((1 if reset else 0,)), what="timing"))
+        out = _ack_json(self.client.request(P.CMD_TIMING, bytes((1 if reset else 0,)), what="timing"))
+        p = out.get("power")
+        if isinstance(p, int) and 0 <= p < len(POWER_NAMES):
+            out["power"] = POWER_NAMES[p]
+        return out
 
     def status(self, timeout: float = 3.0) -> Status:
         """The next STATUS the board sends (it is asked for one)."""
@@ -80,7 +84,7 @@ def describe(st: Status, timing: dict[str, Any] | None = None) -> list[str]:
     """Lines for people: power state, rate, overruns; the loop's lateness when asked."""
     from gaitloop.flags import flag_text
 
-    reason = P.WAKE_NAMES[st.wake_reason] if st.wake_reason is not None and st.wake_reason < len(P.WAKE_NAMES) else "-"
+    reason = WAKE_NAMES[st.wake_reason] if st.wake_reason is not None and st.wake_reason < len(WAKE_NAMES) else "-"
     lines = [f"power {st.power_name}  rate {st.rate_hz if st.rate_hz is not None else '?'} Hz  "
              f"last wake: {reason}  overruns {st.overruns if st.overruns is not None else '?'}",
              f"flags {flag_text(st.flags)}  heap free {st.mem_free} B  allocated {st.mem_alloc} B"]

@@ -40,8 +40,8 @@ def test_lateness_statistics() -> None:
     st = pc.stats()
     assert st["n"] == 1000 and st["max_us"] == 30000
     assert st["late"] == 1  # >= one period (10 ms)
-    assert abs(st["mean_us"] - (90 * 100 + 9 * 5000 + 30000) / 1000) <= 13  # bins of 25 us
-    assert 100 <= st["p99_us"] <= 125  # the 990th sample: 100 us, to a bin
+    assert abs(st["mean_us"] - (90 * 100 + 9 * 5000 + 30000) / 1000) <= 50  # bins of 100 us
+    assert 100 <= st["p99_us"] <= 200  # the 990th sample: 100 us, to a bin
     pc.reset_stats()
     assert pc.stats()["n"] == 0 and pc.overruns() == 0
 
