@@ -19,7 +19,7 @@ from micropython import const
 
 from gaitfw import events as E
 from gaitfw import protocol as P
-from gaitfw.compat import mem_alloc, mem_free, ticks_diff, ticks_ms
+from gaitfw.compat import mem_alloc, mem_free, ticks_add, ticks_diff, ticks_ms
 from gaitfw.pacer import Pacer
 from gaitfw.power import Power
 
@@ -281,24 +281,41 @@ class App:
     async def sampler(self):
         """Take samples on the pacer's grid; hand over to `_idle` while the board idles.
 
-        Lateness of every sample is recorded (jitter); a late loop catches up at most
-        _MAX_CATCHUP samples per scheduler turn, and a HAL with a CATCHUP limit skips the ticks
-        beyond it (counted, the index moves on so board time stays on the wall clock)."""
+        Lateness of every sample goes into the pacer's histogram (jitter); a late loop catches
+        up at most _MAX_CATCHUP samples per scheduler turn, and a HAL with a CATCHUP limit skips
+        the ticks beyond it (counted; the index moves on, so board time stays on the wall
+        clock). The per-sample part of the pacer and of the idle check runs on locals here:
+        a method call each would cost more than the arithmetic (docs/hardware.md)."""
         self._next_status = _STATUS_EVERY_MS
         self._next_hello = _HELLO_EVERY_MS
         pc = self.pacer
         pw = self.power
+        hist = pc.hist
+        bin_us = pc.BIN_US
+        top = pc.TOP
+        limit = pc.limit_us
+        per = pc.period_int  # 0: a fractional period, stepped by pc.advance()
         pc.start(ticks_us())
+        due = pc.due
+        cd = pw.div
         while self.running:
             n = 0
             while n < _MAX_CATCHUP:
-                late = ticks_diff(ticks_us(), pc.due)
+                late = ticks_diff(ticks_us(), due)
                 if late < 0:
                     break
-                if pc.behind(late):
+                if late > limit:
+                    pc.due = due
                     self._skip(pc.skip(ticks_us()))
+                    due = pc.due
                     continue
-                pc.record(late)
+                b = late // bin_us
+                if b > top:
+                    pc.record(late)
+                else:
+                    hist[b] += 1
+                    if late > pc.max_us:
+                        pc.max_us = late
                 if not self.step():
                     self.flags |= P.ST_REPLAY_END
                     if self.batch_count:
@@ -306,17 +323,29 @@ class App:
                     self.send_status()
                     self.running = False
                     return
-                self.sample_us = pc.due  # the sample clock's tick of it (not when step ran)
-                pc.advance()
+                self.sample_us = due  # the sample clock's tick of it (not when step ran)
+                if per:
+                    due = ticks_add(due, per)
+                else:
+                    pc.due = due
+                    pc.advance()
+                    due = pc.due
                 n += 1
-                if pw.check(self.sample) and not self._connected():
-                    await self._idle()
-                    break
+                cd -= 1
+                if cd <= 0:
+                    cd = pw.div
+                    if pw.check_now(self.sample) and not self._connected():
+                        pc.due = due
+                        await self._idle()
+                        due = pc.due
+                        cd = pw.div
+                        break
+            pc.due = due
             if n == _MAX_CATCHUP:
                 self.flags |= P.ST_SAMPLE_LATE
                 await asyncio.sleep_ms(0)
             else:
-                wait = ticks_diff(pc.due, ticks_us()) // 1000
+                wait = ticks_diff(due, ticks_us()) // 1000
                 await asyncio.sleep_ms(wait if wait > 0 else 0)
 
     def _skip(self, k):
@@ -362,7 +391,6 @@ class App:
         while self.running and pw.state == P.POWER_IDLE:
             for _ in range(pw.div - 1):  # the next idle tick, on the full-rate grid
                 pc.advance()
-            self.index += pw.div - 1
             while True:
                 wait = ticks_diff(pc.due, ticks_us())
                 if wait <= 0 or pw.state != P.POWER_IDLE or not self.running:
@@ -372,6 +400,7 @@ class App:
                     await asyncio.sleep_ms(0)  # then the other tasks (console reader) get a turn
                 else:
                     await asyncio.sleep_ms(wait // 1000 if wait >= 1000 else 0)
+            self.index += pw.div - 1  # (only now: CMD_TIME while waiting counts from the last tick)
             if pw.state != P.POWER_IDLE or not self.running:
                 break  # CMD_POWER 2 woke the board while it waited
             late = ticks_diff(ticks_us(), pc.due)
@@ -392,6 +421,7 @@ class App:
                     while self._next_status <= self.t_ms:
                         self._next_status += _STATUS_EVERY_MS
                     self.send_status()
+                self.sample_us = pc.due  # CMD_TIME: the idle tick is the latest sample instant
                 self.index += 1
                 pc.advance()
         self._set_idle(False)

@@ -14,8 +14,9 @@ carried into the following samples. `catchup` < 0 never skips: a replayed record
 nothing by being read late, so the virtual board's replay HAL catches up instead.
 
 Lateness statistics (for jitter: how far sample instants fall from the grid) are kept in a
-fixed histogram of 100 us bins (128 of them: 512 bytes), so the per-sample cost is a few integer operations and no
-allocation; `stats()` (a command, off the sample path) turns them into mean, p99 and max.
+fixed histogram of 200 us bins (128 of them, up to 25.6 ms: 512 bytes), so the per-sample
+cost is a few integer operations and no allocation; `stats()` (a command, off the sample
+path) turns them into mean, p99 (to a bin) and max (exact).
 """
 
 from array import array
@@ -25,10 +26,21 @@ from micropython import const
 from gaitfw.compat import ticks_add, ticks_diff
 
 _BINS = const(128)
-_BIN_US = const(100)  # histogram resolution; the last bin holds everything from 12.7 ms on
+_BIN_US = const(200)  # histogram resolution; the last bin holds everything from 25.4 ms on
+
+
+_NEVER = const(1 << 29)  # beyond any ticks_diff: "never skip"
 
 
 class Pacer:
+    """The grid and its statistics. The sample loop (app.App.sampler) inlines the per-sample
+    part on locals (the deadline step when the period is a whole number of microseconds, the
+    histogram update); `advance`, `record`, `behind` and `skip` are the same steps as methods,
+    for the rare paths (idle, skipping, a fractional period) and the tests."""
+
+    BIN_US = _BIN_US
+    TOP = _BINS - 1
+
     def __init__(self, rate, speed=1.0, catchup=-1):
         self.rate = rate
         self.hist = array("I", [0] * _BINS)
@@ -46,6 +58,11 @@ class Pacer:
         self._den = rate * self.speed_milli
         self._rem = 0
         self.period_us = self._num // self._den
+        # the whole period when it is a whole number of microseconds (100 Hz: 10 000), else 0
+        self.period_int = self.period_us if self._num % self._den == 0 else 0
+        c = self.catchup
+        # lateness beyond which ticks are skipped rather than caught up
+        self.limit_us = (c + 1) * self.period_us if c >= 0 else _NEVER
 
     def start(self, now):
         self.due = now
@@ -60,40 +77,45 @@ class Pacer:
 
     def record(self, late_us):
         """Account one sample taken late_us after it was due (>= 0)."""
-        self.n += 1
         if late_us > self.max_us:
             self.max_us = late_us
-        if late_us >= self.period_us:
-            self.late += 1
         b = late_us // _BIN_US
-        if b < _BINS:
-            self.hist[b] += 1
-        else:  # beyond the histogram: counted in the last bin, its lateness kept in ms (the mean)
-            self.hist[_BINS - 1] += 1
+        if b > _BINS - 1:  # beyond the histogram: counted in the last bin, its lateness kept in ms
+            b = _BINS - 1
             self.over_ms += late_us // 1000
+        self.hist[b] += 1
 
     def behind(self, late_us):
         """True when the loop is more than `catchup` periods behind: skip, do not catch up."""
-        c = self.catchup
-        return c >= 0 and late_us > (c + 1) * self.period_us
+        return late_us > self.limit_us
 
     def skip(self, now):
         """Skip the ticks that are due and beyond catch-up; return how many were skipped."""
         k = 0
-        lim = (self.catchup + 1) * self.period_us
+        lim = self.limit_us
         while ticks_diff(now, self.due) > lim and k < 1000000:
             self.advance()
             k += 1
         self.skipped += k
         return k
 
+    def counts(self):
+        """(samples recorded, of them a period or more late), from the histogram."""
+        h = self.hist
+        n = 0
+        late = 0
+        first_late = self.period_us // _BIN_US  # exact when the period is a multiple of a bin
+        for i in range(_BINS):
+            n += h[i]
+            if i >= first_late:
+                late += h[i]
+        return n, late
+
     def overruns(self):
-        return self.late + self.skipped
+        return self.counts()[1] + self.skipped
 
     def reset_stats(self):
-        self.n = 0
         self.max_us = 0
-        self.late = 0
         self.skipped = 0
         self.over_ms = 0
         h = self.hist
@@ -103,7 +125,7 @@ class Pacer:
     def stats(self):
         """Lateness of the samples since the last reset: a dict (allocates: not per sample)."""
         h = self.hist
-        n = self.n
+        n, late = self.counts()
         tot = 0
         p99 = 0
         want = n - n // 100  # the 99th percentile: the bin holding sample number ceil(0.99 n)
@@ -123,7 +145,7 @@ class Pacer:
             "mean_us": tot // n if n else 0,
             "p99_us": min(p99, self.max_us) if n else 0,
             "max_us": self.max_us,
-            "late": self.late,
+            "late": late,
             "skipped": self.skipped,
             "bin_us": _BIN_US,
         }

@@ -98,11 +98,16 @@ class Power:
         return moved
 
     def check(self, s):
-        """Per full-rate sample: True when it is time to go idle (the caller checks the link)."""
+        """Per full-rate sample: True when it is time to go idle (the caller checks the link).
+        The sample loop keeps this countdown on a local and calls `check_now` itself."""
         self.countdown -= 1
         if self.countdown > 0:
             return False
         self.countdown = self.div
+        return self.check_now(s)
+
+    def check_now(self, s):
+        """Every `div` samples: motion resets the stillness count; True when still long enough."""
         if self.force:
             self.force = False
             return True

@@ -40,7 +40,7 @@ def test_lateness_statistics() -> None:
     st = pc.stats()
     assert st["n"] == 1000 and st["max_us"] == 30000
     assert st["late"] == 1  # >= one period (10 ms)
-    assert abs(st["mean_us"] - (90 * 100 + 9 * 5000 + 30000) / 1000) <= 50  # bins of 100 us
+    assert abs(st["mean_us"] - (90 * 100 + 9 * 5000 + 30000) / 1000) <= 100  # bins of 200 us
     assert 100 <= st["p99_us"] <= 200  # the 990th sample: 100 us, to a bin
     pc.reset_stats()
     assert pc.stats()["n"] == 0 and pc.overruns() == 0
@@ -147,7 +147,7 @@ def run(n):
     return gc.mem_alloc() - a0
 run(100)
 grew = run(20000)
-print(json.dumps({"grew": grew, "late": pc.late}))
+print(json.dumps({"grew": grew, "late": pc.counts()[1]}))
 """
 
 

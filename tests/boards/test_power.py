@@ -19,6 +19,7 @@ from gaitloop.decoder import BoardState, StreamDecoder
 from gaitloop.messages import Ack, Samples, Status
 from gaitloop.sim.machine_world import run_on_models
 from gaitloop.sim.sources import make_replay
+from gaitloop.timeprobe import board_time_s
 from tests.conftest import SHIPPED_CMU, SHIPPED_GAITPDB
 
 pytestmark = pytest.mark.micropython
@@ -69,7 +70,10 @@ async def watch():
         if el >= END_MS:
             break
         await asyncio.sleep_ms(20)
+probe_at = None
 async def main():
+    global t_start
+    t_start = time.ticks_ms()
     task = asyncio.create_task(app.sampler())
     await watch()
     app.running = False
@@ -78,7 +82,8 @@ asyncio.run(main())
 led = hal.led.on if hal.led is not None else None
 print(json.dumps({"log": log, "sleeps": len(machine.sleep_log), "sleep_ms": machine.sleep_log[:5],
                   "out": binascii.hexlify(app.out.b).decode(), "led": led, "index": app.index,
-                  "adv": Central.adv, "timing": app.pacer.stats()}))
+                  "adv": Central.adv, "timing": app.pacer.stats(),
+                  "probe_ms": None if probe_at is None else time.ticks_diff(probe_at, t_start)}))
 """
 
 
@@ -150,7 +155,8 @@ def _check_stream_after_wake(res: dict, reason: int) -> None:
 
 def test_insole_goes_idle_after_n_s_and_wakes_on_force(tmp_path: Path) -> None:
     cfg = {"idle_after_s": 1, "stream": True}
-    res = _run(tmp_path, "picow-insole", "insole", cfg, [(2200, "walk_now()")], 3200)
+    probe = "probe_at = time.ticks_ms(); app.handle_command(9, P.CMD_TIME, b'')"
+    res = _run(tmp_path, "picow-insole", "insole", cfg, [(1800, probe), (2200, "walk_now()")], 3200)
     t_in, t_out = _idle_span(res["log"])
     assert 900 <= t_in <= 1500, res["log"]  # 1 s without motion (+ one idle-rate check)
     assert t_out is not None and 2200 <= t_out <= 2500  # the next idle tick (100 ms) sees the force
@@ -161,6 +167,10 @@ def test_insole_goes_idle_after_n_s_and_wakes_on_force(tmp_path: Path) -> None:
     # radio off, profile allows it: lightsleep between the idle ticks, about one per tick
     assert res["sleeps"] >= 5 and all(50 <= ms <= 100 for ms in res["sleep_ms"]), res["sleep_ms"]
     _check_stream_after_wake(res, P.WAKE_MOTION)
+    # CMD_TIME while idle still places the arrival on the sample clock (the idle tick's instant)
+    (ack,) = [a for a in res["acks"] if a.cmd == P.CMD_TIME]
+    board_s = board_time_s(ack.reply, 100, 1.0)
+    assert board_s is not None and abs(board_s - res["probe_ms"] / 1000) < 0.015, (board_s, res["probe_ms"])
 
 
 def test_knee_wakes_on_motion_of_the_thighs(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ time, with the real boards' overrun policy (catch up at most 2 samples, then ski
 
 1. Jitter: how far the sample instants fall behind the ideal grid start + n x period,
    measured by the board itself (gaitfw/pacer.py: ticks_us when the sample is read minus when
-   it was due; a histogram of 100 us bins) and read with CMD_TIMING: mean, p99, max, samples a
+   it was due; a histogram of 200 us bins) and read with CMD_TIMING: mean, p99, max, samples a
    period or more late, ticks skipped.
 2. Long-run drift: the board's sample clock (index / rate, refined by CMD_TIME to the
    microsecond) against the host's monotonic clock, from a probe after warm-up to one at the
