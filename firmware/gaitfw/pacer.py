@@ -99,20 +99,25 @@ class Pacer:
         self.skipped += k
         return k
 
-    def counts(self):
-        """(samples recorded, of them a period or more late), from the histogram."""
+    def n(self):
+        """Samples recorded since the last reset (from the histogram)."""
         h = self.hist
-        n = 0
-        late = 0
-        first_late = self.period_us // _BIN_US  # exact when the period is a multiple of a bin
+        t = 0
         for i in range(_BINS):
-            n += h[i]
-            if i >= first_late:
-                late += h[i]
-        return n, late
+            t += h[i]
+        return t
+
+    def late(self):
+        """Samples taken a period or more after they were due (exact when the period is a
+        multiple of a bin, as at 100 Hz). An int, no allocation: STATUS asks every second."""
+        h = self.hist
+        t = 0
+        for i in range(self.period_us // _BIN_US, _BINS):
+            t += h[i]
+        return t
 
     def overruns(self):
-        return self.counts()[1] + self.skipped
+        return self.late() + self.skipped
 
     def reset_stats(self):
         self.max_us = 0
@@ -125,7 +130,8 @@ class Pacer:
     def stats(self):
         """Lateness of the samples since the last reset: a dict (allocates: not per sample)."""
         h = self.hist
-        n, late = self.counts()
+        n = self.n()
+        late = self.late()
         tot = 0
         p99 = 0
         want = n - n // 100  # the 99th percentile: the bin holding sample number ceil(0.99 n)

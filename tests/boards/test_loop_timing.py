@@ -147,7 +147,7 @@ def run(n):
     return gc.mem_alloc() - a0
 run(100)
 grew = run(20000)
-print(json.dumps({"grew": grew, "late": pc.counts()[1]}))
+print(json.dumps({"grew": grew, "late": pc.late()}))
 """
 
 
