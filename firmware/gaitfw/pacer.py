@@ -15,8 +15,8 @@ nothing by being read late, so the virtual board's replay HAL catches up instead
 
 Lateness statistics (for jitter: how far sample instants fall from the grid) are kept in a
 fixed histogram of 200 us bins (128 of them, up to 25.6 ms: 512 bytes), so the per-sample
-cost is a few integer operations and no allocation; `stats()` (a command, off the sample
-path) turns them into mean, p99 (to a bin) and max (exact).
+cost is a few integer operations and no allocation; CMD_TIMING (gaitfw/powercmd.py, off the
+sample path) turns them into mean, p99 (to a bin) and max (exact).
 """
 
 from array import array
@@ -36,33 +36,25 @@ class Pacer:
     """The grid and its statistics. The sample loop (app.App.sampler) inlines the per-sample
     part on locals (the deadline step when the period is a whole number of microseconds, the
     histogram update); `advance`, `record`, `behind` and `skip` are the same steps as methods,
-    for the rare paths (idle, skipping, a fractional period) and the tests."""
+    for the rare paths (idle, skipping, a fractional period) and the tests. The statistics as
+numbers for people: `gaitfw.powercmd.stats` (CMD_TIMING)."""
 
     BIN_US = _BIN_US
     TOP = _BINS - 1
 
     def __init__(self, rate, speed=1.0, catchup=-1):
-        self.rate = rate
         self.hist = array("I", [0] * _BINS)
-        self.catchup = catchup
-        self.set_rate(rate, speed)
-        self.due = 0
-        self.reset_stats()
-
-    def set_rate(self, rate, speed=None):
-        """Real microseconds per sample = 1e6 / (rate x speed), as num / den exactly."""
-        if speed is not None:
-            self.speed_milli = int(speed * 1000) or 1000
-        self.rate = rate
+        # real microseconds per sample = 1e6 / (rate x speed), as num / den exactly
         self._num = 1000000 * 1000
-        self._den = rate * self.speed_milli
+        self._den = rate * (int(speed * 1000) or 1000)
         self._rem = 0
         self.period_us = self._num // self._den
         # the whole period when it is a whole number of microseconds (100 Hz: 10 000), else 0
         self.period_int = self.period_us if self._num % self._den == 0 else 0
-        c = self.catchup
         # lateness beyond which ticks are skipped rather than caught up
-        self.limit_us = (c + 1) * self.period_us if c >= 0 else _NEVER
+        self.limit_us = (catchup + 1) * self.period_us if catchup >= 0 else _NEVER
+        self.due = 0
+        self.reset_stats()
 
     def start(self, now):
         self.due = now
@@ -99,14 +91,6 @@ class Pacer:
         self.skipped += k
         return k
 
-    def n(self):
-        """Samples recorded since the last reset (from the histogram)."""
-        h = self.hist
-        t = 0
-        for i in range(_BINS):
-            t += h[i]
-        return t
-
     def late(self):
         """Samples taken a period or more after they were due (exact when the period is a
         multiple of a bin, as at 100 Hz). An int, no allocation: STATUS asks every second."""
@@ -126,32 +110,3 @@ class Pacer:
         h = self.hist
         for i in range(_BINS):
             h[i] = 0
-
-    def stats(self):
-        """Lateness of the samples since the last reset: a dict (allocates: not per sample)."""
-        h = self.hist
-        n = self.n()
-        late = self.late()
-        tot = 0
-        p99 = 0
-        want = n - n // 100  # the 99th percentile: the bin holding sample number ceil(0.99 n)
-        seen = 0
-        for i in range(_BINS):
-            c = h[i]
-            if c:
-                if i < _BINS - 1:
-                    tot += c * (i * _BIN_US + _BIN_US // 2)
-                if seen < want <= seen + c:
-                    p99 = (i + 1) * _BIN_US
-                seen += c
-        tot += self.over_ms * 1000
-        return {
-            "n": n,
-            "period_us": self.period_us,
-            "mean_us": tot // n if n else 0,
-            "p99_us": min(p99, self.max_us) if n else 0,
-            "max_us": self.max_us,
-            "late": late,
-            "skipped": self.skipped,
-            "bin_us": _BIN_US,
-        }

@@ -53,17 +53,9 @@ class Power:
         self.ref = array("i", [0] * nch)
         self.state = P.POWER_ACTIVE
         self.reason = P.WAKE_NONE
-        self.countdown = self.div
         self.still = 0  # idle-rate checks since the last motion
-        self.entered = 0  # times idle was entered
-        self.woke = 0
         self.hold = False  # CMD_POWER 2: stay active until the next motion-free period
         self.force = False  # CMD_POWER 1: idle at the next check
-
-    def idle_now(self):
-        self.force = True
-        self.hold = False
-        self.countdown = 1
 
     def configure(self, cfg):
         """(Re)read the settings from the config (at boot, and after CMD_SET)."""
@@ -97,17 +89,9 @@ class Power:
                 ref[c] = s[c]
         return moved
 
-    def check(self, s):
-        """Per full-rate sample: True when it is time to go idle (the caller checks the link).
-        The sample loop keeps this countdown on a local and calls `check_now` itself."""
-        self.countdown -= 1
-        if self.countdown > 0:
-            return False
-        self.countdown = self.div
-        return self.check_now(s)
-
     def check_now(self, s):
-        """Every `div` samples: motion resets the stillness count; True when still long enough."""
+        """Every `div` samples (the sample loop counts them): motion resets the stillness
+        count; True when still long enough (or CMD_POWER 1 set `force`)."""
         if self.force:
             self.force = False
             return True
@@ -120,14 +104,11 @@ class Power:
 
     def enter(self):
         self.state = P.POWER_IDLE
-        self.entered += 1
 
     def wake(self, reason):
         self.state = P.POWER_ACTIVE
         self.reason = reason
         self.still = 0
-        self.countdown = self.div
-        self.woke += 1
 
     def rate_now(self):
         return self.idle_rate if self.state == P.POWER_IDLE else self.rate

@@ -13,7 +13,7 @@ def handle(app, seq, cmd, args):
     if cmd == P.CMD_POWER:
         _power(app, seq, cmd, args)
     elif cmd == P.CMD_TIMING:
-        st = app.pacer.stats()
+        st = stats(app.pacer)
         st["rate"] = app.power.rate_now()
         st["power"] = app.power.state
         if len(args) and args[0] == 1:
@@ -40,10 +40,45 @@ def _power(app, seq, cmd, args):
         if app._connected():
             app._nak(seq, cmd, P.ERR_POWER_STATE, "a BLE host is connected")
             return
-        pw.idle_now()  # at the next sample
+        pw.force = True  # at the next idle-rate check
+        pw.hold = False
     elif op == 2:
         pw.hold = True
         pw.still = 0
         if pw.state == P.POWER_IDLE:
             pw.wake(P.WAKE_COMMAND)
     app._ack(seq, cmd, bytes((pw.state, pw.reason)))
+
+
+def stats(pc):
+    """The pacer's lateness since the last reset (gaitfw/pacer.py): a dict for CMD_TIMING."""
+    bin_us = pc.BIN_US
+    bins = pc.TOP + 1
+    h = pc.hist
+    n = 0
+    for i in range(bins):
+        n += h[i]
+    late = pc.late()
+    tot = 0
+    p99 = 0
+    want = n - n // 100  # the 99th percentile: the bin holding sample number ceil(0.99 n)
+    seen = 0
+    for i in range(bins):
+        c = h[i]
+        if c:
+            if i < bins - 1:
+                tot += c * (i * bin_us + bin_us // 2)
+            if seen < want <= seen + c:
+                p99 = (i + 1) * bin_us
+            seen += c
+    tot += pc.over_ms * 1000  # the last bin's lateness, kept in ms
+    return {
+        "n": n,
+        "period_us": pc.period_us,
+        "mean_us": tot // n if n else 0,
+        "p99_us": min(p99, pc.max_us) if n else 0,
+        "max_us": pc.max_us,
+        "late": late,
+        "skipped": pc.skipped,
+        "bin_us": bin_us,
+    }

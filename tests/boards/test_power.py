@@ -32,6 +32,7 @@ import json, asyncio, time, binascii
 import machine
 from gaitfw import profiles, app as A
 from gaitfw import protocol as P
+from gaitfw import powercmd
 from gaitfw.boardhal import BoardHal
 from bench import wire_profile
 still = json.load(open("still.json"))
@@ -82,7 +83,7 @@ asyncio.run(main())
 led = hal.led.on if hal.led is not None else None
 print(json.dumps({"log": log, "sleeps": len(machine.sleep_log), "sleep_ms": machine.sleep_log[:5],
                   "out": binascii.hexlify(app.out.b).decode(), "led": led, "index": app.index,
-                  "adv": Central.adv, "timing": app.pacer.stats(),
+                  "adv": Central.adv, "timing": powercmd.stats(app.pacer),
                   "probe_ms": None if probe_at is None else time.ticks_diff(probe_at, t_start)}))
 """
 
