@@ -20,6 +20,8 @@ from micropython import const
 from gaitfw import events as E
 from gaitfw import protocol as P
 from gaitfw.compat import mem_alloc, mem_free, ticks_add, ticks_diff, ticks_ms
+from gaitfw.pacer import Pacer
+from gaitfw.power import Power
 
 try:
     from time import ticks_us
@@ -117,10 +119,15 @@ class App:
         if speed <= 0:
             speed = 1.0
         self.speed = speed
-        # real microseconds per sample = 1e6 / (rate * speed): an exact fraction, remainder carried
-        self._num = 1000000 * 1000
-        self._den = self.rate * int(speed * 1000)
-        self._rem = 0
+        # the sample grid (gaitfw/pacer.py); a HAL reading the present (gaitfw/boardhal.py)
+        # skips ticks beyond its CATCHUP instead of reading late samples back to back
+        catchup = getattr(hal, "CATCHUP", -1)
+        try:
+            catchup = int(cfg.get("catchup", catchup))
+        except (TypeError, ValueError):
+            pass  # a bad config value must not stop the board from booting
+        self.pacer = Pacer(self.rate, speed, catchup)
+        self.power = Power(board.KIND, self.nch, self.rate, cfg, getattr(hal, "profile", None))
         self.rx = bytearray(P.MAX_ENCODED)
         self.rx_len = 0
         self.rx_dec = bytearray(P.MAX_FRAME)
@@ -207,6 +214,11 @@ class App:
         self._mem_age = (self._mem_age + 1) % 10
         P.put_u32(raw, h + 12, self._mem_free)
         P.put_u32(raw, h + 16, self._mem_alloc)
+        pw = self.power
+        raw[h + 20] = pw.state
+        raw[h + 21] = pw.reason
+        P.put_u16(raw, h + 22, pw.rate_now())
+        P.put_u32(raw, h + 24, self.pacer.overruns())
         self._send(w.finish(P.STATUS_LEN))
 
     def _flush_batch(self):
@@ -267,12 +279,43 @@ class App:
         return True
 
     async def sampler(self):
+        """Take samples on the pacer's grid; hand over to `_idle` while the board idles.
+
+        Lateness of every sample goes into the pacer's histogram (jitter); a late loop catches
+        up at most _MAX_CATCHUP samples per scheduler turn, and a HAL with a CATCHUP limit skips
+        the ticks beyond it (counted; the index moves on, so board time stays on the wall
+        clock). The per-sample part of the pacer and of the idle check runs on locals here:
+        a method call each would cost more than the arithmetic (docs/hardware.md)."""
         self._next_status = _STATUS_EVERY_MS
         self._next_hello = _HELLO_EVERY_MS
-        due = ticks_us()
+        pc = self.pacer
+        pw = self.power
+        hist = pc.hist
+        bin_us = pc.BIN_US
+        top = pc.TOP
+        limit = pc.limit_us
+        per = pc.period_int  # 0: a fractional period, stepped by pc.advance()
+        pc.start(ticks_us())
+        due = pc.due
+        cd = pw.div
         while self.running:
             n = 0
-            while ticks_diff(ticks_us(), due) >= 0 and n < _MAX_CATCHUP:
+            while n < _MAX_CATCHUP:
+                late = ticks_diff(ticks_us(), due)
+                if late < 0:
+                    break
+                if late > limit:
+                    pc.due = due
+                    self._skip(pc.skip(ticks_us()))
+                    due = pc.due
+                    continue
+                b = late // bin_us
+                if b > top:
+                    pc.record(late)
+                else:
+                    hist[b] += 1
+                    if late > pc.max_us:
+                        pc.max_us = late
                 if not self.step():
                     self.flags |= P.ST_REPLAY_END
                     if self.batch_count:
@@ -281,17 +324,117 @@ class App:
                     self.running = False
                     return
                 self.sample_us = due  # the sample clock's tick of it (not when step ran)
-                self._rem += self._num
-                q = self._rem // self._den
-                self._rem -= q * self._den
-                due = ticks_add(due, q)
+                if per:
+                    due = ticks_add(due, per)
+                else:
+                    pc.due = due
+                    pc.advance()
+                    due = pc.due
                 n += 1
+                cd -= 1
+                if cd <= 0:
+                    cd = pw.div
+                    if pw.check_now(self.sample) and not self._connected():
+                        pc.due = due
+                        await self._idle()
+                        due = pc.due
+                        cd = pw.div
+                        break
+            pc.due = due
             if n == _MAX_CATCHUP:
                 self.flags |= P.ST_SAMPLE_LATE
                 await asyncio.sleep_ms(0)
             else:
                 wait = ticks_diff(due, ticks_us()) // 1000
                 await asyncio.sleep_ms(wait if wait > 0 else 0)
+
+    def _skip(self, k):
+        """k ticks were skipped: the samples are lost (the host counts the gap), time goes on."""
+        if k <= 0:
+            return
+        if self.batch_count:
+            self._flush_batch()  # a SAMPLES frame holds consecutive samples only
+        self.index += k
+        self.flags |= P.ST_SAMPLE_LATE
+
+    def _connected(self):
+        ble = self.ble
+        return ble is not None and ble.conn >= 0
+
+    def _set_time(self):
+        idx = self.index
+        rate = self.rate
+        self.t_ms = (idx // rate) * 1000 + (idx % rate) * 1000 // rate
+
+    async def _idle(self):
+        """Low power until motion, a connection or CMD_POWER 2 (gaitfw/power.py).
+
+        Every `div`-th tick of the same grid: one sensor read compared with the motion
+        anchor; the index moves on `div` ticks (board time stays true, no SAMPLES are sent:
+        the STATUS before the gap says the board was idle). On wake the tick that saw the
+        motion is taken at once as a full-rate sample, and every tick after it."""
+        pw = self.power
+        pc = self.pacer
+        hal = self.hal
+        s = self.sample
+        if self.batch_count:
+            self._flush_batch()
+        pw.enter()
+        self._set_idle(True)
+        self.send_status()
+        sleep = None
+        if pw.lightsleep and self.ble is None:
+            try:
+                from machine import lightsleep as sleep
+            except ImportError:
+                sleep = None
+        while self.running and pw.state == P.POWER_IDLE:
+            for _ in range(pw.div - 1):  # the next idle tick, on the full-rate grid
+                pc.advance()
+            while True:
+                wait = ticks_diff(pc.due, ticks_us())
+                if wait <= 0 or pw.state != P.POWER_IDLE or not self.running:
+                    break
+                if sleep is not None and wait >= 2000:
+                    sleep(wait // 1000)  # the whole board waits (no radio to keep up)
+                    await asyncio.sleep_ms(0)  # then the other tasks (console reader) get a turn
+                else:
+                    await asyncio.sleep_ms(wait // 1000 if wait >= 1000 else 0)
+            self.index += pw.div - 1  # (only now: CMD_TIME while waiting counts from the last tick)
+            if pw.state != P.POWER_IDLE or not self.running:
+                break  # CMD_POWER 2 woke the board while it waited
+            late = ticks_diff(ticks_us(), pc.due)
+            if pc.behind(late):
+                k = pc.skip(ticks_us())
+                self.index += k
+            self._set_time()
+            if self._connected():
+                pw.wake(P.WAKE_LINK)
+            elif not hal.read(s):
+                pw.wake(P.WAKE_NONE)  # a replay ran out: the sampler reports REPLAY_END
+            elif pw.moved(s):
+                pw.wake(P.WAKE_MOTION)
+            if pw.state == P.POWER_IDLE:
+                if self.ring.count:
+                    self._drain_events()
+                if self.t_ms >= self._next_status:
+                    while self._next_status <= self.t_ms:
+                        self._next_status += _STATUS_EVERY_MS
+                    self.send_status()
+                self.sample_us = pc.due  # CMD_TIME: the idle tick is the latest sample instant
+                self.index += 1
+                pc.advance()
+        self._set_idle(False)
+        self.send_status()  # active again, with the reason; SAMPLES follow from this tick on
+        self._next_hello = self.t_ms  # a host that joined while idle learns the board at once
+
+    def _set_idle(self, idle):
+        """LED and buzzer off, BLE advertising slow while idle (gaitfw/boardhal, link_ble)."""
+        f = getattr(self.hal, "set_idle", None)
+        if f is not None:
+            f(idle)
+        if self.ble is not None:
+            self.ble.set_idle(idle)
 
     # -- commands -----------------------------------------------------------------------
 
@@ -401,12 +544,17 @@ class App:
             self._hello = None
             if "stream" in changes:
                 self.streaming = bool(changes["stream"])
+            self.power.configure(self.cfg)  # idle_after_s, wake_thr, idle_rate_hz, lightsleep
             try:
                 save_config(self.cfg)
             except OSError:
                 self._nak(seq, cmd, P.ERR_STORAGE, "config not saved")
                 return
             self._ack(seq, cmd)
+        elif P.CMD_POWER <= cmd <= P.CMD_HAL_RAW:
+            from gaitfw import powercmd  # rare: imported when first asked, not kept from boot
+
+            powercmd.handle(self, seq, cmd, args)
         elif P.CMD_UPD_FIRST <= cmd <= P.CMD_UPD_LAST and self.updater is not None:
             self.updater.handle(seq, cmd, args)  # signed A/B-slot updates: gaitfw/update.py
         else:

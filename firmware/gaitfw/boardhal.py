@@ -38,6 +38,11 @@ def _build(spec, i2c):
 
 
 class BoardHal:
+    # A sensor reads the present: after a stall the sample loop takes at most this many late
+    # samples back to back, then skips ticks (gaitfw/pacer.py) rather than reading a burst
+    # of samples that would all carry wrong times.
+    CATCHUP = 2
+
     def __init__(self, profile, n_channels, cal=None):
         """`cal`: {channel index: (u_a, out_a, u_b, out_b)} from config.json overrides the profile's."""
         covered = set()
@@ -46,6 +51,8 @@ class BoardHal:
             b = profile["i2c"]
             i2c = machine.I2C(b["id"], sda=machine.Pin(b["sda"]), scl=machine.Pin(b["scl"]), freq=b.get("freq", 400000))
         self.i2c = i2c
+        self.profile = profile  # gaitfw.power reads "lightsleep" from it
+        self.specs = []
         self.drivers = []
         for spec in profile["sensors"]:
             if cal and spec["drv"] in ("fsr", "bend") and spec["ch"] in cal:
@@ -57,6 +64,7 @@ class BoardHal:
                     raise ValueError("profile %s: channel %d out of range or doubled" % (profile["name"], c))
                 covered.add(c)
             self.drivers.append(drv)
+            self.specs.append(spec)
         if len(covered) != n_channels:
             raise ValueError("profile %s fills %d of %d channels" % (profile["name"], len(covered), n_channels))
         self.faults = [0] * len(self.drivers)
@@ -118,6 +126,14 @@ class BoardHal:
             if d.fault:
                 self.latched = P.ST_SENSOR_FAULT
         return bits
+
+    def set_idle(self, idle):
+        """Idle (gaitfw/power.py): LED and buzzer off; the feedback rules drive them again on wake."""
+        if idle:
+            if self.buzzer is not None:
+                self.buzzer.stop()
+            if self.led is not None and self.led.on:
+                self.led.set(0)
 
     def fault_counts(self):
         return list(self.faults)

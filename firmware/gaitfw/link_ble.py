@@ -39,6 +39,7 @@ _IRQ_MTU_EXCHANGED = const(21)
 
 _ENOMEM = const(12)
 _ADV_INTERVAL_US = const(100000)
+_ADV_IDLE_US = const(1000000)  # idle (gaitfw/power.py): a central still finds the board within ~1 s
 _RX_BUFFER = const(2048)  # two largest command frames: writes may pile up between two IRQ turns
 _INBOX = const(2048)
 _WANT_MTU = const(247)
@@ -100,6 +101,7 @@ class BleLink:
         self.live = False  # notifying: set by START / RESEND from the host, cleared on disconnect
         self._want_mtu = False
         self._want_adv = True
+        self.adv_us = _ADV_INTERVAL_US
         self._extra_conns = bytearray(0)
         self.inbox = bytearray(_INBOX)
         self.in_head = 0  # written by the IRQ handler only
@@ -238,7 +240,15 @@ class BleLink:
                 pass  # stays at 23: notifications are cut smaller, nothing is lost
         if self._want_adv and self.conn < 0:
             self._want_adv = False
-            ble.gap_advertise(_ADV_INTERVAL_US, adv_data=self.adv, resp_data=self.resp)
+            ble.gap_advertise(self.adv_us, adv_data=self.adv, resp_data=self.resp)
+
+    def set_idle(self, idle):
+        """Advertise every 1 s while the board idles, every 100 ms otherwise (re-advertised at
+        the next pump turn when not connected): the radio's share of the idle current."""
+        us = _ADV_IDLE_US if idle else _ADV_INTERVAL_US
+        if us != self.adv_us:
+            self.adv_us = us
+            self._want_adv = True
 
     def _notify_some(self):
         """Send what the ring holds in notifications of at most MTU - 3 bytes. False on ENOMEM."""
@@ -286,10 +296,10 @@ class BleLink:
             self._retry_at = ticks_add(now, self._backoff)
 
     async def pump(self, running):
-        """Run `poll` every few ms while running() is true."""
+        """Run `poll` every few ms while running() is true (every 100 ms while idle)."""
         while running():
             self.poll()
-            await asyncio.sleep_ms(_TICK_MS)
+            await asyncio.sleep_ms(_TICK_MS if self.adv_us == _ADV_INTERVAL_US else 10 * _TICK_MS)
 
     def close(self):
         try:

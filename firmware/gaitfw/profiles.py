@@ -12,7 +12,9 @@ GP26-28; GP23-25 and GP29 belong to the wireless chip (the LED is `Pin("LED")` o
 not measured on hardware here: `gaitloop status` prints the board's real free heap). The
 ESP32-S3 profiles assume an N8R8 module (DevKitC-1-N8R8) running the SPIRAM_OCT firmware,
 whose GC heap lives in the 8 MB PSRAM; the Pico W keeps about 150 kB after its wireless
-driver. `uname` is what `os.uname().machine` contains.
+driver. `uname` is what `os.uname().machine` contains. `lightsleep`: the idle board may wait in
+`machine.lightsleep` between its idle ticks (gaitfw/power.py; used only while BLE is off,
+as neither MCU keeps the radio up in light sleep).
 
 Calibrations here are defaults for the reference build in docs/hardware.md; the board's
 config.json overrides them (`cfg["hal_cal"]`, per channel index) after standing calibration.
@@ -31,6 +33,7 @@ ESP32S3_INSOLE = {
     "links": ("ble", "usb_cdc"),
     "rate_hz": 100,
     "heap_free": 2000000,
+    "lightsleep": True,
     "sensors": (
         {"drv": "hx711", "ch": 0, "dout": 4, "sck": 5, "gain": 128, "div": 256},  # heel load cell
         {"drv": "hx711", "ch": 1, "dout": 6, "sck": 7, "gain": 128, "div": 256},  # ball load cell
@@ -48,6 +51,7 @@ PICOW_INSOLE = {
     "links": ("ble", "usb_cdc"),
     "rate_hz": 100,
     "heap_free": 150000,
+    "lightsleep": True,
     "sensors": (
         {"drv": "fsr", "ch": 0, "pin": 26, "cal": _FSR_CAL},  # heel FSR
         {"drv": "fsr", "ch": 1, "pin": 27, "cal": _FSR_CAL},  # ball FSR
@@ -78,6 +82,7 @@ ESP32S3_KNEE = {
     "links": ("ble", "usb_cdc"),
     "rate_hz": 100,
     "heap_free": 2000000,
+    "lightsleep": True,
     "i2c": _KNEE_I2C_S3,
     "sensors": _knee(1, 2),
     "buzzer": 16,
@@ -93,6 +98,7 @@ PICOW_KNEE = {
     "links": ("ble", "usb_cdc"),
     "rate_hz": 100,
     "heap_free": 150000,
+    "lightsleep": True,
     "i2c": _KNEE_I2C_PICO,
     "sensors": _knee(26, 27),
     "buzzer": 15,

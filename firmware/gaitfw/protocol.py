@@ -38,7 +38,8 @@ MAX_ENCODED = const(1041)  # MAX_FRAME + MAX_FRAME // 254 + 2 (COBS overhead + d
 MSG_HELLO = const(0x01)  # JSON: device, kind, side, fw, proto, rate, channels, units, scale
 MSG_SAMPLES = const(0x02)  # u32 first sample index, u8 n_channels, u8 n_samples, int16[n][c]
 MSG_EVENT = const(0x03)  # u8 code, u8 side, i32 a, i32 b   (header time = event time)
-MSG_STATUS = const(0x04)  # u32 flags, u32 samples, u16 ev_dropped, u16 tx_dropped, u32 free, u32 alloc
+MSG_STATUS = const(0x04)  # u32 flags, u32 samples, u16 ev_dropped, u16 tx_dropped, u32 free, u32 alloc,
+# u8 power, u8 wake reason, u16 rate now, u32 overruns
 MSG_CMD = const(0x05)  # u8 command id, arguments (host -> board)
 MSG_ACK = const(0x06)  # u16 command seq, u8 command id, reply bytes
 MSG_NAK = const(0x07)  # u16 command seq, u8 command id, u8 error code, UTF-8 reason
@@ -71,6 +72,10 @@ CMD_UPD_ROLLBACK = const(20)  # u8 kind, 32-byte tag -> ACK JSON | NAK
 CMD_UPD_INFO = const(21)  # -> ACK JSON: firmware, board, slots per artifact kind
 CMD_UPD_FIRST = const(16)
 CMD_UPD_LAST = const(23)
+# 28-31: timing and power (gaitfw/pacer.py, gaitfw/power.py, docs/hardware.md)
+CMD_POWER = const(28)  # u8 0 query / 1 idle now / 2 wake -> ACK u8 state, u8 reason | NAK 18
+CMD_TIMING = const(29)  # u8 1 = reset after reading -> ACK JSON: the sample loop's timing
+CMD_HAL_RAW = const(30)  # -> ACK JSON {channel: [driver, raw reading]}: standing calibration | NAK 3
 
 CMD_NAMES = {
     CMD_PING: "ping",
@@ -87,6 +92,9 @@ CMD_NAMES = {
     CMD_UPD_ABORT: "upd_abort",
     CMD_UPD_ROLLBACK: "upd_rollback",
     CMD_UPD_INFO: "upd_info",
+    CMD_POWER: "power",
+    CMD_TIMING: "timing",
+    CMD_HAL_RAW: "hal_raw",
 }
 
 # NAK error codes
@@ -103,6 +111,7 @@ ERR_UPD_FORMAT = const(8)  # not a manifest, or an unknown kind / format version
 ERR_UPD_DOWNGRADE = const(9)  # version lower than the active one
 ERR_UPD_VERIFY = const(10)  # chunk CRC, length or payload SHA-256 mismatch
 ERR_UPD_SELFTEST = const(11)  # the new artifact failed its self-test; the old one runs
+ERR_POWER_STATE = const(18)  # CMD_POWER idle refused: a host is connected over BLE
 
 ERR_NAMES = {
     ERR_UNKNOWN_CMD: "unknown command",
@@ -117,6 +126,7 @@ ERR_NAMES = {
     ERR_UPD_DOWNGRADE: "downgrade",
     ERR_UPD_VERIFY: "verification failed",
     ERR_UPD_SELFTEST: "self-test failed",
+    ERR_POWER_STATE: "connected: stays active",
 }
 
 # STATUS flag bits 0-7 (core). Bits 8-15: CSM, 16-23: MGait, 24-31: learned models.
@@ -398,4 +408,15 @@ def samples_header(raw, first_index, n_channels, n_samples):
 
 SAMPLES_HEADER = const(6)
 EVENT_LEN = const(10)
-STATUS_LEN = const(20)
+STATUS_LEN = const(28)  # with the power fields below; boards before them sent 20
+STATUS_BASE_LEN = const(20)
+# STATUS bytes 20-27 (timing and power, gaitfw/power.py): u8 power state, u8 wake reason,
+# u16 sample rate now (Hz), u32 sampler overruns (samples taken a period or more late, plus
+# ticks skipped); the core flag bits 0-7 are all taken, so the power state is a field
+POWER_ACTIVE = const(0)
+POWER_IDLE = const(1)
+WAKE_NONE = const(0)
+WAKE_MOTION = const(1)  # force or motion above the threshold at the idle rate
+WAKE_LINK = const(2)  # a BLE central connected
+WAKE_COMMAND = const(3)  # CMD_POWER 2 (or any command over the console while idle)
+

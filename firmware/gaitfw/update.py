@@ -109,6 +109,7 @@ class Updater:
         self.cfg = self._applied(None)
         self.x = None
         self._buf = bytearray(512)
+        self._had_hal_cal = False
 
     def _base_now(self):
         """The config as saved (config.json plus SETs since boot), without artifact keys."""
@@ -340,6 +341,13 @@ class Updater:
             if source != 0:
                 raise ValueError("templates do not load (the firmware would use its defaults)")
         cfg = self._applied((kind, slot))  # a calibration is range-checked in here
+        hal = self.app.hal if self.app is not None else None
+        if kind_code == M.KIND_CALIBRATION and hasattr(hal, "specs"):  # a board on its drivers
+            from gaitfw import halcal
+
+            err = halcal.check(hal, cfg.get("hal_cal"), cfg.get("hx711_tare"))  # this board's sensors
+            if err:
+                raise ValueError(err)
         procs = self.board.make_processors(self._emit_app, cfg)
         if kind_code == M.KIND_MODEL:
             models = [p.m for p in procs if hasattr(p, "m")]
@@ -369,6 +377,11 @@ class Updater:
         app.cfg.clear()
         app.cfg.update(cfg)
         app.processors = procs
+        if hasattr(app.hal, "specs") and ("hal_cal" in cfg or "hx711_tare" in cfg or self._had_hal_cal):
+            from gaitfw import halcal  # driver calibration (hal_cal, hx711_tare)
+
+            halcal.apply(app.hal, cfg)
+            self._had_hal_cal = True  # a later rollback re-applies (back to the boot values)
         app.boot_error = None
         app.flags &= ~P.ST_PROCESSOR_ERROR
         app._hello = None

@@ -65,6 +65,7 @@ _PLUGINS: tuple[str, ...] = (
     "gaitloop.cli_update",
     "gaitloop.cli_ble",
     "gaitloop.cli_web",
+    "gaitloop.cli_power",
 )
 
 console = Console(stderr=True)

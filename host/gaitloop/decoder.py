@@ -141,6 +141,7 @@ class BoardState:
     frames: int = 0
     seq_gaps: int = 0  # frames missing by sequence number
     sample_gaps: int = 0  # samples missing by sample index
+    idle_samples: int = 0  # sample indices skipped while the board idled (STATUS power), not lost
     samples: int = 0
     resets: int = 0
     bad_payloads: int = 0
@@ -151,6 +152,7 @@ class BoardState:
     recent_events: deque = field(default_factory=lambda: deque(maxlen=8))
     first_t_ms: int | None = None
     last_t_ms: int | None = None
+    _idled: bool = False
 
     @property
     def label(self) -> str:
@@ -180,11 +182,14 @@ class BoardState:
         elif isinstance(msg, Samples):
             n = len(msg.counts)
             if self.next_index is not None and msg.first_index != self.next_index:
-                if msg.first_index > self.next_index:
+                if msg.first_index > self.next_index and self._idled:
+                    self.idle_samples += msg.first_index - self.next_index
+                elif msg.first_index > self.next_index:
                     self.sample_gaps += msg.first_index - self.next_index
                 else:  # index went back: the board restarted without us seeing BOOT
                     self.resets += 1
             self.next_index = msg.first_index + n
+            self._idled = False
             self.samples += n
             if n:
                 self.latest = msg.counts[-1]
@@ -196,6 +201,8 @@ class BoardState:
             self.recent_events.append((frame.t_ms, msg))
         elif isinstance(msg, Status):
             self.last_status = msg
+            if msg.power == P.POWER_IDLE:
+                self._idled = True  # the next jump in the sample index is the idle span
         return msg
 
     def latest_values(self) -> dict[str, float]:

@@ -81,6 +81,17 @@ class Status:
     tx_dropped: int
     mem_free: int
     mem_alloc: int
+    # timing and power (STATUS bytes 20-27; None from boards before them)
+    power: int | None = None  # protocol.POWER_*
+    wake_reason: int | None = None  # protocol.WAKE_*: why the board last woke
+    rate_hz: int | None = None  # sample rate now: the idle rate while idle
+    overruns: int | None = None  # samples taken a period or more late, plus ticks skipped
+
+    @property
+    def power_name(self) -> str:
+        if self.power is None:
+            return "unknown"
+        return POWER_NAMES[self.power] if self.power < len(POWER_NAMES) else f"power_{self.power}"
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,10 @@ class Nak:
 Message = Hello | Samples | Event | Status | Ack | Nak | bytes
 
 _STATUS = struct.Struct("<IIHHII")
+#: STATUS power state and wake reason names (protocol.POWER_*, WAKE_*)
+POWER_NAMES = ("active", "idle")
+WAKE_NAMES = ("none", "motion", "connection", "command")
+_STATUS_POWER = struct.Struct("<BBHI")
 _EVENT = struct.Struct("<BBii")
 
 
@@ -138,9 +153,11 @@ def decode_payload(frame: Frame) -> Message:
                 raise PayloadError(f"EVENT length {len(p)}")
             return Event(*_EVENT.unpack(p))
         if k == P.MSG_STATUS:
+            if len(p) == P.STATUS_BASE_LEN:
+                return Status(*_STATUS.unpack(p))
             if len(p) != P.STATUS_LEN:
                 raise PayloadError(f"STATUS length {len(p)}")
-            return Status(*_STATUS.unpack(p))
+            return Status(*_STATUS.unpack_from(p), *_STATUS_POWER.unpack_from(p, P.STATUS_BASE_LEN))
         if k == P.MSG_HELLO:
             d = json.loads(p.decode())
             known = {"device", "kind", "side", "fw", "proto", "rate", "channels", "units", "scale"}

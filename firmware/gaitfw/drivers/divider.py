@@ -40,6 +40,27 @@ def ratio_q14(u):
     return q if q < _Q_MAX else _Q_MAX
 
 
+def check_cal(cal):
+    """(q_a, q_b) of a valid (u_a, out_a, u_b, out_b); ValueError with the reason."""
+    if not isinstance(cal, (list, tuple)) or len(cal) != 4:
+        raise ValueError("calibration must be [u_a, out_a, u_b, out_b]")
+    for x in cal:
+        if not isinstance(x, int) or isinstance(x, bool):
+            raise ValueError("calibration values must be integers")
+    u_a, out_a, u_b, out_b = cal
+    if not (0 <= u_a <= 65535 and 0 <= u_b <= 65535):
+        raise ValueError("ADC readings must be in 0..65535")
+    if not (-32768 <= out_a <= 32767 and -32768 <= out_b <= 32767):
+        raise ValueError("calibrated values must be int16 counts")
+    q_a = ratio_q14(u_a)
+    q_b = ratio_q14(u_b)
+    if q_a == q_b:
+        raise ValueError("calibration points must read different ADC values")
+    if abs(out_b - out_a) > 16000:
+        raise ValueError("calibration span over 16000 counts would overflow small ints")
+    return q_a, q_b
+
+
 class DividerSensor:
     """One ADC channel -> one int16 count by two-point calibration on the divider ratio.
 
@@ -60,13 +81,8 @@ class DividerSensor:
         self.fault = False
 
     def set_cal(self, cal):
+        q_a, q_b = check_cal(cal)
         u_a, out_a, u_b, out_b = cal
-        q_a = ratio_q14(u_a)
-        q_b = ratio_q14(u_b)
-        if q_a == q_b:
-            raise ValueError("calibration points must read different ADC values")
-        if abs(out_b - out_a) > 16000:
-            raise ValueError("calibration span over 16000 counts would overflow small ints")
         self.q_a, self.out_a, self.dq, self.dout = q_a, out_a, q_b - q_a, out_b - out_a
 
     def read(self, sample):

@@ -41,6 +41,7 @@ class BoardRadio:
         self.notify_bytes = 0
         self.enomem = 0  # gatts_notify calls the shim refused with ENOMEM
         self.mtu_events: list[int] = []
+        self.adv_intervals_us: list[int] = []  # each gap_advertise's interval (idle: 1 s, gaitfw/power.py)
         self._jam_until = 0.0
         self._server: asyncio.AbstractServer | None = None
         self._session: _Session | None = None
@@ -232,6 +233,7 @@ class _Session:
         self.radio.world.scan_responses[bytes(Address(self.radio.address))] = bytes.fromhex(m["resp"])
         kind = (AdvertisingType.UNDIRECTED_CONNECTABLE_SCANNABLE if m.get("connectable", True)
                 else AdvertisingType.UNDIRECTED_SCANNABLE)
+        self.radio.adv_intervals_us.append(int(m.get("interval_us", 100000)))
         ms = max(20.0, m.get("interval_us", 100000) / 1000.0)
         await dev.start_advertising(advertising_type=kind,
                                     advertising_data=bytes.fromhex(m["adv"]),

@@ -286,6 +286,10 @@ class VirtualBoard:
             if prof["board"] != self.board:
                 raise DataError(f"profile {self.profile} is for the {prof['board']}, not the {self.board}")
             cfg.update(hal="drivers", profile=self.profile)
+            # the part models play the recording one row per read, not per unit of time: a
+            # skipped tick (gaitfw/pacer.py, a real board's policy) would shift the recording
+            # against the sample clock, so a late virtual board catches up as a replay does
+            cfg["catchup"] = -1
         cfg.update(self.extra_config)
         cfg_path.write_text(json.dumps(cfg, indent=1))
         self.replay = replay

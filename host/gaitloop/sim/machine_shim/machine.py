@@ -2,7 +2,7 @@
 
 Why: the drivers in firmware/gaitfw/drivers run their real code on the Unix port, which has
 no GPIO, ADC, I2C or PWM. This module gives them the same API (`Pin`, `ADC.read_u16`,
-`I2C.readfrom_mem_into` / `writeto_mem`, `PWM`, `disable_irq`) and routes every access to a
+`I2C.readfrom_mem_into` / `writeto_mem`, `PWM`, `disable_irq`, `lightsleep`) and routes every access to a
 part model (`partmodels.py`) wired with `wire_pin`, `wire_adc`, `wire_i2c`, so a driver's
 bit-banging and register traffic reach a model that answers like the real part.
 Only the calls the drivers use exist: a driver calling something else fails here too.
@@ -26,6 +26,7 @@ def reset():
     _adcs.clear()
     _buses.clear()
     del pwm_log[:]
+    del sleep_log[:]
 
 
 def wire_pin(pin_id, model, role):
@@ -42,6 +43,18 @@ def wire_i2c(bus_id, addr, model):
 
 def unwire_i2c(bus_id, addr):
     _buses.get(bus_id, {}).pop(addr, None)
+
+
+sleep_log = []  # ms asked of each lightsleep call: idle is observable (gaitfw/power.py)
+
+
+def lightsleep(ms=None):
+    """The Unix port cannot stop its clocks: the call is recorded and the time passes."""
+    import time
+
+    sleep_log.append(ms)
+    if ms:
+        time.sleep_ms(ms)
 
 
 def disable_irq():

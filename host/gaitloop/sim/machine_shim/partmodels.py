@@ -28,16 +28,10 @@ _GAIN_AFTER = (128, 32, 64)  # gain picked by 25, 26, 27 pulses
 
 class HX711Model:
     def __init__(self, values, counts_per_unit=1.0, offset=0, loop=True):
-        self.words = {}
-        for gain, scale in ((128, 1.0), (64, 0.5), (32, 0.25)):
-            w = []
-            for x in values:
-                v = int(round((x * counts_per_unit + offset) * scale))
-                w.append(max(-0x800000, min(0x7FFFFF, v)) & 0xFFFFFF)
-            self.words[gain] = w
-        self.n = len(values)
+        self.cpu = counts_per_unit
+        self.offset = offset
+        self.play(values)
         self.loop = loop
-        self.i = 0
         self.gain = 128
         self.ready = False
         self.word = 0
@@ -48,6 +42,19 @@ class HX711Model:
         self.not_ready_polls = 0  # polls of DOUT answered "busy" before each conversion
         self._busy = 0
         self.n_conversions = 0  # words fully shifted out
+
+    def play(self, values):
+        """The cell's load from now on (a wearer who stands up and walks, in tests)."""
+        counts_per_unit, offset = self.cpu, self.offset
+        self.words = {}
+        for gain, scale in ((128, 1.0), (64, 0.5), (32, 0.25)):
+            w = []
+            for x in values:
+                v = int(round((x * counts_per_unit + offset) * scale))
+                w.append(max(-0x800000, min(0x7FFFFF, v)) & 0xFFFFFF)
+            self.words[gain] = w
+        self.n = len(values)
+        self.i = 0
 
     def _convert(self):
         if self.i >= self.n:
@@ -106,6 +113,12 @@ class MPU6050Model:
         self.writes = []
         self._cache = {}
         self.temp_raw = int((25.0 - 36.53) * 340)
+
+    def play(self, rows):
+        """The thigh's motion from now on (tests: a wearer who starts walking)."""
+        self.rows = [tuple(r) for r in rows]
+        self._cache = {}
+        self.i = 0
 
     def asleep(self):
         return bool(self.regs[0x6B] & 0x40)
@@ -181,6 +194,12 @@ class DividerAdc:
         self.stuck = False
         self.u16 = [self.u16_for(v) for v in self.values]
         self.open = False  # wire off: bend -> top rail; FSR shorted reads the rail too
+
+    def play(self, values):
+        """The sensor's force or angle from now on (tests: a wearer who starts walking)."""
+        self.values = list(values)
+        self.u16 = [self.u16_for(v) for v in self.values]
+        self.i = 0
 
     def u16_for(self, value):
         if self.kind == "fsr":
