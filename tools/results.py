@@ -55,6 +55,12 @@ LONG = [
      "27 s of MicroPython (model card)"),
     ("MGait floor without sensing", ".venv/bin/python tools/mgait_floor.py", "docs/mgait.md",
      "duration not recorded"),
+    ("foot count bisect and dict-size perturbations (why the foot count moved)",
+     ".venv/bin/python tools/foot_at_commit.py 88abfa3 7019154 7bd1a4f 6c79001 a62688f HEAD "
+     "--events-pad 5,13 --main-pad 8,16,24,32,40 --dead-pad 8,16", "docs/benchmarks.md",
+     "~1 min per line unloaded, ~5 min on the loaded 2-core machine; 19 lines"),
+    ("phase KNN / SVM rows, both splits", ".venv/bin/python tools/phase_classical.py --check",
+     "docs/learn.md", "~1 min unloaded, ~12 min loaded (also run by make results)"),
 ]
 
 
