@@ -15,6 +15,7 @@ already hold the loaded data (test fixtures) may pass it in to avoid loading it 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -119,8 +120,9 @@ def limp_whole_trial(data: Path, seed: int = 0) -> dict[str, float]:
 
 def student(name: str, data: Path, device_every: int = DEVICE_EVERY) -> dict[str, float]:
     """A shipped student on its own held-out test set: float metrics, TFLite int8 metrics and
-    the board's device model against ai-edge-litert on every `device_every`-th window, all
-    recomputed here (the model card is not read)."""
+    the board's device model against ai-edge-litert on every `device_every`-th window, on the
+    Unix port's 64-bit words and on emulated 32-bit words (gaitloop.word32), all recomputed
+    here (the model card is not read)."""
     from ai_edge_litert.interpreter import Interpreter
 
     from gaitloop.export.device_runner import run_device_model
@@ -129,6 +131,7 @@ def student(name: str, data: Path, device_every: int = DEVICE_EVERY) -> dict[str
     from gaitloop.learn.checkpoint import load_model
     from gaitloop.learn.evalsets import from_meta
     from gaitloop.learn.train import predict
+    from gaitloop.word32 import emulate
 
     models = ROOT / "models"
     net, meta = load_model(models / f"{name}.pt")
@@ -143,9 +146,17 @@ def student(name: str, data: Path, device_every: int = DEVICE_EVERY) -> dict[str
     i8 = _score(meta, (q_ref.astype(np.float32) - ozp) * osc, ev)
     idx = np.arange(0, len(q_in), device_every)
     dev = np.asarray(run_device_model(models / f"{name}.gldm", q_in[idx]))
+    with tempfile.TemporaryDirectory(prefix="gaitloop-fw32-") as td:  # 32-bit words, emulated
+        fw32 = Path(td) / "firmware"
+        emulate(ROOT / "firmware", fw32)
+        dev32 = np.asarray(run_device_model(models / f"{name}.gldm", q_in[idx], firmware=fw32))
+
+    def mismatched(d: np.ndarray) -> int:
+        return int((d != q_ref[idx]).sum()) if d.shape == q_ref[idx].shape else int(q_ref[idx].size)
+
     out = {"n_test": len(ev.y_test), "device_windows": len(idx),
-           "device_mismatched_outputs": int((dev != q_ref[idx]).sum()) if dev.shape == q_ref[idx].shape
-           else int(q_ref[idx].size),
+           "device_mismatched_outputs": mismatched(dev),
+           "device32_mismatched_outputs": mismatched(dev32),
            "device_distinct_outputs": len(np.unique(dev))}
     if meta["task"] == "phase":
         out.update(accuracy_float=flt["accuracy"], accuracy_int8=i8["accuracy"],

@@ -60,3 +60,23 @@ def test_results_tool_errors_are_one_line(tmp_path, capsys):
     assert len(err) == 2 and all(line.startswith("results: ") for line in err)
     assert tool.main(["--list"]) == 0
     assert "gaitloop eval csm-table5" in capsys.readouterr().out
+
+
+def test_benches_are_timed_and_a_failing_one_fails(tmp_path, capsys, monkeypatch):
+    """`make results` runs every tools/bench script through `--benches`: each timed, a table
+    longest first, exit 1 when one fails."""
+    tool = _tool()
+    for path, _ in tool.EXTRA:
+        assert (results.ROOT / path[0]).is_file(), path
+    bench = tmp_path / "tools" / "bench"
+    bench.mkdir(parents=True)
+    (bench / "bench_ok.py").write_text("import time; time.sleep(0.3); print('fine')\n")
+    (bench / "bench_bad.py").write_text("raise SystemExit(3)\n")
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    monkeypatch.setattr(tool, "EXTRA", [])
+    assert tool.run_benches() == 1
+    out = capsys.readouterr().out
+    table = out[out.index("wall s"):].splitlines()
+    assert table[1].startswith("tools/bench/bench_ok.py") and " ok " in table[1]  # longest first
+    assert table[2].startswith("tools/bench/bench_bad.py") and "FAILED (3)" in table[2]
+    assert tool.run_benches("bench_ok") == 0

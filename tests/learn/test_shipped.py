@@ -38,7 +38,7 @@ def test_shipped_student_files(path):
 @pytest.mark.parametrize("name", ["student_phase_insole", "student_grf"])
 def test_shipped_student_figures_recomputed(name, shared_data):
     """~10 s each: float metrics on the whole test set, TFLite int8 on the whole test set,
-    the device model under MicroPython on every 11th window."""
+    the device model under MicroPython on every 11th window, on 64-bit and emulated 32-bit words."""
     from gaitloop import results
 
     got = results.student(name, shared_data)

