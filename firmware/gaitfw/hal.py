@@ -7,13 +7,40 @@ Replay file (.glrp, little endian): b"GLRP", u16 version, u16 n_channels, u16 ra
 u32 n_samples, then n_samples rows of n_channels int16.
 """
 
+import micropython
 from micropython import const
 
+from gaitfw.compat import MICROPYTHON
 from gaitfw.protocol import get_u16, get_u32
+
+if not MICROPYTHON:
+    from gaitfw.compat import ptr8, ptr16  # noqa: F401  (viper annotations on CPython)
 
 REPLAY_MAGIC = b"GLRP"
 REPLAY_VERSION = const(1)
 REPLAY_HEADER = const(14)
+
+
+def _row_plain(buf, p, sample, nch):
+    for c in range(nch):
+        v = buf[p] | (buf[p + 1] << 8)
+        sample[c] = v - 0x10000 if v & 0x8000 else v
+        p += 2
+    return p
+
+
+@micropython.viper
+def _row_viper(buf: ptr8, p: int, sample: ptr16, nch: int) -> int:
+    # little-endian int16 row -> array('h'): a 16-bit store keeps the two's complement bits
+    c = 0
+    while c < nch:
+        sample[c] = buf[p] | (buf[p + 1] << 8)
+        p += 2
+        c += 1
+    return p
+
+
+_row = _row_viper if MICROPYTHON else _row_plain
 
 
 class ReplayError(Exception):
@@ -81,13 +108,7 @@ class ReplayHal:
         if self.pos >= self.avail and not self._fill():
             self.ended = True
             return False
-        buf = self.buf
-        p = self.pos
-        for c in range(self.n_channels):
-            v = buf[p] | (buf[p + 1] << 8)
-            sample[c] = v - 0x10000 if v & 0x8000 else v
-            p += 2
-        self.pos = p
+        self.pos = _row(self.buf, self.pos, sample, self.n_channels)  # one native call per row
         return True
 
     def close(self):
