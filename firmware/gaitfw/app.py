@@ -248,7 +248,6 @@ class App:
             self.processors = []
             self.boot_error = "%s: %s" % (type(exc).__name__, exc)
         self.sample_us = 0  # ticks_us the latest sample was due at: the sample clock (CMD_TIME)
-        self.t_ms = 0
         self.streaming = bool(cfg.get("stream", True))
         self.running = True
         self.interrupted = False
@@ -294,6 +293,11 @@ class App:
     def _feed_all(self, t, s):
         for p in self._procs:
             p.feed(t, s)
+
+    @property
+    def t_ms(self):
+        """Board time of the latest sample, ms (the sample clock, kept by `_tick`)."""
+        return self._st[_I_T]
 
     @property
     def index(self):
@@ -451,7 +455,6 @@ class App:
             return False
         st = self._st
         r = _tick(st, s, self._raw)
-        self.t_ms = st[_I_T]
         self._feed(st[_I_T], s)
         if r & _R_FLUSH:
             self._flush_batch()

@@ -86,6 +86,7 @@ _S_GLO = const(18)
 _S_GHI = const(19)
 _S_GN = const(20)
 _S_Y = const(21)
+_S_CALLS = const(22)  # kernel calls since reset, wraps at 2^30 (foot.FootProcessor.run)
 _S_F = const(24)  # 10 features
 _S_RING = const(40)  # _NBLK block minima, then _NBLK block maxima
 _S_LEN = const(56)
@@ -133,6 +134,7 @@ def pack_templates(on_fixed, off_fixed):
 
 def _step_plain(S, T, L, x):
     """One sample through normaliser, features, templates, Algorithm 2 and guard."""
+    S[22] = (S[22] + 1) & 0x3FFFFFFF  # calls since reset (foot.py's phase length), wraps
     # 1. missing sample
     if x == MISSING:
         x = S[0]
@@ -268,6 +270,7 @@ def _step_plain(S, T, L, x):
 
 @micropython.viper
 def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
+    S[22] = (S[22] + 1) & 0x3FFFFFFF
     if x == -32768:
         x = S[0]
         S[14] = 256

@@ -69,8 +69,7 @@ class FootProcessor:
         self.contact = 1  # Algorithm 2 starts on-ground
         self.h = 1
         self.b = 1
-        self.phase = ON_GROUND
-        self.tw = 0
+        self._tw_armed = 0  # a contact change has started t_W (see `tw`)
         self.run = 0
         self.flat_stance = 0
         self.heel_off_sent = 0
@@ -85,6 +84,44 @@ class FootProcessor:
         self.steps = 0
         self._status = self._base
         self.events_sent = 0
+        self._requiet()
+
+    @property
+    def tw(self):
+        """Samples of t_W left: a contact change starts it (run = 0), one per sample after.
+        Derived from `run` (no contact change can come while run <= _MIN_PHASE > _TW), so
+        no sample has to count it down."""
+        if not self._tw_armed:
+            return 0
+        r = self.run
+        return _TW - r if r < _TW else 0
+
+    @property
+    def phase(self):
+        """The paper's foot status: initial on/off-ground for t_W after a contact change."""
+        if self.tw > 0:
+            return INITIAL_ON if self.contact else INITIAL_OFF
+        return ON_GROUND if self.contact else OFF_GROUND
+
+    @property
+    def run(self):
+        """Samples since the last contact change, capped at 30000: counted by the heel's
+        kernel (one word of its state), so the fast path of `feed` does not count them."""
+        d = (self._hS[22] - self._run0) & 0x3FFFFFFF
+        return d if d < 30000 else 30000
+
+    @run.setter
+    def run(self, v):
+        self._run0 = (self._hS[22] - v) & 0x3FFFFFFF
+
+    def _requiet(self):
+        """`_quiet`: the packed kernel results (heel | ball << 8) for which a sample changes
+        nothing but the run count (same decisions, no flags, no contact change pending);
+        -1 while every sample needs the whole state machine."""
+        if (self.h | self.b) == self.contact and self._status == self._base:
+            self._quiet = self.h | (self.b << 8)
+        else:
+            self._quiet = -1
 
     def feed(self, t_ms, sample):
         """One sample (array of counts). Fast path: two kernel calls and a few compares.
@@ -97,15 +134,8 @@ class FootProcessor:
         rh = self._k(self._hS, self._T, self._L, rh)
         rb = sample[self.ball_ch]
         rb = self._k(self._bS, self._T, self._L, rb)
-        if rh == self.h and rb == self.b and (rh | rb) == self.contact and self._status == self._base:
-            if self.run < 30000:  # capped: stays a small int however long the foot stands
-                self.run += 1
-            if self.tw > 0:
-                self.tw -= 1
-                if self.tw == 0:
-                    self.phase = ON_GROUND if self.contact else OFF_GROUND
-            return
-        self._feed_slow(t_ms, rh, rb)
+        if rh | (rb << 8) != self._quiet:
+            self._feed_slow(t_ms, rh, rb)
 
     def _feed_slow(self, t_ms, rh, rb):
         """The whole per-sample state machine (any change, flag or pending contact change)."""
@@ -118,19 +148,14 @@ class FootProcessor:
                 h = 0
             if st & ST_BALL_FLAT:
                 b = 0
-        if self.run < 30000:  # capped: stays a small int however long the foot stands
-            self.run += 1
         if (h | b) != self.contact and self.run > _MIN_PHASE and not (st & ST_CSM_WARMUP) \
                 and (st & _BOTH_FLAT) != _BOTH_FLAT:
             self._contact_change(t_ms, h | b)
-        elif self.tw > 0:
-            self.tw -= 1
-            if self.tw == 0:
-                self.phase = ON_GROUND if self.contact else OFF_GROUND
         if h != self.h or b != self.b:
             self._sensor_change(t_ms, h, b, st)
             self.h = h
             self.b = b
+        self._requiet()
 
     def _flags(self, t_ms, rh, rb):
         fh = rh >> 1
@@ -157,11 +182,10 @@ class FootProcessor:
         emit = self.emit
         side = self.side
         self.run = 0
-        self.tw = _TW
+        self._tw_armed = 1  # t_W starts: `tw`, `phase`
         self.contact = contact
         self.events_sent += 1
         if contact:
-            self.phase = INITIAL_ON
             swing = ticks_diff(t_ms, self.t_to) if self.have_to else 0
             stride = ticks_diff(t_ms, self.t_hs) if self.have_hs else 0
             self.swing_ms = swing
@@ -175,7 +199,6 @@ class FootProcessor:
             self.steps += 1
             emit(t_ms, events.EV_HEEL_STRIKE, side, swing, stride)
         else:
-            self.phase = INITIAL_OFF
             stance = ticks_diff(t_ms, self.t_hs) if self.have_hs else 0
             self.stance_ms = stance
             self.t_to = t_ms

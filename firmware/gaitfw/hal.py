@@ -14,7 +14,7 @@ from gaitfw.compat import MICROPYTHON
 from gaitfw.protocol import get_u16, get_u32
 
 if not MICROPYTHON:
-    from gaitfw.compat import ptr8, ptr16  # noqa: F401  (viper annotations on CPython)
+    from gaitfw.compat import ptr8, ptr16, ptr32  # noqa: F401  (viper annotations on CPython)
 
 REPLAY_MAGIC = b"GLRP"
 REPLAY_VERSION = const(1)
@@ -29,18 +29,31 @@ def _row_plain(buf, p, sample, nch):
     return p
 
 
+def _next_plain(buf, cur, sample):
+    p = cur[0]
+    if p >= cur[1]:
+        return 0
+    cur[0] = _row_plain(buf, p, sample, cur[2])
+    return 1
+
+
 @micropython.viper
-def _row_viper(buf: ptr8, p: int, sample: ptr16, nch: int) -> int:
-    # little-endian int16 row -> array('h'): a 16-bit store keeps the two's complement bits
+def _next_viper(buf: ptr8, cur: ptr32, sample: ptr16) -> int:
+    # cur: position, bytes available, channels (ReplayHal._cur). 0: refill first
+    p = cur[0]
+    if p >= cur[1]:
+        return 0
+    nch = cur[2]
     c = 0
     while c < nch:
         sample[c] = buf[p] | (buf[p + 1] << 8)
         p += 2
         c += 1
-    return p
+    cur[0] = p
+    return 1
 
 
-_row = _row_viper if MICROPYTHON else _row_plain
+_next = _next_viper if MICROPYTHON else _next_plain
 
 
 class ReplayError(Exception):
@@ -67,8 +80,9 @@ class ReplayHal:
         self.loop = loop
         self.row_bytes = 2 * n_channels
         self.buf = bytearray(chunk_rows * self.row_bytes)
-        self.avail = 0
-        self.pos = 0
+        from array import array
+
+        self._cur = array("i", [0, 0, n_channels])  # pos, avail, channels: read by `_next`
         self.row = 0  # index of the next row in the file
         self.loops = 0
         self.ended = False
@@ -104,12 +118,31 @@ class ReplayHal:
         self.start_row = row
         return row
 
+    @property
+    def pos(self):
+        return self._cur[0]
+
+    @pos.setter
+    def pos(self, v):
+        self._cur[0] = v
+
+    @property
+    def avail(self):
+        return self._cur[1]
+
+    @avail.setter
+    def avail(self, v):
+        self._cur[1] = v
+
     def read(self, sample):
-        if self.pos >= self.avail and not self._fill():
+        """One row into `sample`: a single native call per row (`_next`), the file only
+        every `chunk_rows` rows."""
+        if _next(self.buf, self._cur, sample):
+            return True
+        if not self._fill():
             self.ended = True
             return False
-        self.pos = _row(self.buf, self.pos, sample, self.n_channels)  # one native call per row
-        return True
+        return _next(self.buf, self._cur, sample)
 
     def close(self):
         self.f.close()
