@@ -19,6 +19,8 @@ are then not reported). A contact change is accepted only after the current phas
 STATUS bits 8-14 are the ST_* constants below (bits 0-7 belong to protocol.py).
 """
 
+from array import array
+
 from gaitfw import csm, events
 from gaitfw.compat import const, ticks_diff
 
@@ -33,6 +35,8 @@ ST_TEMPLATES_INVALID = const(1 << 14)  # template file invalid: built-in default
 _BOTH_FLAT = const(ST_HEEL_FLAT | ST_BALL_FLAT)
 _MIN_PHASE = const(6)  # samples a stance or swing must last before it may end
 _TW = const(5)  # t_W = 50 ms at 100 Hz
+_S_LEN = const(56)  # csm._S_LEN: words of one sensor's state
+_QUIET = const(114)  # 2 * _S_LEN + 2: the quiet value's word in _S2
 
 # foot statuses (paper)
 ON_GROUND = const(3)
@@ -48,15 +52,24 @@ class FootProcessor:
                  sensor_events=False, heel_ch=0, ball_ch=1):
         self.emit = emit
         self.side = side
-        self.heel = csm.SensorCSM(templates, params, use_viper)
-        self.ball = csm.SensorCSM(templates, params, use_viper)
+        # both sensors' state in one array (heel, ball, channels, quiet value: csm._foot_viper)
+        self._S2 = array("i", [0] * (2 * _S_LEN + 3))
+        mv = memoryview(self._S2)
+        self.heel = csm.SensorCSM(templates, params, use_viper, state=mv[0:_S_LEN])
+        self.ball = csm.SensorCSM(templates, params, use_viper, state=mv[_S_LEN:2 * _S_LEN])
+        self._S2[2 * _S_LEN] = heel_ch
+        self._S2[2 * _S_LEN + 1] = ball_ch
         self.heel_ch = heel_ch
         self.ball_ch = ball_ch
         self.sensor_events = sensor_events
         self.defaulted = defaulted
         self._base = ST_TEMPLATES_INVALID if defaulted == 2 else 0
-        # the kernel is called directly (one Python call less per sensor and sample)
-        self._k = self.heel._kernel
+        # one native call runs both sensors and the quiet check (csm._foot_viper; the plain
+        # twin is two calls of the plain kernel)
+        if self.heel._kernel is csm._step_viper:
+            self._k, self._kS = csm._foot_viper, self._S2
+        else:
+            self._k, self._kS = csm._foot_plain, (self._S2, self.heel.S, self.ball.S)
         self._T = templates
         self._L = csm.lut()
         self._hS = self.heel.S
@@ -119,9 +132,9 @@ class FootProcessor:
         nothing but the run count (same decisions, no flags, no contact change pending);
         -1 while every sample needs the whole state machine."""
         if (self.h | self.b) == self.contact and self._status == self._base:
-            self._quiet = self.h | (self.b << 8)
+            self._S2[_QUIET] = self.h | (self.b << 8)
         else:
-            self._quiet = -1
+            self._S2[_QUIET] = -1
 
     def feed(self, t_ms, sample):
         """One sample (array of counts). Fast path: two kernel calls and a few compares.
@@ -130,12 +143,9 @@ class FootProcessor:
         contact change), and a bytecode function whose locals + stack exceed 11 slots gets its
         frame from the heap on every call (~2 600 instructions), so the fast path keeps five
         locals and a shallow stack; everything else is `_feed_slow`, the full state machine."""
-        rh = sample[self.heel_ch]
-        rh = self._k(self._hS, self._T, self._L, rh)
-        rb = sample[self.ball_ch]
-        rb = self._k(self._bS, self._T, self._L, rb)
-        if rh | (rb << 8) != self._quiet:
-            self._feed_slow(t_ms, rh, rb)
+        r = self._k(self._kS, self._T, self._L, sample)
+        if r >= 0:
+            self._feed_slow(t_ms, r & 0xFF, r >> 8)
 
     def _feed_slow(self, t_ms, rh, rb):
         """The whole per-sample state machine (any change, flag or pending contact change)."""
