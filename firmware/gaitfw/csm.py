@@ -408,7 +408,10 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
     rh = 0
     o = 0
     while o < 112:
-        x = smp[S[112 + o // 56]] & 0xFFFF
+        if o == 0:
+            x = smp[S[112]] & 0xFFFF
+        else:
+            x = smp[S[113]] & 0xFFFF
         if x >= 32768:
             x -= 65536
         S[o + 22] = (S[o + 22] + 1) & 0x3FFFFFFF

@@ -7,53 +7,14 @@ Replay file (.glrp, little endian): b"GLRP", u16 version, u16 n_channels, u16 ra
 u32 n_samples, then n_samples rows of n_channels int16.
 """
 
-import micropython
 from micropython import const
 
-from gaitfw.compat import MICROPYTHON
 from gaitfw.protocol import get_u16, get_u32
-
-if not MICROPYTHON:
-    from gaitfw.compat import ptr8, ptr16, ptr32  # noqa: F401  (viper annotations on CPython)
+from gaitfw.replayrow import next_row as _next
 
 REPLAY_MAGIC = b"GLRP"
 REPLAY_VERSION = const(1)
 REPLAY_HEADER = const(14)
-
-
-def _row_plain(buf, p, sample, nch):
-    for c in range(nch):
-        v = buf[p] | (buf[p + 1] << 8)
-        sample[c] = v - 0x10000 if v & 0x8000 else v
-        p += 2
-    return p
-
-
-def _next_plain(buf, cur, sample):
-    p = cur[0]
-    if p >= cur[1]:
-        return 0
-    cur[0] = _row_plain(buf, p, sample, cur[2])
-    return 1
-
-
-@micropython.viper
-def _next_viper(buf: ptr8, cur: ptr32, sample: ptr16) -> int:
-    # cur: position, bytes available, channels (ReplayHal._cur). 0: refill first
-    p = cur[0]
-    if p >= cur[1]:
-        return 0
-    nch = cur[2]
-    c = 0
-    while c < nch:
-        sample[c] = buf[p] | (buf[p + 1] << 8)
-        p += 2
-        c += 1
-    cur[0] = p
-    return 1
-
-
-_next = _next_viper if MICROPYTHON else _next_plain
 
 
 class ReplayError(Exception):

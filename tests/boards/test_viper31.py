@@ -20,7 +20,7 @@ from array import array
 import numpy as np
 import pytest
 
-from gaitfw import ahrs, app, csm, hal, mgait
+from gaitfw import ahrs, app, csm, mgait, replayrow
 from gaitfw import protocol as P
 from gaitfw.boards import knee
 
@@ -137,7 +137,7 @@ def test_framing_and_tick_fit_32_bits() -> None:
         if tick(st, smp, raw) & 1:
             st[3] = 0  # the App's flush
     assert st[0] < 300 and st[11] < 4000  # both wrapped to small values
-    row, b3 = instrument(hal._row_plain)
+    row, b3 = instrument(replayrow._row_plain)
     row(bytes([0xFF, 0x7F, 0x00, 0x80] * 7), 0, array("h", [0] * 14), 14)
     print("seal / tick / row max |intermediate|", b1[0], b2[0], b3[0])
     for b in (b1, b2, b3):
@@ -145,7 +145,7 @@ def test_framing_and_tick_fit_32_bits() -> None:
 
 
 @pytest.mark.parametrize("fn", [csm._step_plain, mgait._pre_plain, ahrs._step_plain,
-                                mgait._post_plain, P._seal_plain, app._tick_plain, hal._row_plain])
+                                mgait._post_plain, P._seal_plain, app._tick_plain, replayrow._row_plain])
 def test_instrumentation_sees_every_binop(fn) -> None:
     """The rewrite must leave no BinOp unwrapped (else a width could escape the check)."""
     tree = _Widths().visit(ast.parse(textwrap.dedent(inspect.getsource(fn))))
