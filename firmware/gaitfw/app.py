@@ -241,7 +241,7 @@ class App:
         self.emit = self.ring.push
         self.boot_error = None
         self.updater = None  # gaitfw.update.Updater, attached by run()
-        self._read = hal.read  # bound once: no method lookup per sample
+        self._read = getattr(hal, "read", None)  # bound once: no method lookup per sample
         try:
             self.processors = board.make_processors(self.emit, cfg)
         except Exception as exc:  # a bad calibration must not brick the board: stream raw
