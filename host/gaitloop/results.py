@@ -155,7 +155,8 @@ def instructions(data: Path) -> dict[str, float]:
     """Callgrind instructions of the board's hot paths under MicroPython, counted the way
     the benchmarks count them (difference of two run lengths, start-up cancels): the int8
     student's viper inference (bench_student.py) and the insole foot processor per sample
-    (bench_csm.py, `foot_viper`, on the same recording N03_2). ~35 s; needs valgrind."""
+    (bench_csm.py, `foot_viper`, on the same recording N03_2), and the insole's and knee
+    sleeve's whole `App.step` (bench_stream.py). ~3.5 min on the loaded machine; needs valgrind."""
     import shutil
     import tempfile
 
