@@ -71,53 +71,55 @@ _R_STATUS = const(2)
 _R_HELLO = const(4)
 
 
-def _tick_plain(st, s, raw):
-    idx = st[0]
-    sub = st[10]
-    sec = st[11]
-    t = sec + st[12 + sub]  # _I_WORDS + sub: sub * 1000 // rate
-    st[1] = t
-    sub += 1
-    if sub == st[2]:
-        sub = 0
-        sec += 1000
-        if sec >= 1000000000:  # 11.6 days: wrap so t stays a small int on 32-bit ports
-            sec = 0
-            st[6] = 0  # STATUS and HELLO due again from the new zero
-            st[7] = 0
-        st[11] = sec
-    st[10] = sub
-    st[0] = (idx + 1) & 0x3FFFFFFF
-    r = 0
-    if st[8]:
-        k = st[3]
-        if k == 0:
-            st[9] = idx
-            raw[0] = 0x47  # protocol.MAGIC, VERSION, MSG_SAMPLES, then the time at 5
-            raw[1] = 1
-            raw[2] = 2
-            raw[5] = t & 0xFF
-            raw[6] = (t >> 8) & 0xFF
-            raw[7] = (t >> 16) & 0xFF
-            raw[8] = (t >> 24) & 0xFF
-        nch = st[5]
-        off = 15 + k * 2 * nch
-        c = 0
-        while c < nch:
-            v = s[c]
-            raw[off] = v & 0xFF
-            raw[off + 1] = (v >> 8) & 0xFF
-            off += 2
-            c += 1
-        k += 1
-        st[3] = k
-        if k == st[4]:
-            r = 1
-    if t >= st[6]:
-        r |= 2
-    if t >= st[7]:
-        r |= 4
-    return r
+if not MICROPYTHON:  # the CPython twin; the board runs the viper one
+
+    def _tick_plain(st, s, raw):
+        idx = st[0]
+        sub = st[10]
+        sec = st[11]
+        t = sec + st[12 + sub]  # _I_WORDS + sub: sub * 1000 // rate
+        st[1] = t
+        sub += 1
+        if sub == st[2]:
+            sub = 0
+            sec += 1000
+            if sec >= 1000000000:  # 11.6 days: wrap so t stays a small int on 32-bit ports
+                sec = 0
+                st[6] = 0  # STATUS and HELLO due again from the new zero
+                st[7] = 0
+            st[11] = sec
+        st[10] = sub
+        st[0] = (idx + 1) & 0x3FFFFFFF
+        r = 0
+        if st[8]:
+            k = st[3]
+            if k == 0:
+                st[9] = idx
+                raw[0] = 0x47  # protocol.MAGIC, VERSION, MSG_SAMPLES, then the time at 5
+                raw[1] = 1
+                raw[2] = 2
+                raw[5] = t & 0xFF
+                raw[6] = (t >> 8) & 0xFF
+                raw[7] = (t >> 16) & 0xFF
+                raw[8] = (t >> 24) & 0xFF
+            nch = st[5]
+            off = 15 + k * 2 * nch
+            c = 0
+            while c < nch:
+                v = s[c]
+                raw[off] = v & 0xFF
+                raw[off + 1] = (v >> 8) & 0xFF
+                off += 2
+                c += 1
+            k += 1
+            st[3] = k
+            if k == st[4]:
+                r = 1
+        if t >= st[6]:
+            r |= 2
+        if t >= st[7]:
+            r |= 4
+        return r
 
 
 @micropython.viper

@@ -252,15 +252,17 @@ def cobs_decode_into(src, n, dst):
     return out
 
 
-def _seal_plain(raw, end, box, table, enc):
-    seq = box[0]
-    raw[3] = seq & 0xFF
-    raw[4] = seq >> 8
-    box[0] = (seq + 1) & 0xFFFF
-    crc = _crc16_plain(raw, 0, end, 0xFFFF, table)
-    raw[end] = crc & 0xFF
-    raw[end + 1] = crc >> 8
-    return _cobs_encode_plain(raw, end + CRC_LEN, enc)
+if not MICROPYTHON:  # the CPython twin; the board runs the viper one
+
+    def _seal_plain(raw, end, box, table, enc):
+        seq = box[0]
+        raw[3] = seq & 0xFF
+        raw[4] = seq >> 8
+        box[0] = (seq + 1) & 0xFFFF
+        crc = _crc16_plain(raw, 0, end, 0xFFFF, table)
+        raw[end] = crc & 0xFF
+        raw[end + 1] = crc >> 8
+        return _cobs_encode_plain(raw, end + CRC_LEN, enc)
 
 
 @micropython.viper
