@@ -15,13 +15,17 @@ import gc
 import json
 import sys
 
+import micropython
 from micropython import const
 
 from gaitfw import events as E
 from gaitfw import protocol as P
-from gaitfw.compat import mem_alloc, mem_free, ticks_add, ticks_diff, ticks_ms
+from gaitfw.compat import MICROPYTHON, mem_alloc, mem_free, ticks_add, ticks_diff, ticks_ms
 from gaitfw.pacer import Pacer
 from gaitfw.power import Power
+
+if not MICROPYTHON:
+    from gaitfw.compat import ptr8, ptr16, ptr32  # noqa: F401  (viper annotations on CPython)
 
 try:
     from time import ticks_us
@@ -38,9 +42,144 @@ _EV_RING = const(64)
 _CTRL_C = const(0x03)
 _STATUS_EVERY_MS = const(1000)
 _HELLO_EVERY_MS = const(5000)
+_MEM_EVERY = const(60)  # STATUS frames per heap walk (see send_status)
 _MAX_CATCHUP = const(256)  # samples processed per scheduler turn before yielding
 _RX_PER_TURN = const(256)  # command bytes read before the sampler gets a turn
 _SAMPLES_AT = const(15)  # protocol.HEADER_LEN + protocol.SAMPLES_HEADER
+
+# The sample clock and the open SAMPLES frame live in one array('i') (`App._st`) that the
+# native `_tick` reads and writes: a Python attribute costs ~100 instructions on the board,
+# an array word in viper a few. Every word stays in [0, 2^30) (viper loads of ptr32 are
+# zero-extended on 64-bit ports; the boards' small ints are 31 bits, so values the
+# processors get stay small ints and allocate nothing): `index` wraps at 2^30 (124 days at
+# 100 Hz), the board time at 10^9 ms (11.6 days); the host sees a time jump, as after a reboot.
+_I_INDEX = const(0)  # samples taken since boot
+_I_T = const(1)  # board time of the latest sample, ms
+_I_RATE = const(2)
+_I_BATCH = const(3)  # samples in the open SAMPLES frame
+_I_BATCH_N = const(4)  # samples per SAMPLES frame
+_I_NCH = const(5)
+_I_NEXT_STATUS = const(6)  # board time the next STATUS is due
+_I_NEXT_HELLO = const(7)
+_I_STREAM = const(8)  # 1: samples are framed
+_I_FIRST = const(9)  # index of the first sample in the open frame
+_I_SUB = const(10)  # index % rate
+_I_T_SEC = const(11)  # (index // rate) * 1000
+_I_WORDS = const(12)
+
+# `_tick` result bits
+_R_FLUSH = const(1)
+_R_STATUS = const(2)
+_R_HELLO = const(4)
+
+
+if not MICROPYTHON:  # the CPython twin; the board runs the viper one
+
+    def _tick_plain(st, s, raw):
+        idx = st[0]
+        sub = st[10]
+        sec = st[11]
+        t = sec + st[12 + sub]  # _I_WORDS + sub: sub * 1000 // rate
+        st[1] = t
+        sub += 1
+        if sub == st[2]:
+            sub = 0
+            sec += 1000
+            if sec >= 1000000000:  # 11.6 days: wrap so t stays a small int on 32-bit ports
+                sec = 0
+                st[6] = 0  # STATUS and HELLO due again from the new zero
+                st[7] = 0
+            st[11] = sec
+        st[10] = sub
+        st[0] = (idx + 1) & 0x3FFFFFFF
+        r = 0
+        if st[8]:
+            k = st[3]
+            if k == 0:
+                st[9] = idx
+                raw[0] = 0x47  # protocol.MAGIC, VERSION, MSG_SAMPLES, then the time at 5
+                raw[1] = 1
+                raw[2] = 2
+                raw[5] = t & 0xFF
+                raw[6] = (t >> 8) & 0xFF
+                raw[7] = (t >> 16) & 0xFF
+                raw[8] = (t >> 24) & 0xFF
+            nch = st[5]
+            off = 15 + k * 2 * nch
+            c = 0
+            while c < nch:
+                v = s[c]
+                raw[off] = v & 0xFF
+                raw[off + 1] = (v >> 8) & 0xFF
+                off += 2
+                c += 1
+            k += 1
+            st[3] = k
+            if k == st[4]:
+                r = 1
+        if t >= st[6]:
+            r |= 2
+        if t >= st[7]:
+            r |= 4
+        return r
+
+
+@micropython.viper
+def _tick_viper(st: ptr32, s: ptr16, raw: ptr8) -> int:
+    # Widths: every word < 2^30 (see _I_*); t + 1000 and k * 2 * nch stay far below.
+    idx = st[0]
+    sub = st[10]
+    sec = st[11]
+    t = sec + st[12 + sub]  # _I_WORDS + sub: sub * 1000 // rate
+    st[1] = t
+    sub += 1
+    if sub == st[2]:
+        sub = 0
+        sec += 1000
+        if sec >= 1000000000:  # 11.6 days: wrap so t stays a small int on 32-bit ports
+            sec = 0
+            st[6] = 0  # STATUS and HELLO due again from the new zero
+            st[7] = 0
+        st[11] = sec
+    st[10] = sub
+    st[0] = (idx + 1) & 0x3FFFFFFF
+    r = 0
+    if st[8]:
+        k = st[3]
+        if k == 0:
+            st[9] = idx
+            raw[0] = 0x47
+            raw[1] = 1
+            raw[2] = 2
+            raw[5] = t & 0xFF
+            raw[6] = (t >> 8) & 0xFF
+            raw[7] = (t >> 16) & 0xFF
+            raw[8] = (t >> 24) & 0xFF
+        nch = st[5]
+        off = 15 + k * 2 * nch
+        c = 0
+        while c < nch:
+            v = s[c]
+            raw[off] = v & 0xFF
+            raw[off + 1] = (v >> 8) & 0xFF
+            off += 2
+            c += 1
+        k += 1
+        st[3] = k
+        if k == st[4]:
+            r = 1
+    if t >= st[6]:
+        r |= 2
+    if t >= st[7]:
+        r |= 4
+    return r
+
+
+_tick = _tick_viper if MICROPYTHON else _tick_plain
+
+
+def _no_feed(t, s):
+    pass
 
 
 class EventRing:
@@ -91,24 +230,28 @@ class App:
         cap = (P.MAX_PAYLOAD - P.SAMPLES_HEADER) // (2 * self.nch)
         self.batch_n = min(per, cap, 255)
         self._row_bytes = 2 * self.nch
-        self.batch_count = 0
-        self.batch_first = 0
+        # the words, then the ms offset of each sample within its second (no division per sample)
+        st = self._st = array("i", [0] * _I_WORDS + [k * 1000 // self.rate for k in range(self.rate)])
+        st[_I_RATE] = self.rate
+        st[_I_BATCH_N] = self.batch_n
+        st[_I_NCH] = self.nch
+        st[_I_NEXT_STATUS] = st[_I_NEXT_HELLO] = 0x3FFFFFFF  # sampler() sets the first ones
         # samples go straight into their own frame buffer; control frames use another,
         # both numbered from one sequence box
         self.writer = P.FrameWriter()
         self.sw = P.FrameWriter(P.SAMPLES_HEADER + self.batch_n * 2 * self.nch, self.writer.seqbox)
+        self._raw = self.sw.raw
         self.ring = EventRing()
         self.emit = self.ring.push
         self.boot_error = None
         self.updater = None  # gaitfw.update.Updater, attached by run()
+        self._read = getattr(hal, "read", None)  # bound once: no method lookup per sample
         try:
             self.processors = board.make_processors(self.emit, cfg)
         except Exception as exc:  # a bad calibration must not brick the board: stream raw
             self.processors = []
             self.boot_error = "%s: %s" % (type(exc).__name__, exc)
-        self.index = 0  # samples taken since boot
         self.sample_us = 0  # ticks_us the latest sample was due at: the sample clock (CMD_TIME)
-        self.t_ms = 0
         self.streaming = bool(cfg.get("stream", True))
         self.running = True
         self.interrupted = False
@@ -138,6 +281,88 @@ class App:
         self._mem_free = self._mem_alloc = 0
         self.ble = None  # link_ble.BleLink when the board has BLE (attach_ble)
         self.before_sampling = None  # called once by main() just before the first sample
+
+    # -- state kept in the native tick's array (properties: not on the sample path) ---------
+
+    @property
+    def processors(self):
+        return self._procs
+
+    @processors.setter
+    def processors(self, procs):
+        """Replacing the processors (an update) also replaces the bound `feed`s step calls."""
+        self._procs = procs
+        if not procs:
+            self._feed = _no_feed
+        elif len(procs) == 1:
+            self._feed = procs[0].feed
+        else:
+            self._feed = self._feed_all
+
+    def _feed_all(self, t, s):
+        for p in self._procs:
+            p.feed(t, s)
+
+    @property
+    def t_ms(self):
+        """Board time of the latest sample, ms (the sample clock, kept by `_tick`)."""
+        return self._st[_I_T]
+
+    @t_ms.setter
+    def t_ms(self, t):
+        self._st[_I_T] = t
+
+    @property
+    def index(self):
+        """Samples taken since boot."""
+        return self._st[_I_INDEX]
+
+    @index.setter
+    def index(self, i):
+        """Move the sample clock (idle ticks, skipped ticks: never on the per-sample path):
+        the index and the words `_tick` derives the time from, kept consistent."""
+        st = self._st
+        i &= 0x3FFFFFFF
+        rate = st[_I_RATE]
+        st[_I_INDEX] = i
+        st[_I_SUB] = i % rate
+        st[_I_T_SEC] = ((i // rate) * 1000) % 1000000000
+
+    @property
+    def streaming(self):
+        return bool(self._st[_I_STREAM])
+
+    @streaming.setter
+    def streaming(self, on):
+        self._st[_I_STREAM] = 1 if on else 0
+
+    @property
+    def batch_count(self):
+        return self._st[_I_BATCH]
+
+    @batch_count.setter
+    def batch_count(self, n):
+        self._st[_I_BATCH] = n
+
+    @property
+    def batch_first(self):
+        return self._st[_I_FIRST]
+
+    @property
+    def _next_status(self):
+        return self._st[_I_NEXT_STATUS]
+
+    @_next_status.setter
+    def _next_status(self, t):
+        self._st[_I_NEXT_STATUS] = min(t, 0x3FFFFFFF)
+
+    @property
+    def _next_hello(self):
+        return self._st[_I_NEXT_HELLO]
+
+    @_next_hello.setter
+    def _next_hello(self, t):
+        self._st[_I_NEXT_HELLO] = min(t, 0x3FFFFFFF)
 
     def attach_ble(self, link):
         """Fan every frame out to BLE too; BLE commands arrive through `_ble_command`."""
@@ -208,10 +433,13 @@ class App:
         P.put_u32(raw, h + 4, self.samples_sent)
         P.put_u16(raw, h + 8, min(self.ring.dropped, 0xFFFF))
         P.put_u16(raw, h + 10, min(self.tx_dropped, 0xFFFF))
-        if self._mem_age == 0:  # a heap walk costs ~1 ms on the board: every 10th STATUS
+        if self._mem_age == 0:
+            # gc.mem_free() and mem_alloc() each walk the whole heap: ~1 ms on a 150 kB Pico W,
+            # ~5 M instructions on a 2 MB ESP32-S3 heap. Every 60th STATUS (once a minute) keeps
+            # that below 1 000 instructions per sample there; CMD_STATUS asks for fresh figures.
             self._mem_free = mem_free()
             self._mem_alloc = mem_alloc()
-        self._mem_age = (self._mem_age + 1) % 10
+        self._mem_age = (self._mem_age + 1) % _MEM_EVERY
         P.put_u32(raw, h + 12, self._mem_free)
         P.put_u32(raw, h + 16, self._mem_alloc)
         pw = self.power
@@ -222,12 +450,13 @@ class App:
         self._send(w.finish(P.STATUS_LEN))
 
     def _flush_batch(self):
-        n = self.batch_count
+        st = self._st
+        n = st[_I_BATCH]
         w = self.sw
-        P.samples_header(w.raw, self.batch_first, self.nch, n)
-        self._send(w.finish(P.SAMPLES_HEADER + n * 2 * self.nch), w.enc)
+        P.samples_header(w.raw, st[_I_FIRST], self.nch, n)
+        self._send(w.finish(P.SAMPLES_HEADER + n * self._row_bytes), w.enc)
         self.samples_sent += n
-        self.batch_count = 0
+        st[_I_BATCH] = 0
 
     def _drain_events(self):
         ring = self.ring
@@ -243,39 +472,30 @@ class App:
     # -- the sample path ----------------------------------------------------------------
 
     def step(self):
-        """Take one sample through HAL, processors and framing. False when the HAL ended."""
+        """Take one sample through HAL, processors and framing. False when the HAL ended.
+
+        Why this shape: each Python operation here costs ~100 instructions on the board, so
+        the clock, the SAMPLES framing and the due checks are one native call (`_tick`) and
+        the processors one bound `feed`. Few locals on purpose: a bytecode function whose
+        locals + stack exceed 11 slots gets its frame from the heap on every call (MicroPython's
+        VM_MAX_STATE_ON_STACK), ~2 600 instructions for the allocation and free."""
         s = self.sample
-        if not self.hal.read(s):
+        if not self._read(s):
             return False
-        idx = self.index
-        rate = self.rate
-        self.t_ms = t = (idx // rate) * 1000 + (idx % rate) * 1000 // rate
-        for p in self.processors:
-            p.feed(t, s)
-        if self.streaming:
-            k = self.batch_count
-            raw = self.sw.raw
-            if k == 0:
-                self.batch_first = idx
-                self.sw.begin(P.MSG_SAMPLES, t)
-            off = _SAMPLES_AT + k * self._row_bytes
-            for c in range(self.nch):
-                v = s[c]
-                raw[off] = v & 0xFF
-                raw[off + 1] = (v >> 8) & 0xFF
-                off += 2
-            self.batch_count = k + 1
-            if k + 1 == self.batch_n:
-                self._flush_batch()
+        st = self._st
+        r = _tick(st, s, self._raw)
+        self._feed(st[_I_T], s)
+        if r & _R_FLUSH:
+            self._flush_batch()
         if self.ring.count:
             self._drain_events()
-        self.index = idx + 1
-        if self.t_ms >= self._next_status:
-            self._next_status += _STATUS_EVERY_MS
-            self.send_status()
-        if self.t_ms >= self._next_hello:
-            self._next_hello += _HELLO_EVERY_MS
-            self.send_hello()
+        if r > _R_FLUSH:
+            if r & _R_STATUS:
+                st[_I_NEXT_STATUS] += _STATUS_EVERY_MS
+                self.send_status()
+            if r & _R_HELLO:
+                st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
+                self.send_hello()
         return True
 
     async def sampler(self):
@@ -362,9 +582,9 @@ class App:
         return ble is not None and ble.conn >= 0
 
     def _set_time(self):
-        idx = self.index
-        rate = self.rate
-        self.t_ms = (idx // rate) * 1000 + (idx % rate) * 1000 // rate
+        """Board time of the sample at `index`, as `_tick` would stamp it."""
+        st = self._st
+        st[_I_T] = st[_I_T_SEC] + st[_I_WORDS + st[_I_SUB]]
 
     async def _idle(self):
         """Low power until motion, a connection or CMD_POWER 2 (gaitfw/power.py).
@@ -530,6 +750,7 @@ class App:
             self.streaming = False
             self._ack(seq, cmd)
         elif cmd == P.CMD_STATUS:
+            self._mem_age = 0  # the host asked: fresh heap figures
             self.send_status()
             self._ack(seq, cmd)
         elif cmd == P.CMD_SET:

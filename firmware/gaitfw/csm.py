@@ -91,7 +91,7 @@ _S_GLO = const(18)
 _S_GHI = const(19)
 _S_GN = const(20)
 _S_Y = const(21)
-_S_XPREV = const(22)  # previous (biased) count for the pre-filter; 0 = none yet
+_S_CALLS = const(22)  # kernel calls since reset, wraps at 2^30 (foot.FootProcessor.run)
 _S_F = const(24)  # 10 features
 _S_RING = const(40)  # _NBLK block minima, then _NBLK block maxima
 _S_LEN = const(56)
@@ -139,6 +139,7 @@ def pack_templates(on_fixed, off_fixed):
 
 def _step_plain(S, T, L, x):
     """One sample through normaliser, features, templates, Algorithm 2 and guard."""
+    S[22] = (S[22] + 1) & 0x3FFFFFFF  # calls since reset (foot.py's phase length), wraps
     # 1. missing sample
     if x == MISSING:
         x = S[0]
@@ -149,8 +150,8 @@ def _step_plain(S, T, L, x):
     if x >= S[17]:
         S[13] = _WIN
     # 1b. pre-filter: mean of two samples (a biased count is never 0: 0 means "none yet")
-    p = S[22]
-    S[22] = x
+    p = S[23]
+    S[23] = x
     if p == 0:
         p = x
     x = (x + p) >> 1
@@ -280,6 +281,7 @@ def _step_plain(S, T, L, x):
 
 @micropython.viper
 def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
+    S[22] = (S[22] + 1) & 0x3FFFFFFF
     if x == -32768:
         x = S[0]
         S[14] = 256
@@ -288,8 +290,8 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
         S[0] = x
     if x >= S[17]:
         S[13] = 256
-    p = S[22]
-    S[22] = x
+    p = S[23]
+    S[23] = x
     if p == 0:
         p = x
     x = (x + p) >> 1
@@ -413,6 +415,169 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
     return g | (flags << 1)
 
 
+@micropython.viper
+def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
+    # Both sensors of one foot in one call: heel state at S[0:56], ball at S[56:112], their
+    # channels at S[112], S[113], the foot's quiet value at S[114] (see foot.py). The body
+    # is _step_viper's, line for line, on S[o + ...] (tests/csm compare it with two calls of
+    # the plain kernel). -1: the result equals the quiet value, nothing else to do.
+    rh = 0
+    o = 0
+    while o < 112:
+        if o == 0:
+            x = smp[S[112]] & 0xFFFF
+        else:
+            x = smp[S[113]] & 0xFFFF
+        if x >= 32768:
+            x -= 65536
+        S[o + 22] = (S[o + 22] + 1) & 0x3FFFFFFF
+        if x == -32768:
+            x = S[o + 0]
+            S[o + 14] = 256
+        else:
+            x += 32768
+            S[o + 0] = x
+        if x >= S[o + 17]:
+            S[o + 13] = 256
+        p = S[o + 23]
+        S[o + 23] = x
+        if p == 0:
+            p = x
+        x = (x + p) >> 1
+        bmin = S[o + 1]
+        bmax = S[o + 2]
+        if x < bmin:
+            bmin = x
+        if x > bmax:
+            bmax = x
+        n = S[o + 3] + 1
+        if n >= 32:
+            k = S[o + 4]
+            S[o + 40 + k] = bmin
+            S[o + 48 + k] = bmax
+            k += 1
+            if k >= 8:
+                k = 0
+            S[o + 4] = k
+            lo = 65535
+            hi = 0
+            i = 0
+            while i < 8:
+                v = S[o + 40 + i]
+                if v < lo:
+                    lo = v
+                v = S[o + 48 + i]
+                if v > hi:
+                    hi = v
+                i += 1
+            S[o + 5] = lo
+            S[o + 6] = hi
+            if S[o + 7] < 8:
+                S[o + 7] = S[o + 7] + 1
+            bmin = 65535
+            bmax = 0
+            n = 0
+        S[o + 1] = bmin
+        S[o + 2] = bmax
+        S[o + 3] = n
+        lo = S[o + 5]
+        hi = S[o + 6]
+        if bmin < lo:
+            lo = bmin
+        if bmax > hi:
+            hi = bmax
+        rng = hi - lo
+        flags = 0
+        if rng < S[o + 16]:
+            flags = 1
+            rng = S[o + 16]
+        y = ((x - lo) * 10000) // rng
+        y1 = S[o + 8]
+        y2 = S[o + 9]
+        y3 = S[o + 10]
+        S[o + 8] = y
+        S[o + 9] = y1
+        S[o + 10] = y2
+        S[o + 21] = y
+        S[o + 24] = y + 16384
+        S[o + 25] = y1 + 16384
+        S[o + 26] = y2 + 16384
+        S[o + 27] = y3 + 16384
+        S[o + 28] = y - y1 + 16384
+        S[o + 29] = y - y2 + 16384
+        S[o + 30] = y - y3 + 16384
+        S[o + 31] = y1 - y2 + 16384
+        S[o + 32] = y1 - y3 + 16384
+        S[o + 33] = y2 - y3 + 16384
+        g = S[o + 11]
+        if S[o + 7] == 0:
+            flags |= 16
+        elif not (flags & 1):
+            base = 0
+            while base < 82:
+                need = T[base]
+                acc = 0
+                j = 0
+                p = base + 1
+                while j < 10:
+                    e = S[o + 24 + j] - T[p]
+                    if e < 0:
+                        e = 0 - e
+                    if e < T[p + 1]:
+                        u = (e * T[p + 2]) >> T[p + 3]
+                        u *= u
+                        idx = u >> 13
+                        if idx < 1024:
+                            a = L[idx]
+                            acc += a - (((a - L[idx + 1]) * ((u >> 7) & 63)) >> 6)
+                    j += 1
+                    if acc + (10 - j) * 16384 < need:
+                        break
+                    p += 4
+                if acc >= need:
+                    if base == 0:
+                        g = 1
+                    else:
+                        g = 0
+                    break
+                base += 41
+            c = S[o + 12]
+            if (g == 1 and y < S[o + 18]) or (g == 0 and y > S[o + 19]):
+                c += 1
+            else:
+                c = 0
+            if c >= S[o + 20]:
+                g = 1 - g
+                c = 0
+                S[o + 15] = 256
+            S[o + 12] = c
+        S[o + 11] = g
+        if S[o + 13] > 0:
+            S[o + 13] = S[o + 13] - 1
+            flags |= 2
+        if S[o + 14] > 0:
+            S[o + 14] = S[o + 14] - 1
+            flags |= 4
+        if S[o + 15] > 0:
+            S[o + 15] = S[o + 15] - 1
+            flags |= 8
+        if o == 0:
+            rh = g | (flags << 1)
+        else:
+            rh = rh | ((g | (flags << 1)) << 8)
+        o += 56
+    if rh == S[114]:
+        return -1
+    return rh
+
+
+def _foot_plain(SS, T, L, smp):
+    # SS: (the foot's state array, the heel's view of it, the ball's view): no allocation
+    S, hv, bv = SS
+    r = _step_plain(hv, T, L, smp[S[112]]) | (_step_plain(bv, T, L, smp[S[113]]) << 8)
+    return -1 if r == S[114] else r
+
+
 step = _step_viper if MICROPYTHON else _step_plain
 
 
@@ -439,8 +604,8 @@ def step_float(S, TF, x):
         S[0] = x
     if x >= S[17]:
         S[13] = _WIN
-    p = S[22]
-    S[22] = x
+    p = S[23]
+    S[23] = x
     if p == 0:
         p = x
     x = (x + p) >> 1
@@ -540,12 +705,14 @@ DEFAULT_PARAMS = {
 class SensorCSM:
     """CSM for one force sensor: preallocated state, `feed(count) -> decision` (0 off, 1 on)."""
 
-    def __init__(self, templates, params=None, use_viper=None, float_templates=None):
+    def __init__(self, templates, params=None, use_viper=None, float_templates=None, state=None):
+        """`state`: _S_LEN words to keep the state in (foot.py: both sensors of a foot in one
+        array, for the fused kernel); default a new array."""
         p = dict(DEFAULT_PARAMS)
         if params:
             p.update(params)
         self.T = templates
-        self.S = array("i", [0] * _S_LEN)
+        self.S = array("i", [0] * _S_LEN) if state is None else state
         self._kernel = step
         if use_viper is not None:
             self._kernel = _step_viper if use_viper else _step_plain

@@ -19,6 +19,8 @@ are then not reported). A contact change is accepted only after the current phas
 STATUS bits 8-14 are the ST_* constants below (bits 0-7 belong to protocol.py).
 """
 
+from array import array
+
 from gaitfw import csm, events
 from gaitfw.compat import const, ticks_diff
 
@@ -33,6 +35,8 @@ ST_TEMPLATES_INVALID = const(1 << 14)  # template file invalid: built-in default
 _BOTH_FLAT = const(ST_HEEL_FLAT | ST_BALL_FLAT)
 _MIN_PHASE = const(6)  # samples a stance or swing must last before it may end
 _TW = const(5)  # t_W = 50 ms at 100 Hz
+_S_LEN = const(56)  # csm._S_LEN: words of one sensor's state
+_QUIET = const(114)  # 2 * _S_LEN + 2: the quiet value's word in _S2
 
 # foot statuses (paper)
 ON_GROUND = const(3)
@@ -48,15 +52,24 @@ class FootProcessor:
                  sensor_events=False, heel_ch=0, ball_ch=1):
         self.emit = emit
         self.side = side
-        self.heel = csm.SensorCSM(templates, params, use_viper)
-        self.ball = csm.SensorCSM(templates, params, use_viper)
+        # both sensors' state in one array (heel, ball, channels, quiet value: csm._foot_viper)
+        self._S2 = array("i", [0] * (2 * _S_LEN + 3))
+        mv = memoryview(self._S2)
+        self.heel = csm.SensorCSM(templates, params, use_viper, state=mv[0:_S_LEN])
+        self.ball = csm.SensorCSM(templates, params, use_viper, state=mv[_S_LEN:2 * _S_LEN])
+        self._S2[2 * _S_LEN] = heel_ch
+        self._S2[2 * _S_LEN + 1] = ball_ch
         self.heel_ch = heel_ch
         self.ball_ch = ball_ch
         self.sensor_events = sensor_events
         self.defaulted = defaulted
         self._base = ST_TEMPLATES_INVALID if defaulted == 2 else 0
-        # the kernel is called directly (one Python call less per sensor and sample)
-        self._k = self.heel._kernel
+        # one native call runs both sensors and the quiet check (csm._foot_viper; the plain
+        # twin is two calls of the plain kernel)
+        if self.heel._kernel is csm._step_viper:
+            self._k, self._kS = csm._foot_viper, self._S2
+        else:
+            self._k, self._kS = csm._foot_plain, (self._S2, self.heel.S, self.ball.S)
         self._T = templates
         self._L = csm.lut()
         self._hS = self.heel.S
@@ -69,8 +82,7 @@ class FootProcessor:
         self.contact = 1  # Algorithm 2 starts on-ground
         self.h = 1
         self.b = 1
-        self.phase = ON_GROUND
-        self.tw = 0
+        self._tw_armed = 0  # a contact change has started t_W (see `tw`)
         self.run = 0
         self.flat_stance = 0
         self.heel_off_sent = 0
@@ -85,13 +97,58 @@ class FootProcessor:
         self.steps = 0
         self._status = self._base
         self.events_sent = 0
+        self._requiet()
+
+    @property
+    def tw(self):
+        """Samples of t_W left: a contact change starts it (run = 0), one per sample after.
+        Derived from `run` (no contact change can come while run <= _MIN_PHASE > _TW), so
+        no sample has to count it down."""
+        if not self._tw_armed:
+            return 0
+        r = self.run
+        return _TW - r if r < _TW else 0
+
+    @property
+    def phase(self):
+        """The paper's foot status: initial on/off-ground for t_W after a contact change."""
+        if self.tw > 0:
+            return INITIAL_ON if self.contact else INITIAL_OFF
+        return ON_GROUND if self.contact else OFF_GROUND
+
+    @property
+    def run(self):
+        """Samples since the last contact change, capped at 30000: counted by the heel's
+        kernel (one word of its state), so the fast path of `feed` does not count them."""
+        d = (self._hS[22] - self._run0) & 0x3FFFFFFF
+        return d if d < 30000 else 30000
+
+    @run.setter
+    def run(self, v):
+        self._run0 = (self._hS[22] - v) & 0x3FFFFFFF
+
+    def _requiet(self):
+        """`_quiet`: the packed kernel results (heel | ball << 8) for which a sample changes
+        nothing but the run count (same decisions, no flags, no contact change pending);
+        -1 while every sample needs the whole state machine."""
+        if (self.h | self.b) == self.contact and self._status == self._base:
+            self._S2[_QUIET] = self.h | (self.b << 8)
+        else:
+            self._S2[_QUIET] = -1
 
     def feed(self, t_ms, sample):
-        """One sample (array of counts). Fast path: two kernel calls and a few compares."""
-        k = self._k
-        T = self._T
-        rh = k(self._hS, T, self._L, sample[self.heel_ch])
-        rb = k(self._bS, T, self._L, sample[self.ball_ch])
+        """One sample (array of counts). Fast path: two kernel calls and a few compares.
+
+        Why split in two: most samples change nothing (same decisions, no flags, no pending
+        contact change), and a bytecode function whose locals + stack exceed 11 slots gets its
+        frame from the heap on every call (~2 600 instructions), so the fast path keeps five
+        locals and a shallow stack; everything else is `_feed_slow`, the full state machine."""
+        r = self._k(self._kS, self._T, self._L, sample)
+        if r >= 0:
+            self._feed_slow(t_ms, r & 0xFF, r >> 8)
+
+    def _feed_slow(self, t_ms, rh, rb):
+        """The whole per-sample state machine (any change, flag or pending contact change)."""
         h = rh & 1
         b = rb & 1
         st = self._base
@@ -101,19 +158,14 @@ class FootProcessor:
                 h = 0
             if st & ST_BALL_FLAT:
                 b = 0
-        if self.run < 30000:  # capped: stays a small int however long the foot stands
-            self.run += 1
         if (h | b) != self.contact and self.run > _MIN_PHASE and not (st & ST_CSM_WARMUP) \
                 and (st & _BOTH_FLAT) != _BOTH_FLAT:
             self._contact_change(t_ms, h | b)
-        elif self.tw > 0:
-            self.tw -= 1
-            if self.tw == 0:
-                self.phase = ON_GROUND if self.contact else OFF_GROUND
         if h != self.h or b != self.b:
             self._sensor_change(t_ms, h, b, st)
             self.h = h
             self.b = b
+        self._requiet()
 
     def _flags(self, t_ms, rh, rb):
         fh = rh >> 1
@@ -140,11 +192,10 @@ class FootProcessor:
         emit = self.emit
         side = self.side
         self.run = 0
-        self.tw = _TW
+        self._tw_armed = 1  # t_W starts: `tw`, `phase`
         self.contact = contact
         self.events_sent += 1
         if contact:
-            self.phase = INITIAL_ON
             swing = ticks_diff(t_ms, self.t_to) if self.have_to else 0
             stride = ticks_diff(t_ms, self.t_hs) if self.have_hs else 0
             self.swing_ms = swing
@@ -158,7 +209,6 @@ class FootProcessor:
             self.steps += 1
             emit(t_ms, events.EV_HEEL_STRIKE, side, swing, stride)
         else:
-            self.phase = INITIAL_OFF
             stance = ticks_diff(t_ms, self.t_hs) if self.have_hs else 0
             self.stance_ms = stance
             self.t_to = t_ms

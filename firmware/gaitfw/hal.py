@@ -10,6 +10,7 @@ u32 n_samples, then n_samples rows of n_channels int16.
 from micropython import const
 
 from gaitfw.protocol import get_u16, get_u32
+from gaitfw.replayrow import next_row as _next
 
 REPLAY_MAGIC = b"GLRP"
 REPLAY_VERSION = const(1)
@@ -40,8 +41,9 @@ class ReplayHal:
         self.loop = loop
         self.row_bytes = 2 * n_channels
         self.buf = bytearray(chunk_rows * self.row_bytes)
-        self.avail = 0
-        self.pos = 0
+        from array import array
+
+        self._cur = array("i", [0, 0, n_channels])  # pos, avail, channels: read by `_next`
         self.row = 0  # index of the next row in the file
         self.loops = 0
         self.ended = False
@@ -77,18 +79,31 @@ class ReplayHal:
         self.start_row = row
         return row
 
+    @property
+    def pos(self):
+        return self._cur[0]
+
+    @pos.setter
+    def pos(self, v):
+        self._cur[0] = v
+
+    @property
+    def avail(self):
+        return self._cur[1]
+
+    @avail.setter
+    def avail(self, v):
+        self._cur[1] = v
+
     def read(self, sample):
-        if self.pos >= self.avail and not self._fill():
+        """One row into `sample`: a single native call per row (`_next`), the file only
+        every `chunk_rows` rows."""
+        if _next(self.buf, self._cur, sample):
+            return True
+        if not self._fill():
             self.ended = True
             return False
-        buf = self.buf
-        p = self.pos
-        for c in range(self.n_channels):
-            v = buf[p] | (buf[p + 1] << 8)
-            sample[c] = v - 0x10000 if v & 0x8000 else v
-            p += 2
-        self.pos = p
-        return True
+        return _next(self.buf, self._cur, sample)
 
     def close(self):
         self.f.close()

@@ -297,14 +297,10 @@ class MGait:
 
     # ------------------------------------------------------------------ per sample
     def feed(self, t_ms, s):
+        # Few locals and no loop here: a bytecode function over 11 slots of locals + stack
+        # gets its frame from the heap on every call (docs/benchmarks.md, sample path).
         if self.ncal < self.n_cal:
-            b = self.calbuf
-            o = self.ncal * 2 * _NCH
-            for i in range(2 * _NCH):
-                b[o + i] = s[i]
-            self.ncal += 1
-            if self.ncal == self.n_cal:
-                self._finish_cal(t_ms)
+            self._cal_sample(t_ms, s)
             return
         f = self._pre(s, self.w, self.inp)
         if f & 4:
@@ -322,6 +318,16 @@ class MGait:
         if self.k >= self.M:
             self.k = 0
             self._tick(t_ms - self.half_ms)
+
+    def _cal_sample(self, t_ms, s):
+        """One sample of the standing calibration into `calbuf`."""
+        b = self.calbuf
+        o = self.ncal * 2 * _NCH
+        for i in range(2 * _NCH):
+            b[o + i] = s[i]
+        self.ncal += 1
+        if self.ncal == self.n_cal:
+            self._finish_cal(t_ms)
 
     def _realign(self):
         """Static re-alignment after 1 s of stillness: the tilt comes from the accelerometer.

@@ -181,7 +181,8 @@ def instructions(data: Path) -> dict[str, float]:
     """Callgrind instructions of the board's hot paths under MicroPython, counted the way
     the benchmarks count them (difference of two run lengths, start-up cancels): the int8
     student's viper inference (bench_student.py) and the insole foot processor per sample
-    (bench_csm.py, `foot_viper`, on the same recording N03_2). ~35 s; needs valgrind."""
+    (bench_csm.py, `foot_viper`, on the same recording N03_2), and the insole's and knee
+    sleeve's whole `App.step` (bench_stream.py). ~3.5 min on the loaded machine; needs valgrind."""
     import shutil
     import tempfile
 
@@ -207,6 +208,29 @@ def instructions(data: Path) -> dict[str, float]:
             i1 = int(bc._run(bc._code(v, "count", n, files), True, tmp))
             i2 = int(bc._run(bc._code(v, "count", 2 * n, files), True, tmp))
             out[f"csm_{v}_per_sample"] = (i2 - i1) / n
+    out.update(sample_path(data))
+    return out
+
+
+def sample_path(data: Path) -> dict[str, float]:
+    """The whole per-sample path `App.step` (replay HAL read, processors, SAMPLES framing,
+    send) of the insole (gaitpdb GaCo01_01 left) and the knee sleeve (CMU 35_01), counted as
+    bench_stream.py counts them: (I(4000) - I(2000)) / 2000 under callgrind."""
+    import tempfile
+
+    bst = _bench("bench_stream")
+    from gaitloop.sim.replayfile import write_replay
+    from gaitloop.sim.sources import insole_replay, make_replay
+
+    out = {}
+    with tempfile.TemporaryDirectory() as td:
+        ri, rk = Path(td) / "i.glrp", Path(td) / "k.glrp"
+        write_replay(insole_replay(bst.WALK, "left"), ri)
+        write_replay(make_replay("knee", "both", bst.KNEE_WALK), rk)
+        for mode, path in (("insole", ri), ("knee", rk)):
+            i1 = bst.mpy_step(path, mode, 2000, callgrind=True)[2]
+            i2 = bst.mpy_step(path, mode, 4000, callgrind=True)[2]
+            out[f"{mode}_step_per_sample"] = (i2 - i1) / 2000
     return out
 
 

@@ -146,3 +146,47 @@ def test_float_twin_equals_host_float_reference(huang_streams, shipped, rec, sen
     out = np.array([sc.feed_float(int(x)) for x in s.counts])
     host = CSMDetector(shipped, fixed=False).detect(s.counts).decision_
     assert np.array_equal(out & 1, host)
+
+
+MPY_FUSED = """evs = {}
+for v in (True, False):
+    log = []
+    def emit2(t, code, side, a, b):
+        log.append((t, code, a, b))
+        return True
+    fp = foot.FootProcessor(emit2, 0, T, P, use_viper=v, sensor_events=True)
+    t = 0
+    for i in range(3 * n):
+        k = i % n
+        sample[0] = heel[k]
+        sample[1] = ball[k]
+        if 1500 < i < 2100:
+            sample[0] = 1234  # heel flat-lined
+        if 2500 < i < 2600 and i % 3 == 0:
+            sample[1] = csm.MISSING
+        if 3000 < i < 3300:
+            sample[0] = 32767  # saturated
+        if 3300 <= i < 3400:
+            sample[1] = -32767
+        fp.feed(t, sample)
+        t += 10
+    evs[v] = log
+    print(v, len(log), fp.steps, fp.phase, fp.run)
+print('same', evs[True] == evs[False])
+"""
+
+
+@pytest.mark.micropython
+def test_fused_foot_kernel_viper_equals_plain_micropython(mpy, tmp_path, huang_streams):
+    """csm._foot_viper (both sensors and the quiet check in one native call) against two
+    calls of the plain kernel, event for event, through flat, missing and saturated input."""
+    h = _stream(huang_streams, "N03_2", "left_heel")
+    b = _stream(huang_streams, "N03_2", "left_ball")
+    write_counts(tmp_path / "h.bin", h.counts)
+    write_counts(tmp_path / "b.bin", b.counts)
+    out = mpy(csm_preamble(SHIPPED, len(h.counts), tmp_path / "h.bin", tmp_path / "b.bin")
+              + "from gaitfw import csm\n" + MPY_FUSED)
+    lines = out.strip().splitlines()
+    assert lines[-1] == "same True", out
+    n_events = int(lines[0].split()[1])
+    assert n_events > 50 and lines[0].split()[1:] == lines[1].split()[1:]

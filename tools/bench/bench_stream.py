@@ -6,7 +6,12 @@
 2. Firmware cost per sample under MicroPython: App.step (HAL read, framing, send) with and
    without the board's processors, as time and as callgrind instructions (differencing runs
    of N and 2N samples isolates the per-sample cost from start-up).
+   The knee sleeve's whole path (14 channels, MGait) is measured the same way on a CMU walk.
 3. Heap growth per sample on the board: gc.mem_alloc() over 20 000 samples, GC disabled.
+4. The heap walk behind STATUS's heap figures (gc.mem_free + gc.mem_alloc, once a minute):
+   its instructions at the bench's 4 MB heap and at each profile's heap, amortized per sample.
+   The N vs 2N difference of (2) holds no heap walk (one per 6 000 samples), so the whole
+   path is (2) plus this amortized figure.
 
 Run: .venv/bin/python tools/bench/bench_stream.py [--no-callgrind]
 """
@@ -32,9 +37,11 @@ from gaitfw.hal import ReplayHal  # noqa: E402
 from gaitloop.decoder import BoardState, StreamDecoder  # noqa: E402
 from gaitloop.record import Recorder, read_recording  # noqa: E402
 from gaitloop.sim.replayfile import write_replay  # noqa: E402
-from gaitloop.sim.sources import insole_replay  # noqa: E402
+from gaitloop.sim.sources import insole_replay, make_replay  # noqa: E402
 
 WALK = ROOT / "data" / "gaitpdb" / "GaCo01_01.txt"
+KNEE_WALK = ROOT / "data" / "mocap" / "cmu" / "35_01.amc"
+HEAP_WALK_EVERY = 6000  # samples per heap walk: every 60th STATUS at 1 STATUS / 100 samples
 MPY = str(Path(sys.executable).with_name("micropython"))
 
 
@@ -96,7 +103,7 @@ def host_throughput(seconds: int = 120) -> dict[str, float]:
 _MPY_STEP = """
 import gc, time
 from gaitfw import app as A
-from gaitfw.boards import insole
+from gaitfw.boards import insole, knee
 from gaitfw.hal import ReplayHal
 class Sink:
     def write(self, buf, off, n): pass
@@ -104,8 +111,8 @@ class Bare:
     KIND = insole.KIND; RATE_HZ = insole.RATE_HZ; CHANNELS = insole.CHANNELS
     UNITS = insole.UNITS; SCALE = insole.SCALE
     def make_processors(emit, cfg): return []
-board = Bare if MODE == 'bare' else insole
-a = A.App(board, {'side': 'left'}, ReplayHal(PATH, 2, True), Sink())
+board = {'bare': Bare, 'insole': insole, 'knee': knee}[MODE]
+a = A.App(board, {'side': 'left'}, ReplayHal(PATH, len(board.CHANNELS), True), Sink())
 a._next_status = 1000; a._next_hello = 5000
 a.send_hello()
 for i in range(200): a.step()
@@ -139,20 +146,49 @@ def mpy_step(path: Path, mode: str, n: int, callgrind: bool = False) -> tuple[fl
     return float(us), float(heap), instr
 
 
+_MPY_HEAPWALK = """
+import gc
+gc.collect()
+for i in range(K):
+    gc.mem_free(); gc.mem_alloc()
+print('RESULT 0 0')
+"""
+
+
+def heap_walk_instructions(heap: str) -> float:
+    """Instructions of one gc.mem_free() + gc.mem_alloc() pair at MicroPython heap size `heap`."""
+    cost = []
+    for k in (2, 6):
+        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", MPY,
+               "-X", f"heapsize={heap}", "-c", f"K={k}\n" + _MPY_HEAPWALK]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        m = re.search(r"Collected\s*:\s*(\d+)", p.stderr)
+        if p.returncode != 0 or not m:
+            raise RuntimeError(p.stderr[-2000:])
+        cost.append(int(m.group(1)))
+    return (cost[1] - cost[0]) / 4
+
+
 def firmware_cost(use_callgrind: bool) -> dict[str, float]:
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as d:
         rp = Path(d) / "r.glrp"
         write_replay(insole_replay(WALK, "left"), rp)
-        for mode in ("bare", "insole"):
-            us, heap, _ = mpy_step(rp, mode, 20000)
+        rk = Path(d) / "k.glrp"
+        write_replay(make_replay("knee", "both", KNEE_WALK), rk)
+        for mode in ("bare", "insole", "knee"):
+            path = rk if mode == "knee" else rp
+            us, heap, _ = mpy_step(path, mode, 20000)
             out[f"{mode}_us_per_sample"] = us
             out[f"{mode}_heap_bytes_per_sample"] = heap
             if use_callgrind:
-                _, _, i1 = mpy_step(rp, mode, 2000, callgrind=True)
-                _, _, i2 = mpy_step(rp, mode, 4000, callgrind=True)
+                _, _, i1 = mpy_step(path, mode, 2000, callgrind=True)
+                _, _, i2 = mpy_step(path, mode, 4000, callgrind=True)
                 if i1 and i2:
                     out[f"{mode}_instructions_per_sample"] = (i2 - i1) / 2000
+        if use_callgrind:
+            for label, heap in (("4M", "4M"), ("2M", "2000000"), ("150k", "150000")):
+                out[f"heap_walk_{label}"] = heap_walk_instructions(heap)
     return out
 
 
@@ -169,12 +205,25 @@ def main() -> None:
     cg = not args.no_callgrind and shutil.which("valgrind") is not None
     f = firmware_cost(cg)
     print("== firmware App.step under MicroPython (unix port, this machine)")
-    for mode, label in (("bare", "HAL + framing + send (no processors)"), ("insole", "with the insole's processors (CSM, foot events)")):
+    labels = (("bare", "insole HAL + framing + send (no processors)"),
+              ("insole", "insole with its processors (CSM x2, foot events)"),
+              ("knee", "knee sleeve with its processors (MGait, feedback)"))
+    for mode, label in labels:
         line = f"  {label}: {f[f'{mode}_us_per_sample']:.1f} us/sample"
         if f"{mode}_instructions_per_sample" in f:
             line += f", {f[f'{mode}_instructions_per_sample']:.0f} instructions/sample (callgrind, N vs 2N)"
         print(line)
         print(f"    heap growth: {f[f'{mode}_heap_bytes_per_sample']:.3f} bytes/sample (goal 0)")
+    if "heap_walk_4M" in f:
+        print(f"== STATUS heap walk (gc.mem_free + gc.mem_alloc), once per {HEAP_WALK_EVERY} samples")
+        for label, what in (("4M", "this bench's 4 MB heap"), ("2M", "ESP32-S3 profile, 2 MB"),
+                            ("150k", "Pico W profile, 150 kB")):
+            w = f[f"heap_walk_{label}"]
+            print(f"  {what}: {w:.0f} instructions, {w / HEAP_WALK_EVERY:.0f} per sample amortized")
+        for mode, goal in (("insole", 12000), ("knee", 30000)):
+            if f"{mode}_instructions_per_sample" in f:
+                whole = f[f"{mode}_instructions_per_sample"] + f["heap_walk_2M"] / HEAP_WALK_EVERY
+                print(f"  whole {mode} path incl. the 2 MB heap walk: {whole:.0f} instructions/sample (goal <= {goal})")
 
 
 if __name__ == "__main__":
