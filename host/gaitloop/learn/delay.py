@@ -138,6 +138,22 @@ def sweep(args) -> dict:
     return out
 
 
+def load_runs(paths) -> dict:
+    """Students and teachers of several sweep files (e.g. one per seed, run in parallel), one
+    entry per (epochs, delay, seed): a run found twice is counted once."""
+    merged: dict = {"students": [], "teachers": []}
+
+    def key(r):
+        return r["epochs"], r["delay"], r["seed"]
+
+    for p in sorted(paths):
+        res = json.loads(Path(p).read_text())
+        for k in merged:
+            seen = {key(r) for r in merged[k]}
+            merged[k] += [r for r in res.get(k, []) if key(r) not in seen]
+    return merged
+
+
 def _mean_sd(vals: list[float]) -> str:
     a = 100.0 * np.asarray(vals)
     return f"{a.mean():.2f}" if len(a) == 1 else f"{a.mean():.2f} ± {a.std(ddof=1):.2f}"
@@ -156,12 +172,16 @@ def table(res: dict) -> str:
         cells += [_mean_sd([m["f1"][p] for m in ms]) for p in phases]
         lines.append(f"| {name} | {d} | {delay_ms(d):.0f} | {len(group)} | " + " | ".join(cells) + " |")
 
-    for d in sorted({r["delay"] for r in res.get("teachers", [])}):
-        row(f"teacher {res['teachers'][0]['arch']} (float)", d,
-            [r for r in res["teachers"] if r["delay"] == d], "float")
-    for key in ("float", "int8"):
-        for d in sorted({r["delay"] for r in res.get("students", [])}):
-            row(f"student insole ({key})", d, [r for r in res["students"] if r["delay"] == d], key)
+    teachers = res.get("teachers", [])
+    for ep, d in sorted({(r["epochs"], r["delay"]) for r in teachers}):
+        row(f"teacher {teachers[0]['arch']} (float, {ep} epochs)", d,
+            [r for r in teachers if (r["epochs"], r["delay"]) == (ep, d)], "float")
+    studs = res.get("students", [])
+    for ep in sorted({r["epochs"] for r in studs}):
+        for key in ("float", "int8"):
+            for d in sorted({r["delay"] for r in studs if r["epochs"] == ep}):
+                row(f"student insole ({key}, {ep} epochs)", d,
+                    [r for r in studs if (r["epochs"], r["delay"]) == (ep, d)], key)
     return "\n".join(lines)
 
 
@@ -183,12 +203,7 @@ def main(argv=None):
                     help="print the table of sweep JSON files (students and teachers merged)")
     args = ap.parse_args(argv)
     if args.table is not None:
-        merged: dict = {"students": [], "teachers": []}
-        for p in args.table:
-            res = json.loads(p.read_text())
-            for k in merged:
-                merged[k] += res.get(k, [])
-        print(table(merged))
+        print(table(load_runs(args.table)))
         return
     if args.data is None:
         from gaitloop.learn.evalsets import DEFAULT_DATA
