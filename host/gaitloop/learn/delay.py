@@ -173,9 +173,10 @@ def table(res: dict) -> str:
         lines.append(f"| {name} | {d} | {delay_ms(d):.0f} | {len(group)} | " + " | ".join(cells) + " |")
 
     teachers = res.get("teachers", [])
-    for ep, d in sorted({(r["epochs"], r["delay"]) for r in teachers}):
-        row(f"teacher {teachers[0]['arch']} (float, {ep} epochs)", d,
-            [r for r in teachers if (r["epochs"], r["delay"]) == (ep, d)], "float")
+    for ep, st, d in sorted({(r["epochs"], r["train_stride"], r["delay"]) for r in teachers}):
+        row(f"teacher {teachers[0]['arch']} (float, {ep} epochs, every {st}th window)", d,
+            [r for r in teachers if (r["epochs"], r["train_stride"], r["delay"]) == (ep, st, d)],
+            "float")
     studs = res.get("students", [])
     for ep in sorted({r["epochs"] for r in studs}):
         for key in ("float", "int8"):
