@@ -68,6 +68,15 @@ def _summary(res: dict, task: str) -> dict:
             "train_time_s": round(res["train_time_s"], 1), **{k: m[k] for k in keys if k in m}}
 
 
+def _check_delay(task: Task, delay: int) -> None:
+    from gaitloop.learn.phase_data import WINDOW
+
+    if delay and task is not Task.phase:
+        raise LearnError("--delay applies to the phase task only")
+    if not 0 <= delay < WINDOW:
+        raise LearnError(f"--delay must be 0..{WINDOW - 1} samples, got {delay}")
+
+
 def register(app: typer.Typer, train: typer.Typer, eval_: typer.Typer) -> None:
     @train.command("teacher")
     def train_teacher(
@@ -78,16 +87,18 @@ def register(app: typer.Typer, train: typer.Typer, eval_: typer.Typer) -> None:
         epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
         train_stride: Annotated[int, typer.Option(help="Take every n-th training window.")] = 4,
         seed: Annotated[int, typer.Option(help="Random seed (split, init, batches).")] = 0,
+        delay: Annotated[int, typer.Option(help="Phase: decision delay in samples (the target is the label of the sample this many samples before the window's end; 10 ms each at 100 Hz).")] = 0,
         out: Annotated[Path | None, typer.Option(help="Checkpoint to write (default runs/teacher_TASK.pt; teachers stay out of git).")] = None,
     ) -> None:
         """Train a teacher on all sensors and report test metrics (held-out recordings/subjects)."""
         _need_ml()
+        _check_delay(task, delay)
         out = out or Path(f"runs/teacher_{task.value}.pt")
         data = data or _default_data(task)
         if task is Task.phase:
             from gaitloop.learn import phase
 
-            ds = phase.dataset(data, seed=seed, train_stride=train_stride)
+            ds = phase.dataset(data, seed=seed, train_stride=train_stride, delay=delay)
             res = phase.train_teacher(ds, arch.value, width=width, epochs=epochs, seed=seed,
                                       save_to=out, hidden=128 if arch is not Arch.lstm else 64)
         else:
@@ -112,10 +123,12 @@ def register(app: typer.Typer, train: typer.Typer, eval_: typer.Typer) -> None:
         train_stride: Annotated[int, typer.Option(help="Take every n-th training window.")] = 4,
         batch_size: Annotated[int, typer.Option(help="Mini-batch size (small data: smaller).")] = 128,
         seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+        delay: Annotated[int, typer.Option(help="Phase: decision delay in samples (the target is the label of the sample this many samples before the window's end; 10 ms each at 100 Hz).")] = 0,
         out: Annotated[Path | None, typer.Option(help="Checkpoint to write (default runs/student_TASK.pt).")] = None,
     ) -> None:
         """Train a ~17 k-parameter student (optionally distilled) and report test metrics."""
         _need_ml()
+        _check_delay(task, delay)
         out = out or Path(f"runs/student_{task.value}.pt")
         data = data or _default_data(task)
         if kd is not KD.none and teacher is None:
@@ -124,7 +137,7 @@ def register(app: typer.Typer, train: typer.Typer, eval_: typer.Typer) -> None:
             if task is Task.phase:
                 from gaitloop.learn import phase
 
-                ds = phase.dataset(data, seed=seed, train_stride=train_stride)
+                ds = phase.dataset(data, seed=seed, train_stride=train_stride, delay=delay)
                 res = phase.train_student(ds, kd.value, teacher, channels.value, epochs=epochs,
                                           batch_size=batch_size, seed=seed, save_to=out)
             else:
@@ -167,5 +180,7 @@ def register(app: typer.Typer, train: typer.Typer, eval_: typer.Typer) -> None:
         for c, v in res["f1"].items():
             t.add_row(f"F1 {c}", f"{v:.4f}", *([f"{res['device']['f1'][c]:.4f}"] if device else []))
         console.print(t)
+        console.print(f"decision delay: {res['decision_delay']} samples = "
+                      f"{res['decision_delay_ms']:.0f} ms")
         if device:
             console.print(f"bit_exact vs ai-edge-litert: {res['bit_exact']} ({res['n_windows']} windows)")

@@ -31,9 +31,14 @@ def norm_of(meta: dict) -> MinMax:
     return MinMax(np.asarray(meta["norm_min"], float), np.asarray(meta["norm_max"], float))
 
 
-def phase_windows(recs: list[Recording], channels, norm: MinMax, stride: int):
+def delay_of(meta: dict) -> int:
+    """A phase model's decision delay in samples (0 for models written before it existed)."""
+    return int(meta.get("decision_delay", 0))
+
+
+def phase_windows(recs: list[Recording], channels, norm: MinMax, stride: int, delay: int = 0):
     col = [ALL_CHANNELS.index(c) for c in channels]
-    X, y = _stack([Recording(r.name, r.signals[:, col], r.labels) for r in recs], stride)
+    X, y = _stack([Recording(r.name, r.signals[:, col], r.labels) for r in recs], stride, delay)
     return norm(X).transpose(0, 2, 1).copy(), y
 
 
@@ -50,8 +55,8 @@ def from_meta(meta: dict, data: Path | None = None, calib_stride: int = 8,
         if meta.get("split") != "recording" or not train or not test:
             raise DataError(f"{data}: the model's train/test recordings are not in this folder")
         norm = norm_of(meta)
-        calib, _ = phase_windows(train, meta["channels"], norm, calib_stride)
-        X, y = phase_windows(test, meta["channels"], norm, test_stride)
+        calib, _ = phase_windows(train, meta["channels"], norm, calib_stride, delay_of(meta))
+        X, y = phase_windows(test, meta["channels"], norm, test_stride, delay_of(meta))
         desc = f"held-out recordings {', '.join(r.name for r in test)} (stride {test_stride})"
         rng = np.random.default_rng(0)
         calib = calib[np.sort(rng.permutation(len(calib))[:max_calib])]

@@ -14,9 +14,9 @@ import numpy as np
 
 from gaitloop.errors import GaitloopError
 from gaitloop.learn.checkpoint import load_model
-from gaitloop.learn.evalsets import norm_of, phase_windows
+from gaitloop.learn.evalsets import delay_of, norm_of, phase_windows
 from gaitloop.learn.metrics import phase_metrics
-from gaitloop.learn.phase_data import load_recordings
+from gaitloop.learn.phase_data import SAMPLE_RATE_HZ, load_recordings
 from gaitloop.learn.train import predict
 
 
@@ -53,14 +53,18 @@ def evaluate_phase(model: Path, data: Path, device: bool = False, stride: int = 
     if meta["task"] != "phase":
         raise EvaluationError(f"{model.name} is a {meta['task']} model, not a phase model")
     recs = load_recordings(data)
-    X, y = phase_windows(recs, meta["channels"], norm_of(meta), stride)
+    delay = delay_of(meta)
+    X, y = phase_windows(recs, meta["channels"], norm_of(meta), stride, delay)
     if len(y) == 0:
         raise EvaluationError(f"{data}: no labelled windows")
     classes = meta["classes"]
     m = phase_metrics(y, predict(net, X).argmax(1), classes)
     res = {"model": str(model), "data": str(data), "n_windows": int(len(y)),
            "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "micro_f1": m["micro_f1"],
-           "f1": m["f1"], "recordings": [r.name for r in recs]}
+           "f1": m["f1"], "recordings": [r.name for r in recs],
+           # the answer is about the sample this long before the window's end (its latency)
+           "decision_delay": delay,
+           "decision_delay_ms": 1000.0 * delay / float(meta.get("sample_rate_hz", SAMPLE_RATE_HZ))}
     overlap = sorted(set(meta.get("train_files", [])) & {r.name for r in recs})
     if overlap:
         res["warning"] = f"{len(overlap)} of these recordings were used in training"

@@ -16,7 +16,15 @@ import numpy as np
 from gaitloop.learn import train as tr
 from gaitloop.learn.checkpoint import load_model, save_checkpoint
 from gaitloop.learn.metrics import phase_metrics
-from gaitloop.learn.phase_data import ALL_CHANNELS, CHANNEL_SETS, WINDOW, PhaseDataset, make_dataset
+from gaitloop.learn.phase_data import (
+    ALL_CHANNELS,
+    CHANNEL_SETS,
+    SAMPLE_RATE_HZ,
+    WINDOW,
+    PhaseDataset,
+    delay_ms,
+    make_dataset,
+)
 from gaitloop.learn.phase_labels import CLASSES
 
 
@@ -27,7 +35,11 @@ def _meta(kind, arch, ds: PhaseDataset, channels, metrics, seed, extra=None):
         "window": WINDOW, "layout": "torch (N, C, window); channels-last runtimes (1, window, C)",
         "norm": "minmax_to_pm1_clipped", "norm_min": ds.norm.lo[col].tolist(),
         "norm_max": ds.norm.hi[col].tolist(), "classes": list(CLASSES),
-        "label_rule": "ResNet-LSTM paper II.C force thresholds, left foot, last sample of window",
+        "label_rule": ("ResNet-LSTM paper II.C force thresholds, left foot, last sample of window"
+                       if ds.delay == 0 else "ResNet-LSTM paper II.C force thresholds, left foot, "
+                       f"sample {ds.delay} before the window's end"),
+        "decision_delay": ds.delay, "decision_delay_ms": delay_ms(ds.delay),
+        "sample_rate_hz": SAMPLE_RATE_HZ,
         "split": ds.split, "train_files": ds.train_names, "test_files": ds.test_names,
         "metrics": metrics, "seed": seed, "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "data": "huang_gait_phase/imu_figs (content-deduplicated)",
@@ -36,9 +48,11 @@ def _meta(kind, arch, ds: PhaseDataset, channels, metrics, seed, extra=None):
     return meta
 
 
-def dataset(data_dir, split="recording", seed=0, train_stride=2, recordings=None) -> PhaseDataset:
+def dataset(data_dir, split="recording", seed=0, train_stride=2, recordings=None,
+            delay: int = 0) -> PhaseDataset:
+    """All-channel windows; `delay` is the decision delay in samples (phase_data.windows_of)."""
     return make_dataset(data_dir, ALL_CHANNELS, split=split, seed=seed, train_stride=train_stride,
-                        recordings=recordings)
+                        recordings=recordings, delay=delay)
 
 
 def train_teacher(ds: PhaseDataset, arch: str = "resnet_lstm_tpa", width: int = 16,
@@ -75,6 +89,8 @@ def evaluate_saved_teacher(ds: PhaseDataset, path: Path) -> dict:
     model, meta = load_model(path)
     if meta.get("test_files") != ds.test_names:
         raise ValueError(f"{path}: saved teacher was trained on another split")
+    if int(meta.get("decision_delay", 0)) != ds.delay:
+        raise ValueError(f"{path}: saved teacher was trained for another decision delay")
     pred = tr.predict(model, ds.X_test).argmax(1)
     return {"model": meta["arch"]["name"], "params": count_params(model),
             "train_time_s": float(meta.get("train_time_s", float("nan"))),
@@ -125,6 +141,8 @@ def train_student(ds: PhaseDataset, kd: str = "none", teacher_path: Path | None 
         def inputs_for(tmeta: dict) -> np.ndarray:
             if list(tmeta["channels"]) != list(ds.channels):
                 raise ValueError("teacher was trained on other channels than this dataset")
+            if int(tmeta.get("decision_delay", 0)) != ds.delay:
+                raise ValueError("teacher was trained for another decision delay than this dataset")
             return ds.X_train
 
         teacher = tr.teacher_outputs(teacher_path, inputs_for, teacher_cache)

@@ -38,7 +38,11 @@ def model_card(stem: str, meta: dict, card: dict) -> str:
                   f"- data: {meta.get('data')}; split {meta.get('split')}; test recordings: "
                   f"{', '.join(meta.get('test_files', []))}",
                   "- units: the Huang insoles report raw units (0..~800), not newtons; a board must "
-                  "feed the same scale (device file count_scale) or be recalibrated"]
+                  "feed the same scale (device file count_scale) or be recalibrated",
+                  f"- decision delay: {meta.get('decision_delay', 0)} samples = "
+                  f"{1000.0 * meta.get('decision_delay', 0) / meta.get('sample_rate_hz', 100):.0f} ms "
+                  "(each answer is the phase of the sample that long before the window's end; "
+                  "docs/learn.md \"Decision delay\")"]
     else:
         lines += [f"- target: {meta.get('target')} [N] = output x {meta.get('target_scale')}",
                   f"- data: {meta.get('data')}; test subjects: {', '.join(meta.get('test_subjects', []))}",
