@@ -69,6 +69,8 @@ def test_calibration_push_from_the_page_is_confirmed_logged_and_shown(tmp_path, 
                 assert page.locator("[data-testid=push-board]").text_content() == "insole-L"
                 page.wait_for_function("document.getElementById('pushnow').textContent.includes('built-in')")
                 page.set_input_files("[data-testid=push-file]", str(cal_file))
+                # the page reads the file asynchronously (File.text()): wait for its summary
+                page.wait_for_function("document.getElementById('pushsummary').textContent.includes('clinic-cal.json')")
                 summary = page.locator("[data-testid=push-summary]").text_content()
                 assert "clinic-cal.json" in summary and "insole-L" in summary and "csm_params" in summary
                 assert page.locator("[data-testid=push-confirm]").is_disabled(), "no name yet: no write"

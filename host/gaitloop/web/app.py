@@ -28,6 +28,8 @@ log = logging.getLogger("gaitloop.serve")
 
 #: the report folder's files a page may download, by suffix
 MEDIA = {".html": "text/html", ".png": "image/png", ".csv": "text/csv"}
+#: how long a start/stop of a recording may take in the stream process before the page says so
+RECORD_REQUEST_S = 20.0
 
 
 def _authorized(token: str | None, query: Any, cookies: dict[str, str]) -> bool:
@@ -66,7 +68,10 @@ def create_app(hub: Hub, token: str | None = None) -> Starlette:
         if what not in ("start", "stop"):
             return PlainTextResponse("not found", 404)
         try:
-            result = await hub.request(what)
+            # closing a recording flushes and fsyncs it: on a busy disk that alone can take
+            # seconds, and a clinician would rather wait than see "TimeoutError" for a recording
+            # that was saved anyway
+            result = await hub.request(what, timeout=RECORD_REQUEST_S)
         except (RuntimeError, OSError, GaitloopError, TimeoutError) as exc:
             return JSONResponse({"error": str(exc) or type(exc).__name__}, 503)
         log.info("recording %s: %s", what, result.get("file"))
