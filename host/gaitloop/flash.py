@@ -75,16 +75,25 @@ def probe_board(port: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[int, int, 
         raise BoardError(f"serial port {port} is in use by {who}; stop it first (one program per board)")
     code = ("import sys; m = getattr(sys.implementation, '_mpy', 0); "
             "print('GLPROBE', m & 0xff, (m >> 8) & 0xff, sys.platform)")
+    hint = " (is a MicroPython board connected and not busy in another program?)"
+    parts = _exec_probe(port, code, "GLPROBE", timeout, hint,
+                        accept=lambda rest: len(rest.split()) == 3).split()
+    return int(parts[0]), int(parts[1]), parts[2]
+
+
+def _exec_probe(port: str, code: str, tag: str, timeout: float, hint: str = "",
+                accept: Callable[[str], bool] = lambda rest: True) -> str:
+    """Run `code` on the board at `port` through mpremote and return what follows `tag` on the
+    first line it prints that starts with it (and that `accept` takes); else one-line
+    BoardError: within `timeout` for a silent port, the tool's last line for a refusal."""
     try:
         proc = subprocess.run([_tool("mpremote"), "connect", port, "resume", "exec", code],
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise BoardError(f"no board answered on {port} within {timeout:.0f} s (is a MicroPython "
-                         "board connected and not busy in another program?)") from None
+        raise BoardError(f"no board answered on {port} within {timeout:.0f} s{hint}") from None
     for line in proc.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 4 and parts[0] == "GLPROBE":
-            return int(parts[1]), int(parts[2]), parts[3]
+        if line.startswith(tag + " ") and accept(line[len(tag) + 1:]):
+            return line[len(tag) + 1:].strip()
     msg = (proc.stderr or proc.stdout).strip().splitlines()
     raise BoardError(f"no MicroPython board answered on {port}: "
                      f"{msg[-1] if msg else f'mpremote exit status {proc.returncode}'}")
@@ -95,17 +104,7 @@ def probe_machine(port: str, timeout: float = PROBE_TIMEOUT_S) -> str:
     Pi Pico W with RP2040"), else `os.uname().machine`."""
     code = ("import sys, os; m = getattr(sys.implementation, '_machine', '') or "
             "(os.uname().machine if hasattr(os, 'uname') else ''); print('GLMACHINE', m)")
-    try:
-        proc = subprocess.run([_tool("mpremote"), "connect", port, "resume", "exec", code],
-                              capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise BoardError(f"no board answered on {port} within {timeout:.0f} s") from None
-    for line in proc.stdout.splitlines():
-        if line.startswith("GLMACHINE "):
-            return line[len("GLMACHINE "):].strip()
-    msg = (proc.stderr or proc.stdout).strip().splitlines()
-    raise BoardError(f"no MicroPython board answered on {port}: "
-                     f"{msg[-1] if msg else f'mpremote exit status {proc.returncode}'}")
+    return _exec_probe(port, code, "GLMACHINE", timeout)
 
 
 def board_profile(name: str) -> dict[str, Any]:
