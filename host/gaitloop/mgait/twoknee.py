@@ -141,7 +141,8 @@ class TwoStep:
 class _LegBuf:
     """Recent ticks of one leg on the host timeline (ms), with linear interpolation."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_ms: float = KEEP_MS) -> None:
+        self.keep_ms = keep_ms
         self.t: deque[float] = deque()
         self.a: deque[float] = deque()
         self.b: deque[float] = deque()
@@ -152,7 +153,7 @@ class _LegBuf:
         self.t.append(t)
         self.a.append(a)
         self.b.append(b)
-        while self.t and self.t[0] < t - KEEP_MS:
+        while self.t and self.t[0] < t - self.keep_ms:
             self.t.popleft()
             self.a.popleft()
             self.b.popleft()
@@ -184,8 +185,10 @@ class TwoSleeves:
 
     def __init__(self, knee_prom_cdeg: int = 2000, hip_prom_cdeg: int = 1000, offset_ms: float = 0.0,
                  on_step: Any = None, reach: tuple[float, float] | None = (0.391, 0.410),
-                 search_ms: float = REACH_SEARCH_MS, keep: int | None = None) -> None:
-        self.legs = (_LegBuf(), _LegBuf())
+                 search_ms: float = REACH_SEARCH_MS, keep: int | None = None,
+                 keep_ms: float = KEEP_MS) -> None:
+        self.legs = (_LegBuf(keep_ms), _LegBuf(keep_ms))
+        self.keep_ms = keep_ms  # also how far one leg may run ahead of the other before it is dropped
         self.pending: deque[tuple[float, float, float]] = deque()  # left ticks waiting for the right
         self.ev = GaitEvents(self, knee_prom_cdeg, hip_prom_cdeg, numtype=float)
         self.offset_ms = offset_ms
@@ -208,7 +211,7 @@ class TwoSleeves:
         while self.pending:
             t, a, b = self.pending[0]
             if right.last() < t:
-                if self.legs[0].last() - t > KEEP_MS / 2:  # the right board went quiet: drop
+                if self.legs[0].last() - t > self.keep_ms / 2:  # the right board went quiet: drop
                     self.pending.popleft()
                     continue
                 break
