@@ -264,13 +264,21 @@ class TwoSleeves:
             self.ev.feed(int(round(t)), a, b, r[0], r[1])
         self._read_open()
 
-    def _read_open(self) -> None:
+    def flush(self) -> None:
+        """The streams ended: read the contacts still waiting whose heel-strike search the
+        ticks cover (the last step of a recording; `angle_at` falls back to linear there)."""
+        self._read_open(final=True)
+
+    def _read_open(self, final: bool = False) -> None:
         """Contacts whose instant both legs have passed get their back limb read."""
         keep = []
         for s in self._open:
             t = s.t_ic * 1000.0
             front = SIDE_NAMES.index(s.side)
-            horizon = t + max(self.offset_ms, 0.0) + (self.search_ms if self.reach else 0) + READ_AHEAD_MS
+            # ahead of the instant: three ticks to read it between ticks, or at the end of the
+            # streams (`final`) one past the heel-strike search, as a linear read needs
+            ahead = 50.0 if final else READ_AHEAD_MS
+            horizon = t + max(self.offset_ms, 0.0) + (self.search_ms if self.reach else 0) + ahead
             if min(self.legs[0].last(), self.legs[1].last()) < horizon:
                 keep.append(s)
                 continue
@@ -356,6 +364,7 @@ def two_sleeve_steps(ticks_l: np.ndarray, ticks_r: np.ndarray, to_host_l=None, t
         else:
             j = k - n
             ts.add(1, float(tr[j]), float(ticks_r[j, 1]), float(ticks_r[j, 2]))
+    ts.flush()
     return ts.steps
 
 
