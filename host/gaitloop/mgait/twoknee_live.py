@@ -239,6 +239,7 @@ def recording_two_sleeves(rec: Any, cfg: dict | None = None) -> dict[str, Any] |
     rows.sort(key=lambda r: (r[0], r[1]))
     for t, k, a, b in rows:
         live.merge.add(k, t, float(a), float(b))
+    live.merge.flush()  # the recording ended: its last contact is read with the ticks there are
     s = live.summary() or {"n_steps": 0}
     if live.steps:
         strides = [asymmetry_pct(a[2], b[2]) for a, b in zip(live.steps, live.steps[1:], strict=False) if a[0] != b[0]]
