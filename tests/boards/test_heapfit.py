@@ -21,6 +21,7 @@ from gaitfw import profiles
 from gaitloop.sim.heapfit import measure
 
 pytestmark = pytest.mark.micropython
+_FROZEN = Path(os.environ["GAITLOOP_FROZEN_MICROPYTHON"]) if os.environ.get("GAITLOOP_FROZEN_MICROPYTHON") else None
 
 
 def _ran_the_push(r: dict, name: str) -> None:
@@ -33,12 +34,16 @@ def _ran_the_push(r: dict, name: str) -> None:
 
 @pytest.mark.parametrize("name", ["picow-insole", "picow-knee"])
 def test_pico_w_fits_its_heap_during_a_push(name: str) -> None:
-    """Fails when the Pico W firmware (frozen, 64-bit upper bound) no longer fits its heap at
-    the push's peak."""
-    r = measure(name, "frozen")
+    """Fails when the Pico W firmware (frozen; the frozen build when GAITLOOP_FROZEN_MICROPYTHON
+    names one, else its bound; 64-bit upper bounds) no longer fits its heap at the push's peak."""
+    r = measure(name, "frozen", _FROZEN)
     _ran_the_push(r, name)
-    assert r["bound"] and r["native"] == 0  # frozen machine code is in flash
-    assert r["peak"] < profiles.get(name)["heap_free"], r
+    assert r["bound"] == (_FROZEN is None) and r["native"] == 0  # frozen machine code is in flash
+    assert r["peak"] < profiles.get(name)["heap_free"], (
+        f"{name}: push peak {r['peak']} B by the frozen bound (ROMFS run) is over the free heap; "
+        "the bound is conservative (the frozen build measured 31 kB below it on 2026-12-07): "
+        "measure the frozen build itself (docs/hardware.md, 'Frozen firmware'; "
+        "GAITLOOP_FROZEN_MICROPYTHON) before deciding the board no longer fits", r)
 
 
 @pytest.mark.parametrize("name", ["esp32s3-insole", "esp32s3-knee"])
@@ -62,12 +67,11 @@ def test_the_pico_w_measure_counts_what_a_board_holds() -> None:
     assert measure("picow-insole", "source")["boot"] > mpy["boot"]
 
 
-@pytest.mark.skipif(not os.environ.get("GAITLOOP_FROZEN_MICROPYTHON"),
+@pytest.mark.skipif(_FROZEN is None,
                     reason="GAITLOOP_FROZEN_MICROPYTHON (a Unix port built with firmware/freeze/unix.py) not set")
 def test_a_frozen_build_is_within_its_bound() -> None:
-    binary = Path(os.environ["GAITLOOP_FROZEN_MICROPYTHON"])
     for name in ("picow-insole", "picow-knee"):
-        got = measure(name, "frozen", binary)
+        got = measure(name, "frozen", _FROZEN)
         _ran_the_push(got, name)
         assert not got["bound"]
         assert got["peak"] <= measure(name, "frozen")["peak"], got
