@@ -1,6 +1,7 @@
 """Firmware heap on each board profile, update included, against the profile's free heap.
 
-Run: `python -m gaitloop.sim.heapfit [--install mpy|romfs|source|all] [--profile NAME]`.
+Run: `python -m gaitloop.sim.heapfit [--install mpy|romfs|frozen|source|all] [--profile NAME]
+[--frozen-micropython PATH]`; figures and what they mean: docs/hardware.md, "Heap".
 Measured under the real MicroPython Unix port with `gc.mem_alloc()` after `gc.collect()`,
 booted as `app.run()` boots a board: the `Updater` first (it imports `gaitfw.update`,
 `store`, `manifest` and applies the active slots), then the app on the profile's drivers
@@ -19,9 +20,11 @@ How the firmware is installed (`--install`), each measured:
   constants and names are copied into the heap on import.
 - `romfs`: the same `.mpy` files in a ROMFS image (`mpremote romfs build`), mounted with the
   Unix port's own `vfs.VfsRom`: bytecode and constant data run in place from the image (flash
-  on a board); interned names still take heap entries. Frozen modules (firmware/manifest.py)
-  put the bytecode in flash the same way and their names in ROM too, so the romfs figure is
-  an upper bound of a frozen build; a Pico W build with either is a custom firmware image
+  on a board); interned names and raw-code objects still take heap.
+- `frozen`: the modules frozen into the MicroPython image (firmware/freeze/): bytecode,
+  constants, names and machine code in flash. Measured on a Unix port built with
+  firmware/freeze/unix.py when `--frozen-micropython` names it; otherwise its upper bound,
+  the romfs run without machine code. A Pico W image with it is a custom firmware build
   (docs/hardware.md, "Frozen firmware"), which cannot be built here.
 - `source`: the `.py` files compiled on the board (what earlier versions of this tool
   measured; nothing installs it that way).
