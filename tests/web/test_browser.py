@@ -71,7 +71,7 @@ def test_live_page_recording_and_report(tmp_path):
         assert "insole-L" in row and "insole-R" in row
         page.click(f"tr[data-name='{name}'] button")
         frame = page.frame_locator("[data-testid=report-frame]")
-        frame.locator("h1").wait_for()
+        frame.locator("h1").wait_for(timeout=120000)  # the report is drawn now: slow on a loaded host
         files = page.locator("[data-testid=download]").all_text_contents()
         assert "report.html" in files and any(f.endswith(".png") for f in files)
         assert any(f.endswith(".csv") for f in files)
