@@ -187,14 +187,7 @@ def push_model(worker: Any, args: dict[str, Any]) -> dict[str, Any]:
         except GaitloopError as exc:  # a cut link: the next push resumes where it stopped
             return {**what, "outcome": "failed", "error": str(exc), "before": before.get("model")}
         _progress(worker, what, "on trial", len(art.payload), len(art.payload))
-        after = client.info()
-        end = time.monotonic() + TRIAL_WAIT_S
-        while (after.get("model") or {}).get("sha256") == sha and after["model"].get("trial") is not None \
-                and time.monotonic() < end:
-            t = time.monotonic() + 0.5
-            while time.monotonic() < t:
-                client.poll(0.02)
-            after = client.info()
+        after = _follow_trial(client, sha, done)
     finally:
         worker.session.sinks.remove(client._sink)
     now = after.get("model") or {}
@@ -204,6 +197,28 @@ def push_model(worker: Any, args: dict[str, Any]) -> dict[str, Any]:
         return {**out, "outcome": "rolled back",
                 "error": f"{device} went back to its previous model during the trial"}
     return {**out, "outcome": "active", "confirmed": now.get("trial") is None}
+
+
+def _follow_trial(client: SharedUpdateClient, sha: str, done: dict[str, Any]) -> dict[str, Any]:
+    """INFO until the model's trial ends (confirmed, or the board went back to the previous
+    model) or TRIAL_WAIT_S passed. A board that restarts within its trial does not answer for
+    a moment: that is the fallback happening, so the wait goes on; if it never answers again,
+    the last INFO stands for END's answer (active, on trial)."""
+    after: dict[str, Any] = {"model": {"sha256": sha, "slot": done.get("slot"), "version": done.get("version"),
+                                       "trial": done.get("slot")}}
+    end = time.monotonic() + TRIAL_WAIT_S
+    while time.monotonic() < end:
+        try:
+            after = client.info()
+        except GaitloopError:
+            pass
+        model = after.get("model") or {}
+        if model.get("sha256") != sha or model.get("trial") is None:
+            break
+        t = time.monotonic() + 0.5
+        while time.monotonic() < t:
+            client.poll(0.02)
+    return after
 
 
 def _push_model_said(worker: Any, args: dict[str, Any]) -> dict[str, Any]:
