@@ -3,9 +3,9 @@ keyed virtual insole: the page lists only the models the server offers (the ship
 `<sessions>/models/`), shows the chosen one's card (name, size, SHA-256, signature), pushes
 it after the dialog's confirmation through the stream process's own link (the `gaitloop push`
 code: signed, chunked, A/B slot, self-test, trial), shows the progress and the outcome, and
-the board then reports the new model. A corrupted file, a file that is no model, a missing
-signing key, a path instead of an id and a changed file are refused in one line with nothing
-written; a model that fails the board's self-test is "failed" and the old model runs on.
+the board then reports the new model. A corrupted file, a file that is no model, a board
+without its update key (a second, unprovisioned insole), a missing signing key, a path instead
+of an id and a changed file are refused in one line with nothing written; a model that fails the board's self-test is "failed" and the old model runs on.
 Every attempt is in `board-writes.log` with the board, the file, its hash and the outcome,
 and a recording running meanwhile loses no sample."""
 
@@ -56,6 +56,7 @@ def test_model_push_from_the_page_confirmed_progress_outcome_and_refusals(tmp_pa
     kf = tmp_path / "insole-L.key"
     kf.write_bytes(keys.key_file("insole-L"))  # provisioned as `gaitloop flash` does (creates master)
     board = VirtualBoard("insole", "left", WALK, speed=4.0, device="insole-L", files={"device.key": kf})
+    unkeyed = VirtualBoard("insole", "right", WALK, speed=4.0, device="insole-R")  # never provisioned
     sessions = tmp_path / "sessions"
     (sessions / "models").mkdir(parents=True)
     broken = bytearray(GRF.read_bytes())
@@ -67,9 +68,10 @@ def test_model_push_from_the_page_confirmed_progress_outcome_and_refusals(tmp_pa
     shots.mkdir(parents=True, exist_ok=True)
     phase_sha = hashlib.sha256(PHASE.read_bytes()).hexdigest()
 
-    with serving([board], sessions, browser=True) as srv:
+    with serving([board, unkeyed], sessions, browser=True) as srv:
         page, base = srv.page, srv.base
-        page.wait_for_function("window.gaitloop.points > 50")
+        page.wait_for_function("window.gaitloop.points > 50 && document.querySelectorAll('.board h2').length == 2")
+        push_model = page.locator("[data-testid=push-model]")
         rec = page.request.post(base + "api/record/start").json()["file"]
         assert page.request.get(base + "api/boards/0/info").json()["model"]["slot"] is None
 
@@ -100,10 +102,25 @@ def test_model_push_from_the_page_confirmed_progress_outcome_and_refusals(tmp_pa
             headers={"Content-Type": "text/plain"})
         assert r.status == 403  # not the page's own JSON request: another site cannot push
 
+        # a board without its update key cannot check a signature: said before, refused on push
+        push_model.nth(1).click()
+        page.wait_for_function("document.getElementById('modelpick').options.length > 2")
+        assert page.locator("[data-testid=model-board]").text_content() == "insole-R"
+        page.select_option("[data-testid=model-pick]", "shipped/student_phase_insole.gldm")
+        page.fill("[data-testid=model-who]", "A. Therapist")
+        line = page.locator("[data-testid=model-summary]").text_content()
+        assert line == "cannot be pushed: insole-R has no update key; provision it with gaitloop flash", line
+        assert page.locator("[data-testid=model-confirm]").is_disabled()
+        page.click("[data-testid=model-cancel]")
+        status, j = _post(page, base, 1, {"model": "shipped/student_phase_insole.gldm", "confirm": "insole-R",
+                                          "sha256": phase_sha})
+        assert status == 400 and "insole-R: the board has no update key" in j["error"], j
+        assert page.request.get(base + "api/boards/1/info").json()["model"]["slot"] is None
+
         # no signing key on this host: the card says so, the push is refused
         hidden = master.with_name("master.key.away")
         master.rename(hidden)
-        page.click("[data-testid=push-model]")
+        push_model.nth(0).click()
         page.wait_for_function("document.getElementById('modelpick').options.length > 2")
         page.select_option("[data-testid=model-pick]", "shipped/student_phase_insole.gldm")
         assert "cannot be signed here" in page.locator("[data-testid=model-sig]").text_content()
@@ -116,7 +133,7 @@ def test_model_push_from_the_page_confirmed_progress_outcome_and_refusals(tmp_pa
         page.click("[data-testid=model-cancel]")
 
         # a bad file and a wrong-kind file on the page: one line, no push button
-        page.click("[data-testid=push-model]")
+        push_model.nth(0).click()
         page.wait_for_function("document.getElementById('modelpick').options.length > 2")
         assert page.locator("[data-testid=model-board]").text_content() == "insole-L"
         page.wait_for_function("document.getElementById('modelnow').textContent.includes('built-in')")
@@ -173,7 +190,8 @@ def test_model_push_from_the_page_confirmed_progress_outcome_and_refusals(tmp_pa
     got = [(e["what"]["model"], e["result"].split(":")[0]) for e in log]
     assert got == [("sessions/broken.gldm", "refused"), (str(PHASE), "refused"),
                    ("shipped/student_phase_insole.gldm", "refused"), ("shipped/student_phase_insole.gldm", "refused"),
-                   ("shipped/student_phase_insole.gldm", "refused"), ("shipped/student_phase_insole.gldm", "active"),
+                   ("shipped/student_phase_insole.gldm", "refused"), ("shipped/student_phase_insole.gldm", "refused"),
+                   ("shipped/student_phase_insole.gldm", "active"),
                    ("sessions/selftest-bad.gldm", "failed")], got
     ok = log[-2]
     assert ok["who"]["name"] == "A. Therapist" and ok["who"]["client"] == "127.0.0.1"
@@ -181,9 +199,10 @@ def test_model_push_from_the_page_confirmed_progress_outcome_and_refusals(tmp_pa
     assert ok["what"]["file"] == str(PHASE) and ok["what"]["size"] == PHASE.stat().st_size
     assert ok["detail"]["model"]["sha256"] == phase_sha and ok["detail"]["confirmed"] is True
     assert "push model -> insole-L: active" in err and "A. Therapist" in err
-    # the recording over both pushes: every sample
+    # the recording over the pushes: every sample of both boards
     s = info(read_recording(sessions / rec))
-    (b,) = s["boards"]
-    assert b["seq_gaps"] == 0 and b["sample_gaps"] == 0
-    _, _, idx, _ = read_recording(sessions / rec).samples(b["link"])
-    assert np.all(np.diff(idx) == 1)
+    assert len(s["boards"]) == 2
+    for b in s["boards"]:
+        assert b["seq_gaps"] == 0 and b["sample_gaps"] == 0
+        _, _, idx, _ = read_recording(sessions / rec).samples(b["link"])
+        assert np.all(np.diff(idx) == 1)

@@ -306,14 +306,14 @@ document.getElementById("pushok").onclick = async () => {
 // folder's models/), each with its card; the page names one by its id, never a path. Nothing
 // is sent before "Push to <board>" is pressed; progress comes over the WebSocket; the outcome
 // (active / failed / rolled back / refused) is shown here and logged by the server.
-let modelTarget = null, modelCards = {}, modelSigning = null, modelBusy = false;
+let modelTarget = null, modelCards = {}, modelSigning = null, modelBusy = false, modelBoardProblem = null;
 const kb = n => n == null ? "–" : n < 1024 ? `${n} bytes` : `${(n / 1024).toFixed(1)} KB (${n} bytes)`;
 function modelText(m) {
   return m && m.sha256 ? `model v${m.version} (slot ${m.slot}, ${m.sha256.slice(0, 8)})` : "its built-in model";
 }
 async function openModel(s) {
   const $ = id => document.getElementById(id);
-  modelTarget = s; modelCards = {};
+  modelTarget = s; modelCards = {}; modelBoardProblem = null;
   $("modelboard").textContent = s.device; $("modelport").textContent = `(${s.kind}, ${s.port})`;
   $("modelresult").textContent = ""; $("modelresult").className = "";
   $("modelprog").hidden = true; $("modelprogtext").textContent = "";
@@ -327,8 +327,10 @@ async function openModel(s) {
   const [info, list] = await Promise.all([
     fetch(`/api/boards/${s.link}/info`).then(async r => [r.ok, await r.json()]).catch(e => [false, {error: e.message}]),
     fetch("/api/models").then(async r => [r.ok, await r.json()]).catch(e => [false, {error: e.message}])]);
-  $("modelnow").textContent = info[0] ? `now runs: ${modelText(info[1].model)}` +
-    (info[1].board && !info[1].board.keyed ? " · this board has no update key" : "") : `board status unknown: ${info[1].error}`;
+  $("modelnow").textContent = info[0] ? `now runs: ${modelText(info[1].model)}` : `board status unknown: ${info[1].error}`;
+  const b = info[0] ? info[1].board || {} : {};  // the server checks these again on the push
+  if (b.kind === "knee") modelBoardProblem = `${s.device} is a knee sleeve: it runs no student model`;
+  else if (info[0] && !b.keyed) modelBoardProblem = `${s.device} has no update key; provision it with gaitloop flash`;
   if (!list[0]) { pick.innerHTML = `<option value="">cannot list models: ${list[1].error}</option>`; return; }
   modelSigning = list[1].signing;
   $("modelfolder").textContent = `shipped models, and the files in ${list[1].folder}`;
@@ -352,6 +354,7 @@ function modelShow() {
     `version ${m.version}${m.self_test ? ", with a self-test vector" : ", no self-test vector"}`;
   $("mc-sig").textContent = modelSigning ? modelSigning.text : "–";
   if (m.error) { $("modelsummary").textContent = "cannot be pushed: " + m.error; $("modelsummary").className = "err"; }
+  else if (modelBoardProblem) { $("modelsummary").textContent = "cannot be pushed: " + modelBoardProblem; $("modelsummary").className = "err"; }
   else if (modelSigning && !modelSigning.ok) { $("modelsummary").textContent = "cannot be pushed: " + modelSigning.text; $("modelsummary").className = "err"; }
   else $("modelsummary").textContent = `This pushes the model "${m.name}" (SHA-256 ${m.sha256.slice(0, 12)}…) to ` +
     `${s.device} on ${s.port}, signed for that board. The board writes it to its spare slot while it streams, ` +
@@ -361,7 +364,8 @@ function modelShow() {
 }
 function modelReady() {
   const $ = id => document.getElementById(id), m = modelCards[$("modelpick").value];
-  $("modelok").disabled = modelBusy || !(m && !m.error && modelSigning && modelSigning.ok && $("modelwho").value.trim());
+  $("modelok").disabled = modelBusy || !(m && !m.error && !modelBoardProblem && modelSigning && modelSigning.ok &&
+    $("modelwho").value.trim());
 }
 document.getElementById("modelpick").onchange = modelShow;
 document.getElementById("modelwho").oninput = modelReady;
