@@ -15,21 +15,24 @@ Q-formats:
 Word size (issue 15 item 4): every intermediate stays below 2^30 in magnitude (a 31-bit
 small int, so the plain twin allocates nothing under MicroPython either, and a viper word on
 a 32-bit board never wraps) for ANY int16 sample, and for the +-65535 that offset removal
-can hand over. Why it holds:
-  - gyro counts are clamped to +-32767 and `gains` refuses kg >= 2^15, so |g * kg| < 2^30
-    and |h| < 2^15 per axis;
+can hand over, with any gains `gains` accepts. Why it holds:
+  - gyro counts are clamped to +-32767 and `gains` refuses kg >= 2^15 (more than 14 degrees
+    per sample at full scale), so |g * kg| < 2^30 and |h| < 2^15 (0.125 rad) per axis;
   - the quaternion is renormalised every sample (first order, q *= 1 + e/2 with
-    e = 1 - |q|^2): |q| stays within 1 +- 0.002, so the Q14 q has |q| <= 2^14 (+0.2 %) and
-    each gyro sum (e.g. q1*hx + q2*hy + q3*hz) is at most |q| |h| < 2^14 * sqrt(3) * 2^15
-    = 0.87 * 2^30 (Cauchy-Schwarz); a full-scale step moves |q|^2 by |h|^2 < 0.047, far
-    inside the clamp of e to +-2^24 (= 0.0625 in Q28). The old clamp of e to +-32767 (1.2e-4)
-    could not undo that growth, so sustained full-scale rotation grew q without bound;
+    e = 1 - |q|^2; e within +-32767 as before, larger e through e >> 10 so that q * e stays
+    small): |q|^2 stays within 1 +- 0.006, so the Q14 q has |q| <= 1.003 * 2^14 and each gyro
+    sum (e.g. q1*hx + q2*hy + q3*hz) is at most |q| |h| < 1.003 * 2^14 * sqrt(3) * 2^15
+    = 0.87 * 2^30 (Cauchy-Schwarz). One step moves |q|^2 by at most |h|^2 + 2 beta dt + ...
+    < 0.05 + 0.035, inside the clamp of e to +-2^25 (0.125 in Q28). Before the fix e was
+    clamped to +-32767 (1.2e-4), which cannot undo a full-scale step, so sustained
+    full-scale rotation grew q without bound until a state word left int32;
   - accelerometer counts are divided down below 2^14 before squaring (|a|^2 < 3 * 2^28),
     the integer Newton root r is never below floor(sqrt(n2)) >= |a_i| (so each (a << 14) // r
     is at most 2^14 and f at most 2^15), the gradient is divided down below 2^13 before
-    squaring, and `gains` refuses kb >= 2^16, so ŝ * kb < 2^30.
+    squaring, ŝ <= 2^14, and ŝ * kb >> 12 is computed exactly in two parts (kb >> 6 and
+    kb & 63), so with kb < 2^20 (`gains`: beta / rate < 1/64) no product reaches 2^28.
 tests/boards/test_ahrs_fullscale.py checks the bound (every binary operation of the plain
-twin, hypothesis over the whole input range and every allowed gain) and the viper code on
+twin, hypothesis over the whole input range and the extreme gains) and the viper code on
 real and emulated 32-bit words.
 State: array('i', 8 n): per IMU q0..q3, r (last |a| estimate, Newton seed), vx, vy, vz.
 Input: array('i', 8 n): per IMU gx, gy, gz (counts), ax, ay, az (counts), kg, kb.
@@ -47,7 +50,7 @@ if not MICROPYTHON:
 
 _ONE28 = const(268435456)
 _GMAX = const(32767)  # gyro counts clamp (offset removal can reach +-65535)
-_EMAX = const(16777216)  # |1 - |q|^2| clamp, Q28 (2^24; a full-scale step needs < 0.05 * 2^28)
+_EMAX = const(33554432)  # |1 - |q|^2| clamp, Q28: 2^25 (one step moves |q|^2 by < 0.09 * 2^28)
 
 
 def gains(rate_hz, gyro_lsb_per_dps, beta):
@@ -57,8 +60,8 @@ def gains(rate_hz, gyro_lsb_per_dps, beta):
     if not 0 <= kg < 32768:  # |h| < 2^15 per axis: the word-size bound above needs it
         raise ValueError("ahrs: gyro full scale turns more than 14 degrees per sample; "
                          "raise the rate or narrow the gyro range")
-    if not 0 <= kb < 65536:  # ŝ * kb < 2^30
-        raise ValueError("ahrs: beta / rate_hz must stay below 2^-10")
+    if not 0 <= kb < 1048576:  # ŝ * (kb >> 6) < 2^28; one step moves |q|^2 by < 0.09
+        raise ValueError("ahrs: beta / rate_hz must stay below 1/64")
     return kg, kb
 
 
@@ -153,10 +156,16 @@ def _step_plain(st, inp, n):
                 r = (r + n2 // r) >> 1
                 r = (r + n2 // r) >> 1
                 kb = inp[b + 7]
-                d0 -= (((s0 << 14) // r) * kb) >> 12
-                d1 -= (((s1 << 14) // r) * kb) >> 12
-                d2 -= (((s2 << 14) // r) * kb) >> 12
-                d3 -= (((s3 << 14) // r) * kb) >> 12
+                kh = kb >> 6  # s * kb >> 12 as (s * kh + (s * kl >> 6)) >> 6: exact, < 2^30
+                kl = kb & 63
+                u = (s0 << 14) // r
+                d0 -= (u * kh + ((u * kl) >> 6)) >> 6
+                u = (s1 << 14) // r
+                d1 -= (u * kh + ((u * kl) >> 6)) >> 6
+                u = (s2 << 14) // r
+                d2 -= (u * kh + ((u * kl) >> 6)) >> 6
+                u = (s3 << 14) // r
+                d3 -= (u * kh + ((u * kl) >> 6)) >> 6
         a0 = st[b + 0] + d0
         a1 = st[b + 1] + d1
         a2 = st[b + 2] + d2
@@ -314,10 +323,16 @@ def _step_viper(st: ptr32, inp: ptr32, n: int) -> int:
                 r = (r + n2 // r) >> 1
                 kb = int(inp[b + 7])
                 kb = (kb << sx) >> sx
-                d0 -= (((g0 << 14) // r) * kb) >> 12
-                d1 -= (((g1 << 14) // r) * kb) >> 12
-                d2 -= (((g2 << 14) // r) * kb) >> 12
-                d3 -= (((g3 << 14) // r) * kb) >> 12
+                kh = kb >> 6  # s * kb >> 12 as (s * kh + (s * kl >> 6)) >> 6: exact, < 2^30
+                kl = kb & 63
+                u = (g0 << 14) // r
+                d0 -= (u * kh + ((u * kl) >> 6)) >> 6
+                u = (g1 << 14) // r
+                d1 -= (u * kh + ((u * kl) >> 6)) >> 6
+                u = (g2 << 14) // r
+                d2 -= (u * kh + ((u * kl) >> 6)) >> 6
+                u = (g3 << 14) // r
+                d3 -= (u * kh + ((u * kl) >> 6)) >> 6
         a0 = s0_ + d0
         a1 = s1_ + d1
         a2 = s2_ + d2
@@ -329,10 +344,10 @@ def _step_viper(st: ptr32, inp: ptr32, n: int) -> int:
         e = 268435456 - (q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3)
         sh = 15
         if e > 32767 or e < -32767:
-            if e > 16777216:
-                e = 16777216
-            elif e < -16777216:
-                e = -16777216
+            if e > 33554432:
+                e = 33554432
+            elif e < -33554432:
+                e = -33554432
             e = e >> 10
             sh = 5
         a0 += (q0 * e) >> sh
