@@ -77,7 +77,7 @@ def _run_plain(rows, kg: int, kb: int, check: bool = True) -> tuple[list[list[in
     return out, box[0]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.integers(0, KG_MAX), st.integers(0, KB_MAX), st.lists(sample, min_size=1, max_size=80))
 @example(KG_MAX, KB_MAX, [(32767, 32767, 32767, 0, 0, 0)] * 80)
 @example(KG, KB, [(-32768, -32768, -32768, -32768, -32768, -32768)] * 80)
