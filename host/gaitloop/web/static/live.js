@@ -1,7 +1,17 @@
-// gaitloop live page: one WebSocket of display frames (25/s), traces drawn on <canvas>.
-// No libraries, no build step: the page must work offline on a clinic laptop.
+// gaitloop live page: one WebSocket of display frames (one per board frame read, at most ~60/s),
+// traces drawn on <canvas>. No libraries, no build step: the page must work offline on a clinic
+// laptop.
+//
+// Why messages only store data and every DOM/canvas write waits for the animation frame: the
+// page's main thread is the last stage of the latency (docs/benchmarks.md, "Web dashboard
+// latency"). A frame that arrives while the thread lays out text or draws waits for it, so
+// per message there is no DOM write; per animation frame only the canvases of boards with new
+// points are drawn, text is written only when it changed (link health and counters at most
+// every HEALTH_MS), and canvas sizes come from a ResizeObserver, never from a layout forced in
+// the middle of drawing.
 "use strict";
 const WINDOW_S = 6;              // seconds of board time shown per trace
+const HEALTH_MS = 250;           // link health and counters: 4 updates/s are enough to read
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 const EV = {HS: 16, FF: 17, HO: 18, TO: 19, STEP: 48, SPEED: 50, ASYM: 54,
             BUZZ: 55, BUZZ_OFF: 56, LED: 57, LED_OFF: 58, TREND: 59};
@@ -10,8 +20,19 @@ const stats = {frames: 0, points: 0, stances: 0, steps: 0, feedback: 0, drops: 0
 let pendingLatency = [];         // host times of newest samples received, measured when drawn
 window.gaitloop = stats;         // read by the browser tests
 let asym = null, knee = {}, cadenceInsole = {};
-let dirty = false;
+let numbersDirty = false, asymKey = "", lastHealth = 0, lastFrame = null;
+const sizes = new WeakMap();     // canvas -> [width, height] in device pixels (ResizeObserver)
+const resized = new ResizeObserver(entries => {
+  for (const e of entries) {
+    const c = e.target, box = e.contentBoxSize && e.contentBoxSize[0];
+    const w = box ? box.inlineSize : e.contentRect.width, h = box ? box.blockSize : e.contentRect.height;
+    sizes.set(c, [Math.round(w * devicePixelRatio), Math.round(h * devicePixelRatio)]);
+    const s = Object.values(boards).find(b => b.canvas === c);
+    if (s) s.dirty = true; else { asymKey = ""; numbersDirty = true; }
+  }
+});
 
+function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
 function fmt(v, d, unit) { return v == null || isNaN(v) ? "–" : v.toFixed(d) + (unit || ""); }
 
 function boardState(b) {
@@ -25,7 +46,10 @@ function boardState(b) {
       `<button class="model" data-testid="push-model" hidden>Push model…</button></div>` +
       `<h2></h2><div class="health"></div><canvas></canvas><div class="legend"></div>`;
     document.getElementById("boards").appendChild(div);
-    s = boards[b.link] = {div, t: [], v: [], stance: [], openHS: null, steps: [], now: null, plotted: null};
+    s = boards[b.link] = {div, t: [], v: [], stance: [], openHS: null, steps: [], now: null, plotted: null,
+                          canvas: div.querySelector("canvas"), healthEl: div.querySelector(".health"),
+                          health: null, dirty: false};
+    resized.observe(s.canvas);
   }
   if (b.device && !s.titled) {
     s.titled = true;
@@ -54,13 +78,11 @@ function onFrame(f) {
     for (let i = 0; i < b.t.length; i++) { s.t.push(b.t[i]); s.v.push(b.v[i]); }
     stats.points += b.t.length;
     if (b.now != null) s.now = b.now;
-    if (b.t.length && b.shown_host != null)
-      pendingLatency.push([b.link, b.shown_host, b.shown_rx, f.built, f.fwd, f.sent, f.recv]);
-    const h = b.health;
-    s.div.querySelector(".health").textContent =
-      `link ${b.port} · ${h.rx_rate_hz == null ? "–" : h.rx_rate_hz.toFixed(0)} samples/s received (board ${b.rate_hz || "?"} Hz) · ` +
-      `${h.gaps} frame gaps · ${h.samples_missing} samples missing · ${h.crc_errors} CRC errors` +
-      (h.resumes ? ` · ${h.resumes} BLE (re)connects` : "") + ` · ${h.samples} samples`;
+    if (b.t.length) {
+      s.dirty = true;
+      if (b.shown_host != null) pendingLatency.push([b.link, b.shown_host, b.shown_rx, f.built, f.fwd, f.sent, f.recv]);
+    }
+    s.health = b; // written to the page by showHealth, at most every HEALTH_MS
     if (s.now != null) {
       const cut = s.now - WINDOW_S - 1;
       let k = 0; while (k < s.t.length && s.t[k] < cut) k++;
@@ -71,9 +93,20 @@ function onFrame(f) {
   }
   for (const e of f.events) onEvent(e);
   knee = f.knee || {}; asym = f.asymmetry;
-  showNumbers(f);
-  if (f.recording) showRecording(f.recording);
-  dirty = true;
+  lastFrame = f; numbersDirty = true;
+}
+
+function showHealth() {
+  for (const s of Object.values(boards)) {
+    const b = s.health; if (!b) continue;
+    const h = b.health;
+    setText(s.healthEl,
+      `link ${b.port} · ${h.rx_rate_hz == null ? "–" : h.rx_rate_hz.toFixed(0)} samples/s received (board ${b.rate_hz || "?"} Hz) · ` +
+      `${h.gaps} frame gaps · ${h.samples_missing} samples missing · ${h.crc_errors} CRC errors` +
+      (h.resumes ? ` · ${h.resumes} BLE (re)connects` : "") + ` · ${h.samples} samples`);
+  }
+  setText(document.getElementById("display"), `display frames: ${stats.frames} · dropped by this page: ${stats.drops}`);
+  if (lastFrame && lastFrame.recording) showRecording(lastFrame.recording);
 }
 
 function onEvent(e) {
@@ -107,21 +140,20 @@ function addFeedback(e, side) {
   while (ul.children.length > 50) ul.lastChild.remove();
 }
 
-function showNumbers(f) {
-  document.getElementById("stepL").textContent = fmt(knee.step_left_m, 2, " m");
-  document.getElementById("stepR").textContent = fmt(knee.step_right_m, 2, " m");
+function showNumbers() {
+  const $ = id => document.getElementById(id);
+  setText($("stepL"), fmt(knee.step_left_m, 2, " m"));
+  setText($("stepR"), fmt(knee.step_right_m, 2, " m"));
   const ci = Object.values(cadenceInsole);
   let cad = knee.cadence_spm, src = "steps / min (knee sleeve)";
   if (cad == null && ci.length) { cad = ci.reduce((a, b) => a + b, 0) / ci.length; src = "steps / min (insoles)"; }
-  document.getElementById("cadence").textContent = fmt(cad, 0);
-  document.getElementById("cadsrc").textContent = src;
-  document.getElementById("speed").textContent = fmt(knee.speed_m_s, 2, " m/s");
+  setText($("cadence"), fmt(cad, 0));
+  setText($("cadsrc"), src);
+  setText($("speed"), fmt(knee.speed_m_s, 2, " m/s"));
   for (const [id, side] of [["phaseL", "left"], ["phaseR", "right"]]) {
     const st = asym && asym.stance[side + "_ms"], sw = asym && asym.swing[side + "_ms"];
-    document.getElementById(id).textContent = st == null ? "–" : `${st.toFixed(0)} / ${fmt(sw, 0)}`;
+    setText($(id), st == null ? "–" : `${st.toFixed(0)} / ${fmt(sw, 0)}`);
   }
-  document.getElementById("display").textContent =
-    `display frames: ${stats.frames} · dropped by this page: ${stats.drops}`;
 }
 
 function asymRows() {
@@ -151,18 +183,20 @@ function drawAsym() {
   });
   const lx = x0 + bw * 25 / max;
   g.strokeStyle = "#d62728"; g.setLineDash([4, 3]); g.beginPath(); g.moveTo(lx, 0); g.lineTo(lx, H); g.stroke(); g.setLineDash([]);
-  document.getElementById("asymtext").textContent = rows.length ?
-    "symmetry index |L−R| / mean(L,R); dashed line: 25 %" : "waiting for left and right steps";
+  setText(document.getElementById("asymtext"), rows.length ?
+    "symmetry index |L−R| / mean(L,R); dashed line: 25 %" : "waiting for left and right steps");
 }
 
 function fit(c) {
-  const w = Math.round(c.clientWidth * devicePixelRatio), h = Math.round(c.clientHeight * devicePixelRatio);
-  if (c.width !== w || c.height !== h) { c.width = w; c.height = h; }
+  // the size the ResizeObserver saw; read from layout only before its first report
+  let wh = sizes.get(c);
+  if (!wh) { wh = [Math.round(c.clientWidth * devicePixelRatio), Math.round(c.clientHeight * devicePixelRatio)]; sizes.set(c, wh); resized.observe(c); }
+  if (c.width !== wh[0] || c.height !== wh[1]) { c.width = wh[0]; c.height = wh[1]; }
   return c.getContext("2d");
 }
 
 function drawBoard(s) {
-  const c = s.div.querySelector("canvas"), g = fit(c), W = c.width, H = c.height, dpr = devicePixelRatio;
+  const c = s.canvas, g = fit(c), W = c.width, H = c.height, dpr = devicePixelRatio;
   g.clearRect(0, 0, W, H);
   if (s.now == null || !s.plotted) return;
   const t1 = s.now, t0 = t1 - WINDOW_S, L = 44 * dpr, R = W - 6 * dpr, T = 6 * dpr, B = H - 16 * dpr;
@@ -202,9 +236,17 @@ function drawBoard(s) {
   }
 }
 
-function draw() {
-  if (dirty) {
-    dirty = false; for (const s of Object.values(boards)) drawBoard(s); drawAsym();
+function draw(ts) {
+  let drew = false;
+  for (const s of Object.values(boards)) if (s.dirty) { s.dirty = false; drawBoard(s); drew = true; }
+  if (numbersDirty) {
+    numbersDirty = false;
+    showNumbers();
+    const key = JSON.stringify(asymRows());
+    if (key !== asymKey) { asymKey = key; drawAsym(); }
+  }
+  if (ts - lastHealth >= HEALTH_MS) { lastHealth = ts; showHealth(); }
+  if (drew) {
     // sample leaving the board -> drawn on the page (same host clock: the one timeline)
     const now = (performance.timeOrigin + performance.now()) / 1000;
     for (const [link, h, rx, built, fwd, sent, recv] of pendingLatency) {
@@ -223,7 +265,7 @@ function draw() {
 
 function showRecording(r) {
   const b = document.getElementById("rec"), f = document.getElementById("recfile");
-  if (r) { b.textContent = "Stop recording"; b.classList.add("on"); f.textContent = `● recording ${r.file} (${r.seconds.toFixed(0)} s)`; }
+  if (r) { setText(b, "Stop recording"); b.classList.add("on"); setText(f, `● recording ${r.file} (${r.seconds.toFixed(0)} s)`); }
 }
 
 let recording = false;
