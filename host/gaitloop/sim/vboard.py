@@ -33,6 +33,12 @@ from gaitloop.toolpath import find_tool
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
 MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
+#: bytes the bridge holds for a host that is not reading: a host's USB CDC driver queues what the
+#: board sends in the kernel while the reading process waits for a core (tens of KB), and only
+#: then does the board's USB write give up; a pty alone holds a few KB, so without this backlog a
+#: host process descheduled for 0.3 s at 10x lost bytes no real port would lose. Past it whole
+#: chunks are dropped (counted), never the tail of a partly written one.
+HOST_BUFFER_BYTES = 65536
 _MAX_RESTARTS = 5  # in _RESTART_WINDOW_S: a crash loop stops the board with its log
 _RESTART_WINDOW_S = 10.0
 
@@ -236,6 +242,9 @@ class VirtualBoard:
         self.bytes_to_host = 0
         self.bytes_dropped = 0
         self.bytes_flipped = 0
+        self.host_buffer = HOST_BUFFER_BYTES
+        self.backlog_peak = 0  # most bytes held for the host at once
+        self._backlog = bytearray()
         self.error: str | None = None
         self._proc: subprocess.Popen | None = None
         self._stop = threading.Event()
@@ -395,11 +404,30 @@ class VirtualBoard:
         return bytes(out)
 
     def _to_user(self, chunk: bytes) -> None:
+        """Queue a chunk for the host and send what the port takes now. A chunk that does not
+        fit the host buffer is dropped whole (counted): nobody reads the port, and a USB CDC
+        board drops too."""
+        if len(self._backlog) + len(chunk) > self.host_buffer:
+            self.bytes_dropped += len(chunk)
+        else:
+            self._backlog += chunk
+            self.backlog_peak = max(self.backlog_peak, len(self._backlog))
+        self._flush_user()
+
+    def _flush_user(self) -> None:
+        """Write the backlog's head to the port; a partial write keeps the rest for later."""
+        if not self._backlog:
+            return
         try:
-            os.write(self._user_master, chunk)
-            self.bytes_to_host += len(chunk)
+            n = os.write(self._user_master, self._backlog)
         except BlockingIOError:
-            self.bytes_dropped += len(chunk)  # nobody reads the port: a USB CDC drops too
+            return
+        except OSError:  # the port cannot take bytes at all: they are lost, as on a dead port
+            self.bytes_dropped += len(self._backlog)
+            self._backlog.clear()
+            return
+        self.bytes_to_host += n
+        del self._backlog[:n]
 
     def _reboot(self) -> bool:
         """The firmware process ended (soft reset or crash): start it again like a reboot."""
@@ -418,9 +446,12 @@ class VirtualBoard:
     def _bridge(self) -> None:
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select([self._board_master, self._user_master], [], [], 0.05)
+                wr = [self._user_master] if self._backlog else []
+                ready, writable, _ = select.select([self._board_master, self._user_master], wr, [], 0.05)
             except (OSError, ValueError):
                 break
+            if writable:
+                self._flush_user()
             if self._board_master in ready:
                 try:
                     chunk = os.read(self._board_master, 4096)
