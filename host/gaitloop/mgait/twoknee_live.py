@@ -15,6 +15,7 @@ Which leg a board wears: its HELLO `side` (left/right); its samples carry the kn
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import numpy as np
@@ -46,6 +47,11 @@ class LiveTwoSleeves:
         self.merge = TwoSleeves(c["knee_prom_cdeg"], c["hip_prom_cdeg"], reach=(self.l1, self.l2),
                                 on_step=self._on_step, keep=keep)
         self.steps: list[tuple[str, float, float]] = []  # (side, host-timeline s, length m)
+        # the board's plausibility range for its eq. 6 steps (min_step_mm, max_step_mm): a step
+        # outside it (e.g. the ~0 m "step" that closes a walk into a stand) is kept out of
+        # `steps`, as the board rejects it (EV_MG_STEP_REJECT), and listed here
+        self.step_range = (c["min_step_mm"] / 1000, c["max_step_mm"] / 1000)
+        self.rejected: list[tuple[str, float, float]] = []
 
     def _leg(self, link: int, ch: Any) -> tuple[LegAngles, int] | None:
         h = ch.state.hello
@@ -89,6 +95,10 @@ class LiveTwoSleeves:
 
     def _on_step(self, s: TwoStep) -> None:
         d = float(s.step(self.l1, self.l2, self.d5).length)
+        if not self.step_range[0] <= d <= self.step_range[1]:
+            self.rejected.append((s.side, s.t_ic, d))
+            del self.rejected[: -self.keep]
+            return
         self.steps.append((s.side, s.t_ic, d))
         del self.steps[: -self.keep]
         if self.out is not None:
@@ -135,10 +145,25 @@ class LiveTwoSleeves:
         return line
 
 
-def recording_two_sleeves(rec: Any, cfg: dict | None = None) -> dict[str, Any] | None:
-    """Two-sleeve steps of a recording with a left and a right knee board, recomputed from
-    the recorded samples on the recording's one timeline (`record.aligned_sample_times`):
-    what `gaitloop stream` showed live, refined with hindsight. None without both boards."""
+@dataclass
+class RecordedTwoSleeves:
+    """The two-sleeve steps of a recording: `live.steps` / `live.rejected` carry times on the
+    merged timeline (board s since `t0`); `host_s` maps one back to the recording's host
+    timeline (unix s) through the front leg's clock."""
+
+    live: LiveTwoSleeves
+    links: dict[str, int]  # "left"/"right" -> link of that leg's knee board
+    t0: float  # host s of the merged timeline's 0
+    slopes: dict[str, float]  # side letter ("l"/"r") -> host s per board s of that board
+
+    def host_s(self, side: str, t: float) -> float:
+        return self.t0 + t * self.slopes.get(side, 1.0)
+
+
+def recording_two_sleeve_steps(rec: Any, cfg: dict | None = None) -> RecordedTwoSleeves | None:
+    """Every two-sleeve step of a recording with a left and a right knee board, recomputed
+    from the recorded samples on the recording's one timeline (`record.aligned_sample_times`).
+    None without both boards; no steps when a board's samples give no angles."""
     from gaitloop.record import aligned_sample_times, recorded_clock
 
     links: dict[str, int] = {}
@@ -148,7 +173,7 @@ def recording_two_sleeves(rec: Any, cfg: dict | None = None) -> dict[str, Any] |
             links.setdefault(h.side, lr.link)
     if set(links) != set(SIDES):
         return None
-    live = LiveTwoSleeves(cfg)
+    live = LiveTwoSleeves(cfg, keep=1 << 30)  # a recording keeps every step
     ticks = []
     for k, side in enumerate(SIDES):
         link = links[side]
@@ -156,7 +181,7 @@ def recording_two_sleeves(rec: Any, cfg: dict | None = None) -> dict[str, Any] |
         t_ms, _, _, counts = rec.samples(link)
         host = aligned_sample_times(rec, link)
         if len(t_ms) < 2 or len(host) != len(t_ms):
-            return None
+            return RecordedTwoSleeves(live, links, 0.0, {})
         slope = recorded_clock(rec, link).slope or 1.0
         cols = [i for i, n in enumerate(h.channels) if n.endswith("_l" if k == 0 else "_r")]
         bend_cal = live.cfg["bend_cal"][k] if len(live.cfg["bend_cal"]) > k else (0, 9000)
@@ -170,13 +195,24 @@ def recording_two_sleeves(rec: Any, cfg: dict | None = None) -> dict[str, Any] |
         th = np.interp(tb, t_ms.astype(float), host)  # tick centres between samples
         ticks.append((k, th, slope, out))
     if len(ticks) < 2:
-        return {"n_steps": 0}
+        return RecordedTwoSleeves(live, links, 0.0, {})
     t0 = min(float(th[0]) for _, th, _, _ in ticks)
     rows = [((th[i] - t0) * 1000.0 / slope, k, out[i][1], out[i][2])
             for k, th, slope, out in ticks for i in range(len(out))]
     rows.sort(key=lambda r: (r[0], r[1]))
     for t, k, a, b in rows:
         live.merge.add(k, t, float(a), float(b))
+    return RecordedTwoSleeves(live, links, t0, {"lr"[k]: slope for k, _, slope, _ in ticks})
+
+
+def recording_two_sleeves(rec: Any, cfg: dict | None = None) -> dict[str, Any] | None:
+    """Two-sleeve steps of a recording with a left and a right knee board, recomputed from
+    the recorded samples on the recording's one timeline (`record.aligned_sample_times`):
+    what `gaitloop stream` showed live, refined with hindsight. None without both boards."""
+    got = recording_two_sleeve_steps(rec, cfg)
+    if got is None:
+        return None
+    live = got.live
     s = live.summary() or {"n_steps": 0}
     if live.steps:
         strides = [asymmetry_pct(a[2], b[2]) for a, b in zip(live.steps, live.steps[1:], strict=False) if a[0] != b[0]]
