@@ -37,6 +37,7 @@ from gaitloop.errors import GaitloopError
 from gaitloop.record import Recorder
 from gaitloop.stream import StreamSession
 from gaitloop.web.display import DisplayBuilder
+from gaitloop.web.twosleeves import TwoSleevesDisplay
 
 #: a display frame goes out when new data arrived and this long passed since the last one (at
 #: 1x three boards send ~30 SAMPLES frames/s, so most go out at once: the latency's p99 is
@@ -51,6 +52,8 @@ POLL_S = 0.02
 PIPE_BYTES = 256 * 1024
 #: how often the server learns the worker's counters
 STATS_S = 1.0
+#: time per tick the two-sleeve angles may take (display only; the rest waits in its backlog)
+TWO_SLEEVES_S = 0.005
 
 
 def describe(exc: BaseException) -> str:
@@ -72,6 +75,8 @@ class StreamWorker:
         self.next_request = next_request  # () -> (what, id, args) | None
         self.display = DisplayBuilder()
         session.sinks.append(self.display)
+        self.two_sleeves = TwoSleevesDisplay()  # a left and a right knee board: same-instant steps
+        session.sinks.append(self.two_sleeves)
         session.poll_timeout = POLL_S
         self.recording: dict[str, Any] | None = None
         self.frames = 0
@@ -97,12 +102,14 @@ class StreamWorker:
                 self.reply({"type": "reply", "id": rid, "ok": True, "result": out})
             except Exception as exc:  # noqa: BLE001 - returned to the page as an error
                 self.reply({"type": "reply", "id": rid, "ok": False, "error": describe(exc)})
+        self.two_sleeves.work(TWO_SLEEVES_S)
         now = time.monotonic()
         since = now - self._last_frame
         if (self.display.new and since >= FRAME_S) or since >= IDLE_FRAME_S:
             self._last_frame = now
             frame = self.display.frame(self.session.channels)
             frame["recording"] = self.recording_view()
+            frame["two_sleeves"] = self.two_sleeves.view()
             self.frames += 1
             if not self.emit(json.dumps(frame, separators=(",", ":"))):
                 self.dropped += 1

@@ -70,6 +70,7 @@ function onFrame(f) {
   showNumbers(f);
   if (f.recording) showRecording(f.recording);
   dirty = true;
+  document.dispatchEvent(new CustomEvent("gaitloop:frame", {detail: f}));  // page sections in their own files
 }
 
 function onEvent(e) {

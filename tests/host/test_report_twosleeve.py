@@ -1,0 +1,147 @@
+"""The two-sleeve step in the gait-lab report: a recording of two virtual knee boards (the left
+and the right sleeve of the shipped CMU walk, firmware under MicroPython, streamed and recorded
+by `gaitloop stream`) -> same-instant steps per step L/R beside each board's own eq. 6 steps,
+stride and asymmetry from them, summary rows naming the method, rows in steps.csv."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gaitloop.report_twosleeve import chain_steps
+
+ROOT = Path(__file__).resolve().parents[2]
+WALK = ROOT / "data" / "mocap" / "cmu" / "35_01.amc"  # shipped: no dataset needed
+
+
+def test_chain_follows_the_boards_bookkeeping():
+    """Step time from the other leg's contact, stride over three contiguous contacts, eq. 7 on
+    non-overlapping pairs (as gaitfw.feedback), and a rejected step or a same-leg contact or a
+    gap over 2 s restarts the chain (as gaitfw.mgait's nic = 0)."""
+    seq = [(1.0, "right", 0.60, False), (1.5, "left", 0.50, False), (2.0, "right", 0.62, False),
+           (2.5, "left", 0.40, True),  # rejected: breaks the chain
+           (3.0, "right", 0.58, False), (3.6, "left", 0.56, False),
+           (3.9, "left", 0.57, False),  # same leg twice: a missed contact, restart
+           (6.5, "right", 0.59, False)]  # 2.6 s later: another walk
+    steps, asym = chain_steps(seq)
+    assert [s.t_s for s in steps] == [1.0, 1.5, 2.0, 3.0, 3.6, 3.9, 6.5]
+    assert [s.step_time_s for s in steps] == [None, pytest.approx(0.5), pytest.approx(0.5), None,
+                                              pytest.approx(0.6), None, None]
+    assert steps[2].stride_length_m == pytest.approx(1.12) and steps[2].stride_time_s == pytest.approx(1.0)
+    assert all(s.stride_length_m is None for i, s in enumerate(steps) if i != 2)
+    # pairs: (1.0, 1.5); 2.0 waits and is dropped by the rejection; (3.0, 3.6); 3.9 and 6.5 alone
+    assert [t for t, _ in asym] == [1.5, 3.6]
+    assert asym[0][1] == pytest.approx(100 * 0.1 / 0.55)
+    assert asym[1][1] == pytest.approx(100 * 0.02 / 0.57)
+
+
+def test_one_knee_board_has_no_two_sleeve_rows(tmp_path):
+    from gaitloop.record import read_recording
+    from gaitloop.report_gait import TWO, gait_data
+    from tests.host.gait_session import write_gait_session
+
+    data = gait_data(read_recording(write_gait_session(tmp_path / "s.glsession")))
+    assert data.two_sleeves is None and not any(r["source"] == TWO for r in data.steps)
+
+
+@pytest.fixture(scope="module")
+def sleeves_recording(tmp_path_factory) -> Path:
+    """~48 s of walk (12 s at 4x, six passes of the walk with a stand between) from two knee
+    boards replaying one walk clock (sim --epoch-ms), recorded by `gaitloop stream`."""
+    from gaitloop.sim.vboard import VirtualBoard
+
+    out = tmp_path_factory.mktemp("sleeves") / "sleeves.glsession"
+    epoch = time.time_ns() // 1_000_000
+    boards = [VirtualBoard("knee", side, WALK, speed=4, device=f"sleeve-{side}", replay_epoch_ms=epoch)
+              for side in ("left", "right")]
+    try:
+        ports = [b.start() for b in boards]
+        res = subprocess.run([sys.executable, "-m", "gaitloop.cli", "stream", "--port", ports[0], "--port",
+                              ports[1], "--seconds", "12", "--format", "jsonl", "--record", str(out)],
+                             capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+        assert res.returncode == 0, res.stderr[-2000:]
+    finally:
+        for b in boards:
+            b.stop()
+    return out
+
+
+@pytest.mark.micropython
+@pytest.mark.timeout(300)
+def test_report_of_two_virtual_knee_boards(sleeves_recording, tmp_path):
+    from gaitloop.mgait.twoknee_live import recording_two_sleeve_steps
+    from gaitloop.record import read_recording
+    from gaitloop.report import write_report
+    from gaitloop.report_gait import TWO
+    from gaitloop.report_lab import build_lab_report
+
+    rec = read_recording(sleeves_recording)
+    lab = build_lab_report(rec)
+    two = [r for r in lab.data.steps if r["source"] == TWO]
+    eq6 = [r for r in lab.data.steps if r["source"] == "knee" and r["step_length_m"] is not None]
+    # beside, not instead of: every eq. 6 step the boards sent is still there (how many depends
+    # on where each board's boot-time standing calibration fell in the replayed walk)
+    sent = sum(1 for lk in rec.links for _t, _s, e in rec.events(lk) if e.name == "mg_step")
+    assert len(eq6) == sent
+    assert len(two) >= 8 and {r["side"] for r in two} == {"left", "right"}
+    assert {r["board"] for r in two} == {"sleeve-left + sleeve-right"}
+    # the same steps as the recording's two-sleeve pipeline, in time order on the session axis
+    got = recording_two_sleeve_steps(rec)
+    assert [r["step_length_m"] for r in two] == pytest.approx([d for _, _, d in got.live.steps])
+    assert all(b["t_s"] > a["t_s"] for a, b in zip(two, two[1:], strict=False))
+    assert 0 <= two[0]["t_s"] <= lab.data.end_s
+    lengths = np.array([r["step_length_m"] for r in two])
+    # the CMU walk's steps: ~0.55-0.6 m at nominal lengths. A normal walk, but the two replays'
+    # alignment on a loaded machine (late samples at 4x) moves L against R by a few cm
+    assert np.all((lengths > 0.45) & (lengths < 0.75)), lengths
+    # each two-sleeve step sits next to a contact the boards saw with the same front leg (the
+    # boards' contact is the knee minimum, the host's the sleeve's heel strike: tens of ms apart)
+    contacts = [(t / 1000.0 + b.offset_s, "left" if e.side == 0 else "right") for b in lab.data.boards
+                for t, _s, e in rec.events(b.link) if e.name == "mg_initial_contact"]
+    if len(contacts) >= len(two):  # (a board calibrated mid-walk may see few contacts)
+        near = [any(side == r["side"] and abs(t - r["t_s"]) < 0.15 for t, side in contacts) for r in two]
+        assert np.mean(near) >= 0.8, (two, contacts)
+    strides = [r for r in two if r["stride_length_m"] is not None]
+    assert len(strides) >= 3
+    for r in strides:
+        assert 0.9 < r["stride_length_m"] < 1.5 and 0.8 < r["stride_time_s"] < 1.6
+    rows = {(r["parameter"], r["source"]): r for r in lab.summary}
+    step = rows[("Step length", "two sleeves, same instant")]
+    assert "docs/mgait.md" in step["paper"] and step["n"] == len(two)
+    assert step["mean"] == pytest.approx(lengths.mean())
+    assert step["asym_pct"] < 25
+    assert ("Stride length", "two sleeves, same instant") in rows
+    asym = rows[("Step length asymmetry", "two sleeves, same instant")]
+    pairs = lab.data.two_sleeves.asym
+    assert asym["n"] == len(pairs) >= 3 and asym["mean"] < 25
+    by_t = {r["t_s"]: r for r in two}
+    for t, v in pairs:  # eq. 7 on the stride's two steps (this one and the one before it)
+        i = two.index(by_t[t])
+        a, b = two[i - 1]["step_length_m"], two[i]["step_length_m"]
+        assert two[i - 1]["side"] != two[i]["side"] and v == pytest.approx(200 * abs(a - b) / (a + b))
+    assert (("Step length", "knee sleeve") in rows) == bool(eq6)  # the boards' own row stays
+    # the figure: bold two-sleeve series beside the boards', and the asymmetry with its 25 % line
+    axes = {ax.get_title(loc="left"): ax for ax in lab.figure.axes}
+    step_ax = next(ax for t, ax in axes.items() if t.startswith("step length per step"))
+    labels = [ln.get_label() for ln in step_ax.get_lines()]
+    assert any(x.startswith("two sleeves, left") for x in labels)
+    assert any(x.startswith("two sleeves, right") for x in labels)
+    assert sum("eq. 6" in x for x in labels) == len({(r["board"], r["side"]) for r in eq6})
+    asym_labels = [ln.get_label() for ln in axes["left/right asymmetry over time"].get_lines()]
+    assert "step length, per stride, two sleeves, same instant" in asym_labels
+    assert any(x.startswith("25 %") for x in asym_labels)
+    # the files: the CSV has the rows, the HTML names the method
+    write_report(rec, tmp_path / "report")
+    table = list(csv.DictReader(io.StringIO((tmp_path / "report" / "steps.csv").read_text())))
+    csv_two = [r for r in table if r["source"] == TWO]
+    assert len(csv_two) == len(two)
+    assert float(csv_two[0]["step_length_m"]) == pytest.approx(two[0]["step_length_m"], abs=1e-5)
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "two sleeves, same instant" in html and "docs/mgait.md" in html

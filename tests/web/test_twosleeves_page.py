@@ -1,0 +1,137 @@
+"""The live page's two-sleeve section in a real browser (Debian's chromium, Playwright): two
+virtual knee boards (the left and the right sleeve of the shipped CMU walk, one walk clock)
+streamed by `gaitloop serve`; the stream process computes the same-instant steps, the page shows
+step L/R, stride and the per-stride asymmetry with its 25 % line, and a recording made meanwhile
+has every sample (the display never holds the recorder up). Without a left and a right knee
+board the section stays hidden (tests/web/test_browser.py's page has one knee board).
+
+Screenshots go to the test's tmp folder (GAITLOOP_SHOTS=DIR to keep them elsewhere)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from gaitloop.record import info, read_recording
+from gaitloop.sim.vboard import VirtualBoard
+from gaitloop.web.twosleeves import TwoSleevesDisplay
+from tests.web.test_browser import chromium, free_port, start_serve, stop_serve
+
+ROOT = Path(__file__).resolve().parents[2]
+WALK = ROOT / "data" / "mocap" / "cmu" / "35_01.amc"
+SPEED = 4.0
+
+
+class _Hello:
+    def __init__(self, kind: str, side: str) -> None:
+        self.kind, self.side, self.device = kind, side, f"{kind}-{side}"
+
+
+class _Channel:
+    def __init__(self, kind: str, side: str) -> None:
+        self.state = type("S", (), {"hello": _Hello(kind, side)})()
+
+
+def test_display_queues_only_knee_samples_bounded_and_survives_errors(monkeypatch):
+    """The sink only queues (bounded, drops counted); a failing angle pipeline stops this
+    display with its reason, nothing else; no left+right knee pair: no section (None)."""
+    import numpy as np
+
+    from gaitloop.messages import Samples
+    from gaitloop.web import twosleeves as T
+
+    monkeypatch.setattr(T, "BACKLOG", 5)
+    d = TwoSleevesDisplay()
+    msg = Samples(first_index=0, counts=np.zeros((10, 14), dtype=np.int16))
+    d(0, _Channel("insole", "left"), None, msg)
+    d(1, _Channel("knee", "left"), None, msg)
+    assert d.view() is None and len(d.backlog) == 1  # one knee board: nothing to pair
+    for _ in range(7):
+        d(2, _Channel("knee", "right"), None, msg)
+    assert len(d.backlog) == 5 and d.dropped == 3
+    v = d.view()
+    assert v["waiting"] and v["n_steps"] == 0 and v["dropped"] == 3
+
+    def boom(*a):
+        raise ValueError("bad frame")
+
+    monkeypatch.setattr(T.LiveTwoSleeves, "__call__", boom)
+    assert d.work(0.01) == 1
+    assert d.error == "ValueError: bad frame" and not d.backlog and d.view()["error"] == d.error
+    d(1, _Channel("knee", "left"), None, msg)  # stopped: nothing more is queued
+    assert not d.backlog
+
+
+
+@pytest.mark.micropython
+@pytest.mark.timeout(300)
+def test_live_page_two_sleeve_steps(tmp_path):
+    exe = chromium()
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("GAITLOOP_SHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    sessions = tmp_path / "sessions"
+    epoch = time.time_ns() // 1_000_000  # both sleeves replay one walk clock
+    boards = [VirtualBoard("knee", side, WALK, speed=SPEED, device=f"sleeve-{side}", replay_epoch_ms=epoch)
+              for side in ("left", "right")]
+    proc = None
+    try:
+        ports = [b.start() for b in boards]
+        port = free_port()
+        args = [a for p in ports for a in ("--port", p)]
+        proc, url = start_serve(["--listen", f"127.0.0.1:{port}", *args, "--sessions", str(sessions)])
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page.set_default_timeout(60000)
+                page.goto(url)
+                page.wait_for_selector("[data-testid=twosleeves]", state="visible")
+                assert "sleeve-left (left leg) + sleeve-right (right leg)" in page.locator("#ts-boards").text_content()
+                # a recording runs while the page shows the two-sleeve steps
+                page.click("#rec")
+                page.wait_for_function("document.getElementById('recfile').textContent.includes('.glsession')")
+                name = page.locator("#recfile").text_content().split("recording ")[1].split(" ")[0]
+                page.wait_for_function("window.gaitloop.twoSleeves.strides >= 3 && "
+                                       "document.getElementById('ts-stepL').textContent.endsWith(' m') && "
+                                       "document.getElementById('ts-stepR').textContent.endsWith(' m')")
+                left = float(page.locator("#ts-stepL").text_content().split()[0])
+                right = float(page.locator("#ts-stepR").text_content().split()[0])
+                assert 0.45 < left < 0.75 and 0.45 < right < 0.75, (left, right)  # the walk's ~0.55-0.6 m
+                page.wait_for_function("document.getElementById('ts-stride').textContent.endsWith(' m')")
+                stride = float(page.locator("#ts-stride").text_content().split()[0])
+                assert 0.9 < stride < 1.5, stride
+                asym = page.locator("#ts-asym").text_content()
+                assert asym.endswith(" %") and float(asym.split()[0]) < 25, asym  # a normal walk
+                note = page.locator("#ts-note").text_content()
+                assert "steps" in note and "stopped" not in note, note
+                # the asymmetry plot: green bars under the dashed red 25 % line
+                px = page.evaluate("""() => { const c = document.getElementById('ts-plot');
+                    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                    let red = 0, green = 0;
+                    for (let i = 0; i < d.length; i += 4) {
+                      if (d[i] > 200 && d[i + 1] < 80 && d[i + 2] < 80) red++;
+                      if (d[i] < 80 && d[i + 1] > 130 && d[i + 2] < 80) green++; }
+                    return [red, green]; }""")
+                assert px[0] > 20 and px[1] > 50, px
+                page.locator("[data-testid=twosleeves]").screenshot(path=str(shots / "live-two-sleeves.png"))
+                page.screenshot(path=str(shots / "live-two-sleeves-page.png"))
+                page.click("#rec")
+                page.wait_for_function("document.getElementById('recfile').textContent.startsWith('saved')")
+                status = json.loads(page.request.get(url.split("?")[0] + "api/status").text())
+                assert status["error"] is None
+            finally:
+                browser.close()
+    finally:
+        if proc is not None:
+            stop_serve(proc)
+        for b in boards:
+            b.stop()
+    rec = read_recording(sessions / name)
+    for b in info(rec)["boards"]:  # every sample recorded while the display worked
+        assert b["samples"] > 2 * SPEED * 100 and b["seq_gaps"] == 0 and b["sample_gaps"] == 0
