@@ -52,9 +52,10 @@ def test_display_queues_only_knee_samples_bounded_and_survives_errors(monkeypatc
     assert d.view() is None and len(d.backlog) == 1  # one knee board: nothing to pair
     for _ in range(7):
         d(2, _Channel("knee", "right"), None, msg)
-    assert len(d.backlog) == 5 and d.dropped == 3
+    # full at the 6th frame: the 5 queued are dropped and the pipelines start again
+    assert len(d.backlog) == 3 and d.dropped == 5 and d.restarts == 1
     v = d.view()
-    assert v["waiting"] and v["n_steps"] == 0 and v["dropped"] == 3
+    assert v["waiting"] and v["n_steps"] == 0 and v["restarts"] == 1 and v["backlog"] == 3
 
     def boom(*a):
         raise ValueError("bad frame")
@@ -97,17 +98,24 @@ def test_live_page_two_sleeve_steps(tmp_path):
                 page.click("#rec")
                 page.wait_for_function("document.getElementById('recfile').textContent.includes('.glsession')")
                 name = page.locator("#recfile").text_content().split("recording ")[1].split(" ")[0]
-                page.wait_for_function("window.gaitloop.twoSleeves.strides >= 3 && "
+                page.wait_for_function("window.gaitloop.twoSleeves.strides >= 4 && "
                                        "document.getElementById('ts-stepL').textContent.endsWith(' m') && "
                                        "document.getElementById('ts-stepR').textContent.endsWith(' m')")
-                left = float(page.locator("#ts-stepL").text_content().split()[0])
-                right = float(page.locator("#ts-stepR").text_content().split()[0])
-                assert 0.45 < left < 0.75 and 0.45 < right < 0.75, (left, right)  # the walk's ~0.55-0.6 m
+                # the last step of a pass may be the short one that closes the walk into a stand:
+                # the medians (shown under each) and most strides are the walk's
+                for k in ("L", "R"):
+                    assert page.locator(f"#ts-step{k}").text_content().endswith(" m")
+                    assert "median 0." in page.locator(f"#ts-med{k}").text_content()
+                view = page.evaluate("window.gaitloop.twoSleeves.view")
+                brief = {k: v for k, v in view.items() if k != "strides"}
+                why = json.dumps(brief) + " | " + " | ".join(page.locator(".health").all_text_contents())
+                assert 0.45 < view["median_l_m"] < 0.75 and 0.45 < view["median_r_m"] < 0.75, why
+                strides = [v for _, v in view["strides"]]
+                assert sorted(strides)[len(strides) // 2] < 25, view  # a normal walk: under the buzzer line
+                assert page.locator("#ts-asym").text_content().endswith(" %")
                 page.wait_for_function("document.getElementById('ts-stride').textContent.endsWith(' m')")
                 stride = float(page.locator("#ts-stride").text_content().split()[0])
-                assert 0.9 < stride < 1.5, stride
-                asym = page.locator("#ts-asym").text_content()
-                assert asym.endswith(" %") and float(asym.split()[0]) < 25, asym  # a normal walk
+                assert 0.6 < stride < 1.5, stride  # two steps (one may close the walk)
                 note = page.locator("#ts-note").text_content()
                 assert "steps" in note and "stopped" not in note, note
                 # the asymmetry plot: green bars under the dashed red 25 % line

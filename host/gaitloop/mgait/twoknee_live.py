@@ -52,6 +52,10 @@ class LiveTwoSleeves:
         # `steps`, as the board rejects it (EV_MG_STEP_REJECT), and listed here
         self.step_range = (c["min_step_mm"] / 1000, c["max_step_mm"] / 1000)
         self.rejected: list[tuple[str, float, float]] = []
+        # samples lost on a link leave a hole in that leg's angles (the filter integrates the
+        # gyro): that leg's pipeline starts again at its next stand; counted per side
+        self._next: dict[str, int] = {}  # side -> index of the sample expected next
+        self.gaps: dict[str, int] = {}
 
     def _leg(self, link: int, ch: Any) -> tuple[LegAngles, int] | None:
         h = ch.state.hello
@@ -79,6 +83,13 @@ class LiveTwoSleeves:
         la, _ = leg
         side = ch.state.hello.side
         rate = ch.state.hello.rate
+        expect = self._next.get(side)
+        self._next[side] = msg.first_index + len(msg.counts)
+        if expect is not None and msg.first_index != expect:
+            self.gaps[side] = self.gaps.get(side, 0) + 1
+            k = SIDES.index(side)
+            la = LegAngles(self.cfg, rate, self.cfg["bend_cal"][k] if len(self.cfg["bend_cal"]) > k else (0, 9000))
+            self.legs[side] = (la, link)
         rows = msg.counts[:, self._cols[side]].tolist()
         dt = 1000.0 / rate
         fit = ch.clock.fit

@@ -4,8 +4,11 @@ Why deferred: the two-sleeve step runs the board's MGait angle code on every sam
 knee boards on the host (~0.1 ms per sample on CPython: 80 ms/s for two boards at 4x). The
 stream loop must keep reading the boards' bytes and recording them, so the sink only queues
 the SAMPLES frames of knee boards (bounded: the oldest are dropped when the angles fall behind,
-counted and shown); `work` runs the angles between two polls within a time budget. A failure
-here stops this display, never the stream or the recorder.
+the SAMPLES frames of knee boards; `work` runs the angles between two polls within a time budget.
+When the angles fall too far behind (a loaded machine), the backlog is dropped and the
+pipelines start again at the next stand (a hole in a leg's samples would give wrong angles,
+not fewer steps); restarts are counted and shown. A failure here stops this display, never
+the stream or the recorder.
 
 What the page gets (`view`): the last step per side, the last stride and its eq. 7 asymmetry,
 and the recent per-stride asymmetry with the board's bookkeeping (`report_twosleeve.chain_steps`,
@@ -22,8 +25,8 @@ from gaitloop.messages import Samples
 from gaitloop.mgait.twoknee_live import SIDES, LiveTwoSleeves
 from gaitloop.report_twosleeve import SIDE_NAMES, chain_steps
 
-#: SAMPLES frames waiting for the angle pipelines (2.5 s of two boards at 10x)
-BACKLOG = 500
+#: SAMPLES frames waiting for the angle pipelines (5 s of two boards at 4x, 2 s at 10x)
+BACKLOG = 400
 #: strides of asymmetry the page draws
 STRIDES_SHOWN = 20
 
@@ -32,9 +35,11 @@ class TwoSleevesDisplay:
     """A StreamSession sink (queues knee SAMPLES frames) plus `work` and `view`."""
 
     def __init__(self, cfg: dict | None = None) -> None:
+        self.cfg = cfg
         self.live = LiveTwoSleeves(cfg)
         self.backlog: deque[tuple[int, Any, Any, Any]] = deque()
         self.dropped = 0  # frames the angles never saw (backlog full)
+        self.restarts = 0  # ... and how often the pipelines started again for it
         self.error: str | None = None
         self.devices: dict[str, str] = {}  # side -> device name of the knee board on that leg
         self._seen = -1
@@ -47,9 +52,12 @@ class TwoSleevesDisplay:
         if h is None or h.kind != "knee" or h.side not in SIDES:
             return
         self.devices.setdefault(h.side, h.device)
-        if len(self.backlog) >= BACKLOG:
-            self.backlog.popleft()
-            self.dropped += 1
+        if len(self.backlog) >= BACKLOG:  # fallen behind: start again (at the next stand)
+            self.dropped += len(self.backlog)
+            self.restarts += 1
+            self.backlog.clear()
+            self.live = LiveTwoSleeves(self.cfg)
+            self._view = None
         self.backlog.append((link, ch, frame, msg))
 
     def work(self, budget_s: float) -> int:
@@ -80,9 +88,12 @@ class TwoSleevesDisplay:
                 "boards": [self.devices.get(side) for side in SIDES],
                 "n_steps": s["n_steps"], "rejected": len(self.live.rejected),
                 "last_l_m": s.get("last_l_m"), "last_r_m": s.get("last_r_m"),
+                "median_l_m": s.get("median_l_m"), "median_r_m": s.get("median_r_m"),
                 "stride_m": steps[-1].stride_length_m if steps else None,
                 "asymmetry_pct": asym[-1][1] if asym else None,
                 "strides": [[round(t, 2), round(v, 2)] for t, v in asym[-STRIDES_SHOWN:]],
                 "waiting": len(self.live.legs) < 2 or not self.live.steps,
             }
-        return {**self._view, "dropped": self.dropped, "error": self.error}
+        return {**self._view, "dropped": self.dropped, "restarts": self.restarts, "backlog": len(self.backlog),
+                "link_gaps": sum(self.live.gaps.values()),
+                "error": self.error}

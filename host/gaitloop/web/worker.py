@@ -53,7 +53,7 @@ PIPE_BYTES = 256 * 1024
 #: how often the server learns the worker's counters
 STATS_S = 1.0
 #: time per tick the two-sleeve angles may take (display only; the rest waits in its backlog)
-TWO_SLEEVES_S = 0.005
+TWO_SLEEVES_S = 0.010
 
 
 def describe(exc: BaseException) -> str:

@@ -15,8 +15,11 @@
     if (!ts) { sec.hidden = true; return; }
     sec.hidden = false; stats.frames++; stats.steps = ts.n_steps; stats.strides = ts.strides.length;
     $("ts-boards").textContent = `${ts.boards[0] || "?"} (left leg) + ${ts.boards[1] || "?"} (right leg)`;
+    stats.view = ts;
     $("ts-stepL").textContent = m(ts.last_l_m);
     $("ts-stepR").textContent = m(ts.last_r_m);
+    $("ts-medL").textContent = `last step; median ${m(ts.median_l_m)}`;
+    $("ts-medR").textContent = `last step; median ${m(ts.median_r_m)}`;
     $("ts-stride").textContent = m(ts.stride_m);
     const a = $("ts-asym");
     a.textContent = ts.asymmetry_pct == null ? "–" : ts.asymmetry_pct.toFixed(1) + " %";
@@ -25,7 +28,8 @@
     if (ts.error) notes.push(`two-sleeve display stopped: ${ts.error} (streaming and recording go on)`);
     else if (ts.waiting) notes.push("waiting for steps: each leg's angles start at a 2 s stand, then both legs must walk");
     else notes.push(`${ts.n_steps} steps` + (ts.rejected ? `, ${ts.rejected} outside 0.1-1.5 m left out (as the boards do)` : ""));
-    if (ts.dropped) notes.push(`${ts.dropped} frames skipped by this display (it fell behind; the recording has them)`);
+    if (ts.link_gaps) notes.push(`samples lost on a link ${ts.link_gaps} x: that leg started again at its next stand`);
+    if (ts.restarts) notes.push(`this display fell behind ${ts.restarts} x and started again at a stand (the recording has every sample)`);
     $("ts-note").textContent = notes.join(" · ");
     last = ts; draw();
   }
