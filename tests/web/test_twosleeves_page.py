@@ -1,5 +1,5 @@
 """The live page's two-sleeve section in a real browser (Debian's chromium, Playwright): two
-virtual knee boards (the left and the right sleeve of the shipped CMU walk, one walk clock)
+virtual knee boards (the left and the right sleeve of the shipped CMU walk, one walk clock, 2x)
 streamed by `gaitloop serve`; the stream process computes the same-instant steps, the page shows
 step L/R, stride and the per-stride asymmetry with its 25 % line, and a recording made meanwhile
 has every sample (the display never holds the recorder up). Without a left and a right knee
@@ -23,7 +23,7 @@ from tests.web.test_browser import chromium, free_port, start_serve, stop_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 WALK = ROOT / "data" / "mocap" / "cmu" / "35_01.amc"
-SPEED = 4.0
+SPEED = 2.0  # 4x on a loaded 2-core machine starves the stream process (the display restarts)
 
 
 class _Hello:
@@ -69,7 +69,7 @@ def test_display_queues_only_knee_samples_bounded_and_survives_errors(monkeypatc
 
 
 @pytest.mark.micropython
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_live_page_two_sleeve_steps(tmp_path):
     exe = chromium()
     from playwright.sync_api import sync_playwright
@@ -90,7 +90,7 @@ def test_live_page_two_sleeve_steps(tmp_path):
             browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
             try:
                 page = browser.new_page(viewport={"width": 1200, "height": 900})
-                page.set_default_timeout(60000)
+                page.set_default_timeout(120000)
                 page.goto(url)
                 page.wait_for_selector("[data-testid=twosleeves]", state="visible")
                 assert "sleeve-left (left leg) + sleeve-right (right leg)" in page.locator("#ts-boards").text_content()
