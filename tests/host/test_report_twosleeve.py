@@ -145,3 +145,33 @@ def test_report_of_two_virtual_knee_boards(sleeves_recording, tmp_path):
     assert float(csv_two[0]["step_length_m"]) == pytest.approx(two[0]["step_length_m"], abs=1e-5)
     html = (tmp_path / "report" / "report.html").read_text()
     assert "two sleeves, same instant" in html and "docs/mgait.md" in html
+
+
+def test_live_leg_starts_again_after_lost_samples():
+    """A hole in one leg's samples (first_index jumps) replaces that leg's angle pipeline (it
+    waits for the next stand) and is counted; contiguous frames keep it."""
+    from types import SimpleNamespace
+
+    from gaitfw.boards import knee
+    from gaitloop.messages import Samples
+    from gaitloop.mgait.twoknee_live import LiveTwoSleeves
+
+    live = LiveTwoSleeves()
+    chans = {side: SimpleNamespace(state=SimpleNamespace(hello=SimpleNamespace(
+        kind="knee", side=side, channels=knee.CHANNELS, rate=100, device=side)),
+        clock=SimpleNamespace(fit=None), host_time=lambda t: t / 1000.0) for side in ("left", "right")}
+
+    def feed(side: str, first: int) -> None:
+        msg = Samples(first_index=first, counts=np.zeros((10, 14), dtype=np.int16))
+        live(0 if side == "left" else 1, chans[side], SimpleNamespace(t_ms=first * 10), msg)
+
+    for i in range(0, 100, 10):
+        feed("left", i)
+        feed("right", i)
+    before = live.legs["right"][0]
+    assert live.gaps == {} and live.legs["left"][0] is not None
+    feed("left", 100)
+    feed("right", 120)  # 100-119 lost
+    assert live.gaps == {"right": 1} and live.legs["right"][0] is not before
+    feed("right", 130)
+    assert live.gaps == {"right": 1}
