@@ -145,6 +145,12 @@ def test_report_of_two_virtual_knee_boards(sleeves_recording, tmp_path):
     assert float(csv_two[0]["step_length_m"]) == pytest.approx(two[0]["step_length_m"], abs=1e-5)
     html = (tmp_path / "report" / "report.html").read_text()
     assert "two sleeves, same instant" in html and "docs/mgait.md" in html
+    # the sessions list counts each step once (the two-sleeve steps, not both boards' eq. 6 too)
+    from gaitloop.web.sessions import summarize
+
+    listed = summarize(sleeves_recording)
+    assert listed["steps"] == len(two) and listed["mean_step_m"] == pytest.approx(step["mean"], abs=1e-3)
+    assert listed["step_length_asym_pct"] == pytest.approx(step["asym_pct"], abs=1e-3)
 
 
 def test_live_leg_starts_again_after_lost_samples():
