@@ -63,7 +63,7 @@ def two_sleeve_session(rec: Any, offsets: dict[int, float]) -> TwoSleeveSession 
     if got is None:
         return None
     out = TwoSleeveSession((rec.links[got.links["left"]].name, rec.links[got.links["right"]].name),
-                           rejected=len(got.live.rejected))
+                           rejected=got.live.n_rejected)
     to_session = {}
     for letter, side in SIDE_NAMES.items():
         link = got.links[side]
@@ -74,9 +74,9 @@ def two_sleeve_session(rec: Any, offsets: dict[int, float]) -> TwoSleeveSession 
             return out
         order = np.argsort(host[ok], kind="stable")
         to_session[letter] = (host[ok][order], t_ms[ok][order] / 1000.0 + offsets[link])
-    seq = sorted([(float(np.interp(got.host_s(letter, t), *to_session[letter])), SIDE_NAMES[letter], d, False)
+    seq = sorted([(float(np.interp(got.host_s(t), *to_session[letter])), SIDE_NAMES[letter], d, False)
                   for letter, t, d in got.live.steps]
-                 + [(float(np.interp(got.host_s(letter, t), *to_session[letter])), SIDE_NAMES[letter], d, True)
+                 + [(float(np.interp(got.host_s(t), *to_session[letter])), SIDE_NAMES[letter], d, True)
                     for letter, t, d in got.live.rejected])
     out.steps, out.asym = chain_steps(seq)
     return out

@@ -19,7 +19,7 @@ import pytest
 from gaitloop.record import info, read_recording
 from gaitloop.sim.vboard import VirtualBoard
 from gaitloop.web.twosleeves import TwoSleevesDisplay
-from tests.web.test_browser import chromium, free_port, start_serve, stop_serve
+from tests.web.serving import chromium, free_port, start_serve, stop_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 WALK = ROOT / "data" / "mocap" / "cmu" / "35_01.amc"
@@ -98,6 +98,13 @@ def test_live_page_two_sleeve_steps(tmp_path):
                 page.click("#rec")
                 page.wait_for_function("document.getElementById('recfile').textContent.includes('.glsession')")
                 name = page.locator("#recfile").text_content().split("recording ")[1].split(" ")[0]
+                # the display works during the recording: six more steps than when it started
+                # (each leg's angles start at the board's first sample, so steps may already be
+                # there), and the recording runs 3 s at least
+                n0 = page.evaluate("window.gaitloop.twoSleeves.steps")
+                page.wait_for_function(f"window.gaitloop.twoSleeves.steps >= {n0 + 6} && "
+                                       "/\\((\\d+) s\\)/.test(document.getElementById('recfile').textContent) && "
+                                       "+document.getElementById('recfile').textContent.match(/\\((\\d+) s\\)/)[1] >= 3")
                 page.wait_for_function("window.gaitloop.twoSleeves.strides >= 4 && "
                                        "document.getElementById('ts-stepL').textContent.endsWith(' m') && "
                                        "document.getElementById('ts-stepR').textContent.endsWith(' m')")
@@ -142,4 +149,4 @@ def test_live_page_two_sleeve_steps(tmp_path):
             b.stop()
     rec = read_recording(sessions / name)
     for b in info(rec)["boards"]:  # every sample recorded while the display worked
-        assert b["samples"] > 2 * SPEED * 100 and b["seq_gaps"] == 0 and b["sample_gaps"] == 0
+        assert b["samples"] > 2 * SPEED * 100 and b["seq_gaps"] == 0 and b["sample_gaps"] == 0, b

@@ -25,6 +25,14 @@ from gaitloop.messages import Samples
 from gaitloop.mgait.twoknee import NCH, LegAngles, TwoSleeves, TwoStep, asymmetry_pct
 
 SIDES = ("left", "right")
+SETTLE_MS = 3000.0  # board time of ticks per leg before the timeline's scale is fixed
+HOLD_MAX = 2000  # ticks held meanwhile (25 Hz per leg: 40 s of one board alone)
+LAG_KEEP_MS = 20000.0  # angle history per leg on the live timeline (25 Hz: 500 ticks per leg)
+
+
+def common_scale(slopes: list[float]) -> float:
+    """The legs' one timeline scale (host s per board s): the boards' mean."""
+    return float(sum(slopes) / len(slopes))
 
 
 class LiveTwoSleeves:
@@ -44,18 +52,25 @@ class LiveTwoSleeves:
         self.legs: dict[str, tuple[LegAngles, int]] = {}  # side -> (pipeline, link)
         self._cols: dict[str, np.ndarray] = {}  # side -> that leg's columns in the samples
         self.t0: float | None = None
+        # live, one board's frames may arrive seconds after the other's (a loaded host, a BLE
+        # link catching up; a replay at 4x turns 1 s of lag into 4 s of walk): hold LAG_KEEP_MS
         self.merge = TwoSleeves(c["knee_prom_cdeg"], c["hip_prom_cdeg"], reach=(self.l1, self.l2),
-                                on_step=self._on_step, keep=keep)
+                                on_step=self._on_step, keep=keep, keep_ms=LAG_KEEP_MS)
         self.steps: list[tuple[str, float, float]] = []  # (side, host-timeline s, length m)
         # the board's plausibility range for its eq. 6 steps (min_step_mm, max_step_mm): a step
         # outside it (e.g. the ~0 m "step" that closes a walk into a stand) is kept out of
-        # `steps`, as the board rejects it (EV_MG_STEP_REJECT), and listed here
-        self.step_range = (c["min_step_mm"] / 1000, c["max_step_mm"] / 1000)
-        self.rejected: list[tuple[str, float, float]] = []
+        # `steps`, as the board rejects it (EV_MG_STEP_REJECT 3): counted, and the recent ones
+        # listed (with their times: a rejected step breaks the stride chain, `report_twosleeve`)
+        self.min_step, self.max_step = c["min_step_mm"] / 1000, c["max_step_mm"] / 1000
+        self.n_rejected = 0
+        self.rejected: list[tuple[str, float, float]] = []  # (side, timeline s, length m), last `keep`
         # samples lost on a link leave a hole in that leg's angles (the filter integrates the
         # gyro): that leg's pipeline starts again at its next stand; counted per side
         self._next: dict[str, int] = {}  # side -> index of the sample expected next
         self.gaps: dict[str, int] = {}
+        self._chans: dict[str, Any] = {}  # side -> its link's channel (for the clock fits)
+        self.scale: float | None = None  # host s per walk s: one for both legs (`_settle`)
+        self._held: list[tuple[int, float, float, float]] = []  # ticks before the timeline is fixed
 
     def _leg(self, link: int, ch: Any) -> tuple[LegAngles, int] | None:
         h = ch.state.hello
@@ -78,35 +93,76 @@ class LiveTwoSleeves:
         if not isinstance(msg, Samples):
             return
         leg = self._leg(link, ch)
-        if leg is None or len(self.legs) < 2:
-            return  # one knee board alone: nothing to pair (its pipeline starts at a stand later)
+        if leg is None:
+            return
+        # each leg's pipeline runs from its board's first sample, before the other board is
+        # heard: its standing calibration is in the first seconds of a walk (as the recording
+        # is recomputed); ticks join the merge once both boards' clocks are known (`_settle`)
         la, _ = leg
         side = ch.state.hello.side
+        k = SIDES.index(side)
+        self._chans[side] = ch
         rate = ch.state.hello.rate
         expect = self._next.get(side)
         self._next[side] = msg.first_index + len(msg.counts)
         if expect is not None and msg.first_index != expect:
             self.gaps[side] = self.gaps.get(side, 0) + 1
-            k = SIDES.index(side)
             la = LegAngles(self.cfg, rate, self.cfg["bend_cal"][k] if len(self.cfg["bend_cal"]) > k else (0, 9000))
             self.legs[side] = (la, link)
         rows = msg.counts[:, self._cols[side]].tolist()
         dt = 1000.0 / rate
-        fit = ch.clock.fit
-        slope = fit.slope if fit is not None and fit.slope > 0 else 1.0
         for i, r in enumerate(rows):
             for t_b, a, b in la.feed(int(round(frame.t_ms + i * dt)), r):
-                host = ch.host_time(t_b)
-                if host is None:
+                if self.scale is None:
+                    self._held.append((k, t_b, float(a), float(b)))
                     continue
-                if self.t0 is None:
-                    self.t0 = host
-                # one timeline in the boards' seconds (a replay at N x runs N board s per host s)
-                self.merge.add(SIDES.index(side), (host - self.t0) * 1000.0 / slope, float(a), float(b))
+                host = ch.host_time(t_b)
+                if host is not None:
+                    self.merge.add(k, (host - self.t0) * 1000.0 / self.scale, float(a), float(b))
+        if self.scale is None:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Fix the timeline once both legs have SETTLE_MS of ticks: its scale (host s per
+        walk s) and origin, then merge the ticks held so far, mapped with the clocks as they
+        are now (a board's first second maps with an assumed rate of 1).
+
+        Why one scale for both legs: they meet on the host timeline; the scale only turns
+        host seconds into walk seconds for the merge's windows (a replay at N x runs N board
+        s per host s). Each board's own slope would stretch each leg differently (two replays
+        on a loaded machine differ by ~5 %: 1.4 s over 30 s of walk) and pair wrong instants."""
+        spans: dict[int, tuple[float, float]] = {}
+        for k, t_b, _, _ in self._held:
+            lo, hi = spans.get(k, (t_b, t_b))
+            spans[k] = (min(lo, t_b), max(hi, t_b))
+        if len(spans) < len(SIDES) or any(hi - lo < SETTLE_MS for lo, hi in spans.values()):
+            if len(self._held) > HOLD_MAX:  # the other board never comes: keep the newest
+                del self._held[: len(self._held) - HOLD_MAX]
+            return
+        slopes = []
+        for k, (lo, hi) in spans.items():
+            ch = self._chans[SIDES[k]]
+            h0, h1 = ch.host_time(lo), ch.host_time(hi)
+            if h0 is None or h1 is None or not h1 > h0:
+                return
+            slopes.append((h1 - h0) * 1000.0 / (hi - lo))
+        mapped = []
+        for k, t_b, a, b in self._held:
+            host = self._chans[SIDES[k]].host_time(t_b)
+            if host is not None:
+                mapped.append((host, k, a, b))
+        if not mapped:
+            return
+        self._held.clear()
+        mapped.sort(key=lambda m: (m[0], m[1]))
+        self.scale, self.t0 = common_scale(slopes), mapped[0][0]
+        for host, k, a, b in mapped:
+            self.merge.add(k, (host - self.t0) * 1000.0 / self.scale, a, b)
 
     def _on_step(self, s: TwoStep) -> None:
         d = float(s.step(self.l1, self.l2, self.d5).length)
-        if not self.step_range[0] <= d <= self.step_range[1]:
+        if not self.min_step <= d <= self.max_step:  # as the board rejects its own (EV_MG_STEP_REJECT 3)
+            self.n_rejected += 1
             self.rejected.append((s.side, s.t_ic, d))
             del self.rejected[: -self.keep]
             return
@@ -125,7 +181,7 @@ class LiveTwoSleeves:
         last: dict[str, float] = {}
         for side, _, d in self.steps:
             last[side] = d
-        out: dict[str, Any] = {"n_steps": len(self.steps)}
+        out: dict[str, Any] = {"n_steps": len(self.steps), "n_rejected": self.n_rejected}
         for side in ("l", "r"):
             ds = [d for s, _, d in self.steps if s == side]
             out[f"median_{side}_m"] = float(np.median(ds)) if ds else None
@@ -153,22 +209,27 @@ class LiveTwoSleeves:
             line += f", stride {s['stride_m']:.3f} m, asymmetry {s['asymmetry_pct']:.1f} %"
         if "speed_m_s" in s:
             line += f", speed {s['speed_m_s']:.2f} m/s"
+        if self.n_rejected:
+            line += f"; {self.n_rejected} outside the board's min/max step left out"
+        if self.gaps:
+            line += "; samples lost, leg started again at its next stand: " + ", ".join(
+                f"{side} {n} x" for side, n in sorted(self.gaps.items()))
         return line
 
 
 @dataclass
 class RecordedTwoSleeves:
     """The two-sleeve steps of a recording: `live.steps` / `live.rejected` carry times on the
-    merged timeline (board s since `t0`); `host_s` maps one back to the recording's host
-    timeline (unix s) through the front leg's clock."""
+    merged timeline (walk s since `t0`); `host_s` maps one back to the recording's host
+    timeline (unix s) with the legs' one scale (`common_scale`)."""
 
     live: LiveTwoSleeves
     links: dict[str, int]  # "left"/"right" -> link of that leg's knee board
     t0: float  # host s of the merged timeline's 0
-    slopes: dict[str, float]  # side letter ("l"/"r") -> host s per board s of that board
+    scale: float  # host s per walk s, both legs
 
-    def host_s(self, side: str, t: float) -> float:
-        return self.t0 + t * self.slopes.get(side, 1.0)
+    def host_s(self, t: float) -> float:
+        return self.t0 + t * self.scale
 
 
 def recording_two_sleeve_steps(rec: Any, cfg: dict | None = None) -> RecordedTwoSleeves | None:
@@ -186,34 +247,43 @@ def recording_two_sleeve_steps(rec: Any, cfg: dict | None = None) -> RecordedTwo
         return None
     live = LiveTwoSleeves(cfg, keep=1 << 30)  # a recording keeps every step
     ticks = []
+    slopes = []
     for k, side in enumerate(SIDES):
         link = links[side]
         h = rec.links[link].hello
-        t_ms, _, _, counts = rec.samples(link)
+        t_ms, _, idx, counts = rec.samples(link)
         host = aligned_sample_times(rec, link)
         if len(t_ms) < 2 or len(host) != len(t_ms):
-            return RecordedTwoSleeves(live, links, 0.0, {})
-        slope = recorded_clock(rec, link).slope or 1.0
+            return RecordedTwoSleeves(live, links, 0.0, 1.0)
+        slopes.append(recorded_clock(rec, link).slope or 1.0)
         cols = [i for i, n in enumerate(h.channels) if n.endswith("_l" if k == 0 else "_r")]
         bend_cal = live.cfg["bend_cal"][k] if len(live.cfg["bend_cal"]) > k else (0, 9000)
         la = LegAngles(live.cfg, h.rate, bend_cal)
         out = []
-        for t, r in zip(t_ms.tolist(), counts[:, cols].tolist(), strict=True):
+        prev = None
+        for t, i, r in zip(t_ms.tolist(), idx.tolist(), counts[:, cols].tolist(), strict=True):
+            if prev is not None and i != prev + 1:  # samples lost on the link: as live, start again
+                live.gaps[side] = live.gaps.get(side, 0) + 1
+                la = LegAngles(live.cfg, h.rate, bend_cal)
+            prev = i
             out.extend(la.feed(int(t), r))
         if not out:
             continue
         tb = np.array([o[0] for o in out], float)
         th = np.interp(tb, t_ms.astype(float), host)  # tick centres between samples
-        ticks.append((k, th, slope, out))
-    if len(ticks) < 2:
-        return RecordedTwoSleeves(live, links, 0.0, {})
-    t0 = min(float(th[0]) for _, th, _, _ in ticks)
+        ok = np.isfinite(th)  # samples outside every clock segment have no host time
+        ticks.append((k, th[ok], [o for o, g in zip(out, ok.tolist(), strict=True) if g]))
+    if len(ticks) < 2 or not all(len(th) for _, th, _ in ticks):
+        return RecordedTwoSleeves(live, links, 0.0, 1.0)
+    slope = common_scale(slopes)  # one scale for both legs, as live (`LiveTwoSleeves._settle`)
+    t0 = min(float(th[0]) for _, th, _ in ticks)
     rows = [((th[i] - t0) * 1000.0 / slope, k, out[i][1], out[i][2])
-            for k, th, slope, out in ticks for i in range(len(out))]
+            for k, th, out in ticks for i in range(len(out))]
     rows.sort(key=lambda r: (r[0], r[1]))
     for t, k, a, b in rows:
         live.merge.add(k, t, float(a), float(b))
-    return RecordedTwoSleeves(live, links, t0, {"lr"[k]: slope for k, _, slope, _ in ticks})
+    live.merge.flush()  # the recording ended: its last contact is read with the ticks there are
+    return RecordedTwoSleeves(live, links, t0, slope)
 
 
 def recording_two_sleeves(rec: Any, cfg: dict | None = None) -> dict[str, Any] | None:

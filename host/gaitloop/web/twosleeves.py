@@ -42,7 +42,7 @@ class TwoSleevesDisplay:
         self.restarts = 0  # ... and how often the pipelines started again for it
         self.error: str | None = None
         self.devices: dict[str, str] = {}  # side -> device name of the knee board on that leg
-        self._seen = -1
+        self._seen: Any = None
         self._view: dict[str, Any] | None = None
 
     def __call__(self, link: int, ch: Any, frame: Any, msg: Any) -> None:
@@ -77,7 +77,8 @@ class TwoSleevesDisplay:
     def view(self) -> dict[str, Any] | None:
         if len(self.devices) < 2 and self.error is None:
             return None  # not a left and a right knee board (yet)
-        n = len(self.live.steps) + len(self.live.rejected)
+        # what changed: the newest step or one more rejected (the lists keep the last 200)
+        n = (self.live.steps[-1] if self.live.steps else None, self.live.n_rejected)
         if n != self._seen or self._view is None:
             self._seen = n
             s = self.live.summary() or {"n_steps": 0}
@@ -86,7 +87,7 @@ class TwoSleevesDisplay:
             steps, asym = chain_steps(seq)
             self._view = {
                 "boards": [self.devices.get(side) for side in SIDES],
-                "n_steps": s["n_steps"], "rejected": len(self.live.rejected),
+                "n_steps": s["n_steps"], "rejected": self.live.n_rejected,
                 "last_l_m": s.get("last_l_m"), "last_r_m": s.get("last_r_m"),
                 "median_l_m": s.get("median_l_m"), "median_r_m": s.get("median_r_m"),
                 "stride_m": steps[-1].stride_length_m if steps else None,
