@@ -188,3 +188,38 @@ def test_live_leg_starts_again_after_lost_samples():
     assert live.gaps == {"right": 1} and live.legs["right"][0] is not before
     feed("right", 130)
     assert live.gaps == {"right": 1}
+
+
+@pytest.mark.micropython
+@pytest.mark.timeout(300)
+def test_recording_leg_starts_again_after_lost_samples(sleeves_recording):
+    """From a recording as live: SAMPLES frames missing on one leg (a hole in its sample
+    index) restart that leg's angles at its next stand, so the rest of that pass has no
+    two-sleeve steps (its angles would be wrong), and the later passes are the same."""
+    from gaitfw import protocol as P
+    from gaitloop.mgait.twoknee_live import recording_two_sleeve_steps
+    from gaitloop.record import read_recording, recorded_clock
+
+    full = recording_two_sleeve_steps(read_recording(sleeves_recording))
+    assert full.live.gaps == {}
+    ts = [t for _, t, _ in full.live.steps]
+    passes = [[ts[0]]]  # the walk's passes, a stand (> 2 s without a step) between
+    for a, b in zip(ts, ts[1:], strict=False):
+        if b - a > 2.0:
+            passes.append([])
+        passes[-1].append(b)
+    assert len(passes) >= 3 and len(passes[1]) >= 3, passes
+    hole = (passes[1][0] + 0.2, passes[1][0] + 0.7)  # on the merged timeline (walk s)
+    rec = read_recording(sleeves_recording)
+    lr = rec.links[full.links["right"]]
+    clock = recorded_clock(rec, lr.link)
+    cut = {pos for pos, (_, fr) in enumerate(lr.frames) if fr.kind == P.MSG_SAMPLES
+           and hole[0] < (clock.to_host(pos, fr.t_ms / 1000.0) - full.t0) / full.scale < hole[1]}
+    assert cut
+    lr.frames = [x for pos, x in enumerate(lr.frames) if pos not in cut]
+    got = recording_two_sleeve_steps(rec)
+    assert got.live.gaps == {"right": 1}
+    assert not [t for _, t, _ in got.live.steps if hole[1] < t <= passes[1][-1] + 0.1]
+    later = [s for s in full.live.steps if s[1] >= passes[2][0] - 0.1]
+    for side, t, d in later:  # the same steps again once the leg stood
+        assert any(s == side and abs(u - t) < 0.05 and abs(e - d) < 0.02 for s, u, e in got.live.steps), (t, d)
