@@ -67,6 +67,20 @@ def test_display_queues_only_knee_samples_bounded_and_survives_errors(monkeypatc
     assert not d.backlog
 
 
+def test_two_sleeve_angles_run_after_the_frame_not_before(tmp_path):
+    """The worker feeds the two-sleeve angles (up to 10 ms) after the display frame went out,
+    never between a sample's arrival and its frame, and every loop turn, also without one."""
+    from tests.web.test_frame_pacing import _worker
+
+    wk, out, boards = _worker(1, tmp_path)
+    seen: list[int] = []
+    wk.two_sleeves.work = lambda budget_s: seen.append(len(out)) or 0
+    boards[0].samples(10)
+    wk.tick()
+    assert len(out) == 1 and seen == [1]  # the frame first
+    wk.tick()  # nothing new, no frame due: the angles still get their turn
+    assert len(out) == 1 and seen == [1, 1]
+
 
 @pytest.mark.micropython
 @pytest.mark.timeout(480)
