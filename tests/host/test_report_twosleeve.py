@@ -223,3 +223,32 @@ def test_recording_leg_starts_again_after_lost_samples(sleeves_recording):
     later = [s for s in full.live.steps if s[1] >= passes[2][0] - 0.1]
     for side, t, d in later:  # the same steps again once the leg stood
         assert any(s == side and abs(u - t) < 0.05 and abs(e - d) < 0.02 for s, u, e in got.live.steps), (t, d)
+
+
+def test_live_keeps_a_boards_samples_until_its_hello():
+    """A host joining a running stream gets a board's SAMPLES before its HELLO (repeated every
+    5 s): they wait and run through that leg's angles first, in order, once the HELLO is
+    there (the stand a leg calibrates on is often in those seconds); at most EARLY_SAMPLES."""
+    from types import SimpleNamespace
+
+    from gaitfw.boards import knee
+    from gaitloop.messages import Samples
+    from gaitloop.mgait import twoknee_live as T
+
+    live = T.LiveTwoSleeves()
+    rng = np.random.default_rng(0)  # walking-size gyro noise: never a stand, every sample seen
+    ch = SimpleNamespace(state=SimpleNamespace(hello=None), clock=SimpleNamespace(fit=None),
+                         host_time=lambda t: t / 1000.0)
+    counts = rng.integers(-3000, 3000, size=(10, 14)).astype(np.int16)
+
+    def feed(first: int) -> None:
+        live(0, ch, SimpleNamespace(t_ms=first * 10), Samples(first_index=first, counts=counts))
+
+    for i in range(0, 1200, 10):  # 12 s without a HELLO: the newest 1000 samples are kept
+        feed(i)
+    assert not live.legs and sum(len(m.counts) for _, m in live._early[0]) == T.EARLY_SAMPLES
+    ch.state.hello = SimpleNamespace(kind="knee", side="left", channels=knee.CHANNELS, rate=100, device="l")
+    feed(1200)
+    la, _ = live.legs["left"]
+    assert la.n_seen == T.EARLY_SAMPLES + 10 and not live._early
+    assert live.gaps == {}  # kept in order: contiguous indexes, no restart

@@ -28,6 +28,7 @@ SIDES = ("left", "right")
 SETTLE_MS = 3000.0  # board time of ticks per leg before the timeline's scale is fixed
 HOLD_MAX = 2000  # ticks held meanwhile (25 Hz per leg: 40 s of one board alone)
 LAG_KEEP_MS = 20000.0  # angle history per leg on the live timeline (25 Hz: 500 ticks per leg)
+EARLY_SAMPLES = 1000  # samples per link kept until its HELLO (boards repeat it every 5 s: 100 Hz)
 
 
 def common_scale(slopes: list[float]) -> float:
@@ -69,6 +70,11 @@ class LiveTwoSleeves:
         self._next: dict[str, int] = {}  # side -> index of the sample expected next
         self.gaps: dict[str, int] = {}
         self._chans: dict[str, Any] = {}  # side -> its link's channel (for the clock fits)
+        # a host that joins a running stream hears a board's HELLO (which names its channels
+        # and leg) up to 5 s after its first samples; those seconds are often the stand the
+        # leg's angles calibrate on (a walk starts from one), so they wait here for the HELLO,
+        # as the recording keeps them (`recording_two_sleeve_steps` starts from them too)
+        self._early: dict[int, list[tuple[Any, Any]]] = {}  # link -> [(frame, Samples)]
         self.scale: float | None = None  # host s per walk s: one for both legs (`_settle`)
         self._held: list[tuple[int, float, float, float]] = []  # ticks before the timeline is fixed
 
@@ -92,6 +98,16 @@ class LiveTwoSleeves:
     def __call__(self, link: int, ch: Any, frame: Any, msg: Any) -> None:
         if not isinstance(msg, Samples):
             return
+        if ch.state.hello is None:  # not yet known: keep the newest EARLY_SAMPLES
+            early = self._early.setdefault(link, [])
+            early.append((frame, msg))
+            while sum(len(m.counts) for _, m in early) > EARLY_SAMPLES:
+                early.pop(0)
+            return
+        early = self._early.pop(link, None)
+        if early:
+            for fr, m in early:
+                self(link, ch, fr, m)
         leg = self._leg(link, ch)
         if leg is None:
             return

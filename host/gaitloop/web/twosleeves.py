@@ -49,9 +49,12 @@ class TwoSleevesDisplay:
         if self.error is not None or not isinstance(msg, Samples):
             return
         h = ch.state.hello
-        if h is None or h.kind != "knee" or h.side not in SIDES:
+        if h is not None and (h.kind != "knee" or h.side not in SIDES):
             return
-        self.devices.setdefault(h.side, h.device)
+        if h is not None:
+            self.devices.setdefault(h.side, h.device)
+        # (a board not yet known by its HELLO: queued too, `LiveTwoSleeves` keeps its first
+        # samples until the HELLO says which leg they are)
         if len(self.backlog) >= BACKLOG:  # fallen behind: start again (at the next stand)
             self.dropped += len(self.backlog)
             self.restarts += 1
