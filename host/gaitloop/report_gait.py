@@ -33,11 +33,16 @@ import numpy as np
 
 from gaitfw import events as E
 from gaitloop.record import Recording, recorded_clock
+from gaitloop.report_twosleeve import TwoSleeveSession, two_sleeve_session
 
 SIDES = {0: "left", 1: "right", 2: "both"}
 
 #: short names of the papers each definition comes from (full titles in PAPERS)
 CSM, MGAIT, ROBINSON = "CSM", "MGait", "Robinson 1987"
+#: the source of the host's two-sleeve steps (a left and a right knee board); its method is
+#: MGait's eq. 6 with both limbs at the front heel strike, named in its rows
+TWO = "two_sleeves"
+TWO_METHOD = "eq. 6, docs/mgait.md"
 PAPERS = {
     CSM: "Hu et al., Curve Similarity Model for Real-Time Gait Phase Detection Based on Ground "
          "Contact Forces, Sensors 2019 (papers/csm-gait-phase-load-cells.txt)",
@@ -79,6 +84,9 @@ class GaitData:
     feedback: dict[str, list[tuple[float, float | None, str]]]  # kind -> (start, end, label)
     end_s: float  # last sample, session time
     lacks: list[str] = field(default_factory=list)  # what the session cannot show, one line each
+    # a left and a right knee board: the host's same-instant steps (rows of source TWO in
+    # `steps`), their per-stride asymmetry and how many were left out (`report_twosleeve`)
+    two_sleeves: TwoSleeveSession | None = None
 
 
 def board_offsets(rec: Recording) -> dict[int, float]:
@@ -165,11 +173,17 @@ def gait_data(rec: Recording) -> GaitData:
     for (_name, kind), (t, label) in open_fb.items():
         feedback[kind].append((t, None, label + " (still on at the end)"))
     _insole_step_times(steps, boards, hs_by_side)
+    two = two_sleeve_session(rec, offsets)
+    if two is not None:
+        pair = Board(-1, " + ".join(two.boards), "knee", "both", 0.0)
+        for s in two.steps:
+            steps.append(_row(s.t_s, pair, s.side, TWO, step_length_m=s.length_m, step_time_s=s.step_time_s,
+                              stride_length_m=s.stride_length_m, stride_time_s=s.stride_time_s))
     steps.sort(key=lambda r: (r["t_s"], r["board"], r["side"]))
     for v in feedback.values():
         v.sort()
     data = GaitData(boards, steps, stances, sorted(speed), sorted(stride_speed), sorted(cad_knee), sorted(asym_knee),
-                    _stance_asymmetry(to_by_side), feedback, end)
+                    _stance_asymmetry(to_by_side), feedback, end, two_sleeves=two)
     data.lacks = lacks(data)
     return data
 
@@ -254,6 +268,12 @@ PARAMETERS = (
     ("Stance time", "stance_s", "knee", "s", 1.0, MGAIT, "foot touches the ground to the same foot leaving it"),
     ("Swing time", "swing_s", "knee", "s", 1.0, MGAIT, "foot leaves the ground to the same foot touching it"),
     ("Cadence", "cadence_spm", "insole", "steps/min", 1.0, CSM, "2 steps per stride: 120 / stride time (s)"),
+    ("Step length", "step_length_m", TWO, "m", 1.0, TWO_METHOD,
+     "front to back foot with both limbs at the front foot's heel strike, one board per leg on the "
+     "host's one timeline (the same instant; not the back limb's later foot off)"),
+    ("Stride length", "stride_length_m", TWO, "m", 1.0, TWO_METHOD, "two consecutive same-instant steps"),
+    ("Step time", "step_time_s", TWO, "s", 1.0, TWO_METHOD,
+     "the other leg's heel strike to this leg's (sleeve heel strikes on the one timeline)"),
 )
 
 
@@ -282,7 +302,14 @@ def summary(data: GaitData) -> list[dict[str, Any]]:
     ):
         if series:
             rows.append(_summary_row(label, "knee", unit, [("", v) for _, v in series], paper, definition))
+    if data.two_sleeves is not None and data.two_sleeves.asym:
+        rows.append(_summary_row("Step length asymmetry", TWO, "%", [("", v) for _, v in data.two_sleeves.asym],
+                                 TWO_METHOD, "per stride, eq. 7 on the two same-instant steps; the boards' "
+                                 "buzzer acts on their own eq. 6 steps (row above), at 25 %"))
     return rows
+
+
+SOURCE_NAMES = {"insole": "insoles", "knee": "knee sleeve", TWO: "two sleeves, same instant"}
 
 
 def _summary_row(label: str, source: str, unit: str, vals: list[tuple[str, float]], paper: str,
@@ -293,7 +320,7 @@ def _summary_row(label: str, source: str, unit: str, vals: list[tuple[str, float
     ml = float(np.mean(left)) if left else None
     mr = float(np.mean(right)) if right else None
     asym = symmetry_index(ml, mr) if ml is not None and mr is not None else None
-    return {"parameter": label, "source": "insoles" if source == "insole" else "knee sleeve", "unit": unit,
+    return {"parameter": label, "source": SOURCE_NAMES.get(source, source), "unit": unit,
             "n": len(vals), "mean": mean, "sd": sd, "cv_pct": cv, "n_left": len(left), "n_right": len(right),
             "left": ml, "right": mr, "asym_pct": None if asym is None or math.isnan(asym) else asym,
             "paper": paper, "definition": definition}

@@ -21,11 +21,12 @@ from matplotlib.figure import Figure
 
 from gaitloop.record import Recording
 from gaitloop.report_fig import _with_gaps
-from gaitloop.report_gait import GaitData, gait_data, summary
+from gaitloop.report_gait import TWO, GaitData, gait_data, summary
 
 WINDOW_S = 10.0
 THRESHOLD_PCT = 25.0  # MGait's feedback threshold on the per-stride asymmetry
 SIDE_COLOURS = {"left": "#1f77b4", "right": "#d62728", "both": "#555555"}
+TWO_COLOURS = {"left": "#08306b", "right": "#67000d"}  # the two-sleeve steps: darker, bold
 STANCE_COLOUR, SWING_COLOUR = "#9ecae1", "#fdd0a2"
 FEEDBACK_ROWS = ("buzzer", "LED", "speed notice")
 FEEDBACK_COLOURS = {"buzzer": "#984ea3", "LED": "#e6ab02", "speed notice": "#f781bf"}
@@ -130,10 +131,10 @@ def _force_panel(ax: Any, rec: Recording, data: GaitData, b: Any, z0: float) -> 
     ax.legend(loc="upper right", fontsize=8, ncols=3, framealpha=0.8)
 
 
-def _by_side(data: GaitData, col: str, source: str) -> dict[str, tuple[list[float], list[float]]]:
+def _by_side(data: GaitData, col: str, source: str, board: str | None = None) -> dict[str, tuple[list[float], list[float]]]:
     out: dict[str, tuple[list[float], list[float]]] = {}
     for r in data.steps:
-        if r["source"] == source and r[col] is not None:
+        if r["source"] == source and r[col] is not None and (board is None or r["board"] == board):
             ts, vs = out.setdefault(r["side"], ([], []))
             ts.append(r["t_s"])
             vs.append(r[col])
@@ -141,38 +142,65 @@ def _by_side(data: GaitData, col: str, source: str) -> dict[str, tuple[list[floa
 
 
 def _step_panel(ax: Any, data: GaitData, end: float) -> None:
-    ax.set_title("step length per step (knee sleeve, MGait)", fontsize=10, loc="left")
-    sides = _by_side(data, "step_length_m", "knee")
-    if not sides:
-        _say(ax, "no knee sleeve step in this session: step length is measured by the knee sleeve "
-                 "(insoles measure force, not distance)")
+    """Each knee board's own eq. 6 steps per front leg; with a left and a right knee board the
+    host's same-instant steps beside them (bold squares), so both methods read on one axis."""
+    knee_boards = sorted({r["board"] for r in data.steps if r["source"] == "knee" and r["step_length_m"] is not None})
+    two = _by_side(data, "step_length_m", TWO)
+    ax.set_title("step length per step (knee sleeve, MGait)" if not two else
+                 "step length per step: two sleeves, same instant (bold); each board's eq. 6",
+                 fontsize=10, loc="left")
+    if not knee_boards and not two:
+        why = ("no knee sleeve step in this session: step length is measured by the knee sleeve "
+               "(insoles measure force, not distance)")
+        if data.two_sleeves is not None:
+            why = ("no step from the left and right knee boards: neither their own (eq. 6) nor the host's "
+                   "same-instant steps (the host starts each leg's angles at a 2 s stand)")
+        _say(ax, why)
         return
-    for side in sorted(sides):
-        ts, vs = sides[side]
-        ax.plot(ts, vs, "o-", ms=3, lw=0.8, color=SIDE_COLOURS.get(side, "#555"),
-                label=f"{side} (front leg), mean {np.mean(vs):.2f} m, n={len(vs)}")
+    tops = []
+    thin = bool(two)
+    for k, board in enumerate(knee_boards):
+        for side, (ts, vs) in sorted(_by_side(data, "step_length_m", "knee", board).items()):
+            label = f"{side} (front leg), mean {np.mean(vs):.2f} m, n={len(vs)}"
+            if len(knee_boards) > 1 or two:
+                label = f"{board}, eq. 6, {side}: {np.mean(vs):.2f} m"
+            ax.plot(ts, vs, ("o-", "^-", "v-", "d-")[k % 4], ms=2.5 if thin else 3, lw=0.6 if thin else 0.8,
+                    alpha=0.55 if thin else 1.0, color=SIDE_COLOURS.get(side, "#555"), label=label)
+            tops += vs
+    for side, (ts, vs) in sorted(two.items()):
+        ax.plot(ts, vs, "s-", ms=4.5, lw=1.8, color=TWO_COLOURS.get(side, "#000"),
+                label=f"two sleeves, {side}: {np.mean(vs):.2f} m, n={len(vs)}")
+        tops += vs
     ax.set_xlim(0, end)
-    ax.set_ylim(0, max(v for _, vs in sides.values() for v in vs) * 1.2)  # from 0: no exaggerated gap
+    ax.set_ylim(0, max(tops) * 1.2)  # from 0: no exaggerated gap
     ax.set_ylabel("step length (m)")
     ax.set_xlabel("session time (s)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
+    if two:  # many series: under the axis, as the asymmetry panel beside it
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize=7, frameon=False, ncols=2)
+    else:
+        ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
 
 
 def _asym_panel(ax: Any, data: GaitData, end: float) -> None:
     ax.set_title("left/right asymmetry over time", fontsize=10, loc="left")
-    if not data.asym_knee and not data.asym_insole:
+    two = data.two_sleeves.asym if data.two_sleeves is not None else []
+    if not data.asym_knee and not data.asym_insole and not two:
         _say(ax, "no left/right asymmetry: it needs the knee sleeve's strides (step length) or the "
                  "stances of a left and a right insole, and this session has neither")
         return
     if data.asym_knee:
         t, v = zip(*data.asym_knee, strict=True)
-        ax.plot(t, v, "o-", ms=3, lw=0.8, color="#6a0dad", label="step length, per stride (MGait eq. 7)")
+        ax.plot(t, v, "o-", ms=3, lw=0.8, color="#6a0dad",
+                label="step length, per stride (MGait eq. 7)" + (", boards' eq. 6 steps" if two else ""))
+    if two:
+        t, v = zip(*two, strict=True)
+        ax.plot(t, v, "s-", ms=4, lw=1.6, color="#000000", label="step length, per stride, two sleeves, same instant")
     if data.asym_insole:
         t, v = zip(*data.asym_insole, strict=True)
         ax.plot(t, v, "-", lw=1.2, color="#2f6f3f", label="stance time, last 5 steps each foot (insoles)")
     ax.axhline(THRESHOLD_PCT, color="#b22222", lw=1.2, linestyle="--", label="25 % (feedback threshold)")
-    top = max([THRESHOLD_PCT * 1.6] + [v for _, v in data.asym_knee + data.asym_insole])
+    top = max([THRESHOLD_PCT * 1.6] + [v for _, v in data.asym_knee + data.asym_insole + two])
     ax.set_ylim(0, top * 1.1)
     ax.set_xlim(0, end)
     ax.set_ylabel("asymmetry (%)")
@@ -311,7 +339,7 @@ def _table_panel(ax: Any, rows: list[dict[str, Any]]) -> None:
         return
     tab = ax.table(cellText=[table_cells(r) for r in rows], colLabels=list(TABLE_COLUMNS),
                    loc="upper center", cellLoc="center",
-                   colWidths=[0.17, 0.08, 0.05, 0.07, 0.07, 0.06, 0.07, 0.07, 0.09, 0.2])
+                   colWidths=[0.15, 0.07, 0.05, 0.07, 0.07, 0.06, 0.07, 0.07, 0.08, 0.26])
     tab.auto_set_font_size(False)
     tab.set_fontsize(8)
     tab.scale(1, 1.25)

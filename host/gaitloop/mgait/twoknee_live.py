@@ -15,6 +15,7 @@ Which leg a board wears: its HELLO `side` (left/right); its samples carry the kn
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import numpy as np
@@ -27,6 +28,7 @@ SIDES = ("left", "right")
 SETTLE_MS = 3000.0  # board time of ticks per leg before the timeline's scale is fixed
 HOLD_MAX = 2000  # ticks held meanwhile (25 Hz per leg: 40 s of one board alone)
 LAG_KEEP_MS = 20000.0  # angle history per leg on the live timeline (25 Hz: 500 ticks per leg)
+EARLY_SAMPLES = 1000  # samples per link kept until its HELLO (boards repeat it every 5 s: 100 Hz)
 
 
 def common_scale(slopes: list[float]) -> float:
@@ -56,9 +58,23 @@ class LiveTwoSleeves:
         self.merge = TwoSleeves(c["knee_prom_cdeg"], c["hip_prom_cdeg"], reach=(self.l1, self.l2),
                                 on_step=self._on_step, keep=keep, keep_ms=LAG_KEEP_MS)
         self.steps: list[tuple[str, float, float]] = []  # (side, host-timeline s, length m)
+        # the board's plausibility range for its eq. 6 steps (min_step_mm, max_step_mm): a step
+        # outside it (e.g. the ~0 m "step" that closes a walk into a stand) is kept out of
+        # `steps`, as the board rejects it (EV_MG_STEP_REJECT 3): counted, and the recent ones
+        # listed (with their times: a rejected step breaks the stride chain, `report_twosleeve`)
         self.min_step, self.max_step = c["min_step_mm"] / 1000, c["max_step_mm"] / 1000
-        self.rejected = 0  # steps outside the board's own plausible range (min/max_step_mm)
+        self.n_rejected = 0
+        self.rejected: list[tuple[str, float, float]] = []  # (side, timeline s, length m), last `keep`
+        # samples lost on a link leave a hole in that leg's angles (the filter integrates the
+        # gyro): that leg's pipeline starts again at its next stand; counted per side
+        self._next: dict[str, int] = {}  # side -> index of the sample expected next
+        self.gaps: dict[str, int] = {}
         self._chans: dict[str, Any] = {}  # side -> its link's channel (for the clock fits)
+        # a host that joins a running stream hears a board's HELLO (which names its channels
+        # and leg) up to 5 s after its first samples; those seconds are often the stand the
+        # leg's angles calibrate on (a walk starts from one), so they wait here for the HELLO,
+        # as the recording keeps them (`recording_two_sleeve_steps` starts from them too)
+        self._early: dict[int, list[tuple[Any, Any]]] = {}  # link -> [(frame, Samples)]
         self.scale: float | None = None  # host s per walk s: one for both legs (`_settle`)
         self._held: list[tuple[int, float, float, float]] = []  # ticks before the timeline is fixed
 
@@ -82,6 +98,16 @@ class LiveTwoSleeves:
     def __call__(self, link: int, ch: Any, frame: Any, msg: Any) -> None:
         if not isinstance(msg, Samples):
             return
+        if ch.state.hello is None:  # not yet known: keep the newest EARLY_SAMPLES
+            early = self._early.setdefault(link, [])
+            early.append((frame, msg))
+            while sum(len(m.counts) for _, m in early) > EARLY_SAMPLES:
+                early.pop(0)
+            return
+        early = self._early.pop(link, None)
+        if early:
+            for fr, m in early:
+                self(link, ch, fr, m)
         leg = self._leg(link, ch)
         if leg is None:
             return
@@ -93,6 +119,12 @@ class LiveTwoSleeves:
         k = SIDES.index(side)
         self._chans[side] = ch
         rate = ch.state.hello.rate
+        expect = self._next.get(side)
+        self._next[side] = msg.first_index + len(msg.counts)
+        if expect is not None and msg.first_index != expect:
+            self.gaps[side] = self.gaps.get(side, 0) + 1
+            la = LegAngles(self.cfg, rate, self.cfg["bend_cal"][k] if len(self.cfg["bend_cal"]) > k else (0, 9000))
+            self.legs[side] = (la, link)
         rows = msg.counts[:, self._cols[side]].tolist()
         dt = 1000.0 / rate
         for i, r in enumerate(rows):
@@ -146,7 +178,9 @@ class LiveTwoSleeves:
     def _on_step(self, s: TwoStep) -> None:
         d = float(s.step(self.l1, self.l2, self.d5).length)
         if not self.min_step <= d <= self.max_step:  # as the board rejects its own (EV_MG_STEP_REJECT 3)
-            self.rejected += 1
+            self.n_rejected += 1
+            self.rejected.append((s.side, s.t_ic, d))
+            del self.rejected[: -self.keep]
             return
         self.steps.append((s.side, s.t_ic, d))
         del self.steps[: -self.keep]
@@ -163,7 +197,7 @@ class LiveTwoSleeves:
         last: dict[str, float] = {}
         for side, _, d in self.steps:
             last[side] = d
-        out: dict[str, Any] = {"n_steps": len(self.steps), "n_rejected": self.rejected}
+        out: dict[str, Any] = {"n_steps": len(self.steps), "n_rejected": self.n_rejected}
         for side in ("l", "r"):
             ds = [d for s, _, d in self.steps if s == side]
             out[f"median_{side}_m"] = float(np.median(ds)) if ds else None
@@ -191,13 +225,33 @@ class LiveTwoSleeves:
             line += f", stride {s['stride_m']:.3f} m, asymmetry {s['asymmetry_pct']:.1f} %"
         if "speed_m_s" in s:
             line += f", speed {s['speed_m_s']:.2f} m/s"
+        if self.n_rejected:
+            line += f"; {self.n_rejected} outside the board's min/max step left out"
+        if self.gaps:
+            line += "; samples lost, leg started again at its next stand: " + ", ".join(
+                f"{side} {n} x" for side, n in sorted(self.gaps.items()))
         return line
 
 
-def recording_two_sleeves(rec: Any, cfg: dict | None = None) -> dict[str, Any] | None:
-    """Two-sleeve steps of a recording with a left and a right knee board, recomputed from
-    the recorded samples on the recording's one timeline (`record.aligned_sample_times`):
-    what `gaitloop stream` showed live, refined with hindsight. None without both boards."""
+@dataclass
+class RecordedTwoSleeves:
+    """The two-sleeve steps of a recording: `live.steps` / `live.rejected` carry times on the
+    merged timeline (walk s since `t0`); `host_s` maps one back to the recording's host
+    timeline (unix s) with the legs' one scale (`common_scale`)."""
+
+    live: LiveTwoSleeves
+    links: dict[str, int]  # "left"/"right" -> link of that leg's knee board
+    t0: float  # host s of the merged timeline's 0
+    scale: float  # host s per walk s, both legs
+
+    def host_s(self, t: float) -> float:
+        return self.t0 + t * self.scale
+
+
+def recording_two_sleeve_steps(rec: Any, cfg: dict | None = None) -> RecordedTwoSleeves | None:
+    """Every two-sleeve step of a recording with a left and a right knee board, recomputed
+    from the recorded samples on the recording's one timeline (`record.aligned_sample_times`).
+    None without both boards; no steps when a board's samples give no angles."""
     from gaitloop.record import aligned_sample_times, recorded_clock
 
     links: dict[str, int] = {}
@@ -207,22 +261,27 @@ def recording_two_sleeves(rec: Any, cfg: dict | None = None) -> dict[str, Any] |
             links.setdefault(h.side, lr.link)
     if set(links) != set(SIDES):
         return None
-    live = LiveTwoSleeves(cfg)
+    live = LiveTwoSleeves(cfg, keep=1 << 30)  # a recording keeps every step
     ticks = []
     slopes = []
     for k, side in enumerate(SIDES):
         link = links[side]
         h = rec.links[link].hello
-        t_ms, _, _, counts = rec.samples(link)
+        t_ms, _, idx, counts = rec.samples(link)
         host = aligned_sample_times(rec, link)
         if len(t_ms) < 2 or len(host) != len(t_ms):
-            return None
+            return RecordedTwoSleeves(live, links, 0.0, 1.0)
         slopes.append(recorded_clock(rec, link).slope or 1.0)
         cols = [i for i, n in enumerate(h.channels) if n.endswith("_l" if k == 0 else "_r")]
         bend_cal = live.cfg["bend_cal"][k] if len(live.cfg["bend_cal"]) > k else (0, 9000)
         la = LegAngles(live.cfg, h.rate, bend_cal)
         out = []
-        for t, r in zip(t_ms.tolist(), counts[:, cols].tolist(), strict=True):
+        prev = None
+        for t, i, r in zip(t_ms.tolist(), idx.tolist(), counts[:, cols].tolist(), strict=True):
+            if prev is not None and i != prev + 1:  # samples lost on the link: as live, start again
+                live.gaps[side] = live.gaps.get(side, 0) + 1
+                la = LegAngles(live.cfg, h.rate, bend_cal)
+            prev = i
             out.extend(la.feed(int(t), r))
         if not out:
             continue
@@ -231,8 +290,8 @@ def recording_two_sleeves(rec: Any, cfg: dict | None = None) -> dict[str, Any] |
         ok = np.isfinite(th)  # samples outside every clock segment have no host time
         ticks.append((k, th[ok], [o for o, g in zip(out, ok.tolist(), strict=True) if g]))
     if len(ticks) < 2 or not all(len(th) for _, th, _ in ticks):
-        return {"n_steps": 0}
-    slope = common_scale(slopes)  # one scale for both legs, as live (`LiveTwoSleeves._scale`)
+        return RecordedTwoSleeves(live, links, 0.0, 1.0)
+    slope = common_scale(slopes)  # one scale for both legs, as live (`LiveTwoSleeves._settle`)
     t0 = min(float(th[0]) for _, th, _ in ticks)
     rows = [((th[i] - t0) * 1000.0 / slope, k, out[i][1], out[i][2])
             for k, th, out in ticks for i in range(len(out))]
@@ -240,6 +299,17 @@ def recording_two_sleeves(rec: Any, cfg: dict | None = None) -> dict[str, Any] |
     for t, k, a, b in rows:
         live.merge.add(k, t, float(a), float(b))
     live.merge.flush()  # the recording ended: its last contact is read with the ticks there are
+    return RecordedTwoSleeves(live, links, t0, slope)
+
+
+def recording_two_sleeves(rec: Any, cfg: dict | None = None) -> dict[str, Any] | None:
+    """Two-sleeve steps of a recording with a left and a right knee board, recomputed from
+    the recorded samples on the recording's one timeline (`record.aligned_sample_times`):
+    what `gaitloop stream` showed live, refined with hindsight. None without both boards."""
+    got = recording_two_sleeve_steps(rec, cfg)
+    if got is None:
+        return None
+    live = got.live
     s = live.summary() or {"n_steps": 0}
     if live.steps:
         strides = [asymmetry_pct(a[2], b[2]) for a, b in zip(live.steps, live.steps[1:], strict=False) if a[0] != b[0]]

@@ -14,7 +14,7 @@ from typing import Any
 from gaitloop.errors import GaitloopError
 from gaitloop.record import export, info, read_recording
 from gaitloop.report import write_report
-from gaitloop.report_gait import GaitData, gait_data, summary
+from gaitloop.report_gait import SOURCE_NAMES, TWO, GaitData, gait_data, summary
 
 log = logging.getLogger("gaitloop.serve")
 
@@ -33,10 +33,14 @@ def session_path(folder: Path, name: str) -> Path:
 
 
 def _steps(data: GaitData) -> int:
-    """Steps the boards detected: the knee sleeve's steps when there is one (it sees both legs),
-    else the insoles' stances (heel strike to toe off, one per step of that foot): never both
-    added up."""
-    knee = sum(1 for r in data.steps if r["step_length_m"] is not None)
+    """Steps the boards detected: the two-sleeve steps with a left and a right knee board (one
+    per step; each board also reports every step by eq. 6), else the knee sleeve's steps when
+    there is one (it sees both legs), else the insoles' stances (heel strike to toe off, one per
+    step of that foot): never two sources added up."""
+    two = sum(1 for r in data.steps if r["source"] == TWO and r["step_length_m"] is not None)
+    if two:
+        return two
+    knee = sum(1 for r in data.steps if r["source"] == "knee" and r["step_length_m"] is not None)
     if knee:
         return knee
     return sum(len(v) for v in data.stances.values())
@@ -75,6 +79,7 @@ def _summarize(path: Path) -> dict[str, Any]:
         v = rows.get((param, source), {}).get(key)
         return None if v is None else round(float(v), 3)
 
+    step_src = SOURCE_NAMES[TWO] if ("Step length", SOURCE_NAMES[TWO]) in rows else "knee sleeve"
     return {
         "name": path.name,
         "size": path.stat().st_size,
@@ -84,8 +89,9 @@ def _summarize(path: Path) -> dict[str, Any]:
         "boards": [b["device"] or b["port"] for b in s["boards"]],
         "samples": sum(b["samples"] for b in s["boards"]),
         "steps": _steps(data),
-        "mean_step_m": get("Step length", "knee sleeve", "mean"),
-        "step_length_asym_pct": get("Step length", "knee sleeve", "asym_pct"),
+        # two sleeves: their same-instant steps (one per step), else the knee sleeve's own
+        "mean_step_m": get("Step length", step_src, "mean"),
+        "step_length_asym_pct": get("Step length", step_src, "asym_pct"),
         "step_si_pct": get("Step time", "insoles", "asym_pct"),
         "stance_si_pct": get("Stance time", "insoles", "asym_pct"),
         "note": "; ".join(rec.notes + (["the file ends mid-record (cut off)"] if rec.truncated_tail else [])) or None,

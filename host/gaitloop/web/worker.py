@@ -37,6 +37,7 @@ from gaitloop.errors import GaitloopError
 from gaitloop.record import Recorder
 from gaitloop.stream import StreamSession
 from gaitloop.web.display import DisplayBuilder
+from gaitloop.web.twosleeves import TwoSleevesDisplay
 
 #: a display frame goes out in the same loop turn that read new data (one `select` over all
 #: links: what arrived together goes out together), spending a token of this bucket: at 1x
@@ -55,6 +56,8 @@ POLL_S = 0.02
 PIPE_BYTES = 256 * 1024
 #: how often the server learns the worker's counters
 STATS_S = 1.0
+#: time per tick the two-sleeve angles may take (display only; the rest waits in its backlog)
+TWO_SLEEVES_S = 0.010
 
 
 def describe(exc: BaseException) -> str:
@@ -76,6 +79,8 @@ class StreamWorker:
         self.next_request = next_request  # () -> (what, id, args) | None
         self.display = DisplayBuilder()
         session.sinks.append(self.display)
+        self.two_sleeves = TwoSleevesDisplay()  # a left and a right knee board: same-instant steps
+        session.sinks.append(self.two_sleeves)
         session.poll_timeout = POLL_S
         self.recording: dict[str, Any] | None = None
         self.frames = 0
@@ -111,10 +116,14 @@ class StreamWorker:
             self._last_frame = now
             frame = self.display.frame(self.session.channels)
             frame["recording"] = self.recording_view()
+            frame["two_sleeves"] = self.two_sleeves.view()
             self.frames += 1
             if not self.emit(json.dumps(frame, separators=(",", ":"))):
                 self.dropped += 1
             self.display.refresh()  # after the frame went out: lower-priority work
+        # the two-sleeve angles: also off the latency path (never between a sample's arrival
+        # and its frame), every turn, within their budget; their view rides the next frame
+        self.two_sleeves.work(TWO_SLEEVES_S)
         # data held back for want of a token goes out the moment the token is there, not at the
         # next poll's end (the select returns earlier when more bytes arrive)
         held = (1.0 - self._tokens) / FRAMES_PER_S if self.display.new else POLL_S

@@ -94,6 +94,7 @@ function onFrame(f) {
   for (const e of f.events) onEvent(e);
   knee = f.knee || {}; asym = f.asymmetry;
   lastFrame = f; numbersDirty = true;
+  document.dispatchEvent(new CustomEvent("gaitloop:frame", {detail: f}));  // page sections in their own files
 }
 
 function showHealth() {
