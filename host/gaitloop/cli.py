@@ -200,6 +200,7 @@ def stream(
             session.run(seconds, require_board=NO_BOARD_S)
     except KeyboardInterrupt:
         session.close()
+    two_sleeves.finish()  # the last two-sleeve step waits for ticks past it: read it now
     for ch in session.channels:
         s = ch.stats()
         console.print(

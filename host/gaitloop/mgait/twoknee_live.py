@@ -175,6 +175,12 @@ class LiveTwoSleeves:
         for host, k, a, b in mapped:
             self.merge.add(k, (host - self.t0) * 1000.0 / self.scale, a, b)
 
+    def finish(self) -> None:
+        """The streams ended: read the last contacts still waiting for ticks past them (the
+        last step of a walk), as the recording path does; nothing before the timeline is set."""
+        if self.scale is not None:
+            self.merge.flush()
+
     def _on_step(self, s: TwoStep) -> None:
         d = float(s.step(self.l1, self.l2, self.d5).length)
         if not self.min_step <= d <= self.max_step:  # as the board rejects its own (EV_MG_STEP_REJECT 3)
@@ -299,6 +305,7 @@ def recording_two_sleeve_steps(rec: Any, cfg: dict | None = None) -> RecordedTwo
     for t, k, a, b in rows:
         live.merge.add(k, t, float(a), float(b))
     live.merge.flush()  # the recording ended: its last contact is read with the ticks there are
+    # (not `live.finish()`: this path fixes the timeline itself and leaves `live.scale` unset)
     return RecordedTwoSleeves(live, links, t0, slope)
 
 
