@@ -60,6 +60,8 @@ F_WARMUP = const(16)  # first block not complete: no decisions yet
 
 _BLK = const(32)  # samples per min/max block
 _NBLK = const(8)  # blocks in the window (8 * 32 = 2.56 s at 100 Hz, > one slow stride)
+_NLO = const(4)  # newest blocks the floor lo is taken from (1.28-1.6 s: tracks drift, creep)
+_PLAT = const(12)  # samples pinned at the window top with the raw count unchanged = clipped
 _WIN = const(256)  # countdown (samples) that keeps a transient flag raised
 _XBIAS = const(32768)  # counts are stored +32768 (int16 -> non-negative)
 _FBIAS = const(16384)  # features and mu are stored +16384
@@ -92,7 +94,9 @@ _S_GHI = const(19)
 _S_GN = const(20)
 _S_Y = const(21)
 _S_CALLS = const(22)  # kernel calls since reset, wraps at 2^30 (foot.FootProcessor.run)
-_S_F = const(24)  # 10 features
+_S_F = const(24)  # 10 features (24..33)
+_S_PLAT = const(34)  # samples in a row pinned at the top with the raw count unchanged
+_S_CLIPCD = const(35)  # countdown: range stretched x2.5 while > 0 (a clipped sensor)
 _S_RING = const(40)  # _NBLK block minima, then _NBLK block maxima
 _S_LEN = const(56)
 
@@ -154,6 +158,7 @@ def _step_plain(S, T, L, x):
     S[23] = x
     if p == 0:
         p = x
+    dq = x - p
     x = (x + p) >> 1
     # 2. windowed min / max
     bmin = S[1]
@@ -176,7 +181,7 @@ def _step_plain(S, T, L, x):
         i = 0
         while i < _NBLK:
             v = S[40 + i]
-            if v < lo:
+            if v < lo and ((k - 1 - i) & 7) < _NLO:
                 lo = v
             v = S[48 + i]
             if v > hi:
@@ -198,7 +203,16 @@ def _step_plain(S, T, L, x):
         lo = bmin
     if bmax > hi:
         hi = bmax
+    c = S[34] + 1
+    if dq != 0 or x < hi:
+        c = 0
+    S[34] = c
+    if c >= _PLAT:
+        S[35] = _WIN
     rng = hi - lo
+    if S[35] > 0:
+        S[35] = S[35] - 1
+        rng += rng + (rng >> 1)
     flags = 0
     if rng < S[16]:
         flags = F_FLAT
@@ -294,6 +308,7 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
     S[23] = x
     if p == 0:
         p = x
+    dq = x - p
     x = (x + p) >> 1
     bmin = S[1]
     bmax = S[2]
@@ -315,7 +330,7 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
         i = 0
         while i < 8:
             v = S[40 + i]
-            if v < lo:
+            if v < lo and ((k - 1 - i) & 7) < 4:
                 lo = v
             v = S[48 + i]
             if v > hi:
@@ -337,7 +352,16 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
         lo = bmin
     if bmax > hi:
         hi = bmax
+    c = S[34] + 1
+    if dq != 0 or x < hi:
+        c = 0
+    S[34] = c
+    if c >= 12:
+        S[35] = 256
     rng = hi - lo
+    if S[35] > 0:
+        S[35] = S[35] - 1
+        rng += rng + (rng >> 1)
     flags = 0
     if rng < S[16]:
         flags = 1
@@ -443,6 +467,7 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
         S[o + 23] = x
         if p == 0:
             p = x
+        dq = x - p
         x = (x + p) >> 1
         bmin = S[o + 1]
         bmax = S[o + 2]
@@ -464,7 +489,7 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
             i = 0
             while i < 8:
                 v = S[o + 40 + i]
-                if v < lo:
+                if v < lo and ((k - 1 - i) & 7) < 4:
                     lo = v
                 v = S[o + 48 + i]
                 if v > hi:
@@ -486,7 +511,16 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
             lo = bmin
         if bmax > hi:
             hi = bmax
+        c = S[o + 34] + 1
+        if dq != 0 or x < hi:
+            c = 0
+        S[o + 34] = c
+        if c >= 12:
+            S[o + 35] = 256
         rng = hi - lo
+        if S[o + 35] > 0:
+            S[o + 35] = S[o + 35] - 1
+            rng += rng + (rng >> 1)
         flags = 0
         if rng < S[o + 16]:
             flags = 1
@@ -608,6 +642,7 @@ def step_float(S, TF, x):
     S[23] = x
     if p == 0:
         p = x
+    dq = x - p
     x = (x + p) >> 1
     bmin = S[1]
     bmax = S[2]
@@ -627,7 +662,7 @@ def step_float(S, TF, x):
         lo = 65535
         hi = 0
         for i in range(_NBLK):
-            if S[40 + i] < lo:
+            if S[40 + i] < lo and ((k - 1 - i) & 7) < _NLO:
                 lo = S[40 + i]
             if S[48 + i] > hi:
                 hi = S[48 + i]
@@ -643,7 +678,16 @@ def step_float(S, TF, x):
     S[3] = n
     lo = min(S[5], bmin)
     hi = max(S[6], bmax)
+    c = S[34] + 1
+    if dq != 0 or x < hi:
+        c = 0
+    S[34] = c
+    if c >= _PLAT:
+        S[35] = _WIN
     rng = hi - lo
+    if S[35] > 0:
+        S[35] = S[35] - 1
+        rng += rng + (rng >> 1)
     flags = 0
     if rng < S[16]:
         flags = F_FLAT

@@ -190,3 +190,54 @@ def test_fused_foot_kernel_viper_equals_plain_micropython(mpy, tmp_path, huang_s
     assert lines[-1] == "same True", out
     n_events = int(lines[0].split()[1])
     assert n_events > 50 and lines[0].split()[1:] == lines[1].split()[1:]
+
+
+FAULTED = [("saturation", 3), ("saturation", 4), ("drift", 3), ("creep", 4), ("dropped", 3)]
+
+
+def _faulted(s, fault, level):
+    from gaitloop.csm import faults as fl
+
+    return fl.inject(s.counts, fault, level,
+                     fl.stream_seed(f"{s.recording}:{s.sensor}", fault, level, 0))
+
+
+@pytest.mark.parametrize("fault,level", FAULTED)
+def test_host_emulation_is_bit_exact_on_faulted_counts(huang_streams, shipped, fault, level):
+    """The drift-tracking floor (lo over the newest 4 blocks) and the clipped-top stretch
+    (step 2b) are where the host and the kernel could part: faulted input drives both."""
+    s = _stream(huang_streams, "N11_4", "right_ball")
+    counts = _faulted(s, fault, level)
+    T = csm.pack_templates(shipped.on.fixed(), shipped.off.fixed())
+    out = _kernel_run(counts, T, shipped.params)
+    d = CSMDetector(shipped, fixed=True).detect(counts)
+    assert np.array_equal(out & 1, d.decision_)
+
+
+def test_clipped_top_is_detected_only_when_clipped(huang_streams):
+    """Step 2b fires on a sensor clipped at 40 % of its load range and never on the clean
+    recording (a real peak does not sit at one count for 12 samples)."""
+    from gaitloop.csm.features import clipped, fill_missing, prefilter, window_lo_hi
+
+    def mask(c):
+        raw = fill_missing(c)[0]
+        xf = prefilter(raw)
+        return clipped(raw, xf, window_lo_hi(xf)[1])
+
+    s = _stream(huang_streams, "N11_4", "right_ball")
+    assert not mask(s.counts).any()
+    assert mask(_faulted(s, "saturation", 3)).mean() > 0.8
+
+
+@pytest.mark.micropython
+def test_micropython_viper_equals_plain_equals_host_clipped(mpy, tmp_path, huang_streams,
+                                                             shipped):
+    s = _stream(huang_streams, "N11_4", "right_ball")
+    counts = _faulted(s, "saturation", 3)
+    p = tmp_path / "c.bin"
+    write_counts(p, counts)
+    res = mpy(MPY_RUN.format(tpl=str(SHIPPED), n=len(counts), path=str(p))).split()
+    assert res[:2] == ["same", "True"]
+    dec = np.frombuffer(res[2].encode(), dtype=np.uint8) - ord("0")
+    host = CSMDetector(shipped, fixed=True).detect(counts).decision_
+    assert np.array_equal(dec, host)

@@ -14,6 +14,9 @@ from gaitfw import csm as fw
 
 BLK = 32
 NBLK = 8
+NLO = 4  # gaitfw.csm._NLO: lo comes from the newest NLO blocks (hi from all NBLK)
+PLAT = 12  # gaitfw.csm._PLAT: samples pinned at the top, raw unchanged -> clipped
+CLIP_HOLD = 256  # gaitfw.csm._WIN: samples the stretched range is kept after a plateau
 MISSING = fw.MISSING
 XBIAS = 32768
 
@@ -57,16 +60,18 @@ def window_lo_hi(xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cmin = np.minimum.accumulate(xr, axis=1)
     cmax = np.maximum.accumulate(xr, axis=1)
     big = np.iinfo(np.int64).max
-    # ring over blocks b-8..b-1 (pos < 31) and b-7..b (pos == 31)
+    # ring over blocks b-8..b-1 (pos < 31) and b-7..b (pos == 31); lo over the newest NLO
     prev_lo = np.full(nb, big, dtype=np.int64)
     prev_hi = np.full(nb, -big, dtype=np.int64)
     for s in range(1, NBLK + 1):
-        prev_lo[s:] = np.minimum(prev_lo[s:], bmin[:-s] if s < nb else bmin[:0])
+        if s <= NLO:
+            prev_lo[s:] = np.minimum(prev_lo[s:], bmin[:-s] if s < nb else bmin[:0])
         prev_hi[s:] = np.maximum(prev_hi[s:], bmax[:-s] if s < nb else bmax[:0])
     end_lo = np.full(nb, big, dtype=np.int64)
     end_hi = np.full(nb, -big, dtype=np.int64)
     for s in range(0, NBLK):
-        end_lo[s:] = np.minimum(end_lo[s:], bmin[: nb - s])
+        if s < NLO:
+            end_lo[s:] = np.minimum(end_lo[s:], bmin[: nb - s])
         end_hi[s:] = np.maximum(end_hi[s:], bmax[: nb - s])
     lo = np.minimum(prev_lo[:, None], cmin)
     hi = np.maximum(prev_hi[:, None], cmax)
@@ -75,16 +80,36 @@ def window_lo_hi(xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo.reshape(-1)[:n], hi.reshape(-1)[:n]
 
 
+def clipped(raw: np.ndarray, xf: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Samples whose range the kernel stretches x2.5 (step 2b of gaitfw/csm.py).
+
+    A run of PLAT samples with the raw count unchanged and the filtered count at the window
+    top is a sensor at its rail; the stretch lasts CLIP_HOLD samples from the newest such
+    sample. `raw`: biased, forward-filled counts; `xf`: after the pre-filter.
+    """
+    n = len(raw)
+    prev = np.concatenate([raw[:1], raw[:-1]])
+    prev = np.where(prev == 0, raw, prev)
+    pin = (raw == prev) & (xf >= hi)
+    # run length of consecutive pinned samples
+    idx = np.arange(n)
+    last_break = np.maximum.accumulate(np.where(pin, -1, idx))
+    run = idx - last_break
+    trig = np.where(run >= PLAT, idx, -(CLIP_HOLD + 1))
+    return (idx - np.maximum.accumulate(trig)) < CLIP_HOLD
+
+
 def normalize(counts: np.ndarray, min_range: int, fixed: bool) -> dict[str, np.ndarray]:
     """Counts -> y and the per-sample flat / warm-up masks.
 
     y is per-mille of the window range: a float for the reference, an int in tenths of a
     per-mille (x10) for the fixed-point path, exactly as the kernel computes it.
     """
-    xb, miss = fill_missing(counts)
-    xb = prefilter(xb)
+    raw, miss = fill_missing(counts)
+    xb = prefilter(raw)
     lo, hi = window_lo_hi(xb)
     rng = hi - lo
+    rng = np.where(clipped(raw, xb, hi), rng + rng + (rng >> 1), rng)
     flat = rng < min_range
     rng = np.where(flat, min_range, rng)
     if fixed:  # the kernel's integer y: tenths of a per-mille (0..10000)
