@@ -60,7 +60,6 @@ F_WARMUP = const(16)  # first block not complete: no decisions yet
 
 _BLK = const(32)  # samples per min/max block
 _NBLK = const(8)  # blocks in the window (8 * 32 = 2.56 s at 100 Hz, > one slow stride)
-_NLO = const(4)  # newest blocks the floor lo is taken from (1.28-1.6 s: tracks drift, creep)
 _PLAT = const(12)  # samples pinned at the window top with the raw count unchanged = clipped
 _WIN = const(256)  # countdown (samples) that keeps a transient flag raised
 _XBIAS = const(32768)  # counts are stored +32768 (int16 -> non-negative)
@@ -97,6 +96,7 @@ _S_CALLS = const(22)  # kernel calls since reset, wraps at 2^30 (foot.FootProces
 _S_F = const(24)  # 10 features (24..33)
 _S_PLAT = const(34)  # samples in a row pinned at the top with the raw count unchanged
 _S_CLIPCD = const(35)  # countdown: range stretched x2.5 while > 0 (a clipped sensor)
+_S_LOBLK = const(36)  # params lo_blocks: newest blocks the floor lo is taken from
 _S_RING = const(40)  # _NBLK block minima, then _NBLK block maxima
 _S_LEN = const(56)
 
@@ -181,7 +181,7 @@ def _step_plain(S, T, L, x):
         i = 0
         while i < _NBLK:
             v = S[40 + i]
-            if v < lo and ((k - 1 - i) & 7) < _NLO:
+            if v < lo and ((k - 1 - i) & 7) < S[36]:
                 lo = v
             v = S[48 + i]
             if v > hi:
@@ -330,7 +330,7 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
         i = 0
         while i < 8:
             v = S[40 + i]
-            if v < lo and ((k - 1 - i) & 7) < 4:
+            if v < lo and ((k - 1 - i) & 7) < S[36]:
                 lo = v
             v = S[48 + i]
             if v > hi:
@@ -489,7 +489,7 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
             i = 0
             while i < 8:
                 v = S[o + 40 + i]
-                if v < lo and ((k - 1 - i) & 7) < 4:
+                if v < lo and ((k - 1 - i) & 7) < S[o + 36]:
                     lo = v
                 v = S[o + 48 + i]
                 if v > hi:
@@ -662,7 +662,7 @@ def step_float(S, TF, x):
         lo = 65535
         hi = 0
         for i in range(_NBLK):
-            if S[40 + i] < lo and ((k - 1 - i) & 7) < _NLO:
+            if S[40 + i] < lo and ((k - 1 - i) & 7) < S[36]:
                 lo = S[40 + i]
             if S[48 + i] > hi:
                 hi = S[48 + i]
@@ -743,6 +743,7 @@ DEFAULT_PARAMS = {
     "guard_lo": 60,  # per-mille
     "guard_hi": 500,  # per-mille
     "guard_n": 12,  # samples (120 ms at 100 Hz)
+    "lo_blocks": 8,  # floor lo from the newest 1..8 blocks; 4 tracks drift / creep (docs/csm.md)
 }
 
 
@@ -780,6 +781,7 @@ class SensorCSM:
         S[_S_GLO] = 10 * int(self._p["guard_lo"])  # per-mille -> y units (0.1 per-mille)
         S[_S_GHI] = 10 * int(self._p["guard_hi"])
         S[_S_GN] = int(self._p["guard_n"])
+        S[_S_LOBLK] = min(max(int(self._p["lo_blocks"]), 1), _NBLK)
         if self.TF is not None:
             Y = self.TF[2]
             Y[0] = Y[1] = Y[2] = 0.0

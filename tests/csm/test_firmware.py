@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -202,15 +203,19 @@ def _faulted(s, fault, level):
                      fl.stream_seed(f"{s.recording}:{s.sensor}", fault, level, 0))
 
 
+@pytest.mark.parametrize("lo_blocks", [8, 4])
 @pytest.mark.parametrize("fault,level", FAULTED)
-def test_host_emulation_is_bit_exact_on_faulted_counts(huang_streams, shipped, fault, level):
-    """The drift-tracking floor (lo over the newest 4 blocks) and the clipped-top stretch
-    (step 2b) are where the host and the kernel could part: faulted input drives both."""
+def test_host_emulation_is_bit_exact_on_faulted_counts(huang_streams, shipped, fault, level,
+                                                       lo_blocks):
+    """The floor from the newest `lo_blocks` blocks and the clipped-top stretch (step 2b)
+    are where the host and the kernel could part: faulted input drives both."""
     s = _stream(huang_streams, "N11_4", "right_ball")
     counts = _faulted(s, fault, level)
+    tpl = copy.deepcopy(shipped)
+    tpl.params["lo_blocks"] = lo_blocks
     T = csm.pack_templates(shipped.on.fixed(), shipped.off.fixed())
-    out = _kernel_run(counts, T, shipped.params)
-    d = CSMDetector(shipped, fixed=True).detect(counts)
+    out = _kernel_run(counts, T, tpl.params)
+    d = CSMDetector(tpl, fixed=True).detect(counts)
     assert np.array_equal(out & 1, d.decision_)
 
 
@@ -232,12 +237,18 @@ def test_clipped_top_is_detected_only_when_clipped(huang_streams):
 @pytest.mark.micropython
 def test_micropython_viper_equals_plain_equals_host_clipped(mpy, tmp_path, huang_streams,
                                                              shipped):
+    """Clipped and drifting input, floor from the newest 4 blocks: both new paths in viper."""
     s = _stream(huang_streams, "N11_4", "right_ball")
     counts = _faulted(s, "saturation", 3)
+    counts = np.minimum(counts.astype(np.int64) + np.arange(len(counts)) // 20, 32767)
     p = tmp_path / "c.bin"
-    write_counts(p, counts)
-    res = mpy(MPY_RUN.format(tpl=str(SHIPPED), n=len(counts), path=str(p))).split()
+    write_counts(p, counts.astype(np.int16))
+    tpl = copy.deepcopy(shipped)
+    tpl.params["lo_blocks"] = 4
+    tf = tmp_path / "csm.json"
+    tpl.save(tf)
+    res = mpy(MPY_RUN.format(tpl=str(tf), n=len(counts), path=str(p))).split()
     assert res[:2] == ["same", "True"]
     dec = np.frombuffer(res[2].encode(), dtype=np.uint8) - ord("0")
-    host = CSMDetector(shipped, fixed=True).detect(counts).decision_
+    host = CSMDetector(tpl, fixed=True).detect(counts.astype(np.int16)).decision_
     assert np.array_equal(dec, host)

@@ -14,7 +14,6 @@ from gaitfw import csm as fw
 
 BLK = 32
 NBLK = 8
-NLO = 4  # gaitfw.csm._NLO: lo comes from the newest NLO blocks (hi from all NBLK)
 PLAT = 12  # gaitfw.csm._PLAT: samples pinned at the top, raw unchanged -> clipped
 CLIP_HOLD = 256  # gaitfw.csm._WIN: samples the stretched range is kept after a plateau
 MISSING = fw.MISSING
@@ -48,8 +47,11 @@ def prefilter(xb: np.ndarray) -> np.ndarray:
     return (xb + prev) >> 1
 
 
-def window_lo_hi(xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Running lo/hi exactly as the kernel's block ring: see gaitfw/csm.py step 2."""
+def window_lo_hi(xb: np.ndarray, lo_blocks: int = NBLK) -> tuple[np.ndarray, np.ndarray]:
+    """Running lo/hi exactly as the kernel's block ring: see gaitfw/csm.py step 2.
+
+    lo comes from the newest `lo_blocks` blocks (params `lo_blocks`), hi from all NBLK.
+    """
     n = len(xb)
     nb = -(-n // BLK)
     pad = nb * BLK - n
@@ -60,17 +62,17 @@ def window_lo_hi(xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cmin = np.minimum.accumulate(xr, axis=1)
     cmax = np.maximum.accumulate(xr, axis=1)
     big = np.iinfo(np.int64).max
-    # ring over blocks b-8..b-1 (pos < 31) and b-7..b (pos == 31); lo over the newest NLO
+    # ring over blocks b-8..b-1 (pos < 31) and b-7..b (pos == 31); lo over the newest lo_blocks
     prev_lo = np.full(nb, big, dtype=np.int64)
     prev_hi = np.full(nb, -big, dtype=np.int64)
     for s in range(1, NBLK + 1):
-        if s <= NLO:
+        if s <= lo_blocks:
             prev_lo[s:] = np.minimum(prev_lo[s:], bmin[:-s] if s < nb else bmin[:0])
         prev_hi[s:] = np.maximum(prev_hi[s:], bmax[:-s] if s < nb else bmax[:0])
     end_lo = np.full(nb, big, dtype=np.int64)
     end_hi = np.full(nb, -big, dtype=np.int64)
     for s in range(0, NBLK):
-        if s < NLO:
+        if s < lo_blocks:
             end_lo[s:] = np.minimum(end_lo[s:], bmin[: nb - s])
         end_hi[s:] = np.maximum(end_hi[s:], bmax[: nb - s])
     lo = np.minimum(prev_lo[:, None], cmin)
@@ -99,7 +101,8 @@ def clipped(raw: np.ndarray, xf: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return (idx - np.maximum.accumulate(trig)) < CLIP_HOLD
 
 
-def normalize(counts: np.ndarray, min_range: int, fixed: bool) -> dict[str, np.ndarray]:
+def normalize(counts: np.ndarray, min_range: int, fixed: bool,
+              lo_blocks: int = NBLK) -> dict[str, np.ndarray]:
     """Counts -> y and the per-sample flat / warm-up masks.
 
     y is per-mille of the window range: a float for the reference, an int in tenths of a
@@ -107,7 +110,7 @@ def normalize(counts: np.ndarray, min_range: int, fixed: bool) -> dict[str, np.n
     """
     raw, miss = fill_missing(counts)
     xb = prefilter(raw)
-    lo, hi = window_lo_hi(xb)
+    lo, hi = window_lo_hi(xb, min(max(int(lo_blocks), 1), NBLK))
     rng = hi - lo
     rng = np.where(clipped(raw, xb, hi), rng + rng + (rng >> 1), rng)
     flat = rng < min_range
