@@ -95,7 +95,7 @@ _S_Y = const(21)
 _S_CALLS = const(22)  # kernel calls since reset, wraps at 2^30 (foot.FootProcessor.run)
 _S_F = const(24)  # 10 features (24..33)
 _S_PLAT = const(34)  # samples in a row pinned at the top with the raw count unchanged
-_S_CLIPCD = const(35)  # countdown: range stretched x2.5 while > 0 (a clipped sensor)
+_S_CLIPCD = const(35)  # countdown: range stretched x2 while > 0 (a clipped sensor)
 _S_LOBLK = const(36)  # params lo_blocks: newest blocks the floor lo is taken from
 _S_RING = const(40)  # _NBLK block minima, then _NBLK block maxima
 _S_LEN = const(56)
@@ -212,7 +212,7 @@ def _step_plain(S, T, L, x):
     rng = hi - lo
     if S[35] > 0:
         S[35] = S[35] - 1
-        rng += rng + (rng >> 1)
+        rng += rng
     flags = 0
     if rng < S[16]:
         flags = F_FLAT
@@ -361,7 +361,7 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
     rng = hi - lo
     if S[35] > 0:
         S[35] = S[35] - 1
-        rng += rng + (rng >> 1)
+        rng += rng
     flags = 0
     if rng < S[16]:
         flags = 1
@@ -520,7 +520,7 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
         rng = hi - lo
         if S[o + 35] > 0:
             S[o + 35] = S[o + 35] - 1
-            rng += rng + (rng >> 1)
+            rng += rng
         flags = 0
         if rng < S[o + 16]:
             flags = 1
@@ -687,7 +687,7 @@ def step_float(S, TF, x):
     rng = hi - lo
     if S[35] > 0:
         S[35] = S[35] - 1
-        rng += rng + (rng >> 1)
+        rng += rng
     flags = 0
     if rng < S[16]:
         flags = F_FLAT

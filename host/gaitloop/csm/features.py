@@ -83,7 +83,7 @@ def window_lo_hi(xb: np.ndarray, lo_blocks: int = NBLK) -> tuple[np.ndarray, np.
 
 
 def clipped(raw: np.ndarray, xf: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Samples whose range the kernel stretches x2.5 (step 2b of gaitfw/csm.py).
+    """Samples whose range the kernel stretches x2 (step 2b of gaitfw/csm.py).
 
     A run of PLAT samples with the raw count unchanged and the filtered count at the window
     top is a sensor at its rail; the stretch lasts CLIP_HOLD samples from the newest such
@@ -112,7 +112,7 @@ def normalize(counts: np.ndarray, min_range: int, fixed: bool,
     xb = prefilter(raw)
     lo, hi = window_lo_hi(xb, min(max(int(lo_blocks), 1), NBLK))
     rng = hi - lo
-    rng = np.where(clipped(raw, xb, hi), rng + rng + (rng >> 1), rng)
+    rng = np.where(clipped(raw, xb, hi), rng + rng, rng)
     flat = rng < min_range
     rng = np.where(flat, min_range, rng)
     if fixed:  # the kernel's integer y: tenths of a per-mille (0..10000)
