@@ -19,6 +19,12 @@ Per sample, in order:
    per-mille of the recent range, an integer in [0, 10000] (per-mille in Q0.1 fixed point:
    y / 10 = per-mille; (x - lo) <= 65535 keeps the product below 2^30). A range below `min_range` counts
    means a flat-lined / unplugged sensor: flagged, the decision holds.
+   The floor lo comes from the newest `lo_blocks` blocks (params, default all 8; 4 follows a
+   drifting or creeping baseline, which an 8-block floor trails by up to 2.56 s of drift).
+2b. Clipped top: `_PLAT` samples in a row with the raw count unchanged and the filtered count
+   at the window top are a sensor at its rail; for `_WIN` samples the range is doubled. Why:
+   clipping shrinks the range, so the templates (trained on full-range curves) fired early on
+   a rising load; a real peak does not sit at one count for 12 samples (docs/csm.md).
 3. Features of eq. 7 on y: y(i), y(i-1), y(i-2), y(i-3) and the six scale differences, each
    stored with `_FBIAS` added so every array value stays non-negative (viper `ptr32` loads are
    zero-extended on 64-bit ports).
@@ -159,6 +165,8 @@ def _step_plain(S, T, L, x):
     if p == 0:
         p = x
     dq = x - p
+    if S[14] == 256:  # a missing sample repeats the last count: no sign of a rail
+        dq = 1
     x = (x + p) >> 1
     # 2. windowed min / max
     bmin = S[1]
@@ -212,7 +220,8 @@ def _step_plain(S, T, L, x):
     rng = hi - lo
     if S[35] > 0:
         S[35] = S[35] - 1
-        rng += rng
+        if rng >= S[16]:  # a flat-lined sensor stays flat
+            rng += rng
     flags = 0
     if rng < S[16]:
         flags = F_FLAT
@@ -309,6 +318,8 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
     if p == 0:
         p = x
     dq = x - p
+    if S[14] == 256:  # a missing sample repeats the last count: no sign of a rail
+        dq = 1
     x = (x + p) >> 1
     bmin = S[1]
     bmax = S[2]
@@ -361,7 +372,8 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
     rng = hi - lo
     if S[35] > 0:
         S[35] = S[35] - 1
-        rng += rng
+        if rng >= S[16]:  # a flat-lined sensor stays flat
+            rng += rng
     flags = 0
     if rng < S[16]:
         flags = 1
@@ -468,6 +480,8 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
         if p == 0:
             p = x
         dq = x - p
+        if S[o + 14] == 256:
+            dq = 1
         x = (x + p) >> 1
         bmin = S[o + 1]
         bmax = S[o + 2]
@@ -520,7 +534,8 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
         rng = hi - lo
         if S[o + 35] > 0:
             S[o + 35] = S[o + 35] - 1
-            rng += rng
+            if rng >= S[o + 16]:
+                rng += rng
         flags = 0
         if rng < S[o + 16]:
             flags = 1
@@ -643,6 +658,8 @@ def step_float(S, TF, x):
     if p == 0:
         p = x
     dq = x - p
+    if S[14] == 256:  # a missing sample repeats the last count: no sign of a rail
+        dq = 1
     x = (x + p) >> 1
     bmin = S[1]
     bmax = S[2]
@@ -687,7 +704,8 @@ def step_float(S, TF, x):
     rng = hi - lo
     if S[35] > 0:
         S[35] = S[35] - 1
-        rng += rng
+        if rng >= S[16]:  # a flat-lined sensor stays flat
+            rng += rng
     flags = 0
     if rng < S[16]:
         flags = F_FLAT

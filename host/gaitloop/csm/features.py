@@ -82,7 +82,8 @@ def window_lo_hi(xb: np.ndarray, lo_blocks: int = NBLK) -> tuple[np.ndarray, np.
     return lo.reshape(-1)[:n], hi.reshape(-1)[:n]
 
 
-def clipped(raw: np.ndarray, xf: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def clipped(raw: np.ndarray, xf: np.ndarray, hi: np.ndarray,
+            miss: np.ndarray | None = None) -> np.ndarray:
     """Samples whose range the kernel stretches x2 (step 2b of gaitfw/csm.py).
 
     A run of PLAT samples with the raw count unchanged and the filtered count at the window
@@ -93,6 +94,8 @@ def clipped(raw: np.ndarray, xf: np.ndarray, hi: np.ndarray) -> np.ndarray:
     prev = np.concatenate([raw[:1], raw[:-1]])
     prev = np.where(prev == 0, raw, prev)
     pin = (raw == prev) & (xf >= hi)
+    if miss is not None:  # a missing sample repeats the last count: no sign of a rail
+        pin &= ~miss
     # run length of consecutive pinned samples
     idx = np.arange(n)
     last_break = np.maximum.accumulate(np.where(pin, -1, idx))
@@ -112,7 +115,7 @@ def normalize(counts: np.ndarray, min_range: int, fixed: bool,
     xb = prefilter(raw)
     lo, hi = window_lo_hi(xb, min(max(int(lo_blocks), 1), NBLK))
     rng = hi - lo
-    rng = np.where(clipped(raw, xb, hi), rng + rng, rng)
+    rng = np.where(clipped(raw, xb, hi, miss) & (rng >= min_range), rng + rng, rng)
     flat = rng < min_range
     rng = np.where(flat, min_range, rng)
     if fixed:  # the kernel's integer y: tenths of a per-mille (0..10000)
