@@ -22,7 +22,8 @@ Per sample, in order:
    The floor lo comes from the newest `lo_blocks` blocks (params, default all 8; 4 follows a
    drifting or creeping baseline, which an 8-block floor trails by up to 2.56 s of drift).
 2b. Clipped top: `_PLAT` samples in a row with the raw count unchanged and the filtered count
-   at the window top are a sensor at its rail; for `_WIN` samples the range is doubled. Why:
+   at the window top are a sensor at its rail (missing samples excluded); for `_WIN` samples
+   the range is doubled (unless flat-lined). Why:
    clipping shrinks the range, so the templates (trained on full-range curves) fired early on
    a rising load; a real peak does not sit at one count for 12 samples (docs/csm.md).
 3. Features of eq. 7 on y: y(i), y(i-1), y(i-2), y(i-3) and the six scale differences, each
