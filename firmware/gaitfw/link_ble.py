@@ -44,7 +44,16 @@ _RX_BUFFER = const(2048)  # two largest command frames: writes may pile up betwe
 _INBOX = const(2048)
 _WANT_MTU = const(247)
 _TICK_MS = const(10)
-_FLUSH_MS = const(40)  # a partly filled notification waits at most this long
+# A partly filled notification goes out at the first pump turn after its bytes were queued (the
+# 10 ms tick is the coalescing window: a SAMPLES frame and the events of the same sample share
+# one), as long as partial notifications stay within a budget of one per _PARTIAL_MS on average
+# (50/s, _PARTIAL_BURST_MS of credit saved up). Full notifications never wait. Why: a fixed 40 ms
+# flush timer put 30-40 ms into every insole frame's latency (docs/benchmarks.md, "Web dashboard
+# latency"); the budget keeps a fast replay, or a board that queues many small frames, from
+# spending a stack's notification rate (~90/s on NimBLE) on nearly empty packets: past it,
+# bytes wait and packets fill up.
+_PARTIAL_MS = const(20)
+_PARTIAL_BURST_MS = const(60)
 _BACKOFF_MIN_MS = const(5)
 _BACKOFF_MAX_MS = const(100)
 
@@ -118,7 +127,9 @@ class BleLink:
         self.refused = 0
         self._backoff = 0
         self._retry_at = 0
-        self._last_flush = ticks_ms()
+        self._credit = _PARTIAL_BURST_MS  # ms of partial-notification budget (see _PARTIAL_MS)
+        self._credit_at = ticks_ms()
+        self.partials = 0  # notifications sent partly filled
         ble = self.ble
         ble.active(True)
         ble.config(mtu=_WANT_MTU)
@@ -251,13 +262,20 @@ class BleLink:
             self._want_adv = True
 
     def _notify_some(self):
-        """Send what the ring holds in notifications of at most MTU - 3 bytes. False on ENOMEM."""
+        """Send what the ring holds in notifications of at most MTU - 3 bytes: every full one,
+        and the partly filled rest when the budget allows (_PARTIAL_MS). False on ENOMEM."""
         ring = self.ring
         chunk = min(self.mtu - 3, len(self.nbuf))
         now = ticks_ms()
-        while ring.pending() >= chunk or (
-            ring.pending() and ticks_diff(now, self._last_flush) >= _FLUSH_MS
-        ):
+        credit = self._credit + ticks_diff(now, self._credit_at)
+        if credit > _PARTIAL_BURST_MS:
+            credit = _PARTIAL_BURST_MS
+        self._credit_at = now
+        ok = True
+        while True:
+            p = ring.pending()
+            if p < chunk and (p == 0 or credit < _PARTIAL_MS):
+                break
             k = ring.peek(self.nbuf, chunk)
             if k == len(self.nbuf):
                 data = self.nbuf
@@ -268,15 +286,17 @@ class BleLink:
             except OSError as exc:
                 if exc.args[0] == _ENOMEM:
                     self.enomem += 1
-                    return False
+                    ok = False
+                    break
                 self.live = False  # not connected any more: the disconnect IRQ follows
-                return True
+                break
             ring.advance(k)
             self.notifications += 1
-            self._last_flush = now
-        if not ring.pending():
-            self._last_flush = now
-        return True
+            if k < chunk:
+                credit -= _PARTIAL_MS
+                self.partials += 1
+        self._credit = credit
+        return ok
 
     def poll(self):
         """One pump turn: commands in, housekeeping, notifications out (with back-off)."""

@@ -90,6 +90,11 @@ class DisplayBuilder:
         self.steps = LiveSteps()
         self.rx: dict[int, list[tuple[float, int]]] = {}  # (wall s, samples) for the live rate
         self.new = 0  # messages for the page since the last frame
+        # the left/right summary changes only with a heel strike or toe off; it costs ms of numpy
+        # (more on a loaded machine), so `refresh` computes it after a frame went out, never
+        # between a sample's arrival and its frame: it reaches the page one frame later
+        self._asym: dict[str, Any] | None = None
+        self._asym_stale = False
 
     def __call__(self, link: int, ch: Any, frame: Any, msg: Any) -> None:
         h = ch.state.hello
@@ -102,6 +107,7 @@ class DisplayBuilder:
             self.rx.setdefault(link, []).append((time.monotonic(), len(msg.counts)))
         elif isinstance(msg, Event):
             self.steps(link, ch, frame, msg)
+            self._asym_stale |= msg.code in (ev.EV_HEEL_STRIKE, ev.EV_TOE_OFF)
             if msg.code in PAGE_EVENTS:
                 e = {"link": link, "t": frame.t_ms / 1000.0, "name": msg.name, "code": msg.code,
                      "side": msg.side, "a": msg.a, "b": msg.b, "feedback": msg.code in FEEDBACK,
@@ -131,6 +137,14 @@ class DisplayBuilder:
             return None
         return sum(n for _, n in rx[1:]) / (rx[-1][0] - rx[0][0])
 
+    def refresh(self) -> None:
+        """Work off the latency path (the worker calls it after sending a frame): the left/right
+        summary, when a heel strike or toe off came since it was last computed."""
+        if self._asym_stale:
+            self._asym_stale = False
+            self._asym = self.steps.summary()
+            self.new += 1  # the next frame carries it, also without new samples
+
     def frame(self, channels: list[Any]) -> dict[str, Any]:
         now = time.monotonic()
         boards = []
@@ -159,6 +173,6 @@ class DisplayBuilder:
             })
         events, self.events = self.events, []
         self.new = 0
-        asym = self.steps.summary()
+        asym = self._asym
         return {"type": "frame", "boards": boards, "events": events, "knee": dict(self.knee),
                 "asymmetry": asym, "built": round(time.time(), 4)}

@@ -38,13 +38,17 @@ from gaitloop.record import Recorder
 from gaitloop.stream import StreamSession
 from gaitloop.web.display import DisplayBuilder
 
-#: a display frame goes out when new data arrived and this long passed since the last one (at
-#: 1x three boards send ~30 SAMPLES frames/s, so most go out at once: the latency's p99 is
-#: bounded by this hold-back; at 10x the pages get at most 50 frames/s)
-FRAME_S = 0.02
+#: a display frame goes out in the same loop turn that read new data (one `select` over all
+#: links: what arrived together goes out together), spending a token of this bucket: at 1x
+#: three boards send ~30 SAMPLES frames/s, so none waits; in a faster replay the pages get at
+#: most FRAMES_PER_S (a page draws at most 60/s) and a frame waits at most 1 / FRAMES_PER_S
+#: for its token, carrying everything read meanwhile
+FRAMES_PER_S = 60.0
+#: ... tokens saved up: three boards whose frames arrive within a few ms each go out at once
+FRAME_BURST = 3.0
 #: ... and at least this often without new data (link health, a silent board)
 IDLE_FRAME_S = 0.25
-#: the stream loop's select timeout: a held-back frame waits at most this for the next tick
+#: the stream loop's select timeout when nothing is held back (requests, stats, idle frames)
 POLL_S = 0.02
 #: bytes of display frames in flight to the server process before new ones are dropped
 #: (~1 s of frames at the most a page gets; Linux also caps the datagrams queued)
@@ -77,6 +81,8 @@ class StreamWorker:
         self.frames = 0
         self.dropped = 0
         self._last_frame = 0.0
+        self._tokens = FRAME_BURST
+        self._refill = time.monotonic()
         self._last_stats = 0.0
         self.extra_requests: dict[str, Any] = {}  # name -> handler(args) -> dict (the push)
 
@@ -98,16 +104,20 @@ class StreamWorker:
             except Exception as exc:  # noqa: BLE001 - returned to the page as an error
                 self.reply({"type": "reply", "id": rid, "ok": False, "error": describe(exc)})
         now = time.monotonic()
-        since = now - self._last_frame
-        if (self.display.new and since >= FRAME_S) or since >= IDLE_FRAME_S:
+        self._tokens = min(FRAME_BURST, self._tokens + (now - self._refill) * FRAMES_PER_S)
+        self._refill = now
+        if (self.display.new and self._tokens >= 1.0) or now - self._last_frame >= IDLE_FRAME_S:
+            self._tokens = max(0.0, self._tokens - 1.0)
             self._last_frame = now
             frame = self.display.frame(self.session.channels)
             frame["recording"] = self.recording_view()
             self.frames += 1
             if not self.emit(json.dumps(frame, separators=(",", ":"))):
                 self.dropped += 1
-        # a held-back frame goes out the moment FRAME_S has passed, not at the next poll's end
-        held = FRAME_S - (time.monotonic() - self._last_frame) if self.display.new else POLL_S
+            self.display.refresh()  # after the frame went out: lower-priority work
+        # data held back for want of a token goes out the moment the token is there, not at the
+        # next poll's end (the select returns earlier when more bytes arrive)
+        held = (1.0 - self._tokens) / FRAMES_PER_S if self.display.new else POLL_S
         self.session.poll_timeout = min(POLL_S, max(0.001, held))
         if now - self._last_stats >= STATS_S:
             self._last_stats = now

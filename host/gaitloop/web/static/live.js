@@ -1,17 +1,38 @@
-// gaitloop live page: one WebSocket of display frames (25/s), traces drawn on <canvas>.
-// No libraries, no build step: the page must work offline on a clinic laptop.
+// gaitloop live page: one WebSocket of display frames (one per board frame read, at most ~60/s),
+// traces drawn on <canvas>. No libraries, no build step: the page must work offline on a clinic
+// laptop.
+//
+// Why messages only store data and every DOM/canvas write waits for the animation frame: the
+// page's main thread is the last stage of the latency (docs/benchmarks.md, "Web dashboard
+// latency"). A frame that arrives while the thread lays out text or draws waits for it, so
+// per message there is no DOM write; per animation frame only the canvases of boards with new
+// points are drawn, text is written only when it changed (link health and counters at most
+// every HEALTH_MS), and canvas sizes come from a ResizeObserver, never from a layout forced in
+// the middle of drawing.
 "use strict";
 const WINDOW_S = 6;              // seconds of board time shown per trace
+const HEALTH_MS = 250;           // link health and counters: 4 updates/s are enough to read
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 const EV = {HS: 16, FF: 17, HO: 18, TO: 19, STEP: 48, SPEED: 50, ASYM: 54,
             BUZZ: 55, BUZZ_OFF: 56, LED: 57, LED_OFF: 58, TREND: 59};
 const boards = {};               // link -> state
-const stats = {frames: 0, points: 0, stances: 0, steps: 0, feedback: 0, drops: 0, latency_ms: [], latency_link: [], stages: []};
+const stats = {frames: 0, points: 0, stances: 0, steps: 0, feedback: 0, drops: 0, latency_ms: [], latency_link: [], stages: [], pushes: []};
 let pendingLatency = [];         // host times of newest samples received, measured when drawn
 window.gaitloop = stats;         // read by the browser tests
 let asym = null, knee = {}, cadenceInsole = {};
-let dirty = false;
+let numbersDirty = false, asymKey = "", lastHealth = 0, lastFrame = null;
+const sizes = new WeakMap();     // canvas -> [width, height] in device pixels (ResizeObserver)
+const resized = new ResizeObserver(entries => {
+  for (const e of entries) {
+    const c = e.target, box = e.contentBoxSize && e.contentBoxSize[0];
+    const w = box ? box.inlineSize : e.contentRect.width, h = box ? box.blockSize : e.contentRect.height;
+    sizes.set(c, [Math.round(w * devicePixelRatio), Math.round(h * devicePixelRatio)]);
+    const s = Object.values(boards).find(b => b.canvas === c);
+    if (s) s.dirty = true; else { asymKey = ""; numbersDirty = true; }
+  }
+});
 
+function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
 function fmt(v, d, unit) { return v == null || isNaN(v) ? "–" : v.toFixed(d) + (unit || ""); }
 
 function boardState(b) {
@@ -20,10 +41,15 @@ function boardState(b) {
     const div = document.createElement("div");
     div.className = "board"; div.dataset.testid = "board";
     div.innerHTML = `<div class="tools"><span class="calib" data-testid="calib"></span>` +
-      `<button class="push" data-testid="push" hidden>Write calibration…</button></div>` +
+      `<button class="push" data-testid="push" hidden>Write calibration…</button>` +
+      `<span class="modelstate" data-testid="modelstate"></span>` +
+      `<button class="model" data-testid="push-model" hidden>Push model…</button></div>` +
       `<h2></h2><div class="health"></div><canvas></canvas><div class="legend"></div>`;
     document.getElementById("boards").appendChild(div);
-    s = boards[b.link] = {div, t: [], v: [], stance: [], openHS: null, steps: [], now: null, plotted: null};
+    s = boards[b.link] = {div, t: [], v: [], stance: [], openHS: null, steps: [], now: null, plotted: null,
+                          canvas: div.querySelector("canvas"), healthEl: div.querySelector(".health"),
+                          health: null, dirty: false};
+    resized.observe(s.canvas);
   }
   if (b.device && !s.titled) {
     s.titled = true;
@@ -39,6 +65,8 @@ function boardState(b) {
     s.kind = b.kind; s.units = b.units; s.device = b.device; s.port = b.port; s.link = b.link;
     const pb = s.div.querySelector("button.push");
     pb.hidden = false; pb.onclick = () => openPush(s);
+    const mb = s.div.querySelector("button.model");
+    mb.hidden = false; mb.onclick = () => openModel(s);
   }
   return s;
 }
@@ -50,13 +78,11 @@ function onFrame(f) {
     for (let i = 0; i < b.t.length; i++) { s.t.push(b.t[i]); s.v.push(b.v[i]); }
     stats.points += b.t.length;
     if (b.now != null) s.now = b.now;
-    if (b.t.length && b.shown_host != null)
-      pendingLatency.push([b.link, b.shown_host, b.shown_rx, f.built, f.fwd, f.sent, f.recv]);
-    const h = b.health;
-    s.div.querySelector(".health").textContent =
-      `link ${b.port} · ${h.rx_rate_hz == null ? "–" : h.rx_rate_hz.toFixed(0)} samples/s received (board ${b.rate_hz || "?"} Hz) · ` +
-      `${h.gaps} frame gaps · ${h.samples_missing} samples missing · ${h.crc_errors} CRC errors` +
-      (h.resumes ? ` · ${h.resumes} BLE (re)connects` : "") + ` · ${h.samples} samples`;
+    if (b.t.length) {
+      s.dirty = true;
+      if (b.shown_host != null) pendingLatency.push([b.link, b.shown_host, b.shown_rx, f.built, f.fwd, f.sent, f.recv]);
+    }
+    s.health = b; // written to the page by showHealth, at most every HEALTH_MS
     if (s.now != null) {
       const cut = s.now - WINDOW_S - 1;
       let k = 0; while (k < s.t.length && s.t[k] < cut) k++;
@@ -67,9 +93,20 @@ function onFrame(f) {
   }
   for (const e of f.events) onEvent(e);
   knee = f.knee || {}; asym = f.asymmetry;
-  showNumbers(f);
-  if (f.recording) showRecording(f.recording);
-  dirty = true;
+  lastFrame = f; numbersDirty = true;
+}
+
+function showHealth() {
+  for (const s of Object.values(boards)) {
+    const b = s.health; if (!b) continue;
+    const h = b.health;
+    setText(s.healthEl,
+      `link ${b.port} · ${h.rx_rate_hz == null ? "–" : h.rx_rate_hz.toFixed(0)} samples/s received (board ${b.rate_hz || "?"} Hz) · ` +
+      `${h.gaps} frame gaps · ${h.samples_missing} samples missing · ${h.crc_errors} CRC errors` +
+      (h.resumes ? ` · ${h.resumes} BLE (re)connects` : "") + ` · ${h.samples} samples`);
+  }
+  setText(document.getElementById("display"), `display frames: ${stats.frames} · dropped by this page: ${stats.drops}`);
+  if (lastFrame && lastFrame.recording) showRecording(lastFrame.recording);
 }
 
 function onEvent(e) {
@@ -103,21 +140,20 @@ function addFeedback(e, side) {
   while (ul.children.length > 50) ul.lastChild.remove();
 }
 
-function showNumbers(f) {
-  document.getElementById("stepL").textContent = fmt(knee.step_left_m, 2, " m");
-  document.getElementById("stepR").textContent = fmt(knee.step_right_m, 2, " m");
+function showNumbers() {
+  const $ = id => document.getElementById(id);
+  setText($("stepL"), fmt(knee.step_left_m, 2, " m"));
+  setText($("stepR"), fmt(knee.step_right_m, 2, " m"));
   const ci = Object.values(cadenceInsole);
   let cad = knee.cadence_spm, src = "steps / min (knee sleeve)";
   if (cad == null && ci.length) { cad = ci.reduce((a, b) => a + b, 0) / ci.length; src = "steps / min (insoles)"; }
-  document.getElementById("cadence").textContent = fmt(cad, 0);
-  document.getElementById("cadsrc").textContent = src;
-  document.getElementById("speed").textContent = fmt(knee.speed_m_s, 2, " m/s");
+  setText($("cadence"), fmt(cad, 0));
+  setText($("cadsrc"), src);
+  setText($("speed"), fmt(knee.speed_m_s, 2, " m/s"));
   for (const [id, side] of [["phaseL", "left"], ["phaseR", "right"]]) {
     const st = asym && asym.stance[side + "_ms"], sw = asym && asym.swing[side + "_ms"];
-    document.getElementById(id).textContent = st == null ? "–" : `${st.toFixed(0)} / ${fmt(sw, 0)}`;
+    setText($(id), st == null ? "–" : `${st.toFixed(0)} / ${fmt(sw, 0)}`);
   }
-  document.getElementById("display").textContent =
-    `display frames: ${stats.frames} · dropped by this page: ${stats.drops}`;
 }
 
 function asymRows() {
@@ -147,18 +183,20 @@ function drawAsym() {
   });
   const lx = x0 + bw * 25 / max;
   g.strokeStyle = "#d62728"; g.setLineDash([4, 3]); g.beginPath(); g.moveTo(lx, 0); g.lineTo(lx, H); g.stroke(); g.setLineDash([]);
-  document.getElementById("asymtext").textContent = rows.length ?
-    "symmetry index |L−R| / mean(L,R); dashed line: 25 %" : "waiting for left and right steps";
+  setText(document.getElementById("asymtext"), rows.length ?
+    "symmetry index |L−R| / mean(L,R); dashed line: 25 %" : "waiting for left and right steps");
 }
 
 function fit(c) {
-  const w = Math.round(c.clientWidth * devicePixelRatio), h = Math.round(c.clientHeight * devicePixelRatio);
-  if (c.width !== w || c.height !== h) { c.width = w; c.height = h; }
+  // the size the ResizeObserver saw; read from layout only before its first report
+  let wh = sizes.get(c);
+  if (!wh) { wh = [Math.round(c.clientWidth * devicePixelRatio), Math.round(c.clientHeight * devicePixelRatio)]; sizes.set(c, wh); resized.observe(c); }
+  if (c.width !== wh[0] || c.height !== wh[1]) { c.width = wh[0]; c.height = wh[1]; }
   return c.getContext("2d");
 }
 
 function drawBoard(s) {
-  const c = s.div.querySelector("canvas"), g = fit(c), W = c.width, H = c.height, dpr = devicePixelRatio;
+  const c = s.canvas, g = fit(c), W = c.width, H = c.height, dpr = devicePixelRatio;
   g.clearRect(0, 0, W, H);
   if (s.now == null || !s.plotted) return;
   const t1 = s.now, t0 = t1 - WINDOW_S, L = 44 * dpr, R = W - 6 * dpr, T = 6 * dpr, B = H - 16 * dpr;
@@ -198,9 +236,17 @@ function drawBoard(s) {
   }
 }
 
-function draw() {
-  if (dirty) {
-    dirty = false; for (const s of Object.values(boards)) drawBoard(s); drawAsym();
+function draw(ts) {
+  let drew = false;
+  for (const s of Object.values(boards)) if (s.dirty) { s.dirty = false; drawBoard(s); drew = true; }
+  if (numbersDirty) {
+    numbersDirty = false;
+    showNumbers();
+    const key = JSON.stringify(asymRows());
+    if (key !== asymKey) { asymKey = key; drawAsym(); }
+  }
+  if (ts - lastHealth >= HEALTH_MS) { lastHealth = ts; showHealth(); }
+  if (drew) {
     // sample leaving the board -> drawn on the page (same host clock: the one timeline)
     const now = (performance.timeOrigin + performance.now()) / 1000;
     for (const [link, h, rx, built, fwd, sent, recv] of pendingLatency) {
@@ -219,7 +265,7 @@ function draw() {
 
 function showRecording(r) {
   const b = document.getElementById("rec"), f = document.getElementById("recfile");
-  if (r) { b.textContent = "Stop recording"; b.classList.add("on"); f.textContent = `● recording ${r.file} (${r.seconds.toFixed(0)} s)`; }
+  if (r) { setText(b, "Stop recording"); b.classList.add("on"); setText(f, `● recording ${r.file} (${r.seconds.toFixed(0)} s)`); }
 }
 
 let recording = false;
@@ -298,6 +344,117 @@ document.getElementById("pushok").onclick = async () => {
   finally { pushReady(); }
 };
 
+// Pushing a model: the server lists the models it may push (shipped ones and the sessions
+// folder's models/), each with its card; the page names one by its id, never a path. Nothing
+// is sent before "Push to <board>" is pressed; progress comes over the WebSocket; the outcome
+// (active / failed / rolled back / refused) is shown here and logged by the server.
+let modelTarget = null, modelCards = {}, modelSigning = null, modelBusy = false, modelBoardProblem = null;
+const kb = n => n == null ? "–" : n < 1024 ? `${n} bytes` : `${(n / 1024).toFixed(1)} KB (${n} bytes)`;
+function modelText(m) {
+  return m && m.sha256 ? `model v${m.version} (slot ${m.slot}, ${m.sha256.slice(0, 8)})` : "its built-in model";
+}
+async function openModel(s) {
+  const $ = id => document.getElementById(id);
+  modelTarget = s; modelCards = {}; modelBoardProblem = null;
+  $("modelboard").textContent = s.device; $("modelport").textContent = `(${s.kind}, ${s.port})`;
+  $("modelresult").textContent = ""; $("modelresult").className = "";
+  $("modelprog").hidden = true; $("modelprogtext").textContent = "";
+  $("modelwho").value = localStorage.getItem("gaitloop.who") || "";
+  $("modelok").textContent = `Push to ${s.device}`;
+  $("modeldlg").showModal();
+  $("modelnow").textContent = "asking the board what it runs…";
+  const pick = $("modelpick");
+  pick.innerHTML = `<option value="">loading the models this server offers…</option>`;
+  modelShow();
+  const [info, list] = await Promise.all([
+    fetch(`/api/boards/${s.link}/info`).then(async r => [r.ok, await r.json()]).catch(e => [false, {error: e.message}]),
+    fetch("/api/models").then(async r => [r.ok, await r.json()]).catch(e => [false, {error: e.message}])]);
+  $("modelnow").textContent = info[0] ? `now runs: ${modelText(info[1].model)}` : `board status unknown: ${info[1].error}`;
+  const b = info[0] ? info[1].board || {} : {};  // the server checks these again on the push
+  if (b.kind === "knee") modelBoardProblem = `${s.device} is a knee sleeve: it runs no student model`;
+  else if (info[0] && !b.keyed) modelBoardProblem = `${s.device} has no update key; provision it with gaitloop flash`;
+  if (!list[0]) { pick.innerHTML = `<option value="">cannot list models: ${list[1].error}</option>`; return; }
+  modelSigning = list[1].signing;
+  $("modelfolder").textContent = `shipped models, and the files in ${list[1].folder}`;
+  pick.innerHTML = `<option value="">choose a model…</option>`;
+  for (const m of list[1].models) {  // file names come from a folder: text, never HTML
+    modelCards[m.id] = m;
+    pick.add(new Option(`${m.source} · ${m.name}${m.error ? " (cannot be pushed)" : ""}`, m.id));
+  }
+  modelShow();
+}
+function modelShow() {
+  const $ = id => document.getElementById(id), m = modelCards[$("modelpick").value], s = modelTarget;
+  $("modelsummary").className = "warn";
+  if (!m) { $("modelsummary").textContent = "Choose a model."; document.querySelector(".modelcard").hidden = true; return modelReady(); }
+  document.querySelector(".modelcard").hidden = false;
+  $("mc-name").textContent = `${m.name} (${m.id.startsWith("shipped/") ? "shipped with gaitloop" : "sessions folder"})`;
+  $("mc-size").textContent = kb(m.size);
+  $("mc-sha").textContent = m.sha256 || "–";
+  $("mc-what").textContent = m.error ? "–" : `${m.task === "grf" ? "ground reaction force" : "gait phase"} student, ` +
+    `${m.inputs} input channels × ${m.window} samples → ${m.outputs} output${m.outputs > 1 ? "s" : ""}, ` +
+    `version ${m.version}${m.self_test ? ", with a self-test vector" : ", no self-test vector"}`;
+  $("mc-sig").textContent = modelSigning ? modelSigning.text : "–";
+  if (m.error) { $("modelsummary").textContent = "cannot be pushed: " + m.error; $("modelsummary").className = "err"; }
+  else if (modelBoardProblem) { $("modelsummary").textContent = "cannot be pushed: " + modelBoardProblem; $("modelsummary").className = "err"; }
+  else if (modelSigning && !modelSigning.ok) { $("modelsummary").textContent = "cannot be pushed: " + modelSigning.text; $("modelsummary").className = "err"; }
+  else $("modelsummary").textContent = `This pushes the model "${m.name}" (SHA-256 ${m.sha256.slice(0, 12)}…) to ` +
+    `${s.device} on ${s.port}, signed for that board. The board writes it to its spare slot while it streams, ` +
+    `checks it and runs its self-test, then switches to it and keeps the previous model ` +
+    `(gaitloop push --rollback model undoes it). The push is logged with your name.`;
+  modelReady();
+}
+function modelReady() {
+  const $ = id => document.getElementById(id), m = modelCards[$("modelpick").value];
+  $("modelok").disabled = modelBusy || !(m && !m.error && !modelBoardProblem && modelSigning && modelSigning.ok &&
+    $("modelwho").value.trim());
+}
+document.getElementById("modelpick").onchange = modelShow;
+document.getElementById("modelwho").oninput = modelReady;
+document.getElementById("modelcancel").onclick = () => document.getElementById("modeldlg").close();
+function onPushProgress(p) {
+  const s = boards[p.link];
+  stats.pushes.push([p.link, p.stage, p.done, p.total]);  // read by the browser tests
+  if (stats.pushes.length > 1000) stats.pushes.splice(0, 500);
+  const text = p.stage === "sending" ? `sending ${p.file}: ${kb(p.done)} of ${kb(p.total)}` :
+    p.stage === "on trial" ? `${p.file} verified and switched to; on trial (5 s of samples)` :
+    p.stage === "refused" ? `${p.file}: not pushed` : `${p.file}: ${p.stage}`;
+  if (s) s.div.querySelector(".modelstate").textContent = text;
+  if (modelTarget && modelTarget.link === p.link && modelBusy) {
+    const $ = id => document.getElementById(id);
+    $("modelprog").hidden = false; $("modelprog").max = p.total || 1; $("modelprog").value = p.done;
+    $("modelprogtext").textContent = text;
+  }
+}
+document.getElementById("modelok").onclick = async () => {
+  const $ = id => document.getElementById(id), s = modelTarget, m = modelCards[$("modelpick").value];
+  const who = $("modelwho").value.trim();
+  localStorage.setItem("gaitloop.who", who);
+  modelBusy = true; modelReady(); $("modelpick").disabled = true;
+  $("modelresult").className = ""; $("modelresult").textContent = `pushing ${m.name} to ${s.device}…`;
+  let text, cls = "err";
+  try {
+    const r = await fetch(`/api/boards/${s.link}/model`, {method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({model: m.id, sha256: m.sha256, confirm: s.device, who})});
+    const j = await r.json();
+    if (j.outcome === "active") {
+      cls = "";
+      text = `active: ${s.device} runs ${m.name} as ${modelText(j.model)}` +
+        (j.confirmed ? ", confirmed after its trial" : ", still on trial");
+    } else if (j.outcome === "rolled back") text = `rolled back: ${j.error}; it runs ${modelText(j.model)}`;
+    else if (j.outcome === "failed") text = `failed: ${j.error}; ${s.device} still runs its previous model`;
+    else text = `not pushed: ${j.error}`;
+    if (j.model) s.div.querySelector(".modelstate").textContent = modelText(j.model);
+    else if (j.outcome) s.div.querySelector(".modelstate").textContent = "";
+  } catch (e) { text = "not pushed: " + e.message; }
+  finally { modelBusy = false; $("modelpick").disabled = false; modelReady(); }
+  $("modelresult").textContent = text; $("modelresult").className = cls;
+  $("modelprog").hidden = true; $("modelprogtext").textContent = "";
+  fetch(`/api/boards/${s.link}/info`).then(r => r.ok ? r.json() : null).then(j => {
+    if (j && modelTarget === s) $("modelnow").textContent = `now runs: ${modelText(j.model)}`;
+  }).catch(() => {});
+};
+
 function connect() {
   const conn = document.getElementById("conn");
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
@@ -306,6 +463,7 @@ function connect() {
     const f = JSON.parse(m.data);
     f.recv = (performance.timeOrigin + performance.now()) / 1000;
     if (f.type === "frame") { onFrame(f); recording = !!f.recording; if (!f.recording && document.getElementById("rec").classList.contains("on")) { document.getElementById("rec").classList.remove("on"); document.getElementById("rec").textContent = "Start recording"; } }
+    else if (f.type === "push") onPushProgress(f);
     else if (f.type === "error") { conn.textContent = "stream stopped: " + f.error; conn.className = "bad"; }
   };
   ws.onclose = () => { conn.textContent = "disconnected, retrying…"; conn.className = "bad"; setTimeout(connect, 2000); };
