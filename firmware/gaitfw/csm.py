@@ -22,10 +22,12 @@ Per sample, in order:
    The floor lo comes from the newest `lo_blocks` blocks (params, default all 8; 4 follows a
    drifting or creeping baseline, which an 8-block floor trails by up to 2.56 s of drift).
 2b. Clipped top: `_PLAT` samples in a row with the raw count unchanged and the filtered count
-   at the window top are a sensor at its rail (missing samples excluded); for `_WIN` samples
-   the range is doubled (unless flat-lined). Why:
-   clipping shrinks the range, so the templates (trained on full-range curves) fired early on
-   a rising load; a real peak does not sit at one count for 12 samples (docs/csm.md).
+   at the window top are a plateau (missing samples excluded); a plateau at the same raw count
+   as the previous one is a sensor at its rail, and for `_WIN` samples the range is doubled
+   (unless flat-lined). Why: clipping shrinks the range, so the templates (trained on
+   full-range curves) fired early on a rising load. A real peak rarely sits at one count for 12
+   samples, but on a coarse sensor (gain 0.2-0.25) it does; it does not hit the same count
+   stride after stride as a rail does (docs/csm.md).
 3. Features of eq. 7 on y: y(i), y(i-1), y(i-2), y(i-3) and the six scale differences, each
    stored with `_FBIAS` added so every array value stays non-negative (viper `ptr32` loads are
    zero-extended on 64-bit ports).
@@ -104,6 +106,8 @@ _S_F = const(24)  # 10 features (24..33)
 _S_PLAT = const(34)  # samples in a row pinned at the top with the raw count unchanged
 _S_CLIPCD = const(35)  # countdown: range stretched x2 while > 0 (a clipped sensor)
 _S_LOBLK = const(36)  # params lo_blocks: newest blocks the floor lo is taken from
+_S_RAIL = const(37)  # raw count (biased) of the last plateau; 0: none yet
+_S_RAILOK = const(38)  # 1 while the current plateau sits at the last plateau's raw count
 _S_RING = const(40)  # _NBLK block minima, then _NBLK block maxima
 _S_LEN = const(56)
 
@@ -216,7 +220,13 @@ def _step_plain(S, T, L, x):
     if dq != 0 or x < hi:
         c = 0
     S[34] = c
-    if c >= _PLAT:
+    if c == _PLAT:  # a plateau: the rail only if the last plateau sat at the same raw count
+        r = S[23]
+        S[38] = 0
+        if r == S[37]:
+            S[38] = 1
+        S[37] = r
+    if c >= _PLAT and S[38]:
         S[35] = _WIN
     rng = hi - lo
     if S[35] > 0:
@@ -368,7 +378,13 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
     if dq != 0 or x < hi:
         c = 0
     S[34] = c
-    if c >= 12:
+    if c == 12:
+        r = S[23]
+        S[38] = 0
+        if r == S[37]:
+            S[38] = 1
+        S[37] = r
+    if c >= 12 and S[38]:
         S[35] = 256
     rng = hi - lo
     if S[35] > 0:
@@ -530,7 +546,13 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
         if dq != 0 or x < hi:
             c = 0
         S[o + 34] = c
-        if c >= 12:
+        if c == 12:
+            r = S[o + 23]
+            S[o + 38] = 0
+            if r == S[o + 37]:
+                S[o + 38] = 1
+            S[o + 37] = r
+        if c >= 12 and S[o + 38]:
             S[o + 35] = 256
         rng = hi - lo
         if S[o + 35] > 0:
@@ -700,7 +722,13 @@ def step_float(S, TF, x):
     if dq != 0 or x < hi:
         c = 0
     S[34] = c
-    if c >= _PLAT:
+    if c == _PLAT:  # a plateau: the rail only if the last plateau sat at the same raw count
+        r = S[23]
+        S[38] = 0
+        if r == S[37]:
+            S[38] = 1
+        S[37] = r
+    if c >= _PLAT and S[38]:
         S[35] = _WIN
     rng = hi - lo
     if S[35] > 0:

@@ -165,8 +165,8 @@ for v in (True, False):
             sample[0] = 1234  # heel flat-lined
         if 2500 < i < 2600 and i % 3 == 0:
             sample[1] = csm.MISSING
-        if 3000 < i < 3300:
-            sample[0] = 32767  # saturated
+        if 3000 < i < 3300 or 3500 < i < 3600:
+            sample[0] = 32767  # saturated, twice at one count: a rail (clipped-top stretch)
         if 3300 <= i < 3400:
             sample[1] = -32767
         fp.feed(t, sample)
@@ -221,7 +221,8 @@ def test_host_emulation_is_bit_exact_on_faulted_counts(huang_streams, shipped, f
 
 def test_clipped_top_is_detected_only_when_clipped(huang_streams):
     """Step 2b fires on a sensor clipped at 40 % of its load range and never on the clean
-    recording (a real peak does not sit at one count for 12 samples)."""
+    recording nor on a coarse one (gain 0.2: its peaks plateau for 12+ samples, but not at
+    one count stride after stride as a rail does)."""
     from gaitloop.csm.features import clipped, fill_missing, prefilter, window_lo_hi
 
     def mask(c):
@@ -232,15 +233,24 @@ def test_clipped_top_is_detected_only_when_clipped(huang_streams):
     s = _stream(huang_streams, "N11_4", "right_ball")
     assert not mask(s.counts).any()
     assert mask(_faulted(s, "saturation", 3)).mean() > 0.8
+    coarse = _stream(huang_streams, "N11_3", "left_heel")
+    assert mask(np.round(coarse.counts * 0.2).astype(np.int64)).mean() < 0.05
 
 
 @pytest.mark.micropython
 def test_micropython_viper_equals_plain_equals_host_clipped(mpy, tmp_path, huang_streams,
                                                              shipped):
-    """Clipped and drifting input, floor from the newest 4 blocks: both new paths in viper."""
+    """Clipped and drifting input, floor from the newest 4 blocks: both new paths in viper.
+    The drift is a one-count step every 5 s, so the rail stays at one count over several
+    strides and the stretch fires (checked on the host twin)."""
+    from gaitloop.csm.features import clipped, fill_missing, prefilter, window_lo_hi
+
     s = _stream(huang_streams, "N11_4", "right_ball")
     counts = _faulted(s, "saturation", 3)
-    counts = np.minimum(counts.astype(np.int64) + np.arange(len(counts)) // 20, 32767)
+    counts = np.minimum(counts.astype(np.int64) + np.arange(len(counts)) // 500, 32767)
+    raw = fill_missing(counts)[0]
+    xf = prefilter(raw)
+    assert clipped(raw, xf, window_lo_hi(xf, 4)[1]).mean() > 0.5
     p = tmp_path / "c.bin"
     write_counts(p, counts.astype(np.int16))
     tpl = copy.deepcopy(shipped)

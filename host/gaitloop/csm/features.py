@@ -87,8 +87,10 @@ def clipped(raw: np.ndarray, xf: np.ndarray, hi: np.ndarray,
     """Samples whose range the kernel stretches x2 (step 2b of gaitfw/csm.py).
 
     A run of PLAT samples with the raw count unchanged and the filtered count at the window
-    top is a sensor at its rail; the stretch lasts CLIP_HOLD samples from the newest such
-    sample. `raw`: biased, forward-filled counts; `xf`: after the pre-filter.
+    top is a plateau; a plateau at the raw count of the previous plateau is a sensor at its
+    rail (a coarse sensor's peak plateaus too, but not at one count stride after stride). The
+    stretch lasts CLIP_HOLD samples from the newest sample of such a plateau. `raw`: biased,
+    forward-filled counts; `xf`: after the pre-filter.
     """
     n = len(raw)
     prev = np.concatenate([raw[:1], raw[:-1]])
@@ -100,7 +102,12 @@ def clipped(raw: np.ndarray, xf: np.ndarray, hi: np.ndarray,
     idx = np.arange(n)
     last_break = np.maximum.accumulate(np.where(pin, -1, idx))
     run = idx - last_break
-    trig = np.where(run >= PLAT, idx, -(CLIP_HOLD + 1))
+    arm = np.flatnonzero(run == PLAT)  # one per plateau, in order
+    same = np.zeros(n + 1, dtype=bool)  # by plateau start (last_break + 1)
+    if len(arm) > 1:
+        hit = arm[1:][raw[arm[1:]] == raw[arm[:-1]]]
+        same[last_break[hit] + 1] = True
+    trig = np.where((run >= PLAT) & same[last_break + 1], idx, -(CLIP_HOLD + 1))
     return (idx - np.maximum.accumulate(trig)) < CLIP_HOLD
 
 
