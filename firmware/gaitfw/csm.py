@@ -19,6 +19,15 @@ Per sample, in order:
    per-mille of the recent range, an integer in [0, 10000] (per-mille in Q0.1 fixed point:
    y / 10 = per-mille; (x - lo) <= 65535 keeps the product below 2^30). A range below `min_range` counts
    means a flat-lined / unplugged sensor: flagged, the decision holds.
+   The floor lo comes from the newest `lo_blocks` blocks (params, default all 8; 4 follows a
+   drifting or creeping baseline, which an 8-block floor trails by up to 2.56 s of drift).
+2b. Clipped top: `_PLAT` samples in a row with the raw count unchanged and the filtered count
+   at the window top are a plateau (missing samples excluded); a plateau at the same raw count
+   as the previous one is a sensor at its rail, and for `_WIN` samples the range is doubled
+   (unless flat-lined). Why: clipping shrinks the range, so the templates (trained on
+   full-range curves) fired early on a rising load. A real peak rarely sits at one count for 12
+   samples, but on a coarse sensor (gain 0.2-0.25) it does; it does not hit the same count
+   stride after stride as a rail does (docs/csm.md).
 3. Features of eq. 7 on y: y(i), y(i-1), y(i-2), y(i-3) and the six scale differences, each
    stored with `_FBIAS` added so every array value stays non-negative (viper `ptr32` loads are
    zero-extended on 64-bit ports).
@@ -60,6 +69,7 @@ F_WARMUP = const(16)  # first block not complete: no decisions yet
 
 _BLK = const(32)  # samples per min/max block
 _NBLK = const(8)  # blocks in the window (8 * 32 = 2.56 s at 100 Hz, > one slow stride)
+_PLAT = const(12)  # samples pinned at the window top with the raw count unchanged = clipped
 _WIN = const(256)  # countdown (samples) that keeps a transient flag raised
 _XBIAS = const(32768)  # counts are stored +32768 (int16 -> non-negative)
 _FBIAS = const(16384)  # features and mu are stored +16384
@@ -92,7 +102,12 @@ _S_GHI = const(19)
 _S_GN = const(20)
 _S_Y = const(21)
 _S_CALLS = const(22)  # kernel calls since reset, wraps at 2^30 (foot.FootProcessor.run)
-_S_F = const(24)  # 10 features
+_S_F = const(24)  # 10 features (24..33)
+_S_PLAT = const(34)  # samples in a row pinned at the top with the raw count unchanged
+_S_CLIPCD = const(35)  # countdown: range stretched x2 while > 0 (a clipped sensor)
+_S_LOBLK = const(36)  # params lo_blocks: newest blocks the floor lo is taken from
+_S_RAIL = const(37)  # raw count (biased) of the last plateau; 0: none yet
+_S_RAILOK = const(38)  # 1 while the current plateau sits at the last plateau's raw count
 _S_RING = const(40)  # _NBLK block minima, then _NBLK block maxima
 _S_LEN = const(56)
 
@@ -154,6 +169,9 @@ def _step_plain(S, T, L, x):
     S[23] = x
     if p == 0:
         p = x
+    dq = x - p
+    if S[14] == 256:  # a missing sample repeats the last count: no sign of a rail
+        dq = 1
     x = (x + p) >> 1
     # 2. windowed min / max
     bmin = S[1]
@@ -176,7 +194,7 @@ def _step_plain(S, T, L, x):
         i = 0
         while i < _NBLK:
             v = S[40 + i]
-            if v < lo:
+            if v < lo and ((k - 1 - i) & 7) < S[36]:
                 lo = v
             v = S[48 + i]
             if v > hi:
@@ -198,7 +216,23 @@ def _step_plain(S, T, L, x):
         lo = bmin
     if bmax > hi:
         hi = bmax
+    c = S[34] + 1
+    if dq != 0 or x < hi:
+        c = 0
+    S[34] = c
+    if c == _PLAT:  # a plateau: the rail only if the last plateau sat at the same raw count
+        r = S[23]
+        S[38] = 0
+        if r == S[37]:
+            S[38] = 1
+        S[37] = r
+    if c >= _PLAT and S[38]:
+        S[35] = _WIN
     rng = hi - lo
+    if S[35] > 0:
+        S[35] = S[35] - 1
+        if rng >= S[16]:  # a flat-lined sensor stays flat
+            rng += rng
     flags = 0
     if rng < S[16]:
         flags = F_FLAT
@@ -294,6 +328,9 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
     S[23] = x
     if p == 0:
         p = x
+    dq = x - p
+    if S[14] == 256:  # a missing sample repeats the last count: no sign of a rail
+        dq = 1
     x = (x + p) >> 1
     bmin = S[1]
     bmax = S[2]
@@ -315,7 +352,7 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
         i = 0
         while i < 8:
             v = S[40 + i]
-            if v < lo:
+            if v < lo and ((k - 1 - i) & 7) < S[36]:
                 lo = v
             v = S[48 + i]
             if v > hi:
@@ -337,7 +374,23 @@ def _step_viper(S: ptr32, T: ptr32, L: ptr16, x: int) -> int:
         lo = bmin
     if bmax > hi:
         hi = bmax
+    c = S[34] + 1
+    if dq != 0 or x < hi:
+        c = 0
+    S[34] = c
+    if c == 12:
+        r = S[23]
+        S[38] = 0
+        if r == S[37]:
+            S[38] = 1
+        S[37] = r
+    if c >= 12 and S[38]:
+        S[35] = 256
     rng = hi - lo
+    if S[35] > 0:
+        S[35] = S[35] - 1
+        if rng >= S[16]:  # a flat-lined sensor stays flat
+            rng += rng
     flags = 0
     if rng < S[16]:
         flags = 1
@@ -443,6 +496,9 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
         S[o + 23] = x
         if p == 0:
             p = x
+        dq = x - p
+        if S[o + 14] == 256:
+            dq = 1
         x = (x + p) >> 1
         bmin = S[o + 1]
         bmax = S[o + 2]
@@ -464,7 +520,7 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
             i = 0
             while i < 8:
                 v = S[o + 40 + i]
-                if v < lo:
+                if v < lo and ((k - 1 - i) & 7) < S[o + 36]:
                     lo = v
                 v = S[o + 48 + i]
                 if v > hi:
@@ -486,7 +542,23 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
             lo = bmin
         if bmax > hi:
             hi = bmax
+        c = S[o + 34] + 1
+        if dq != 0 or x < hi:
+            c = 0
+        S[o + 34] = c
+        if c == 12:
+            r = S[o + 23]
+            S[o + 38] = 0
+            if r == S[o + 37]:
+                S[o + 38] = 1
+            S[o + 37] = r
+        if c >= 12 and S[o + 38]:
+            S[o + 35] = 256
         rng = hi - lo
+        if S[o + 35] > 0:
+            S[o + 35] = S[o + 35] - 1
+            if rng >= S[o + 16]:
+                rng += rng
         flags = 0
         if rng < S[o + 16]:
             flags = 1
@@ -608,6 +680,9 @@ def step_float(S, TF, x):
     S[23] = x
     if p == 0:
         p = x
+    dq = x - p
+    if S[14] == 256:  # a missing sample repeats the last count: no sign of a rail
+        dq = 1
     x = (x + p) >> 1
     bmin = S[1]
     bmax = S[2]
@@ -627,7 +702,7 @@ def step_float(S, TF, x):
         lo = 65535
         hi = 0
         for i in range(_NBLK):
-            if S[40 + i] < lo:
+            if S[40 + i] < lo and ((k - 1 - i) & 7) < S[36]:
                 lo = S[40 + i]
             if S[48 + i] > hi:
                 hi = S[48 + i]
@@ -643,7 +718,23 @@ def step_float(S, TF, x):
     S[3] = n
     lo = min(S[5], bmin)
     hi = max(S[6], bmax)
+    c = S[34] + 1
+    if dq != 0 or x < hi:
+        c = 0
+    S[34] = c
+    if c == _PLAT:  # a plateau: the rail only if the last plateau sat at the same raw count
+        r = S[23]
+        S[38] = 0
+        if r == S[37]:
+            S[38] = 1
+        S[37] = r
+    if c >= _PLAT and S[38]:
+        S[35] = _WIN
     rng = hi - lo
+    if S[35] > 0:
+        S[35] = S[35] - 1
+        if rng >= S[16]:  # a flat-lined sensor stays flat
+            rng += rng
     flags = 0
     if rng < S[16]:
         flags = F_FLAT
@@ -699,6 +790,7 @@ DEFAULT_PARAMS = {
     "guard_lo": 60,  # per-mille
     "guard_hi": 500,  # per-mille
     "guard_n": 12,  # samples (120 ms at 100 Hz)
+    "lo_blocks": 8,  # floor lo from the newest 1..8 blocks; 4 tracks drift / creep (docs/csm.md)
 }
 
 
@@ -736,6 +828,7 @@ class SensorCSM:
         S[_S_GLO] = 10 * int(self._p["guard_lo"])  # per-mille -> y units (0.1 per-mille)
         S[_S_GHI] = 10 * int(self._p["guard_hi"])
         S[_S_GN] = int(self._p["guard_n"])
+        S[_S_LOBLK] = min(max(int(self._p["lo_blocks"]), 1), _NBLK)
         if self.TF is not None:
             Y = self.TF[2]
             Y[0] = Y[1] = Y[2] = 0.0

@@ -70,6 +70,7 @@ def eval_csm(
     per_subject: Annotated[bool, typer.Option("--per-subject", help="E1-E4 per unseen subject and pooled, every method.")] = False,
     subjects: Annotated[str | None, typer.Option(help="Comma-separated test subjects (a subset, e.g. for a fast check).")] = None,
     seed: Annotated[int, typer.Option(help="Fault injection seed.")] = 0,
+    lo_blocks: Annotated[int | None, typer.Option(help="Override the templates' params.lo_blocks (1-8): the floor from the newest N blocks (4 tracks drift / creep, docs/csm.md).")] = None,
 ) -> None:
     """Score CSM (board fixed point and float reference), PM and STTTA: E1-E4 in percent.
 
@@ -88,6 +89,10 @@ def eval_csm(
 
     try:
         tpl = CSMTemplates.load(templates)
+        if lo_blocks is not None:
+            if not 1 <= lo_blocks <= 8:
+                raise CSMError(f"--lo-blocks must be 1-8, got {lo_blocks}")
+            tpl.params["lo_blocks"] = lo_blocks
         streams = load_streams(data)
         trained = set(tpl.meta.get("trained_on", []))
         test = [s for s in streams if s.subject not in trained]

@@ -112,3 +112,15 @@ def test_subjects_tool_trains_folds_and_scores_each_subject_once(subset, tmp_pat
     assert res["subjects"]["N01"]["templates"] == "fold1"  # fold 1 left N01 out
     assert res["pooled"]["csm_fixed"]["n_steps"] == sum(
         r["csm_fixed"]["n_steps"] for r in res["subjects"].values())
+
+
+def test_lo_blocks_option(subset):
+    """`--lo-blocks 4` (the drift-tracking floor, docs/csm.md) changes CSM on a drifting
+    insole and nothing else; outside 1-8 it is a one-line error."""
+    args = ["--faults", "--data", str(subset), "--json", "--subjects", "N12",
+            "--fault-list", "drift"]
+    lo8, lo4 = _run(args), _run([*args, "--lo-blocks", "4"])
+    assert lo4["faults"]["drift"]["3"]["csm_fixed"]["E4"] != lo8["faults"]["drift"]["3"]["csm_fixed"]["E4"]
+    assert lo4["clean"]["pm"] == lo8["clean"]["pm"]
+    r = CliRunner().invoke(_app(), ["eval", "csm", *args, "--lo-blocks", "9"])
+    assert r.exit_code == 2 and "--lo-blocks must be 1-8" in r.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -164,8 +165,8 @@ for v in (True, False):
             sample[0] = 1234  # heel flat-lined
         if 2500 < i < 2600 and i % 3 == 0:
             sample[1] = csm.MISSING
-        if 3000 < i < 3300:
-            sample[0] = 32767  # saturated
+        if 3000 < i < 3300 or 3500 < i < 3600:
+            sample[0] = 32767  # saturated, twice at one count: a rail (clipped-top stretch)
         if 3300 <= i < 3400:
             sample[1] = -32767
         fp.feed(t, sample)
@@ -190,3 +191,74 @@ def test_fused_foot_kernel_viper_equals_plain_micropython(mpy, tmp_path, huang_s
     assert lines[-1] == "same True", out
     n_events = int(lines[0].split()[1])
     assert n_events > 50 and lines[0].split()[1:] == lines[1].split()[1:]
+
+
+FAULTED = [("saturation", 3), ("saturation", 4), ("drift", 3), ("creep", 4), ("dropped", 3)]
+
+
+def _faulted(s, fault, level):
+    from gaitloop.csm import faults as fl
+
+    return fl.inject(s.counts, fault, level,
+                     fl.stream_seed(f"{s.recording}:{s.sensor}", fault, level, 0))
+
+
+@pytest.mark.parametrize("lo_blocks", [8, 4])
+@pytest.mark.parametrize("fault,level", FAULTED)
+def test_host_emulation_is_bit_exact_on_faulted_counts(huang_streams, shipped, fault, level,
+                                                       lo_blocks):
+    """The floor from the newest `lo_blocks` blocks and the clipped-top stretch (step 2b)
+    are where the host and the kernel could part: faulted input drives both."""
+    s = _stream(huang_streams, "N11_4", "right_ball")
+    counts = _faulted(s, fault, level)
+    tpl = copy.deepcopy(shipped)
+    tpl.params["lo_blocks"] = lo_blocks
+    T = csm.pack_templates(shipped.on.fixed(), shipped.off.fixed())
+    out = _kernel_run(counts, T, tpl.params)
+    d = CSMDetector(tpl, fixed=True).detect(counts)
+    assert np.array_equal(out & 1, d.decision_)
+
+
+def test_clipped_top_is_detected_only_when_clipped(huang_streams):
+    """Step 2b fires on a sensor clipped at 40 % of its load range and never on the clean
+    recording nor on a coarse one (gain 0.2: its peaks plateau for 12+ samples, but not at
+    one count stride after stride as a rail does)."""
+    from gaitloop.csm.features import clipped, fill_missing, prefilter, window_lo_hi
+
+    def mask(c):
+        raw = fill_missing(c)[0]
+        xf = prefilter(raw)
+        return clipped(raw, xf, window_lo_hi(xf)[1])
+
+    s = _stream(huang_streams, "N11_4", "right_ball")
+    assert not mask(s.counts).any()
+    assert mask(_faulted(s, "saturation", 3)).mean() > 0.8
+    coarse = _stream(huang_streams, "N11_3", "left_heel")
+    assert mask(np.round(coarse.counts * 0.2).astype(np.int64)).mean() < 0.05
+
+
+@pytest.mark.micropython
+def test_micropython_viper_equals_plain_equals_host_clipped(mpy, tmp_path, huang_streams,
+                                                             shipped):
+    """Clipped and drifting input, floor from the newest 4 blocks: both new paths in viper.
+    The drift is a one-count step every 5 s, so the rail stays at one count over several
+    strides and the stretch fires (checked on the host twin)."""
+    from gaitloop.csm.features import clipped, fill_missing, prefilter, window_lo_hi
+
+    s = _stream(huang_streams, "N11_4", "right_ball")
+    counts = _faulted(s, "saturation", 3)
+    counts = np.minimum(counts.astype(np.int64) + np.arange(len(counts)) // 500, 32767)
+    raw = fill_missing(counts)[0]
+    xf = prefilter(raw)
+    assert clipped(raw, xf, window_lo_hi(xf, 4)[1]).mean() > 0.5
+    p = tmp_path / "c.bin"
+    write_counts(p, counts.astype(np.int16))
+    tpl = copy.deepcopy(shipped)
+    tpl.params["lo_blocks"] = 4
+    tf = tmp_path / "csm.json"
+    tpl.save(tf)
+    res = mpy(MPY_RUN.format(tpl=str(tf), n=len(counts), path=str(p))).split()
+    assert res[:2] == ["same", "True"]
+    dec = np.frombuffer(res[2].encode(), dtype=np.uint8) - ord("0")
+    host = CSMDetector(tpl, fixed=True).detect(counts.astype(np.int16)).decision_
+    assert np.array_equal(dec, host)

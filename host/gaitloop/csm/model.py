@@ -182,7 +182,7 @@ class CSMDetector:
 
     def detect(self, counts: np.ndarray) -> CSMDetector:
         p = self.templates.params
-        nz = normalize(counts, int(p["min_range"]), self.fixed)
+        nz = normalize(counts, int(p["min_range"]), self.fixed, int(p.get("lo_blocks", 8)))
         F = curve_features(nz["y"])
         if self.fixed:
             on = match_fixed(F, self.templates.on.fixed())
