@@ -302,8 +302,12 @@ def info(
                   + summary_text(summary["left_right"]))
     ts = summary["two_sleeves"]
     if ts and ts.get("n_steps"):
-        out.print(f"  two sleeves on one timeline: {ts['n_steps']} steps, median L {ts['median_l_m']:.3f} m | "
-                  f"R {ts['median_r_m']:.3f} m, median stride asymmetry {ts['median_asymmetry_pct']:.1f} %")
+        def num(v: float | None, unit: str) -> str:
+            return "-" if v is None else f"{v:.3f} m" if unit == "m" else f"{v:.1f} %"
+
+        out.print(f"  two sleeves on one timeline: {ts['n_steps']} steps, median L {num(ts['median_l_m'], 'm')} | "
+                  f"R {num(ts['median_r_m'], 'm')}, median stride asymmetry {num(ts['median_asymmetry_pct'], '%')}"
+                  + (f", {ts['n_rejected']} rejected (outside the board's min/max step)" if ts.get("n_rejected") else ""))
     if summary["corrupt_records"] or summary["truncated_tail"]:
         out.print(f"  [yellow]{summary['corrupt_records']} corrupt record(s); torn tail: {summary['truncated_tail']}[/]")
     for note in summary["notes"]:

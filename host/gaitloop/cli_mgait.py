@@ -112,10 +112,13 @@ def eval_mgait(
     two_sleeves: bool = typer.Option(False, "--two-sleeves",
                                      help="one sleeve board per leg: same-instant step length vs eq. 6 (docs/mgait.md)"),
     clock_errors: str = typer.Option("0.4,2.1,10,30", help="with --two-sleeves: residual left/right alignment errors, ms"),
+    frame_truth: bool = typer.Option(False, "--frame-truth",
+                                     help="with --two-sleeves: score against heel strikes at the capture's frames "
+                                          "(default: between frames, docs/mgait.md)"),
 ) -> None:
     """Simulated sensors -> fixed-point firmware -> steps, against foot truth (paper Table 5)."""
     if two_sleeves:
-        _eval_two(data, as_json, calib, seed, clock_errors)
+        _eval_two(data, as_json, calib, seed, clock_errors, not frame_truth)
         return
     from rich.progress import Progress
 
@@ -173,14 +176,14 @@ def eval_mgait(
         typer.echo("* batch LS + angle bias fitted on every walk and scored on the same steps (leaks; comparison only)")
 
 
-def _eval_two(data: Path, as_json: bool, calib: str, seed: int, clock_errors: str) -> None:
+def _eval_two(data: Path, as_json: bool, calib: str, seed: int, clock_errors: str, subframe: bool = True) -> None:
     """`eval mgait --two-sleeves`: one sleeve (the board's eq. 6) beside two sleeves."""
     from rich.progress import Progress
 
     from gaitloop.errors import DataError
     from gaitloop.mgait.mocap import list_walks
     from gaitloop.mgait.synth import SensorModel
-    from gaitloop.mgait.twoknee_eval import PAPER2, TWO, evaluate_two
+    from gaitloop.mgait.twoknee_eval import PAPER2, REALISTIC_MS, TWO, evaluate_two
 
     try:
         errs = tuple(float(v) for v in clock_errors.split(",") if v.strip())
@@ -193,13 +196,14 @@ def _eval_two(data: Path, as_json: bool, calib: str, seed: int, clock_errors: st
         with Progress(transient=True) as prog:
             task = prog.add_task("walks", total=2 * n)
             rep = evaluate_two(data, calib, SensorModel(seed=seed), errors=errs,
-                               progress=lambda _f: prog.advance(task))
+                               progress=lambda _f: prog.advance(task), subframe=subframe)
     except DataError as exc:
         _fail(str(exc))
     if as_json:
         typer.echo(json.dumps(_clean(rep), indent=1, allow_nan=False))
         return
-    typer.echo(f"{rep['walks']} walks, calibration: {', '.join(rep['calibration_walks'])}; held-out steps {rep['n_steps']}")
+    typer.echo(f"{rep['walks']} walks, calibration: {', '.join(rep['calibration_walks'])}; held-out steps {rep['n_steps']}; "
+               f"truth: {rep['truth']}")
 
     def line(label: str, m: dict) -> None:
         asym = f"{m['asym_mae_pts']:5.2f}" if m.get("asym_mae_pts") is not None else "    -"
@@ -221,6 +225,10 @@ def _eval_two(data: Path, as_json: bool, calib: str, seed: int, clock_errors: st
             line(f"two sleeves, rls, timeline {kind}", row["rls"])
             typer.echo(f"{'':40s} (left-right error of the fitted clocks: median {le['median']:.2f} ms, "
                        f"95 % {le['p95']:.2f} ms, max {le['max']:.2f} ms)")
+    ft = rep[TWO].get("frame_truth")
+    if ft and "rls" in ft:
+        line("two sleeves, rls, truth at frames", ft["rls"])
+        line(f"  ... clock error {REALISTIC_MS} ms", ft["clock_error_ms"][str(REALISTIC_MS)]["rls"])
     fl = rep["floor_reference"]
     typer.echo(f"floors (tools/mgait_floor.py): same instant {fl['same_instant_pct']} %, paper's events "
                f"{fl['paper_events_pct']} %; in-sample floor of these two-sleeve steps "

@@ -105,7 +105,8 @@ def mgait_two_sleeves(data: Path, seed: int = 0) -> dict[str, float]:
     return {"step_mape_rls": t["rls"]["step_mape"], "step_mape_rls_2.1ms": c["2.1"]["rls"]["step_mape"],
             "step_mape_rls_30ms": c["30.0"]["rls"]["step_mape"], "step_mape_nominal": t["nominal"]["step_mape"],
             "paper_events_step_mape_rls": r["paper_events"]["rls"]["step_mape"], "n_steps": t["rls"]["n_steps"],
-            "step_mape_rls_timeline_ble7.5": t["timeline"]["ble7.5"]["rls"]["step_mape"]}
+            "step_mape_rls_timeline_ble7.5": t["timeline"]["ble7.5"]["rls"]["step_mape"],
+            "step_mape_rls_2.1ms_frame_truth": t["frame_truth"]["clock_error_ms"]["2.1"]["rls"]["step_mape"]}
 
 
 def limp_whole_trial(data: Path, seed: int = 0) -> dict[str, float]:

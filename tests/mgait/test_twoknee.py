@@ -96,6 +96,10 @@ def test_two_sleeve_figures_hold(shared_data):
     assert results.compare("mgait_two_sleeves", got) == []
     # and the point of it: the same instant beats the paper's events on the same boards
     assert got["step_mape_rls_2.1ms"] < got["paper_events_step_mape_rls"] - 0.8
+    # issue 17's goal held out with the realistic clock error, against the truth between frames;
+    # the frame-quantized truth costs the same steps about half a point
+    assert got["step_mape_rls_2.1ms"] <= 3.0
+    assert got["step_mape_rls_2.1ms_frame_truth"] > got["step_mape_rls_2.1ms"] + 0.3
 
 
 def test_eval_two_sleeves_cli_json_and_errors(tmp_path):

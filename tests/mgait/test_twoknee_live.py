@@ -21,13 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.dataset("bandai_namco")
 def test_stream_two_knee_boards_prints_two_sleeve_steps(tmp_path):
     epoch = time.time_ns() // 1_000_000  # both boards replay the same walk clock (sim --epoch-ms)
-    boards = [VirtualBoard("knee", side, NORMAL, speed=4, device=f"sleeve-{side}", replay_epoch_ms=epoch)
+    # 2x: the boards' replay catches up when it runs late, and its lag is not on the host's
+    # clock (a real board samples the present); at 4x on two busy cores they lag by seconds
+    boards = [VirtualBoard("knee", side, NORMAL, speed=2, device=f"sleeve-{side}", replay_epoch_ms=epoch)
               for side in ("left", "right")]
     try:
         ports = [b.start() for b in boards]
         res = subprocess.run(
             [sys.executable, "-m", "gaitloop.cli", "stream", "--port", ports[0], "--port", ports[1],
-             "--seconds", "8", "--format", "jsonl", "--record", str(tmp_path / "sleeves.glsession")],
+             "--seconds", "12", "--format", "jsonl", "--record", str(tmp_path / "sleeves.glsession")],
             capture_output=True, text=True, timeout=90, cwd=str(ROOT),
         )
         assert res.returncode == 0, res.stderr
@@ -37,7 +39,7 @@ def test_stream_two_knee_boards_prints_two_sleeve_steps(tmp_path):
             b.stop()
     msgs = [json.loads(ln) for ln in res.stdout.splitlines() if ln.startswith("{")]
     steps = [m for m in msgs if m.get("type") == "two_sleeve_step"]
-    # 32 s of walk at 4x; the host waits for a stand before its calibration, so >= one pass
+    # 24 s of walk at 2x; the host waits for a stand before its calibration, so >= one pass
     assert len(steps) >= 8, res.stdout[-2000:]
     assert {s["side"] for s in steps} == {"l", "r"}
     assert all(b["t_s"] > a["t_s"] for a, b in zip(steps, steps[1:], strict=False))
@@ -54,7 +56,11 @@ def test_stream_two_knee_boards_prints_two_sleeve_steps(tmp_path):
     from gaitloop.record import read_recording
 
     rec = recording_two_sleeves(read_recording(tmp_path / "sleeves.glsession"))
-    assert rec is not None and abs(rec["n_steps"] - len(steps)) <= 2, (rec, len(steps))
+    # hindsight fits may add or drop a step at the ends of the live run
+    assert rec is not None and abs(rec["n_steps"] - len(steps)) <= max(2, len(steps) // 10), (rec, len(steps))
+    # outside the board's own 100-1500 mm: at most the step across the replay's loop (the
+    # walk's end joined to its start)
+    assert rec["n_rejected"] <= 2, rec
     assert rec["median_l_m"] == pytest.approx(left, abs=0.02)
     assert rec["median_r_m"] == pytest.approx(right, abs=0.02)
     assert rec["median_asymmetry_pct"] < 10

@@ -22,7 +22,7 @@ import pytest
 from gaitloop.demo import _knee_walk
 from gaitloop.record import info, read_recording
 from gaitloop.sim.vboard import VirtualBoard
-from tests.web.test_browser import WALK, chromium, free_port, start_serve, stop_serve
+from tests.web.serving import WALK, serving
 
 SPEED = float(os.environ.get("GAITLOOP_LOAD_SPEED", 5))
 SECONDS = float(os.environ.get("GAITLOOP_LOAD_S", 60))
@@ -31,9 +31,6 @@ pytestmark = [pytest.mark.micropython, pytest.mark.slow, pytest.mark.timeout(400
 
 
 def test_three_boards_two_pages_no_sample_lost(tmp_path):
-    exe = chromium()
-    from playwright.sync_api import sync_playwright
-
     sessions = tmp_path / "sessions"
     boards = [VirtualBoard("insole", side, WALK, speed=SPEED, device=f"insole-{side[0].upper()}")
               for side in ("left", "right")]
@@ -41,36 +38,21 @@ def test_three_boards_two_pages_no_sample_lost(tmp_path):
     boards.append(VirtualBoard("knee", "left", knee, speed=SPEED, device="knee-sleeve", limp=0.3)
                   if knee is not None else
                   VirtualBoard("insole", "left", WALK, speed=SPEED, device="insole-L2"))
-    proc = None
-    try:
-        ports = [b.start() for b in boards]
-        proc, url = start_serve(["--listen", f"127.0.0.1:{free_port()}",
-                                 *[a for p in ports for a in ("--port", p)], "--sessions", str(sessions)])
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
-            try:
-                pages = [browser.new_page(viewport={"width": 1200, "height": 900}) for _ in range(2)]
-                for page in pages:
-                    page.set_default_timeout(60000)
-                    page.goto(url)
-                    page.wait_for_function("window.gaitloop.points > 300")
-                pages[0].click("#rec")
-                pages[0].wait_for_function("document.getElementById('recfile').textContent.includes('.glsession')")
-                name = pages[0].locator("#recfile").text_content().split("recording ")[1].split(" ")[0]
-                before = [page.evaluate("window.gaitloop.frames") for page in pages]
-                pages[0].wait_for_timeout(SECONDS * 1000)
-                after = [page.evaluate("window.gaitloop.frames") for page in pages]
-                pages[0].click("#rec")
-                pages[0].wait_for_function("document.getElementById('recfile').textContent.startsWith('saved')")
-                status = json.loads(urllib.request.urlopen(url.split("?")[0] + "api/status", timeout=5).read())
-                drops = [page.evaluate("window.gaitloop.drops") for page in pages]
-            finally:
-                browser.close()
-    finally:
-        if proc is not None:
-            stop_serve(proc)
-        for b in boards:
-            b.stop()
+    with serving(boards, sessions, browser=True, page_timeout_ms=60000) as srv:
+        url = srv.url
+        pages = [srv.page, srv.new_page(60000)]
+        for page in pages:
+            page.wait_for_function("window.gaitloop.points > 300")
+        pages[0].click("#rec")
+        pages[0].wait_for_function("document.getElementById('recfile').textContent.includes('.glsession')")
+        name = pages[0].locator("#recfile").text_content().split("recording ")[1].split(" ")[0]
+        before = [page.evaluate("window.gaitloop.frames") for page in pages]
+        pages[0].wait_for_timeout(SECONDS * 1000)
+        after = [page.evaluate("window.gaitloop.frames") for page in pages]
+        pages[0].click("#rec")
+        pages[0].wait_for_function("document.getElementById('recfile').textContent.startsWith('saved')")
+        status = json.loads(urllib.request.urlopen(url.split("?")[0] + "api/status", timeout=5).read())
+        drops = [page.evaluate("window.gaitloop.drops") for page in pages]
     s = info(read_recording(sessions / name))
     rec = read_recording(sessions / name)
     got = {b["device"]: (b["samples"], b["seq_gaps"], b["crc_errors"]) for b in s["boards"]}

@@ -18,7 +18,7 @@ from gaitloop.record import info, read_recording
 from gaitloop.sim.vboard import VirtualBoard
 from gaitloop.update import keys
 from gaitloop.web.audit import read_log
-from tests.web.test_browser import WALK, chromium, free_port, start_serve, stop_serve
+from tests.web.serving import WALK, serving
 
 pytestmark = [pytest.mark.micropython, pytest.mark.timeout(300)]
 
@@ -26,9 +26,6 @@ CAL = {"csm_params": {"min_range": 120}, "student_hop": 5}
 
 
 def test_calibration_push_from_the_page_is_confirmed_logged_and_shown(tmp_path, monkeypatch):
-    exe = chromium()
-    from playwright.sync_api import sync_playwright
-
     monkeypatch.setenv("GAITLOOP_KEY_FILE", str(tmp_path / "master.key"))  # serve inherits it
     kf = tmp_path / "insole-L.key"
     kf.write_bytes(keys.key_file("insole-L"))  # provisioned as `gaitloop flash` does
@@ -38,71 +35,56 @@ def test_calibration_push_from_the_page_is_confirmed_logged_and_shown(tmp_path, 
     blob = json.dumps(CAL, sort_keys=True, separators=(",", ":")).encode()  # as image.calibration
     sessions = tmp_path / "sessions"
     shots = Path(os.environ.get("GAITLOOP_SHOTS", tmp_path))
-    proc = None
-    try:
-        proc, url = start_serve(["--listen", f"127.0.0.1:{free_port()}", "--port", board.start(),
-                                 "--sessions", str(sessions)])
-        base = url.split("?")[0]
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
-            try:
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
-                page.set_default_timeout(45000)
-                page.goto(url)
-                page.wait_for_function("window.gaitloop.points > 50")
-                rec = page.request.post(base + "api/record/start").json()["file"]
-                # without the page's confirmation (or from another site) nothing is written
-                r = page.request.post(base + "api/boards/0/calibration", data=json.dumps({"calibration": CAL}),
-                                      headers={"Content-Type": "application/json"})
-                assert r.status == 400 and "not confirmed" in r.json()["error"]
-                r = page.request.post(base + "api/boards/0/calibration", data=json.dumps(
-                    {"calibration": CAL, "confirm": "insole-L"}), headers={"Content-Type": "text/plain"})
-                assert r.status == 403
-                r = page.request.post(base + "api/boards/0/calibration", data=json.dumps(
-                    {"calibration": CAL, "confirm": "insole-R"}), headers={"Content-Type": "application/json"})
-                assert r.status == 409 and "must name the board (insole-L)" in r.json()["error"]
-                assert page.request.get(base + "api/boards/0/info").json()["calibration"]["slot"] is None
-                # the dialog: names the board, shows what it runs and what will be written
-                page.click("[data-testid=push]")
-                dlg = page.locator("[data-testid=push-dialog]")
-                assert dlg.is_visible()
-                assert page.locator("[data-testid=push-board]").text_content() == "insole-L"
-                page.wait_for_function("document.getElementById('pushnow').textContent.includes('built-in')")
-                page.set_input_files("[data-testid=push-file]", str(cal_file))
-                # the page reads the file asynchronously (File.text()): wait for its summary
-                page.wait_for_function("document.getElementById('pushsummary').textContent.includes('clinic-cal.json')")
-                summary = page.locator("[data-testid=push-summary]").text_content()
-                assert "clinic-cal.json" in summary and "insole-L" in summary and "csm_params" in summary
-                assert page.locator("[data-testid=push-confirm]").is_disabled(), "no name yet: no write"
-                # Cancel writes nothing
-                page.click("[data-testid=push-cancel]")
-                assert not dlg.is_visible()
-                page.click("[data-testid=push]")
-                page.set_input_files("[data-testid=push-file]", str(cal_file))
-                page.fill("[data-testid=push-who]", "A. Therapist")
-                assert page.locator("[data-testid=push-confirm]").text_content() == "Write to insole-L"
-                page.screenshot(path=str(shots / "push-dialog.png"))
-                page.click("[data-testid=push-confirm]")
-                page.wait_for_function("document.getElementById('pushresult').textContent.startsWith('written')",
-                                       timeout=90000)
-                result = page.locator("[data-testid=push-result]").text_content()
-                assert "insole-L now runs calibration v" in result and "slot a" in result, result
-                assert "calibration v" in page.locator("[data-testid=calib]").first.text_content()
-                # the board itself says so
-                st = page.request.get(base + "api/boards/0/info").json()
-                assert st["calibration"]["sha256"] == hashlib.sha256(blob).hexdigest()
-                assert st["calibration"]["slot"] == "a"
-                n0 = page.evaluate("window.gaitloop.points")
-                page.wait_for_timeout(1000)
-                assert page.evaluate("window.gaitloop.points") > n0, "the page stopped after the push"
-                page.request.post(base + "api/record/stop")
-            finally:
-                browser.close()
-    finally:
-        if proc is not None:
-            stop_serve(proc)
-        board.stop()
-    err = proc.stderr.read()
+    with serving([board], sessions, browser=True) as srv:
+        page, base = srv.page, srv.base
+        page.wait_for_function("window.gaitloop.points > 50")
+        rec = page.request.post(base + "api/record/start").json()["file"]
+        # without the page's confirmation (or from another site) nothing is written
+        r = page.request.post(base + "api/boards/0/calibration", data=json.dumps({"calibration": CAL}),
+                              headers={"Content-Type": "application/json"})
+        assert r.status == 400 and "not confirmed" in r.json()["error"]
+        r = page.request.post(base + "api/boards/0/calibration", data=json.dumps(
+            {"calibration": CAL, "confirm": "insole-L"}), headers={"Content-Type": "text/plain"})
+        assert r.status == 403
+        r = page.request.post(base + "api/boards/0/calibration", data=json.dumps(
+            {"calibration": CAL, "confirm": "insole-R"}), headers={"Content-Type": "application/json"})
+        assert r.status == 409 and "must name the board (insole-L)" in r.json()["error"]
+        assert page.request.get(base + "api/boards/0/info").json()["calibration"]["slot"] is None
+        # the dialog: names the board, shows what it runs and what will be written
+        page.click("[data-testid=push]")
+        dlg = page.locator("[data-testid=push-dialog]")
+        assert dlg.is_visible()
+        assert page.locator("[data-testid=push-board]").text_content() == "insole-L"
+        page.wait_for_function("document.getElementById('pushnow').textContent.includes('built-in')")
+        page.set_input_files("[data-testid=push-file]", str(cal_file))
+        # the page reads the file asynchronously (File.text()): wait for its summary
+        page.wait_for_function("document.getElementById('pushsummary').textContent.includes('clinic-cal.json')")
+        summary = page.locator("[data-testid=push-summary]").text_content()
+        assert "clinic-cal.json" in summary and "insole-L" in summary and "csm_params" in summary
+        assert page.locator("[data-testid=push-confirm]").is_disabled(), "no name yet: no write"
+        # Cancel writes nothing
+        page.click("[data-testid=push-cancel]")
+        assert not dlg.is_visible()
+        page.click("[data-testid=push]")
+        page.set_input_files("[data-testid=push-file]", str(cal_file))
+        page.fill("[data-testid=push-who]", "A. Therapist")
+        assert page.locator("[data-testid=push-confirm]").text_content() == "Write to insole-L"
+        page.screenshot(path=str(shots / "push-dialog.png"))
+        page.click("[data-testid=push-confirm]")
+        page.wait_for_function("document.getElementById('pushresult').textContent.startsWith('written')",
+                               timeout=90000)
+        result = page.locator("[data-testid=push-result]").text_content()
+        assert "insole-L now runs calibration v" in result and "slot a" in result, result
+        assert "calibration v" in page.locator("[data-testid=calib]").first.text_content()
+        # the board itself says so
+        st = page.request.get(base + "api/boards/0/info").json()
+        assert st["calibration"]["sha256"] == hashlib.sha256(blob).hexdigest()
+        assert st["calibration"]["slot"] == "a"
+        n0 = page.evaluate("window.gaitloop.points")
+        page.wait_for_timeout(1000)
+        assert page.evaluate("window.gaitloop.points") > n0, "the page stopped after the push"
+        page.request.post(base + "api/record/stop")
+    err = srv.stderr()
     log = read_log(sessions)
     assert [e["result"].split(":")[0] for e in log] == ["refused", "failed", "ok"], log
     ok = log[-1]

@@ -15,7 +15,7 @@ import pytest
 
 from gaitloop.record import info, read_recording
 from gaitloop.sim.vboard import VirtualBoard
-from tests.web.test_browser import WALK, free_port, start_serve
+from tests.web.serving import WALK, serving
 
 pytestmark = [pytest.mark.micropython, pytest.mark.timeout(120)]
 
@@ -28,11 +28,8 @@ def _post(url: str) -> dict:
 def test_ctrl_c_while_recording_closes_the_recording_and_ends_the_stream_process(tmp_path):
     sessions = tmp_path / "sessions"
     board = VirtualBoard("insole", "left", WALK, speed=4.0, device="insole-L")
-    proc = None
-    try:
-        proc, url = start_serve(["--listen", f"127.0.0.1:{free_port()}", "--port", board.start(),
-                                 "--sessions", str(sessions)])
-        base = url.split("?")[0]
+    with serving([board], sessions) as srv:
+        proc, base = srv.proc, srv.base
         time.sleep(1.5)
         name = _post(base + "api/record/start")["file"]
         time.sleep(3.0)
@@ -43,10 +40,6 @@ def test_ctrl_c_while_recording_closes_the_recording_and_ends_the_stream_process
         os.kill(proc.pid, signal.SIGINT)
         rc = proc.wait(30)
         err = proc.stderr.read()
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-        board.stop()
     assert rc == 130 and err.strip().splitlines()[-1] == "interrupted", err  # the CLI's Ctrl-C
     assert "Traceback" not in err and "killed" not in err, err
     with pytest.raises(ProcessLookupError):

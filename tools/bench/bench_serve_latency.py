@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from gaitloop.demo import _knee_walk  # noqa: E402
 from gaitloop.sim.vboard import VirtualBoard  # noqa: E402
-from tests.web.test_browser import WALK, free_port, start_serve, stop_serve  # noqa: E402
+from tests.web.serving import WALK, free_port, serving  # noqa: E402
 
 #: the page's breakdown (live.js): each a difference of two wall clocks on this machine
 STAGES = ["board -> read by the stream process (link)", "read -> display frame built (stream process)",
@@ -43,10 +43,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--ble", action="store_true", help="insoles over virtual BLE (serve --demo)")
     args = ap.parse_args()
-    exe = shutil.which("chromium")
-    if exe is None:
+    if shutil.which("chromium") is None:
         sys.exit("error: chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
 
     boards: list[VirtualBoard] = []
     out = Path("/tmp") / f"bench_serve_{free_port()}"
@@ -57,33 +55,18 @@ def main() -> None:
         knee = _knee_walk()
         if knee is not None:
             boards.append(VirtualBoard("knee", "left", knee, speed=1.0, device="knee-sleeve", limp=0.3))
-        serve_args = [a for b in boards for a in ("--port", b.start())]
-    proc = None
-    try:
-        proc, url = start_serve(["--listen", f"127.0.0.1:{free_port()}", *serve_args, "--sessions", str(out)],
-                                timeout=120)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
-            try:
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
-                page.goto(url)
-                page.wait_for_function("window.gaitloop.points > 100 && document.querySelectorAll('.board h2').length >= 2",
-                                       timeout=60000)
-                page.wait_for_timeout(3000)  # the timeline settles
-                page.evaluate("window.gaitloop.latency_ms = []; window.gaitloop.latency_link = []; window.gaitloop.stages = []")
-                time.sleep(args.seconds)
-                got = page.evaluate("[window.gaitloop.latency_ms.slice(), window.gaitloop.latency_link.slice(), "
-                                    "window.gaitloop.stages.slice()]")
-                lat, link, stages = np.asarray(got[0]), np.asarray(got[1]), np.asarray(got[2]).reshape(-1, len(STAGES))
-                names = page.evaluate("Array.from(document.querySelectorAll('.board h2')).map(h => h.textContent.split(' ')[0])")
-                drops = page.evaluate("window.gaitloop.drops")
-            finally:
-                browser.close()
-    finally:
-        if proc is not None:
-            stop_serve(proc)
-        for b in boards:
-            b.stop()
+        serve_args = []  # serving() starts the boards and passes their ports
+    with serving(boards, out, *serve_args, browser=True, timeout=120, page_timeout_ms=60000) as srv:
+        page = srv.page
+        page.wait_for_function("window.gaitloop.points > 100 && document.querySelectorAll('.board h2').length >= 2")
+        page.wait_for_timeout(3000)  # the timeline settles
+        page.evaluate("window.gaitloop.latency_ms = []; window.gaitloop.latency_link = []; window.gaitloop.stages = []")
+        time.sleep(args.seconds)
+        got = page.evaluate("[window.gaitloop.latency_ms.slice(), window.gaitloop.latency_link.slice(), "
+                            "window.gaitloop.stages.slice()]")
+        lat, link, stages = np.asarray(got[0]), np.asarray(got[1]), np.asarray(got[2]).reshape(-1, len(STAGES))
+        names = page.evaluate("Array.from(document.querySelectorAll('.board h2')).map(h => h.textContent.split(' ')[0])")
+        drops = page.evaluate("window.gaitloop.drops")
     how = "insoles over virtual BLE, knee sleeve over serial" if args.ble else "all boards over serial"
     print(f"serve latency, sample leaving the board -> drawn on the page ({how}, {args.seconds:g} s, "
           f"{len(lat)} display updates, {drops} dropped):")

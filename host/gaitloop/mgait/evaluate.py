@@ -58,10 +58,11 @@ def match_steps(steps: list[Step], truth: list[TrueStep], t_offset: float, tol: 
     return out
 
 
-def run_walk(path: Path, cfg: dict | None = None, model: SensorModel | None = None, paths=PATHS, walk: Walk | None = None) -> WalkResult:
-    """Simulate, run the requested paths, match to truth."""
+def run_walk(path: Path, cfg: dict | None = None, model: SensorModel | None = None, paths=PATHS, walk: Walk | None = None,
+             subframe: bool = False) -> WalkResult:
+    """Simulate, run the requested paths, match to truth (`subframe`: see `truth.true_steps`)."""
     w = walk if walk is not None else load_walk(path)
-    truth = true_steps(w)
+    truth = true_steps(w, subframe=subframe)
     st = synthesize(w, model)
     l1, l2, d5 = w.l1(), w.l2(), 0.0
     res = WalkResult(w.name, truth, nominal=(l1, l2, d5))
@@ -256,14 +257,15 @@ def best_possible(results: list[WalkResult], path: str) -> dict:
             "step_mape_with_angle_bias": mape_b, "angle_bias_deg": bias.round(3).tolist()}
 
 
-def evaluate_dir(directory: str | Path, calib: str = "normal", paths=PATHS, progress=None, model: SensorModel | None = None) -> dict:
+def evaluate_dir(directory: str | Path, calib: str = "normal", paths=PATHS, progress=None, model: SensorModel | None = None,
+                 subframe: bool = False) -> dict:
     """Every walk under `directory`; returns the JSON-ready report."""
     files = list_walks(directory)
     results: list[WalkResult] = []
     skipped = []
     for f in files:
         try:
-            results.append(run_walk(f, paths=paths, model=model))
+            results.append(run_walk(f, paths=paths, model=model, subframe=subframe))
         except MocapError as exc:
             skipped.append(str(exc))
         if progress:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.interpolate import CubicSpline
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import find_peaks
 
@@ -70,17 +71,36 @@ def heel_strikes(walk: Walk) -> dict[str, np.ndarray]:
     return out
 
 
-def true_steps(walk: Walk, min_len: float = 0.10) -> list[TrueStep]:
-    """Every heel strike with the step length at that instant, in time order."""
+def true_steps(walk: Walk, min_len: float = 0.10, subframe: bool = False) -> list[TrueStep]:
+    """Every heel strike with the step length at that instant, in time order.
+
+    `subframe`: the heel strike between frames (the maximum of a cubic spline through the
+    foot-minus-pelvis signal, within a frame of the sampled one) and the feet's separation
+    there (the same spline through it). Why: at Zeni's instant the front foot still moves at
+    the pelvis's speed while the back foot is down, so the separation grows at ~1 m/s; at a
+    30 Hz capture the frame nearest the contact is up to 17 ms off, which moves the true step
+    by 1.5 % mean absolute on the Bandai-Namco walks. The simulated sensors see the same
+    spline-interpolated motion between frames, so an estimate read at the physical instant
+    is scored against the step at that instant, not at the nearest frame."""
     fwd = walking_direction(walk)
     f = feet(walk)
     hs = heel_strikes(walk)
+    t = walk.t
     steps = []
     for s in SIDES:
         o = "r" if s == "l" else "l"
+        sep = np.sum((f[s] - f[o]) * fwd, axis=1)
+        if subframe and walk.n >= 4:
+            rel = np.sum((f[s] - walk.pelvis) * fwd, axis=1)
+            rel = uniform_filter1d(rel, max(1, int(walk.rate_hz * 0.05)), mode="nearest")
+            rel_s, sep_s = CubicSpline(t, rel), CubicSpline(t, sep)
         for k in hs[s]:
-            d = float(np.dot(f[s][k] - f[o][k], fwd[k]))
+            tk, d = k / walk.rate_hz, float(sep[k])
+            if subframe and walk.n >= 4 and 0 < k < walk.n - 1:
+                grid = np.linspace(t[k - 1], t[k + 1], 201)
+                tk = float(grid[int(np.argmax(rel_s(grid)))])
+                d = float(sep_s(tk))
             if d >= min_len:
-                steps.append(TrueStep(k / walk.rate_hz, s, d))
+                steps.append(TrueStep(tk, s, d))
     steps.sort(key=lambda st: st.t)
     return steps

@@ -38,6 +38,7 @@ from gaitloop.mgait.reference import SIDE_NAMES, Step, closed_form
 NCH = 7  # channels of one sleeve (gaitfw.boards.knee: bend, ax, ay, az, gx, gy, gz)
 KEEP_MS = 4000  # angle history per leg: longer than a step plus the event machine's delay
 REACH_SEARCH_MS = 120.0  # heel strike searched this far around the front knee minimum
+READ_AHEAD_MS = 170.0  # ticks needed past an instant to read it (`_LegBuf.angle_at`: three, 40 ms apart)
 
 
 class _Ticks:
@@ -138,13 +139,30 @@ class TwoStep:
                     float(closed_form(l1, l2, d5, self.af, self.bf, self.ab, self.bb)))
 
 
-class _LegBuf:
-    """Recent ticks of one leg on the host timeline (ms), with linear interpolation."""
+def sharpen_coef(m: int = 4) -> float:
+    """Weight c of the second difference that undoes eq. 1's boxcar on 25 Hz ticks.
 
-    def __init__(self) -> None:
+    Why: each tick is the mean of the last 2M samples (centred, `MGait.half_ms`), i.e. the
+    angle convolved with a 2M-sample boxcar, whose variance is ((2M)^2 - 1) / 12 samples^2.
+    To second order a boxcar adds x'' * var / 2, and the ticks' second difference is x'' (M
+    samples)^2, so x = s - c (s[i+1] - 2 s[i] + s[i-1]) with c = ((2M)^2 - 1) / (24 M^2)
+    (0.164 for M = 4) restores the curvature the smoothing took off. It matters at exactly
+    the instants the step is read: near the heel strike the front knee passes its minimum
+    and the thigh its maximum, where an 80 ms mean is off by about a degree."""
+    return ((2 * m) ** 2 - 1) / (24.0 * m * m)
+
+
+class _LegBuf:
+    """Recent ticks of one leg on the host timeline (ms): `at` interpolates the ticks linearly
+    (what the event machine is fed); `angle_at` reconstructs the angle itself between ticks
+    (eq. 1's smoothing undone, `sharpen_coef`, then a Catmull-Rom cubic through four ticks)."""
+
+    def __init__(self, m: int = 4, keep_ms: float = KEEP_MS) -> None:
+        self.keep_ms = keep_ms
         self.t: deque[float] = deque()
         self.a: deque[float] = deque()
         self.b: deque[float] = deque()
+        self.c = sharpen_coef(m)
 
     def add(self, t: float, a: float, b: float) -> None:
         if self.t and t <= self.t[-1]:
@@ -152,7 +170,7 @@ class _LegBuf:
         self.t.append(t)
         self.a.append(a)
         self.b.append(b)
-        while self.t and self.t[0] < t - KEEP_MS:
+        while self.t and self.t[0] < t - self.keep_ms:
             self.t.popleft()
             self.a.popleft()
             self.b.popleft()
@@ -171,6 +189,34 @@ class _LegBuf:
         f = (t - ts[i - 1]) / (ts[i] - ts[i - 1])
         return (self.a[i - 1] + f * (self.a[i] - self.a[i - 1]), self.b[i - 1] + f * (self.b[i] - self.b[i - 1]))
 
+    def angle_at(self, t: float, max_gap_ms: float = 100.0) -> tuple[float, float] | None:
+        """The leg's angles (cdeg) at host ms `t`, eq. 1's smoothing undone between ticks.
+
+        Why not `at`: linear interpolation of smoothed ticks misses a minimum or maximum
+        between ticks by x'' (40 ms)^2 / 8 and the boxcar by x'' * var / 2 more; the step is
+        read where the knee and the thigh turn. Needs three ticks before `t` and three after
+        (six in all, no gap over `max_gap_ms`); with fewer, the linear value."""
+        ts = self.t
+        j = bisect_left(ts, t) - 1  # ts[j] < t <= ts[j + 1]
+        if j < 2 or j + 3 >= len(ts):
+            return self.at(t, max_gap_ms)
+        for k in range(j - 2, j + 3):
+            if ts[k + 1] - ts[k] > max_gap_ms:
+                return self.at(t, max_gap_ms)
+        u = (t - ts[j]) / (ts[j + 1] - ts[j])
+        c = self.c
+        out = []
+        for v in (self.a, self.b):
+            x = [v[k] - c * (v[k + 1] - 2 * v[k] + v[k - 1]) for k in range(j - 1, j + 3)]
+            out.append(_catmull_rom(x, u))
+        return out[0], out[1]
+
+
+def _catmull_rom(p: Sequence[float], u: float) -> float:
+    """The cubic through p[1] (u = 0) and p[2] (u = 1) with central-difference slopes."""
+    p0, p1, p2, p3 = p
+    return p1 + 0.5 * u * ((p2 - p0) + u * ((2 * p0 - 5 * p1 + 4 * p2 - p3) + u * (3 * (p1 - p2) + p3 - p0)))
+
 
 class TwoSleeves:
     """Merges the two legs' ticks (host ms, cdeg) and yields same-instant steps.
@@ -184,8 +230,10 @@ class TwoSleeves:
 
     def __init__(self, knee_prom_cdeg: int = 2000, hip_prom_cdeg: int = 1000, offset_ms: float = 0.0,
                  on_step: Any = None, reach: tuple[float, float] | None = (0.391, 0.410),
-                 search_ms: float = REACH_SEARCH_MS, keep: int | None = None) -> None:
-        self.legs = (_LegBuf(), _LegBuf())
+                 search_ms: float = REACH_SEARCH_MS, keep: int | None = None, m: int = 4,
+                 keep_ms: float = KEEP_MS) -> None:
+        self.legs = (_LegBuf(m, keep_ms), _LegBuf(m, keep_ms))
+        self.keep_ms = keep_ms  # also how far one leg may run ahead of the other before it is dropped
         self.pending: deque[tuple[float, float, float]] = deque()  # left ticks waiting for the right
         self.ev = GaitEvents(self, knee_prom_cdeg, hip_prom_cdeg, numtype=float)
         self.offset_ms = offset_ms
@@ -208,7 +256,7 @@ class TwoSleeves:
         while self.pending:
             t, a, b = self.pending[0]
             if right.last() < t:
-                if self.legs[0].last() - t > KEEP_MS / 2:  # the right board went quiet: drop
+                if self.legs[0].last() - t > self.keep_ms / 2:  # the right board went quiet: drop
                     self.pending.popleft()
                     continue
                 break
@@ -219,24 +267,30 @@ class TwoSleeves:
             self.ev.feed(int(round(t)), a, b, r[0], r[1])
         self._read_open()
 
-    def _read_open(self) -> None:
+    def flush(self) -> None:
+        """The streams ended: read the contacts still waiting whose heel-strike search the
+        ticks cover (the last step of a recording; `angle_at` falls back to linear there)."""
+        self._read_open(final=True)
+
+    def _read_open(self, final: bool = False) -> None:
         """Contacts whose instant both legs have passed get their back limb read."""
         keep = []
         for s in self._open:
             t = s.t_ic * 1000.0
             front = SIDE_NAMES.index(s.side)
-            horizon = t + max(self.offset_ms, 0.0) + (self.search_ms + 50 if self.reach else 0)
+            # ahead of the instant: three ticks to read it between ticks, or at the end of the
+            # streams (`final`) one past the heel-strike search, as a linear read needs
+            ahead = 50.0 if final else READ_AHEAD_MS
+            horizon = t + max(self.offset_ms, 0.0) + (self.search_ms if self.reach else 0) + ahead
             if min(self.legs[0].last(), self.legs[1].last()) < horizon:
                 keep.append(s)
                 continue
             if self.reach:
-                t = self._heel_strike(self.legs[front], t) + self.offset_ms
-                s.t_ic = t / 1000.0
-                f = self.legs[front].at(t)
-            else:
-                t += self.offset_ms
-                f = self.legs[front].at(t) if self.offset_ms else (s.af * 100, s.bf * 100)
-            b = self.legs[1 - front].at(t)
+                t = self._heel_strike(self.legs[front], t)
+            t += self.offset_ms
+            s.t_ic = t / 1000.0
+            f = self.legs[front].angle_at(t)
+            b = self.legs[1 - front].angle_at(t)
             if f is not None and b is not None:
                 s.af, s.bf, s.ab, s.bb = f[0] / 100, f[1] / 100, b[0] / 100, b[1] / 100
                 self.steps.append(s)
@@ -249,25 +303,32 @@ class TwoSleeves:
     def _heel_strike(self, leg: _LegBuf, t: float) -> float:
         """Zeni's heel strike on the sleeve: the front foot's reach ahead of the hip,
         l1 sin(alpha) + l2 sin(alpha - beta) (eq. 6's front terms), at its maximum within
-        `search_ms` of the knee minimum `t`; placed between ticks at the parabola's vertex.
+        `search_ms` of the knee minimum `t`, on the reconstructed angles (`angle_at`) at 1 ms
+        steps around the best tick.
 
         Why: the knee minimum is not the contact (it comes ~15 ms earlier, sd ~15 ms on our
         walks), and at contact the back foot is still down, so the stick model's separation
         is the step only near the real contact; the reach needs this leg's angles only."""
         l1, l2 = self.reach
-        ts, a, b = leg.t, leg.a, leg.b
+
+        def reach(tt: float) -> float:
+            ab = leg.angle_at(tt)
+            if ab is None:
+                return float("-inf")
+            a, b = ab[0] / 100.0, ab[1] / 100.0
+            return l1 * np.sin(np.radians(a)) + l2 * np.sin(np.radians(a - b))
+
+        ts = leg.t
         lo, hi = bisect_left(ts, t - self.search_ms), bisect_left(ts, t + self.search_ms)
         if hi - lo < 3:
             return t
-        r = [l1 * np.sin(np.radians(a[i] / 100)) + l2 * np.sin(np.radians((a[i] - b[i]) / 100)) for i in range(lo, hi)]
+        r = [reach(ts[i]) for i in range(lo, hi)]
         k = int(np.argmax(r))
         if k == 0 or k == len(r) - 1:
             return t  # no maximum inside the window: keep the knee minimum
-        y0, y1, y2 = r[k - 1], r[k], r[k + 1]
-        den = y0 - 2 * y1 + y2
-        f = 0.5 * (y0 - y2) / den if den < 0 else 0.0
         i = lo + k
-        return ts[i] + f * (ts[i + 1] - ts[i] if f > 0 else ts[i] - ts[i - 1])
+        grid = np.arange(ts[i - 1], ts[i + 1] + 0.5, 1.0)
+        return float(grid[int(np.argmax([reach(g) for g in grid]))])
 
     # ------------------------------------------------------- event-machine sink
     def on_ic(self, t, side, af, bf):
@@ -306,6 +367,7 @@ def two_sleeve_steps(ticks_l: np.ndarray, ticks_r: np.ndarray, to_host_l=None, t
         else:
             j = k - n
             ts.add(1, float(tr[j]), float(ticks_r[j, 1]), float(ticks_r[j, 2]))
+    ts.flush()
     return ts.steps
 
 

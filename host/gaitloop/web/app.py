@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gaitloop.errors import GaitloopError
 from gaitloop.web import audit
+from gaitloop.web import models as MD
 from gaitloop.web import sessions as S
 from gaitloop.web.hub import Client, Hub
 
@@ -30,6 +31,10 @@ log = logging.getLogger("gaitloop.serve")
 MEDIA = {".html": "text/html", ".png": "image/png", ".csv": "text/csv"}
 #: how long a start/stop of a recording may take in the stream process before the page says so
 RECORD_REQUEST_S = 20.0
+#: a model push: the transfer (~18 KB in 512-byte chunks), END's self-test and the trial wait
+MODEL_REQUEST_S = 180.0
+#: HTTP status of a model push's outcome
+MODEL_STATUS = {"active": 200, "refused": 400, "failed": 502, "rolled back": 502}
 
 
 def _authorized(token: str | None, query: Any, cookies: dict[str, str]) -> bool:
@@ -37,6 +42,20 @@ def _authorized(token: str | None, query: Any, cookies: dict[str, str]) -> bool:
         return True
     given = query.get("token") or cookies.get(COOKIE) or ""
     return hmac.compare_digest(given.encode(), token.encode())
+
+
+def _same_origin_json(request: Request) -> bool:
+    """Another site's page cannot send a board write: a JSON body needs a CORS preflight, which
+    this server never grants, and a browser's Origin must be this server's."""
+    origin = request.headers.get("origin")
+    return request.headers.get("content-type", "").split(";")[0] == "application/json" and (
+        origin is None or origin.split("://", 1)[-1] == request.headers.get("host"))
+
+
+def _who(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    return {"name": str(body.get("who") or "")[:80] or None,
+            "client": request.client.host if request.client else None,
+            "agent": request.headers.get("user-agent", "")[:120]}
 
 
 def create_app(hub: Hub, token: str | None = None) -> Starlette:
@@ -89,11 +108,7 @@ def create_app(hub: Hub, token: str | None = None) -> Starlette:
         """Write a calibration to one board. The page's dialog names the board and what is
         written; its confirmation (`confirm` = the board's name) is required, and every attempt
         is logged (audit.py) with who, when, what and the result."""
-        # another site's page cannot send this: a JSON body needs a CORS preflight, which this
-        # server never grants, and a browser's Origin must be this server's
-        origin = request.headers.get("origin")
-        if request.headers.get("content-type", "").split(";")[0] != "application/json" or (
-                origin is not None and origin.split("://", 1)[-1] != request.headers.get("host")):
+        if not _same_origin_json(request):
             return JSONResponse({"error": "refused: a JSON request from this server's own page is required"}, 403)
         try:
             body = await request.json()
@@ -102,9 +117,7 @@ def create_app(hub: Hub, token: str | None = None) -> Starlette:
         if not isinstance(body, dict):
             return JSONResponse({"error": "a JSON object is required"}, 400)
         link = request.path_params["link"]
-        who = {"name": str(body.get("who") or "")[:80] or None,
-               "client": request.client.host if request.client else None,
-               "agent": request.headers.get("user-agent", "")[:120]}
+        who = _who(request, body)
         cal = body.get("calibration")
         what = {"action": "push calibration", "link": int(link), "board": body.get("confirm"),
                 "name": body.get("name"), "calibration": cal}
@@ -122,6 +135,57 @@ def create_app(hub: Hub, token: str | None = None) -> Starlette:
                     version=(out.get("calibration") or {}).get("version"))
         audit.log_write(folder, who, what, "ok", {"done": out["done"]})
         return JSONResponse(out)
+
+    async def api_models(_request: Request) -> Response:
+        """The models a page may push, each with its card (web/models.py)."""
+        return JSONResponse(await asyncio.to_thread(MD.catalog, folder))
+
+    async def push_model(request: Request) -> Response:
+        """Push one model of the list to one board over its live link (the stream process's).
+        `model` is an id of /api/models, `sha256` the hash its card showed, `confirm` the
+        board's name (the page's dialog). Every attempt is logged with the board, the file,
+        its hash and the outcome (active / failed / rolled back / refused)."""
+        if not _same_origin_json(request):
+            return JSONResponse({"error": "refused: a JSON request from this server's own page is required"}, 403)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "a JSON object is required"}, 400)
+        link = int(request.path_params["link"])
+        who = _who(request, body)
+        mid = str(body.get("model") or "")
+        what = {"action": "push model", "link": link, "board": body.get("confirm"), "model": mid,
+                "sha256": body.get("sha256")}
+
+        def refuse(msg: str, code: int = 400) -> Response:
+            audit.log_write(folder, who, what, f"refused: {msg}")
+            return JSONResponse({"outcome": "refused", "error": msg}, code)
+
+        if not body.get("confirm"):
+            return refuse("not confirmed: the page must confirm the board")
+        try:
+            path = MD.resolve(folder, mid)
+        except FileNotFoundError:
+            return refuse(f"{mid or 'no model'}: not a model this server offers (see /api/models)", 404)
+        what.update(file=str(path))
+        card = await asyncio.to_thread(MD.card, mid, path)
+        what.update(size=card["size"], version=card.get("version"))
+        if card["error"]:
+            return refuse(card["error"])
+        args = {"link": link, "path": str(path), "sha256": body.get("sha256"), "confirm": body.get("confirm")}
+        try:
+            out = await hub.request("push_model", args, timeout=MODEL_REQUEST_S)
+        except (RuntimeError, TimeoutError) as exc:
+            msg = str(exc) or type(exc).__name__
+            audit.log_write(folder, who, what, f"failed: {msg}")
+            return JSONResponse({"outcome": "failed", "error": msg}, 502)
+        outcome = out["outcome"]
+        what.update(port=out.get("port"), sha256=out.get("sha256") or what["sha256"])
+        detail = {k: out[k] for k in ("done", "model", "before", "confirmed") if out.get(k) is not None}
+        audit.log_write(folder, who, what, outcome + (f": {out['error']}" if out.get("error") else ""), detail)
+        return JSONResponse(out, MODEL_STATUS.get(outcome, 502))
 
     async def api_status(_request: Request) -> Response:
         """Display health: frames built by the stream process, dropped on the way to this
@@ -200,6 +264,8 @@ def create_app(hub: Hub, token: str | None = None) -> Starlette:
         Route("/api/status", api_status),
         Route("/api/boards/{link:int}/info", board_info),
         Route("/api/boards/{link:int}/calibration", push_calibration, methods=["POST"]),
+        Route("/api/boards/{link:int}/model", push_model, methods=["POST"]),
+        Route("/api/models", api_models),
         Route("/api/sessions", api_sessions),
         Route("/api/sessions/{name}/report", api_report, methods=["POST"]),
         Route("/files/{name}/{file}", report_file),

@@ -67,6 +67,7 @@ class Hub:
         self.recording: dict[str, Any] | None = None
         self.frames = 0  # display frames received from the stream process
         self.worker_stats: dict[str, Any] = {}  # its counters: frames built, dropped in the pipe
+        self.push_progress: dict[str, Any] | None = None  # the last progress of a model push
         self.error: str | None = None
         self.pid: int | None = None
         self.closed: dict[str, Any] | None = None  # the stream process's last word
@@ -157,6 +158,9 @@ class Hub:
                 self._ready.set()
             elif kind == "stats":
                 self.worker_stats = msg
+            elif kind == "push":  # a model push's progress: to every page as it happens
+                self.push_progress = msg
+                self._publish(json.dumps(msg))
             elif kind == "error":
                 self.error = msg["error"]
                 if self._ready.is_set():  # before that, launch() raises it (the CLI prints it)

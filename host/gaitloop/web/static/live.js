@@ -6,7 +6,7 @@ const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 const EV = {HS: 16, FF: 17, HO: 18, TO: 19, STEP: 48, SPEED: 50, ASYM: 54,
             BUZZ: 55, BUZZ_OFF: 56, LED: 57, LED_OFF: 58, TREND: 59};
 const boards = {};               // link -> state
-const stats = {frames: 0, points: 0, stances: 0, steps: 0, feedback: 0, drops: 0, latency_ms: [], latency_link: [], stages: []};
+const stats = {frames: 0, points: 0, stances: 0, steps: 0, feedback: 0, drops: 0, latency_ms: [], latency_link: [], stages: [], pushes: []};
 let pendingLatency = [];         // host times of newest samples received, measured when drawn
 window.gaitloop = stats;         // read by the browser tests
 let asym = null, knee = {}, cadenceInsole = {};
@@ -20,7 +20,9 @@ function boardState(b) {
     const div = document.createElement("div");
     div.className = "board"; div.dataset.testid = "board";
     div.innerHTML = `<div class="tools"><span class="calib" data-testid="calib"></span>` +
-      `<button class="push" data-testid="push" hidden>Write calibration…</button></div>` +
+      `<button class="push" data-testid="push" hidden>Write calibration…</button>` +
+      `<span class="modelstate" data-testid="modelstate"></span>` +
+      `<button class="model" data-testid="push-model" hidden>Push model…</button></div>` +
       `<h2></h2><div class="health"></div><canvas></canvas><div class="legend"></div>`;
     document.getElementById("boards").appendChild(div);
     s = boards[b.link] = {div, t: [], v: [], stance: [], openHS: null, steps: [], now: null, plotted: null};
@@ -39,6 +41,8 @@ function boardState(b) {
     s.kind = b.kind; s.units = b.units; s.device = b.device; s.port = b.port; s.link = b.link;
     const pb = s.div.querySelector("button.push");
     pb.hidden = false; pb.onclick = () => openPush(s);
+    const mb = s.div.querySelector("button.model");
+    mb.hidden = false; mb.onclick = () => openModel(s);
   }
   return s;
 }
@@ -298,6 +302,117 @@ document.getElementById("pushok").onclick = async () => {
   finally { pushReady(); }
 };
 
+// Pushing a model: the server lists the models it may push (shipped ones and the sessions
+// folder's models/), each with its card; the page names one by its id, never a path. Nothing
+// is sent before "Push to <board>" is pressed; progress comes over the WebSocket; the outcome
+// (active / failed / rolled back / refused) is shown here and logged by the server.
+let modelTarget = null, modelCards = {}, modelSigning = null, modelBusy = false, modelBoardProblem = null;
+const kb = n => n == null ? "–" : n < 1024 ? `${n} bytes` : `${(n / 1024).toFixed(1)} KB (${n} bytes)`;
+function modelText(m) {
+  return m && m.sha256 ? `model v${m.version} (slot ${m.slot}, ${m.sha256.slice(0, 8)})` : "its built-in model";
+}
+async function openModel(s) {
+  const $ = id => document.getElementById(id);
+  modelTarget = s; modelCards = {}; modelBoardProblem = null;
+  $("modelboard").textContent = s.device; $("modelport").textContent = `(${s.kind}, ${s.port})`;
+  $("modelresult").textContent = ""; $("modelresult").className = "";
+  $("modelprog").hidden = true; $("modelprogtext").textContent = "";
+  $("modelwho").value = localStorage.getItem("gaitloop.who") || "";
+  $("modelok").textContent = `Push to ${s.device}`;
+  $("modeldlg").showModal();
+  $("modelnow").textContent = "asking the board what it runs…";
+  const pick = $("modelpick");
+  pick.innerHTML = `<option value="">loading the models this server offers…</option>`;
+  modelShow();
+  const [info, list] = await Promise.all([
+    fetch(`/api/boards/${s.link}/info`).then(async r => [r.ok, await r.json()]).catch(e => [false, {error: e.message}]),
+    fetch("/api/models").then(async r => [r.ok, await r.json()]).catch(e => [false, {error: e.message}])]);
+  $("modelnow").textContent = info[0] ? `now runs: ${modelText(info[1].model)}` : `board status unknown: ${info[1].error}`;
+  const b = info[0] ? info[1].board || {} : {};  // the server checks these again on the push
+  if (b.kind === "knee") modelBoardProblem = `${s.device} is a knee sleeve: it runs no student model`;
+  else if (info[0] && !b.keyed) modelBoardProblem = `${s.device} has no update key; provision it with gaitloop flash`;
+  if (!list[0]) { pick.innerHTML = `<option value="">cannot list models: ${list[1].error}</option>`; return; }
+  modelSigning = list[1].signing;
+  $("modelfolder").textContent = `shipped models, and the files in ${list[1].folder}`;
+  pick.innerHTML = `<option value="">choose a model…</option>`;
+  for (const m of list[1].models) {  // file names come from a folder: text, never HTML
+    modelCards[m.id] = m;
+    pick.add(new Option(`${m.source} · ${m.name}${m.error ? " (cannot be pushed)" : ""}`, m.id));
+  }
+  modelShow();
+}
+function modelShow() {
+  const $ = id => document.getElementById(id), m = modelCards[$("modelpick").value], s = modelTarget;
+  $("modelsummary").className = "warn";
+  if (!m) { $("modelsummary").textContent = "Choose a model."; document.querySelector(".modelcard").hidden = true; return modelReady(); }
+  document.querySelector(".modelcard").hidden = false;
+  $("mc-name").textContent = `${m.name} (${m.id.startsWith("shipped/") ? "shipped with gaitloop" : "sessions folder"})`;
+  $("mc-size").textContent = kb(m.size);
+  $("mc-sha").textContent = m.sha256 || "–";
+  $("mc-what").textContent = m.error ? "–" : `${m.task === "grf" ? "ground reaction force" : "gait phase"} student, ` +
+    `${m.inputs} input channels × ${m.window} samples → ${m.outputs} output${m.outputs > 1 ? "s" : ""}, ` +
+    `version ${m.version}${m.self_test ? ", with a self-test vector" : ", no self-test vector"}`;
+  $("mc-sig").textContent = modelSigning ? modelSigning.text : "–";
+  if (m.error) { $("modelsummary").textContent = "cannot be pushed: " + m.error; $("modelsummary").className = "err"; }
+  else if (modelBoardProblem) { $("modelsummary").textContent = "cannot be pushed: " + modelBoardProblem; $("modelsummary").className = "err"; }
+  else if (modelSigning && !modelSigning.ok) { $("modelsummary").textContent = "cannot be pushed: " + modelSigning.text; $("modelsummary").className = "err"; }
+  else $("modelsummary").textContent = `This pushes the model "${m.name}" (SHA-256 ${m.sha256.slice(0, 12)}…) to ` +
+    `${s.device} on ${s.port}, signed for that board. The board writes it to its spare slot while it streams, ` +
+    `checks it and runs its self-test, then switches to it and keeps the previous model ` +
+    `(gaitloop push --rollback model undoes it). The push is logged with your name.`;
+  modelReady();
+}
+function modelReady() {
+  const $ = id => document.getElementById(id), m = modelCards[$("modelpick").value];
+  $("modelok").disabled = modelBusy || !(m && !m.error && !modelBoardProblem && modelSigning && modelSigning.ok &&
+    $("modelwho").value.trim());
+}
+document.getElementById("modelpick").onchange = modelShow;
+document.getElementById("modelwho").oninput = modelReady;
+document.getElementById("modelcancel").onclick = () => document.getElementById("modeldlg").close();
+function onPushProgress(p) {
+  const s = boards[p.link];
+  stats.pushes.push([p.link, p.stage, p.done, p.total]);  // read by the browser tests
+  if (stats.pushes.length > 1000) stats.pushes.splice(0, 500);
+  const text = p.stage === "sending" ? `sending ${p.file}: ${kb(p.done)} of ${kb(p.total)}` :
+    p.stage === "on trial" ? `${p.file} verified and switched to; on trial (5 s of samples)` :
+    p.stage === "refused" ? `${p.file}: not pushed` : `${p.file}: ${p.stage}`;
+  if (s) s.div.querySelector(".modelstate").textContent = text;
+  if (modelTarget && modelTarget.link === p.link && modelBusy) {
+    const $ = id => document.getElementById(id);
+    $("modelprog").hidden = false; $("modelprog").max = p.total || 1; $("modelprog").value = p.done;
+    $("modelprogtext").textContent = text;
+  }
+}
+document.getElementById("modelok").onclick = async () => {
+  const $ = id => document.getElementById(id), s = modelTarget, m = modelCards[$("modelpick").value];
+  const who = $("modelwho").value.trim();
+  localStorage.setItem("gaitloop.who", who);
+  modelBusy = true; modelReady(); $("modelpick").disabled = true;
+  $("modelresult").className = ""; $("modelresult").textContent = `pushing ${m.name} to ${s.device}…`;
+  let text, cls = "err";
+  try {
+    const r = await fetch(`/api/boards/${s.link}/model`, {method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({model: m.id, sha256: m.sha256, confirm: s.device, who})});
+    const j = await r.json();
+    if (j.outcome === "active") {
+      cls = "";
+      text = `active: ${s.device} runs ${m.name} as ${modelText(j.model)}` +
+        (j.confirmed ? ", confirmed after its trial" : ", still on trial");
+    } else if (j.outcome === "rolled back") text = `rolled back: ${j.error}; it runs ${modelText(j.model)}`;
+    else if (j.outcome === "failed") text = `failed: ${j.error}; ${s.device} still runs its previous model`;
+    else text = `not pushed: ${j.error}`;
+    if (j.model) s.div.querySelector(".modelstate").textContent = modelText(j.model);
+    else if (j.outcome) s.div.querySelector(".modelstate").textContent = "";
+  } catch (e) { text = "not pushed: " + e.message; }
+  finally { modelBusy = false; $("modelpick").disabled = false; modelReady(); }
+  $("modelresult").textContent = text; $("modelresult").className = cls;
+  $("modelprog").hidden = true; $("modelprogtext").textContent = "";
+  fetch(`/api/boards/${s.link}/info`).then(r => r.ok ? r.json() : null).then(j => {
+    if (j && modelTarget === s) $("modelnow").textContent = `now runs: ${modelText(j.model)}`;
+  }).catch(() => {});
+};
+
 function connect() {
   const conn = document.getElementById("conn");
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
@@ -306,6 +421,7 @@ function connect() {
     const f = JSON.parse(m.data);
     f.recv = (performance.timeOrigin + performance.now()) / 1000;
     if (f.type === "frame") { onFrame(f); recording = !!f.recording; if (!f.recording && document.getElementById("rec").classList.contains("on")) { document.getElementById("rec").classList.remove("on"); document.getElementById("rec").textContent = "Start recording"; } }
+    else if (f.type === "push") onPushProgress(f);
     else if (f.type === "error") { conn.textContent = "stream stopped: " + f.error; conn.className = "bad"; }
   };
   ws.onclose = () => { conn.textContent = "disconnected, retrying…"; conn.className = "bad"; setTimeout(connect, 2000); };
