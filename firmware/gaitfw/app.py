@@ -65,9 +65,13 @@ _I_STREAM = const(8)  # 1: samples are framed
 _I_FIRST = const(9)  # index of the first sample in the open frame
 _I_SUB = const(10)  # index % rate
 _I_T_SEC = const(11)  # (index // rate) * 1000
-_I_WORDS = const(12)
+_I_ROWS = const(12)  # 1: `_tick` reads the sample itself, a row of the HAL's buffer (`src`)
+_I_POS = const(13)  # the HAL's row cursor (ReplayHal.bind_cursor): byte position,
+_I_AVAIL = const(14)  # bytes of rows in its buffer,
+_I_RCH = const(15)  # channels per row
+_I_WORDS = const(16)
 
-# `_tick` result bits
+# `_tick` result bits (-1: the HAL's buffer holds no row: read through the HAL, then tick)
 _R_FLUSH = const(1)
 _R_STATUS = const(2)
 _R_HELLO = const(4)
@@ -75,11 +79,23 @@ _R_HELLO = const(4)
 
 if not MICROPYTHON:  # the CPython twin; the board runs the viper one
 
-    def _tick_plain(st, s, raw):
+    def _tick_plain(st, s, raw, src):
+        if st[12]:  # _I_ROWS: the next row of the HAL's buffer into s (replayrow's loop)
+            p = st[13]
+            if p >= st[14]:
+                return -1
+            nch = st[15]
+            c = 0
+            while c < nch:
+                v = src[p] | (src[p + 1] << 8)
+                s[c] = v - 0x10000 if v & 0x8000 else v  # the viper ptr16 store wraps alike
+                p += 2
+                c += 1
+            st[13] = p
         idx = st[0]
         sub = st[10]
         sec = st[11]
-        t = sec + st[12 + sub]  # _I_WORDS + sub: sub * 1000 // rate
+        t = sec + st[16 + sub]  # _I_WORDS + sub: sub * 1000 // rate
         st[1] = t
         sub += 1
         if sub == st[2]:
@@ -95,6 +111,7 @@ if not MICROPYTHON:  # the CPython twin; the board runs the viper one
         r = 0
         if st[8]:
             k = st[3]
+            nch = st[5]
             if k == 0:
                 st[9] = idx
                 raw[0] = 0x47  # protocol.MAGIC, VERSION, MSG_SAMPLES, then the time at 5
@@ -104,7 +121,11 @@ if not MICROPYTHON:  # the CPython twin; the board runs the viper one
                 raw[6] = (t >> 8) & 0xFF
                 raw[7] = (t >> 16) & 0xFF
                 raw[8] = (t >> 24) & 0xFF
-            nch = st[5]
+                raw[9] = idx & 0xFF  # the SAMPLES header: first index, channels, count
+                raw[10] = (idx >> 8) & 0xFF
+                raw[11] = (idx >> 16) & 0xFF
+                raw[12] = (idx >> 24) & 0xFF
+                raw[13] = nch
             off = 15 + k * 2 * nch
             c = 0
             while c < nch:
@@ -114,6 +135,7 @@ if not MICROPYTHON:  # the CPython twin; the board runs the viper one
                 off += 2
                 c += 1
             k += 1
+            raw[14] = k
             st[3] = k
             if k == st[4]:
                 r = 1
@@ -125,12 +147,23 @@ if not MICROPYTHON:  # the CPython twin; the board runs the viper one
 
 
 @micropython.viper
-def _tick_viper(st: ptr32, s: ptr16, raw: ptr8) -> int:
+def _tick_viper(st: ptr32, s: ptr16, raw: ptr8, src: ptr8) -> int:
     # Widths: every word < 2^30 (see _I_*); t + 1000 and k * 2 * nch stay far below.
+    if st[12]:
+        p = st[13]
+        if p >= st[14]:
+            return -1
+        nch = st[15]
+        c = 0
+        while c < nch:
+            s[c] = src[p] | (src[p + 1] << 8)
+            p += 2
+            c += 1
+        st[13] = p
     idx = st[0]
     sub = st[10]
     sec = st[11]
-    t = sec + st[12 + sub]  # _I_WORDS + sub: sub * 1000 // rate
+    t = sec + st[16 + sub]  # _I_WORDS + sub: sub * 1000 // rate
     st[1] = t
     sub += 1
     if sub == st[2]:
@@ -146,6 +179,7 @@ def _tick_viper(st: ptr32, s: ptr16, raw: ptr8) -> int:
     r = 0
     if st[8]:
         k = st[3]
+        nch = st[5]
         if k == 0:
             st[9] = idx
             raw[0] = 0x47
@@ -155,7 +189,11 @@ def _tick_viper(st: ptr32, s: ptr16, raw: ptr8) -> int:
             raw[6] = (t >> 8) & 0xFF
             raw[7] = (t >> 16) & 0xFF
             raw[8] = (t >> 24) & 0xFF
-        nch = st[5]
+            raw[9] = idx & 0xFF
+            raw[10] = (idx >> 8) & 0xFF
+            raw[11] = (idx >> 16) & 0xFF
+            raw[12] = (idx >> 24) & 0xFF
+            raw[13] = nch
         off = 15 + k * 2 * nch
         c = 0
         while c < nch:
@@ -165,6 +203,7 @@ def _tick_viper(st: ptr32, s: ptr16, raw: ptr8) -> int:
             off += 2
             c += 1
         k += 1
+        raw[14] = k
         st[3] = k
         if k == st[4]:
             r = 1
@@ -241,11 +280,21 @@ class App:
         self.writer = P.FrameWriter()
         self.sw = P.FrameWriter(P.SAMPLES_HEADER + self.batch_n * 2 * self.nch, self.writer.seqbox)
         self._raw = self.sw.raw
+        self._sw_enc = self.sw.enc
         self.ring = EventRing()
         self.emit = self.ring.push
         self.boot_error = None
         self.updater = None  # gaitfw.update.Updater, attached by run()
         self._read = getattr(hal, "read", None)  # bound once: no method lookup per sample
+        # A HAL whose rows sit in a buffer (ReplayHal) lends its row cursor to `_st`: `_tick`
+        # then reads the row itself, and the HAL runs only to refill its buffer.
+        self._src = bytearray(1)
+        bind = getattr(hal, "bind_cursor", None)
+        if bind is not None:
+            self._src = bind(memoryview(st)[_I_POS:_I_WORDS])
+            st[_I_ROWS] = 1
+        else:
+            self.step = self._step_hal  # a driver HAL reads every sample itself
         try:
             self.processors = board.make_processors(self.emit, cfg)
         except Exception as exc:  # a bad calibration must not brick the board: stream raw
@@ -374,20 +423,25 @@ class App:
 
     # -- output -------------------------------------------------------------------------
 
-    def _send(self, n, enc=None):
-        """Write n encoded bytes (the control writer's, or `enc`) to every link: the console
-        and, when present, the BLE link's frame ring. A failed console write is counted."""
-        buf = self.writer.enc if enc is None else enc
+    def _send(self, n, buf):
+        """Write n encoded bytes of `buf` to every link: the console and, when present, the
+        BLE link's frame ring. A failed console write is counted.
+
+        Few locals and a shallow stack on purpose: with its `try`, a bytecode function over 8
+        slots gets its frame from the heap on every call (see `step`); BLE is `_ble_put`."""
         if self.ble is not None:
-            self.ble.put(buf, n, (self.writer.seqbox[0] - 1) & 0xFFFF)
+            self._ble_put(buf, n)
         try:
             self.out.write(buf, 0, n)
         except OSError:
             self.tx_dropped += 1
             self.flags |= P.ST_TX_OVERFLOW
 
+    def _ble_put(self, buf, n):
+        self.ble.put(buf, n, (self.writer.seqbox[0] - 1) & 0xFFFF)
+
     def send_payload(self, kind, payload):
-        self._send(self.writer.frame(kind, self.t_ms, payload))
+        self._send(self.writer.frame(kind, self.t_ms, payload), self.writer.enc)
 
     def send_hello(self):
         if self._hello is None:
@@ -447,14 +501,14 @@ class App:
         raw[h + 21] = pw.reason
         P.put_u16(raw, h + 22, pw.rate_now())
         P.put_u32(raw, h + 24, self.pacer.overruns())
-        self._send(w.finish(P.STATUS_LEN))
+        self._send(w.finish(P.STATUS_LEN), w.enc)
 
     def _flush_batch(self):
+        """Send the open SAMPLES frame: `_tick` has kept its header (first index, channels,
+        count) current, so this is the seal and the send."""
         st = self._st
         n = st[_I_BATCH]
-        w = self.sw
-        P.samples_header(w.raw, st[_I_FIRST], self.nch, n)
-        self._send(w.finish(P.SAMPLES_HEADER + n * self._row_bytes), w.enc)
+        self._send(self.sw.finish(P.SAMPLES_HEADER + n * self._row_bytes), self._sw_enc)
         self.samples_sent += n
         st[_I_BATCH] = 0
 
@@ -463,7 +517,7 @@ class App:
         w = self.writer
         while ring.count:
             i = ring.head
-            self._send(w.event(ring.t[i], ring.code[i], ring.side[i], ring.a[i], ring.b[i]))
+            self._send(w.event(ring.t[i], ring.code[i], ring.side[i], ring.a[i], ring.b[i]), w.enc)
             ring.head = (i + 1) % ring.n
             ring.count -= 1
         if ring.dropped:
@@ -475,15 +529,18 @@ class App:
         """Take one sample through HAL, processors and framing. False when the HAL ended.
 
         Why this shape: each Python operation here costs ~100 instructions on the board, so
-        the clock, the SAMPLES framing and the due checks are one native call (`_tick`) and
-        the processors one bound `feed`. Few locals on purpose: a bytecode function whose
+        the row read (a HAL with a row buffer), the clock, the SAMPLES framing and header and
+        the due checks are one native call (`_tick`) and the processors one bound `feed`; the
+        HAL itself runs only to refill its buffer (`_read_tick`). Few locals on purpose: a bytecode function whose
         locals + stack exceed 11 slots gets its frame from the heap on every call (MicroPython's
         VM_MAX_STATE_ON_STACK), ~2 600 instructions for the allocation and free."""
         s = self.sample
-        if not self._read(s):
-            return False
         st = self._st
-        r = _tick(st, s, self._raw)
+        r = _tick(st, s, self._raw, self._src)
+        if r < 0:  # the sample was not read natively: through the HAL, then the tick
+            r = self._read_tick(s)
+            if r < 0:
+                return False
         self._feed(st[_I_T], s)
         if r & _R_FLUSH:
             self._flush_batch()
@@ -497,6 +554,40 @@ class App:
                 st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
                 self.send_hello()
         return True
+
+    def _step_hal(self):
+        """`step` on a HAL without a row buffer (the board drivers): the HAL reads, `_tick`
+        frames; the rest as `step`."""
+        s = self.sample
+        if not self._read(s):
+            return False
+        st = self._st
+        r = _tick(st, s, self._raw, self._src)
+        self._feed(st[_I_T], s)
+        if r & _R_FLUSH:
+            self._flush_batch()
+        if self.ring.count:
+            self._drain_events()
+        if r > _R_FLUSH:
+            if r & _R_STATUS:
+                st[_I_NEXT_STATUS] += _STATUS_EVERY_MS
+                self.send_status()
+            if r & _R_HELLO:
+                st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
+                self.send_hello()
+        return True
+
+    def _read_tick(self, s):
+        """`step` for a sample `_tick` could not read itself: a HAL without a row buffer (every
+        sample), or a buffer to refill (every `chunk_rows` rows). -1 when the HAL ended."""
+        if not self._read(s):
+            return -1
+        st = self._st
+        rows = st[_I_ROWS]
+        st[_I_ROWS] = 0
+        r = _tick(st, s, self._raw, self._src)
+        st[_I_ROWS] = rows
+        return r
 
     async def sampler(self):
         """Take samples on the pacer's grid; hand over to `_idle` while the board idles.

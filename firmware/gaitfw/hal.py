@@ -95,6 +95,17 @@ class ReplayHal:
     def avail(self, v):
         self._cur[1] = v
 
+    def bind_cursor(self, cur):
+        """Keep the row cursor (position, bytes available, channels) in `cur`, three words of
+        the caller's array('i') (app.App: a memoryview of its `_st`), and return the row
+        buffer: the app's native tick then reads rows itself, one call per sample instead of
+        two, and `read` refills the same buffer and cursor."""
+        cur[0] = self._cur[0]
+        cur[1] = self._cur[1]
+        cur[2] = self._cur[2]
+        self._cur = cur
+        return self.buf
+
     def read(self, sample):
         """One row into `sample`: a single native call per row (`_next`), the file only
         every `chunk_rows` rows."""

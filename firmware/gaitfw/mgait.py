@@ -38,7 +38,7 @@ from gaitfw.events import (
     EV_MG_STRIDE,
 )
 from gaitfw.mgait_events import GaitEvents
-from gaitfw.mgait_trig import atan2_cd, sin_cd
+from gaitfw.mgait_trig import ATAN_TAB, sin_cd
 
 if not MICROPYTHON:
     from gaitfw.compat import ptr16, ptr32  # noqa: F401  (viper annotations on CPython)
@@ -209,6 +209,114 @@ def _post_viper(st: ptr32, s: ptr16, cur: ptr32) -> int:
     return 0
 
 
+# The 25 Hz tick (paper eq. 1): per leg the 2M-sample sums (this block + the previous one)
+# -> hip angle atan2_cd(vx, vz) (gaitfw.mgait_trig, inlined) and knee angle from the bend
+# sum; this block becomes the previous one. cal: [2M, bend0 l, bend0 r, bgain l, bgain r].
+def _angles_plain(cur, prev, ang, cal, tab):
+    n2 = cal[0]
+    leg = 0
+    while leg < 2:
+        j = 3 * leg
+        c0 = cur[j]
+        c1 = cur[j + 1]
+        c2 = cur[j + 2]
+        vx = c0 + prev[j]
+        vz = c1 + prev[j + 1]
+        bs = c2 + prev[j + 2] - n2 * cal[1 + leg]
+        if bs > 131071:
+            bs = 131071
+        elif bs < -131071:
+            bs = -131071
+        a = 0
+        if vx != 0 or vz != 0:
+            ax = vz if vz >= 0 else 0 - vz
+            ay = vx if vx >= 0 else 0 - vx
+            if ay <= ax:
+                r = (ay << 12) // ax  # Q12 ratio in [0, 4096]
+                swap = 0
+            else:
+                r = (ax << 12) // ay
+                swap = 1
+            i = r >> 6
+            f = r & 63
+            a = tab[i]
+            if f:
+                a += ((tab[i + 1] - a) * f) >> 6
+            if swap:
+                a = 9000 - a
+            if vz < 0:
+                a = 18000 - a
+            if vx < 0:
+                a = 0 - a
+        ang[2 * leg] = a
+        ang[2 * leg + 1] = (bs * cal[3 + leg]) >> 16
+        prev[j] = c0
+        prev[j + 1] = c1
+        prev[j + 2] = c2
+        cur[j] = 0
+        cur[j + 1] = 0
+        cur[j + 2] = 0
+        leg += 1
+    return 0
+
+
+@micropython.viper
+def _angles_viper(cur: ptr32, prev: ptr32, ang: ptr32, cal: ptr32, tab: ptr16) -> int:
+    # Widths: |vx|, |vz| <= 2M x 16483 (Q14 terms, |q|^2 <= 1.006) < 2^19 at M <= 8, the
+    # only M it runs with (MGait: 100 Hz gives M = 4), so ay << 12 < 2^31. The bend product bs * bgain
+    # needs up to 2^17 * 2^28 (a two-point span of one count), so (bs * g) >> 16 is taken in
+    # parts, exact for any sign: g = gh * 2^16 + gl, bs = bh * 2^8 + bl (gl, bl >= 0), every
+    # partial product under 2^30.
+    sx = int(ahrs._SX)
+    n2 = (int(cal[0]) << sx) >> sx
+    leg = 0
+    while leg < 2:
+        j = 3 * leg
+        c0 = (int(cur[j]) << sx) >> sx
+        c1 = (int(cur[j + 1]) << sx) >> sx
+        c2 = (int(cur[j + 2]) << sx) >> sx
+        vx = c0 + ((int(prev[j]) << sx) >> sx)
+        vz = c1 + ((int(prev[j + 1]) << sx) >> sx)
+        bs = c2 + ((int(prev[j + 2]) << sx) >> sx) - n2 * ((int(cal[1 + leg]) << sx) >> sx)
+        if bs > 131071:
+            bs = 131071
+        elif bs < -131071:
+            bs = -131071
+        a = 0
+        if vx != 0 or vz != 0:
+            ax = vz if vz >= 0 else 0 - vz
+            ay = vx if vx >= 0 else 0 - vx
+            swap = 0
+            if ay <= ax:
+                r = (ay << 12) // ax
+            else:
+                r = (ax << 12) // ay
+                swap = 1
+            i = r >> 6
+            f = r & 63
+            a = int(tab[i])
+            if f:
+                a += ((int(tab[i + 1]) - a) * f) >> 6
+            if swap:
+                a = 9000 - a
+            if vz < 0:
+                a = 18000 - a
+            if vx < 0:
+                a = 0 - a
+        ang[2 * leg] = a
+        g = (int(cal[3 + leg]) << sx) >> sx
+        gl = g & 0xFFFF
+        ang[2 * leg + 1] = bs * (g >> 16) + (((bs >> 8) * gl + (((bs & 0xFF) * gl) >> 8)) >> 8)
+        prev[j] = c0
+        prev[j + 1] = c1
+        prev[j + 2] = c2
+        cur[j] = 0
+        cur[j + 1] = 0
+        cur[j + 2] = 0
+        leg += 1
+    return 0
+
+
 DEFAULTS = {
     "l1_mm": 391,  # thigh (Bandai skeleton: 0.391 m)
     "l2_mm": 410,  # shank
@@ -255,8 +363,11 @@ class MGait:
         self.ncal = 0
         self.w = array("i", [0] * 23)  # offsets, last gyro, frozen, still counts (see _pre_plain)
         self.off = self.w
-        self.bend0 = array("i", [0, 0])
-        self.bgain = array("i", [0, 0])  # cdeg per (2M-sample sum count), Q16
+        # the tick's constants in one array (`_angles_*`): 2M, bend0 per leg, bgain per leg
+        self._cal = array("i", [0] * 5)
+        cal = memoryview(self._cal)
+        self.bend0 = cal[1:3]
+        self.bgain = cal[3:5]  # cdeg per (2M-sample sum count), Q16
         kg, kb = ahrs.gains(rate_hz, gyro_lsb_per_dps, c["beta"])
         self.qst = array("i", [0] * 16)  # both thighs' Madgwick state (gaitfw.ahrs layout)
         self.inp = array("i", [0] * 16)
@@ -271,10 +382,13 @@ class MGait:
         self._pre = _pre_viper if use_viper else _pre_plain
         self._step = ahrs._step_viper if use_viper else ahrs._step_plain
         self._post = _post_viper if use_viper else _post_plain
+        # the kernel's widths hold for 2M-sample hip sums of Q14 terms up to M = 8 (< 225 Hz)
+        self._ang = _angles_viper if use_viper and self.M <= 8 else _angles_plain
         self.cur = array("i", [0] * 6)  # block sums: vx, vz, bend per leg
         self.prev = array("i", [0] * 6)
         self.k = 0
         self.half_ms = ((2 * self.M - 1) * 1000) // (2 * rate_hz)
+        self._cal[0] = 2 * self.M
         self.events = GaitEvents(self, c["knee_prom_cdeg"], c["hip_prom_cdeg"])
         self.st = ST_MG_CALIBRATING
         self.bad = 0  # reasons seen since the current front limb's contact
@@ -362,28 +476,12 @@ class MGait:
             qs[b + 7] = ((1 << 28) - 2 * (p1 * p1 + p2 * p2)) >> 14
 
     def _tick(self, t):
-        """Paper eq. 1: average of the last 2M samples, once every M samples (25 Hz)."""
-        cur = self.cur
-        prev = self.prev
+        """Paper eq. 1: average of the last 2M samples, once every M samples (25 Hz): both
+        legs' angles in one native call (`_angles_*`: the bytecode loop with two `atan2_cd` calls
+        cost ~20 000 instructions more per tick, tools/bench/bench_stream.py), then the event
+        machine."""
         ang = self.angles
-        n2 = 2 * self.M
-        for leg in range(2):
-            j = 3 * leg
-            vx = cur[j] + prev[j]
-            vz = cur[j + 1] + prev[j + 1]
-            bs = cur[j + 2] + prev[j + 2] - n2 * self.bend0[leg]
-            if bs > 131071:
-                bs = 131071
-            elif bs < -131071:
-                bs = -131071
-            ang[2 * leg] = atan2_cd(vx, vz)
-            ang[2 * leg + 1] = (bs * self.bgain[leg]) >> 16
-            prev[j] = cur[j]
-            prev[j + 1] = cur[j + 1]
-            prev[j + 2] = cur[j + 2]
-            cur[j] = 0
-            cur[j + 1] = 0
-            cur[j + 2] = 0
+        self._ang(self.cur, self.prev, ang, self._cal, ATAN_TAB)
         self.events.feed(t, ang[0], ang[1], ang[2], ang[3])
 
     # ------------------------------------------------------------- calibration

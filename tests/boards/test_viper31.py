@@ -127,14 +127,19 @@ def test_framing_and_tick_fit_32_bits() -> None:
     seal(raw, P.MAX_FRAME - P.CRC_LEN, box, P.CRC_TABLE, enc)
     tick, b2 = instrument(app._tick_plain)
     rate = 100
-    st = array("i", [0] * 12 + [k * 1000 // rate for k in range(rate)])
+    st = array("i", [0] * app._I_WORDS + [k * 1000 // rate for k in range(rate)])
     st[2], st[4], st[5], st[8] = rate, 10, 14, 1
     st[0] = (1 << 30) - 5  # index and clock just before their wrap
     st[11] = 1000000000 - 1000
     st[6] = st[7] = 0x3FFFFFFF
     smp = array("h", [-32768, 32767] * 7)
+    src = bytes([0xFF, 0x7F, 0x00, 0x80] * 7 * 128)  # full-scale rows, read natively
+    st[12], st[15] = 1, 14  # _I_ROWS, channels per row
     for _ in range(300):
-        if tick(st, smp, raw) & 1:
+        r = tick(st, smp, raw, src)
+        if r < 0:
+            st[13], st[14] = 0, len(src)  # the HAL's refill
+        elif r & 1:
             st[3] = 0  # the App's flush
     assert st[0] < 300 and st[11] < 4000  # both wrapped to small values
     row, b3 = instrument(replayrow._row_plain)
