@@ -52,6 +52,20 @@ def _same_origin_json(request: Request) -> bool:
         origin is None or origin.split("://", 1)[-1] == request.headers.get("host"))
 
 
+async def _write_request(request: Request) -> dict[str, Any] | Response:
+    """The JSON object of a board-write request from this server's own page, or the error
+    response to send instead (403 for another origin or content type, 400 for a bad body)."""
+    if not _same_origin_json(request):
+        return JSONResponse({"error": "refused: a JSON request from this server's own page is required"}, 403)
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return JSONResponse({"error": "a JSON object is required"}, 400)
+    return body
+
+
 def _who(request: Request, body: dict[str, Any]) -> dict[str, Any]:
     return {"name": str(body.get("who") or "")[:80] or None,
             "client": request.client.host if request.client else None,
@@ -108,14 +122,9 @@ def create_app(hub: Hub, token: str | None = None) -> Starlette:
         """Write a calibration to one board. The page's dialog names the board and what is
         written; its confirmation (`confirm` = the board's name) is required, and every attempt
         is logged (audit.py) with who, when, what and the result."""
-        if not _same_origin_json(request):
-            return JSONResponse({"error": "refused: a JSON request from this server's own page is required"}, 403)
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return JSONResponse({"error": "a JSON object is required"}, 400)
+        body = await _write_request(request)
+        if isinstance(body, Response):
+            return body
         link = request.path_params["link"]
         who = _who(request, body)
         cal = body.get("calibration")
@@ -145,14 +154,9 @@ def create_app(hub: Hub, token: str | None = None) -> Starlette:
         `model` is an id of /api/models, `sha256` the hash its card showed, `confirm` the
         board's name (the page's dialog). Every attempt is logged with the board, the file,
         its hash and the outcome (active / failed / rolled back / refused)."""
-        if not _same_origin_json(request):
-            return JSONResponse({"error": "refused: a JSON request from this server's own page is required"}, 403)
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return JSONResponse({"error": "a JSON object is required"}, 400)
+        body = await _write_request(request)
+        if isinstance(body, Response):
+            return body
         link = int(request.path_params["link"])
         who = _who(request, body)
         mid = str(body.get("model") or "")
