@@ -140,3 +140,10 @@ def serving(boards: list[Any], sessions: Path | None, *args: str, browser: bool 
             if live_page:
                 served.page = served.new_page(page_timeout_ms)
         yield served
+
+
+def still_drawing(page: Any, ms: float = 1000) -> bool:
+    """Whether the live page took new points within `ms` (after a board write, say)."""
+    n0 = page.evaluate("window.gaitloop.points")
+    page.wait_for_timeout(ms)
+    return page.evaluate("window.gaitloop.points") > n0

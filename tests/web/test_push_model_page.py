@@ -26,7 +26,7 @@ from gaitloop.record import info, read_recording
 from gaitloop.sim.vboard import VirtualBoard
 from gaitloop.update import keys
 from gaitloop.web.audit import read_log
-from tests.web.serving import ROOT, WALK, serving
+from tests.web.serving import ROOT, WALK, serving, still_drawing
 
 pytestmark = [pytest.mark.micropython, pytest.mark.timeout(400)]
 
@@ -180,9 +180,7 @@ def test_model_push_from_the_page_confirmed_progress_outcome_and_refusals(tmp_pa
         st = page.request.get(base + "api/boards/0/info").json()
         assert st["model"]["sha256"] == phase_sha and st["model"]["failed"] == "b"
 
-        n0 = page.evaluate("window.gaitloop.points")
-        page.wait_for_timeout(1000)
-        assert page.evaluate("window.gaitloop.points") > n0, "the page stopped after the push"
+        assert still_drawing(page), "the page stopped after the push"
         page.request.post(base + "api/record/stop")
     err = srv.stderr()
 

@@ -18,7 +18,7 @@ from gaitloop.record import info, read_recording
 from gaitloop.sim.vboard import VirtualBoard
 from gaitloop.update import keys
 from gaitloop.web.audit import read_log
-from tests.web.serving import WALK, serving
+from tests.web.serving import WALK, serving, still_drawing
 
 pytestmark = [pytest.mark.micropython, pytest.mark.timeout(300)]
 
@@ -80,9 +80,7 @@ def test_calibration_push_from_the_page_is_confirmed_logged_and_shown(tmp_path, 
         st = page.request.get(base + "api/boards/0/info").json()
         assert st["calibration"]["sha256"] == hashlib.sha256(blob).hexdigest()
         assert st["calibration"]["slot"] == "a"
-        n0 = page.evaluate("window.gaitloop.points")
-        page.wait_for_timeout(1000)
-        assert page.evaluate("window.gaitloop.points") > n0, "the page stopped after the push"
+        assert still_drawing(page), "the page stopped after the push"
         page.request.post(base + "api/record/stop")
     err = srv.stderr()
     log = read_log(sessions)
