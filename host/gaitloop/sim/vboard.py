@@ -35,8 +35,9 @@ FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
 MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
 #: bytes the bridge holds for a host that is not reading: a host's USB CDC driver queues what the
 #: board sends in the kernel while the reading process waits for a core (tens of KB), and only
-#: then does the board's USB write give up; a pty alone holds a few KB, so without this backlog a
-#: host process descheduled for 0.3 s at 10x lost bytes no real port would lose. Past it whole
+#: then does the board's USB write give up; a Linux pty alone holds ~20 KB, so without this
+#: backlog a host process descheduled for ~0.7 s (the knee sleeve at 10x: 30 KB/s) lost bytes no
+#: real port would lose. Past it whole
 #: chunks are dropped (counted), never the tail of a partly written one.
 HOST_BUFFER_BYTES = 65536
 _MAX_RESTARTS = 5  # in _RESTART_WINDOW_S: a crash loop stops the board with its log
