@@ -609,6 +609,7 @@ class App:
         pc.start(ticks_us())
         due = pc.due
         cd = pw.div
+        ble = self.ble  # attached at boot (`run`), before this task starts
         while self.running:
             n = 0
             while n < _MAX_CATCHUP:
@@ -652,6 +653,8 @@ class App:
                         cd = pw.div
                         break
             pc.due = due
+            if ble is not None and ble.queued:
+                ble.flush()  # this turn's frames go out now, not at the pump's next tick
             if n == _MAX_CATCHUP:
                 self.flags |= P.ST_SAMPLE_LATE
                 await asyncio.sleep_ms(0)

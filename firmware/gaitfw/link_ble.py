@@ -44,9 +44,10 @@ _RX_BUFFER = const(2048)  # two largest command frames: writes may pile up betwe
 _INBOX = const(2048)
 _WANT_MTU = const(247)
 _TICK_MS = const(10)
-# A partly filled notification goes out at the first pump turn after its bytes were queued (the
-# 10 ms tick is the coalescing window: a SAMPLES frame and the events of the same sample share
-# one), as long as partial notifications stay within a budget of one per _PARTIAL_MS on average
+# A partly filled notification goes out at the end of the sampler turn that queued its bytes
+# (`flush`: the turn is the coalescing window, so a SAMPLES frame and the events of the same
+# sample share one; bytes queued outside the sampler go at the pump's next 10 ms tick), as long
+# as partial notifications stay within a budget of one per _PARTIAL_MS on average
 # (50/s, _PARTIAL_BURST_MS of credit saved up). Full notifications never wait. Why: a fixed 40 ms
 # flush timer put 30-40 ms into every insole frame's latency (docs/benchmarks.md, "Web dashboard
 # latency"); the budget keeps a fast replay, or a board that queues many small frames, from
@@ -130,6 +131,7 @@ class BleLink:
         self._credit = _PARTIAL_BURST_MS  # ms of partial-notification budget (see _PARTIAL_MS)
         self._credit_at = ticks_ms()
         self.partials = 0  # notifications sent partly filled
+        self.queued = False  # bytes were put since the last send: the sampler's turn flushes them
         ble = self.ble
         ble.active(True)
         ble.config(mtu=_WANT_MTU)
@@ -191,6 +193,7 @@ class BleLink:
     def put(self, enc, n, seq):
         """Keep one encoded frame for sending (and resending). Allocation-free."""
         self.ring.put(enc, n, seq)
+        self.queued = True
 
     def start_live(self):
         """CMD_START from the host: notify from the next frame on (older ones only on RESEND)."""
@@ -303,6 +306,14 @@ class BleLink:
         if self.in_tail != self.in_head:
             self._read_commands()
         self._housekeeping()
+        self.flush()
+
+    def flush(self):
+        """Notify what is queued, now: called by the sampler at the end of a turn that queued
+        bytes (`queued`), and by the pump. Why not wait for the pump's tick: that wait was
+        0-10 ms of every frame's latency, ~9 ms at its median (docs/benchmarks.md, "Web
+        dashboard latency"). Commands and housekeeping stay in the pump, off the sampler."""
+        self.queued = False
         if not (self.live and self.conn >= 0):
             return
         now = ticks_ms()

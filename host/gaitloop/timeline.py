@@ -267,7 +267,12 @@ class BoardClock:
             return self.observe(board_s, host_s)
         self._below = 0
         seg.add(board_s, host_s)
-        if r < 0 or seg.fitted_at is None or seg.xs[-1] - seg.fitted_at >= self.refit_s:
+        # Refit every refit_s, and sooner while the segment is young: a slope taken over a span
+        # S is off by about (transit jitter) / S, and extrapolated over t that is an offset error
+        # of jitter x t / S. Refitting once a quarter of the span has passed keeps it to a
+        # quarter of the jitter (BLE: 15 ms jitter over the first 1-2 s once put 40-50 ms into
+        # the mapping before the first 5 s refit; docs/benchmarks.md, "Web dashboard latency").
+        if r < 0 or seg.fitted_at is None or seg.xs[-1] - seg.fitted_at >= min(self.refit_s, 0.25 * span):
             seg.refit(self.prior_slope)
         return seg.id
 

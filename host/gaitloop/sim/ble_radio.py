@@ -277,10 +277,21 @@ class _Session:
             pass
 
     async def _drain(self) -> None:
-        """Send queued notifications at connection events; report each as done to the shim."""
+        """Send queued notifications at connection events; report each as done to the shim.
+
+        The events keep a fixed grid (anchor + k x interval), as a link layer's do: sleeping one
+        interval after each event's work would stretch every interval by that work. An event
+        missed (the loop was busy) is skipped, not made up, as on air."""
         radio = self.radio
+        loop = asyncio.get_running_loop()
+        step = radio.interval_ms / 1000.0
+        anchor = loop.time()
         while not self.closed:
-            await asyncio.sleep(radio.interval_ms / 1000.0)
+            anchor += step
+            now = loop.time()
+            if anchor < now:
+                anchor += step * ((now - anchor) // step + 1)
+            await asyncio.sleep(anchor - now)
             done = 0
             for _ in range(min(radio.per_event, len(self.queue))):
                 conn, char, value = self.queue.popleft()

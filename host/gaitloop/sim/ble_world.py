@@ -153,6 +153,12 @@ class BleWorld:
         for i in range(host_ports):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # An HCI transport (UART, USB) sends each packet as it comes; TCP with Nagle holds a
+            # small write while an earlier one waits for its (delayed) ACK, up to 40 ms, which
+            # was most of the simulated BLE link's latency (docs/benchmarks.md, "Web dashboard
+            # latency"). bumble's server transport leaves Nagle on; accepted sockets inherit
+            # this listener's TCP_NODELAY (Linux).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
             transport = await open_tcp_server_transport_with_socket(sock)
