@@ -190,12 +190,10 @@ def stream(
     signal.signal(signal.SIGTERM, lambda *_: session.stop())
     try:
         if fmt == OutFormat.live:
-            from rich.live import Live
+            from gaitloop.live import LiveView, live_table
 
-            from gaitloop.live import LiveView
-
-            with Live(LiveView(session, extra=[two_sleeves.text]), console=Console(), refresh_per_second=4):
-                session.run(seconds, require_board=NO_BOARD_S)
+            with live_table(LiveView(session, extra=[two_sleeves.text]), Console()) as redraw:
+                session.run(seconds, on_tick=redraw, require_board=NO_BOARD_S)
         else:
             session.run(seconds, require_board=NO_BOARD_S)
     except KeyboardInterrupt:

@@ -123,12 +123,10 @@ def run_demo(data: Path | None, seconds: float, speed: float, out: Path, live: b
         recorder = Recorder(session_path, {"demo": True, "walk": walk.name}, overwrite=True)
         session = StreamSession(links, recorder)
         if live and sys.stdout.isatty():
-            from rich.live import Live
+            from gaitloop.live import LiveView, live_table
 
-            from gaitloop.live import LiveView
-
-            with Live(LiveView(session), console=console, refresh_per_second=4):
-                session.run(seconds)
+            with live_table(LiveView(session), console) as redraw:
+                session.run(seconds, on_tick=redraw)
         else:
             t0 = time.monotonic()
 

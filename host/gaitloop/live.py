@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Group
 from rich.table import Table
@@ -92,8 +94,10 @@ class LiveView:
         self.steps = LiveSteps()  # left/right across boards, on the session's one timeline
         self.extra = list(extra)  # more one-line summaries (e.g. two knee sleeves' steps)
         session.sinks.append(self.steps)
+        self.changed = False  # a frame arrived since the last draw (`Redraw`)
 
     def _on_message(self, link: int, ch: BoardChannel, frame: Frame, msg: object) -> None:
+        self.changed = True
         if isinstance(msg, Samples):
             meter = self._meters.setdefault(link, RateMeter())
             meter.add(self.clock(), ch.state.last_t_ms, ch.state.next_index)
@@ -162,3 +166,51 @@ class LiveView:
                       "Ctrl-C to stop", style="dim")
         lines = [Text(t) for t in (f() for f in self.extra) if t]
         return Group(table, values, events, Text(self.steps.text()), *lines, legend)
+
+
+class Redraw:
+    """Draws a rich `Live` showing a `LiveView` when frames arrive, not on rich's own timer.
+
+    Why: with `refresh_per_second=4` a new value waited up to 250 ms for the next draw, so the
+    table showed a sample 50-100 ms after it arrived at the median, 100+ ms at p99
+    (`tools/bench/bench_stream_latency.py`). Here the session's loop (`on_tick`) draws as soon
+    as a frame arrived, at most `max_hz` times a second (drawing the table costs a few ms of
+    CPU, and a terminal is not read faster), and at least `min_hz` times (the clocks and rates
+    move without frames). While a draw is held back, the session's select wakes when it is due
+    (`poll_timeout`), so a held value waits at most 1 / max_hz.
+    """
+
+    def __init__(self, live: Any, view: LiveView, max_hz: float = 25.0, min_hz: float = 4.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.live, self.view, self.clock = live, view, clock
+        self.min_gap, self.max_gap = 1.0 / max_hz, 1.0 / min_hz
+        self.session = view.session
+        self.idle_timeout = self.session.poll_timeout
+        self._last = -1e9
+        self.draws = 0
+
+    def __call__(self) -> None:
+        now = self.clock()
+        since = now - self._last + 1e-6  # a wake-up `min_gap - since` later is due, not early
+        if (self.view.changed and since >= self.min_gap) or since >= self.max_gap:
+            self.view.changed = False
+            self._last = now
+            self.draws += 1
+            self.live.refresh()
+            self.session.poll_timeout = self.idle_timeout
+        elif self.view.changed:  # held back: wake when the next draw is allowed
+            self.session.poll_timeout = max(0.0, self.min_gap - since)
+        else:
+            self.session.poll_timeout = min(self.idle_timeout, self.max_gap - since)
+
+
+@contextmanager
+def live_table(view: LiveView, console: Any, max_hz: float = 25.0) -> Iterator[Redraw]:
+    """`with live_table(view, console) as redraw: session.run(..., on_tick=redraw)`: the
+    terminal view `gaitloop stream` and `gaitloop demo` show, drawn by `Redraw`."""
+    from rich.live import Live
+
+    with Live(view, console=console, auto_refresh=False) as live:
+        redraw = Redraw(live, view, max_hz=max_hz)
+        redraw()
+        yield redraw

@@ -202,3 +202,44 @@ def test_status_flags_by_name():
     text = _render(view, 140)
     assert "missing, guard" in text
     assert "4096" not in text and "12288" not in text
+
+
+class _CountingLive:
+    def __init__(self) -> None:
+        self.refreshes = 0
+
+    def refresh(self) -> None:
+        self.refreshes += 1
+
+
+def test_redraw_draws_on_arrival_within_its_cap_and_keeps_ticking_when_idle():
+    """The terminal view is drawn when a frame arrived (not on a 4/s timer), at most max_hz
+    times a second, at least min_hz; a held-back draw makes the session's select wake when it
+    is due, so a new value never waits more than 1 / max_hz."""
+    from gaitloop.live import Redraw
+
+    clock = [100.0]
+    session = session_of(1)
+    view = LiveView(session, clock=lambda: clock[0])
+    live = _CountingLive()
+    redraw = Redraw(live, view, max_hz=25.0, min_hz=4.0, clock=lambda: clock[0])
+    board = Board(session, 0, "insole-L")
+    redraw()
+    assert live.refreshes == 1  # the HELLO: drawn at once
+    clock[0] += 0.005
+    board.samples(10)
+    redraw()
+    assert live.refreshes == 1  # 5 ms after a draw: held back ...
+    assert session.poll_timeout == pytest.approx(0.035, abs=1e-5)  # ... and the select wakes when due
+    clock[0] += 0.035
+    redraw()
+    assert live.refreshes == 2  # drawn 40 ms after the last draw (1 / 25 Hz)
+    clock[0] += 0.1
+    board.samples(10)
+    redraw()
+    assert live.refreshes == 3  # a frame after a quiet spell: drawn in the same turn
+    for _ in range(5):  # no frames for 0.25 s: 4 draws a second still move the clocks
+        clock[0] += 0.05
+        redraw()
+    assert live.refreshes == 4
+    assert 0 < session.poll_timeout <= 0.25

@@ -1,20 +1,22 @@
 """Latency of the terminal view (`gaitloop stream`'s live table): a sample leaving the board ->
 the table that shows its value rendered.
 
-The same pieces as `gaitloop stream` (links, StreamSession, `live.LiveView` under rich's
-`Live` at the CLI's refresh rate, in one process) on the three virtual boards at real time;
-the rendering goes to an in-memory terminal. At every render, for each board, the figure is
-the render's clock minus the host time at which the newest sample shown left its board (the
-one timeline, as the web bench). rich redraws on its own timer (`refresh_per_second`), so a
-sample waits up to one refresh period before it can be shown: that is most of the figure.
+The same pieces as `gaitloop stream` (links, StreamSession, `live.LiveView` drawn by
+`live.live_table` as the CLI draws it: when frames arrive, at most 25 times a second; in one
+process) on the three virtual boards at real time; the rendering goes to an in-memory terminal.
+At every render, for each board, the figure is the render's clock minus the host time at which
+the newest sample shown left its board (the one timeline, as the web bench). `--refresh N`
+draws the old way instead, on rich's own timer at N per second (the CLI's way before
+session 5, at 4), for a side-by-side figure.
 
-Run: .venv/bin/python tools/bench/bench_stream_latency.py [--seconds 30] [--refresh 4]
+Run: .venv/bin/python tools/bench/bench_stream_latency.py [--seconds 30] [--max-hz 25 | --refresh 4]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,14 +34,15 @@ from tests.web.test_browser import WALK  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--refresh", type=float, default=4.0,
-                    help="rich Live refresh_per_second (gaitloop stream uses 4)")
+    ap.add_argument("--max-hz", type=float, default=25.0, help="live_table's draw cap (the CLI's: 25)")
+    ap.add_argument("--refresh", type=float, default=None,
+                    help="draw on rich's own timer at this rate instead (the CLI before session 5: 4)")
     args = ap.parse_args()
     from rich.console import Console
     from rich.live import Live
 
     from gaitloop.link import open_link
-    from gaitloop.live import LiveView
+    from gaitloop.live import LiveView, live_table
     from gaitloop.messages import Samples
     from gaitloop.stream import StreamSession
 
@@ -49,6 +52,7 @@ def main() -> None:
         boards.append(VirtualBoard("knee", "left", knee, speed=1.0, device="knee-sleeve", limp=0.3))
     lat: list[float] = []
     newest: dict[int, float] = {}
+    drawn: dict[int, float] = {}  # board -> the newest sample time the table has shown
     measuring = [False]
 
     class TimedView(LiveView):
@@ -58,7 +62,10 @@ def main() -> None:
             if measuring[0]:
                 for ch in self.session.channels:
                     t = newest.get(ch.id)
-                    shown = ch.host_time(t) if t is not None else None
+                    if t is None or drawn.get(ch.id) == t:
+                        continue  # counted at the draw that first showed it: a latency, not an age
+                    drawn[ch.id] = t
+                    shown = ch.host_time(t)
                     if shown is not None:
                         lat.append((now - shown) * 1000.0)
             return out
@@ -74,6 +81,7 @@ def main() -> None:
                 newest[link] = frame.t_ms + (len(msg.counts) - 1) * 1000.0 / ch.state.hello.rate
 
         session.sinks.append(on_samples)
+        cpu0 = time.process_time()
         console = Console(file=io.StringIO(), force_terminal=True, width=160)
         t_end = [time.monotonic() + 5.0 + args.seconds]
 
@@ -83,16 +91,28 @@ def main() -> None:
             if time.monotonic() > t_end[0]:
                 session.stop()
 
-        with Live(view, console=console, refresh_per_second=args.refresh):
-            session.run(None, on_tick=tick)
+        if args.refresh:
+            with Live(view, console=console, refresh_per_second=args.refresh):
+                session.run(None, on_tick=tick)
+        else:
+            with live_table(view, console, max_hz=args.max_hz) as redraw:
+                def both() -> None:
+                    tick()
+                    redraw()
+
+                session.run(None, on_tick=both)
     finally:
         for b in boards:
             b.stop()
+    cpu_s = time.process_time() - cpu0
     x = np.asarray(lat)
     print(f"terminal view latency, sample leaving the board -> table rendered ({len(boards)} boards over serial, "
-          f"refresh {args.refresh:g}/s, {args.seconds:g} s, {len(x)} board rows rendered):")
+          f"{f'rich timer {args.refresh:g}/s' if args.refresh else f'drawn on arrival, at most {args.max_hz:g}/s'}, "
+          f"{args.seconds:g} s, {len(x)} board rows rendered, load average {os.getloadavg()[0]:.1f}):")
     print(f"  p50 {np.percentile(x, 50):.1f} ms, p95 {np.percentile(x, 95):.1f} ms, "
           f"p99 {np.percentile(x, 99):.1f} ms, max {x.max():.1f} ms")
+    print(f"  CPU of the stream process (links, decoding, the table's draws): "
+          f"{100 * cpu_s / (args.seconds + 5):.1f} % of one core")
 
 
 if __name__ == "__main__":
