@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -313,3 +314,32 @@ def test_ring_put_is_fast_enough_for_the_knee_board():
         "print(time.ticks_diff(time.ticks_us(), t0))\n")
     per_frame_us = int(out) / 1000
     assert per_frame_us < 2000, per_frame_us  # < 2 % of the 100 ms between knee frames
+
+
+def test_simulated_hci_transport_sends_without_nagle(world):
+    """The world's host-facing HCI ports must send each packet at once, as a UART or USB HCI
+    does: with Nagle's algorithm on (bumble's server transport leaves it on), a notification
+    waited up to 40 ms for the previous segment's delayed ACK, most of the simulated BLE link's
+    latency. Checked on the socket the world accepts for a host."""
+    import gc
+    import socket
+
+    port = int(world.transports[0].rsplit(":", 1)[1])
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        mine = client.getsockname()
+        accepted = []
+        deadline = time.monotonic() + 5
+        while not accepted and time.monotonic() < deadline:
+            time.sleep(0.05)  # the world's loop accepts in its own thread
+            for o in gc.get_objects():
+                if isinstance(o, socket.socket) and o.fileno() >= 0 and o.family == socket.AF_INET:
+                    try:
+                        if o.getpeername() == mine:
+                            accepted.append(o)
+                    except OSError:
+                        pass
+        assert accepted, "the world did not accept the connection"
+        assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in accepted)
+    finally:
+        client.close()
