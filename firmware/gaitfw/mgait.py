@@ -120,6 +120,8 @@ def _pre_plain(s, w, inp):
     return flags
 
 
+# cur (array 'i', 8): the block sums (vx, vz, bend per leg), then [6] samples in the block and
+# [7] M. Returns 1 when the block is complete (the 25 Hz tick is due; the count restarts).
 def _post_plain(st, s, cur):
     cur[0] += st[5]
     cur[1] += st[7]
@@ -127,6 +129,11 @@ def _post_plain(st, s, cur):
     cur[3] += st[13]
     cur[4] += st[15]
     cur[5] += s[7]
+    k = cur[6] + 1
+    if k >= cur[7]:
+        cur[6] = 0
+        return 1
+    cur[6] = k
     return 0
 
 
@@ -206,6 +213,11 @@ def _post_viper(st: ptr32, s: ptr16, cur: ptr32) -> int:
     cur[3] = ((int(cur[3]) << sx) >> sx) + ((int(st[13]) << sx) >> sx)
     cur[4] = ((int(cur[4]) << sx) >> sx) + ((int(st[15]) << sx) >> sx)
     cur[5] = ((int(cur[5]) << sx) >> sx) + (int(s[7]) ^ 0x8000) - 0x8000
+    k = int(cur[6]) + 1
+    if k >= int(cur[7]):
+        cur[6] = 0
+        return 1
+    cur[6] = k
     return 0
 
 
@@ -384,12 +396,12 @@ class MGait:
         self._post = _post_viper if use_viper else _post_plain
         # the kernel's widths hold for 2M-sample hip sums of Q14 terms up to M = 8 (< 225 Hz)
         self._ang = _angles_viper if use_viper and self.M <= 8 else _angles_plain
-        self.cur = array("i", [0] * 6)  # block sums: vx, vz, bend per leg
+        self.cur = array("i", [0] * 8)  # block sums: vx, vz, bend per leg; samples in it, M
+        self.cur[7] = self.M
         self.prev = array("i", [0] * 6)
-        self.k = 0
         self.half_ms = ((2 * self.M - 1) * 1000) // (2 * rate_hz)
         self._cal[0] = 2 * self.M
-        self.events = GaitEvents(self, c["knee_prom_cdeg"], c["hip_prom_cdeg"])
+        self.events = GaitEvents(self, c["knee_prom_cdeg"], c["hip_prom_cdeg"], viper=viper)
         self.st = ST_MG_CALIBRATING
         self.bad = 0  # reasons seen since the current front limb's contact
         self.ic_t = array("i", [0] * _NRING)
@@ -409,6 +421,25 @@ class MGait:
         # per-tick angles (cdeg), kept for inspection by hosts and tests
         self.angles = array("i", [0, 0, 0, 0])
 
+    @property
+    def events(self):
+        return self._events
+
+    @events.setter
+    def events(self, ev):
+        """The tick calls the event machine's scan itself (`_tick`); another event sink (a
+        host's stand-in) gets `feed(t, alpha_l, beta_l, alpha_r, beta_r)` per tick instead."""
+        self._events = ev
+        scan = getattr(ev, "scan", None)
+        if scan is None:
+            def scan(ang, b, w, t):
+                ev.feed(t, ang[0], ang[1], ang[2], ang[3])
+                return 0
+
+        self._scan = scan
+        self._evb = getattr(ev, "buf", None)
+        self._evw = getattr(ev, "w", None)
+
     # ------------------------------------------------------------------ per sample
     def feed(self, t_ms, s):
         # Few locals and no loop here: a bytecode function over 11 slots of locals + stack
@@ -427,11 +458,13 @@ class MGait:
                 self.st |= ST_MG_DROPOUT
             self.bad |= f
         self._step(self.qst, self.inp, 2)
-        self._post(self.qst, s, self.cur)
-        self.k += 1
-        if self.k >= self.M:
-            self.k = 0
+        if self._post(self.qst, s, self.cur):  # the block's sums, and its sample count
             self._tick(t_ms - self.half_ms)
+
+    @property
+    def k(self):
+        """Samples into the current 25 Hz block (counted by `_post_*`)."""
+        return self.cur[6]
 
     def _cal_sample(self, t_ms, s):
         """One sample of the standing calibration into `calbuf`."""
@@ -479,10 +512,13 @@ class MGait:
         """Paper eq. 1: average of the last 2M samples, once every M samples (25 Hz): both
         legs' angles in one native call (`_angles_*`: the bytecode loop with two `atan2_cd` calls
         cost ~20 000 instructions more per tick, tools/bench/bench_stream.py), then the event
-        machine."""
+        machine's scan, one native call too (`GaitEvents.feed` without its bytecode layer; back
+        to bytecode only for what it found)."""
         ang = self.angles
         self._ang(self.cur, self.prev, ang, self._cal, ATAN_TAB)
-        self.events.feed(t, ang[0], ang[1], ang[2], ang[3])
+        r = self._scan(ang, self._evb, self._evw, t)
+        if r:
+            self.events.found(r)
 
     # ------------------------------------------------------------- calibration
     def _finish_cal(self, t_ms):

@@ -18,12 +18,146 @@ so the knee's mid-stance dip and sensor noise do not start a step.
 
 from array import array
 
-from gaitfw.compat import const
+import micropython
+
+from gaitfw.compat import MICROPYTHON, const
+
+if not MICROPYTHON:
+    from gaitfw.compat import ptr32  # noqa: F401  (viper annotations on CPython)
 
 # signal index: 0 alpha_l, 1 beta_l, 2 alpha_r, 3 beta_r
 _N = const(5)
 _WAIT_FRONT = const(0)
 _WAIT_BACK = const(1)
+_SX = 32 if __import__("sys").maxsize > (1 << 32) else 0  # ptr32 sign extension (gaitfw.ahrs)
+
+# ------------------------------------------------------------- the integer machine's scan
+# Per 25 Hz tick the integer machine runs one kernel (`_scan_*`) and goes back to bytecode
+# only when it found something (a timeout, a minimum to refine: a few times per stride); the
+# bytecode loop over the four signals cost ~26 000 instructions per tick under MicroPython.
+# b (array 'i', 5 * _N): the four signals' rings, then the times' ring (`tbuf`).
+# w (array 'i', 22): [0] ticks seen (stops at _N), [1] ring head, [2] expected front side
+# (-1: any), [3] t_ic, [4] timeout_ms, [5] ring index of the centre sample (out), [6..9] the
+# derivative's sign at the previous tick per signal (1: > 0, else 0), [10..13] running maximum
+# per signal, [14..17] prominence per signal, [18..21] ring index of a minimum found (out).
+# v: this tick's four angles. Returns bit 0: step timeout (expected front side forgotten);
+# bit 1 + sig: a minimum of signal sig at ring index w[18 + sig], its maximum already reset.
+def _scan_plain(v, b, w, t):
+    h = w[1]
+    b[h] = v[0]
+    b[_N + h] = v[1]
+    b[2 * _N + h] = v[2]
+    b[3 * _N + h] = v[3]
+    b[4 * _N + h] = t
+    h = (h + 1) % _N
+    w[1] = h
+    if w[0] < _N - 1:
+        w[0] += 1
+        return 0
+    w[0] = _N
+    i0 = h
+    i1 = (i0 + 1) % _N
+    i2 = (i0 + 2) % _N
+    i3 = (i0 + 3) % _N
+    i4 = (i0 + 4) % _N
+    w[5] = i2
+    r = 0
+    if w[2] >= 0 and b[4 * _N + i2] - w[3] > w[4]:
+        w[2] = -1
+        r = 1
+    for sig in range(4):
+        o = sig * _N
+        c = b[o + i2]
+        pos = 1 if b[o + i0] - 8 * b[o + i1] + 8 * b[o + i3] - b[o + i4] > 0 else 0
+        if c > w[10 + sig]:
+            w[10 + sig] = c
+        dp = w[6 + sig]
+        w[6 + sig] = pos
+        if dp == 0 and pos:
+            if b[o + i1] < c:
+                im = i1
+                m = b[o + i1]
+            else:
+                im = i2
+                m = c
+            if w[10 + sig] - m >= w[14 + sig]:
+                w[10 + sig] = m
+                w[18 + sig] = im
+                r |= 2 << sig
+    return r
+
+
+# Widths (32-bit words): exact for |angle| < 2^28 cdeg; MGait's tick gives |alpha| <= 18000
+# and |beta| <= 131071 x 73728000 / 2^16 < 2^28 (the largest bend gain the calibration can
+# set at M = 4). The derivative b0 - 8 b1 + 8 b3 - b4 = 8p + q (|p|, |q| < 2^29) could need
+# 2^32, but only its sign is used: when |p| >= 2^26, |8p| >= 2^29 > |q| gives it.
+@micropython.viper
+def _scan_viper(v: ptr32, b: ptr32, w: ptr32, t: int) -> int:
+    sx = int(_SX)
+    h = int(w[1])
+    b[h] = v[0]
+    b[5 + h] = v[1]
+    b[10 + h] = v[2]
+    b[15 + h] = v[3]
+    b[20 + h] = t
+    h += 1
+    if h == 5:
+        h = 0
+    w[1] = h
+    n = int(w[0])
+    if n < 4:
+        w[0] = n + 1
+        return 0
+    w[0] = 5
+    i0 = h
+    i1 = i0 + 1
+    if i1 >= 5:
+        i1 -= 5
+    i2 = i0 + 2
+    if i2 >= 5:
+        i2 -= 5
+    i3 = i0 + 3
+    if i3 >= 5:
+        i3 -= 5
+    i4 = i0 + 4
+    if i4 >= 5:
+        i4 -= 5
+    w[5] = i2
+    r = 0
+    if ((int(w[2]) << sx) >> sx) >= 0:
+        if ((int(b[20 + i2]) << sx) >> sx) - ((int(w[3]) << sx) >> sx) > ((int(w[4]) << sx) >> sx):
+            w[2] = -1
+            r = 1
+    sig = 0
+    while sig < 4:
+        o = 5 * sig
+        c = (int(b[o + i2]) << sx) >> sx
+        y1 = (int(b[o + i1]) << sx) >> sx
+        p = ((int(b[o + i3]) << sx) >> sx) - y1
+        pos = 0
+        if p >= 67108864:
+            pos = 1
+        elif p > -67108864:
+            if 8 * p + ((int(b[o + i0]) << sx) >> sx) - ((int(b[o + i4]) << sx) >> sx) > 0:
+                pos = 1
+        mx = (int(w[10 + sig]) << sx) >> sx
+        if c > mx:
+            mx = c
+            w[10 + sig] = c
+        dp = int(w[6 + sig])
+        w[6 + sig] = pos
+        if dp == 0 and pos:
+            im = i2
+            m = c
+            if y1 < c:
+                im = i1
+                m = y1
+            if mx - m >= ((int(w[14 + sig]) << sx) >> sx):
+                w[10 + sig] = m
+                w[18 + sig] = im
+                r |= 2 << sig
+        sig += 1
+    return r
 
 
 class GaitEvents:
@@ -39,14 +173,25 @@ class GaitEvents:
     if no step completes within `timeout_ms` of the last contact, either leg may start again.
     """
 
-    def __init__(self, sink, knee_prom_cd=2000, hip_prom_cd=1000, timeout_ms=1500, numtype=int, lookback_ms=120):
+    def __init__(self, sink, knee_prom_cd=2000, hip_prom_cd=1000, timeout_ms=1500, numtype=int, lookback_ms=120,
+                 viper=True):
         self.sink = sink
         self.flt = numtype is float
         z = numtype(0)
-        self.buf = [z] * (4 * _N) if numtype is float else array("i", [0] * (4 * _N))
-        self.tbuf = array("i", [0] * _N)
-        self.dprev = [z, z, z, z] if numtype is float else array("i", [0, 0, 0, 0])
-        self.mx = [z, z, z, z] if numtype is float else array("i", [0, 0, 0, 0])
+        self.w = array("i", [0] * 22)  # the scan's state (see _scan_plain); float: [2], [3]
+        self.w[4] = timeout_ms
+        for sig in range(4):
+            self.w[14 + sig] = knee_prom_cd if sig & 1 else hip_prom_cd
+        if numtype is float:
+            self.buf = [z] * (4 * _N)
+            self.tbuf = array("i", [0] * _N)
+        else:  # the times' ring follows the signals' in one array: one kernel argument
+            self.buf = array("i", [0] * (5 * _N))
+            self.tbuf = memoryview(self.buf)[4 * _N:]
+        self._v = array("i", [0, 0, 0, 0])
+        self.scan = _scan_viper if viper and MICROPYTHON else _scan_plain
+        self.dprev = [z, z, z, z]
+        self.mx = [z, z, z, z]
         self.prom = array("i", [hip_prom_cd, knee_prom_cd, hip_prom_cd, knee_prom_cd])
         self.timeout_ms = timeout_ms
         self.n = 0
@@ -62,7 +207,49 @@ class GaitEvents:
         self.hip_t = array("i", [-100000, -100000])
         self.hip_v = [z, z, z, z] if numtype is float else array("i", [0, 0, 0, 0])
 
+    # the scan kernel reads these two, so they live in its state array
+    @property
+    def expect(self):
+        return self.w[2]
+
+    @expect.setter
+    def expect(self, side):
+        self.w[2] = side
+
+    @property
+    def t_ic(self):
+        return self.w[3]
+
+    @t_ic.setter
+    def t_ic(self, t):
+        self.w[3] = t
+
     def feed(self, t_ms, al, bl, ar, br):
+        if self.flt:
+            self._feed_bytecode(t_ms, al, bl, ar, br)
+            return
+        v = self._v
+        v[0] = al
+        v[1] = bl
+        v[2] = ar
+        v[3] = br
+        r = self.scan(v, self.buf, self.w, t_ms)
+        if r:
+            self.found(r)
+
+    def found(self, r):
+        """What the integer scan returned (`_scan_plain`): the timeout, then each minimum."""
+        w = self.w
+        if r & 1:
+            self.state = _WAIT_FRONT
+            self.sink.on_lost(self.tbuf[w[5]], 1)
+        for sig in range(4):
+            if r & (2 << sig):
+                self._refined(sig, w[18 + sig])
+
+    def _feed_bytecode(self, t_ms, al, bl, ar, br):
+        """The float machine (host references), in bytecode; on an integer machine, the scan's
+        reference in the tests (tests/firmware/test_mgait_scan.py: the same events)."""
         b = self.buf
         h = self.head
         b[h] = al

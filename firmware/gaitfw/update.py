@@ -450,6 +450,7 @@ class Updater:
         cfg = self.app.cfg
         out = {
             "firmware": FW_VERSION,
+            "install": installed_as(),
             "board": {"kind": self.board.KIND, "side": cfg.get("side", "left"),
                       "device": cfg.get("device"), "device_id": dev, "keyed": key is not None},
         }
@@ -467,6 +468,28 @@ class Updater:
             if rec:
                 out[kind] = [rec["v"], rec["sha"][:16], slot]
         return out
+
+
+def installed_as():
+    """"frozen" when gaitfw runs from the MicroPython image, "files" from the filesystem,
+    "unknown" without a `__file__` to tell (a port built without it).
+
+    Why: frozen modules come before /lib, so `gaitloop flash`'s .mpy files do not run on a
+    frozen board (docs/hardware.md). MicroPython gives a frozen module a relative `__file__`
+    that names no file; host/gaitloop/flash.py asks the same question over the REPL."""
+    import os
+    import sys
+
+    import gaitfw
+
+    f = getattr(gaitfw, "__file__", "") or ""
+    if not f:
+        return "unknown"
+    try:
+        os.stat(f)
+        return "files"
+    except OSError:
+        return "frozen" if ".frozen" in sys.path else "unknown"
 
 
 def _unhex(s):

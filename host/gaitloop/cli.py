@@ -226,6 +226,7 @@ def flash(
     config: Annotated[Path | None, typer.Option(help="A config.json to install with the firmware (board, side, device, calibration).")] = None,
     verify: Annotated[bool, typer.Option(help="Reboot and wait for the board's HELLO.")] = True,
     profile: Annotated[str | None, typer.Option(help="Board profile (docs/hardware.md): run on its drivers; sets --arch; refused on another MCU.")] = None,
+    allow_frozen: Annotated[bool, typer.Option(help="On a board with gaitfw frozen into its image: install only main.py, the config and the update key (refused without it).")] = False,
 ) -> None:
     """Flash the gaitloop firmware: compile with mpy-cross, copy with mpremote, reboot, verify."""
     from gaitloop.flash import board_profile
@@ -250,9 +251,9 @@ def flash(
     if err.is_terminal:  # a spinner with the current step; nothing extra when redirected
         with err.status("flashing") as status:
             summary = do_flash(port, arch=arch, config=cfg, verify=verify, profile=profile,
-                               progress=lambda step: status.update(step + " ..."))
+                               progress=lambda step: status.update(step + " ..."), allow_frozen=allow_frozen)
     else:
-        summary = do_flash(port, arch=arch, config=cfg, verify=verify, profile=profile)
+        summary = do_flash(port, arch=arch, config=cfg, verify=verify, profile=profile, allow_frozen=allow_frozen)
     print(json.dumps(summary, indent=1))
 
 

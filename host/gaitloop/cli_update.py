@@ -102,7 +102,8 @@ def status(
         print(json.dumps(info, indent=1))
         return
     b = info["board"]
-    print(f"firmware {info['firmware']}  board {b['kind']} {b['side']}  device {b['device']}"
+    how = info.get("install")  # "frozen" into the MicroPython image, or "files" (flash's .mpy)
+    print(f"firmware {info['firmware']}{f' ({how})' if how else ''}  board {b['kind']} {b['side']}  device {b['device']}"
               f"  id {b['device_id'] or '-'}{'' if b['keyed'] else '  (no update key)'}")
     for kind in ("calibration", "templates", "model"):
         r = info[kind]

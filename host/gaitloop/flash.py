@@ -107,6 +107,61 @@ def probe_machine(port: str, timeout: float = PROBE_TIMEOUT_S) -> str:
     return _exec_probe(port, code, "GLMACHINE", timeout)
 
 
+#: Where the board imports a module from, printed as "GLFROZEN <where> <__file__>": `frozen`
+#: (in the MicroPython image), `files` (the filesystem), `none` (not importable), `unknown`
+#: (no __file__ to tell). Why this test: MicroPython 1.29 gives a frozen module a relative
+#: `__file__` ("gaitfw/__init__.py", found through the '.frozen' entry of sys.path) that names
+#: no file; a module from the filesystem has one that stats. `lib` joins sys.path as main.py
+#: adds it; a module the stopped app already imported is taken from sys.modules as it ran.
+_WHERE_PROBE = """import sys, os
+def _gl_where(name):
+    m = sys.modules.get(name)
+    added = 'lib' not in sys.path
+    if m is None:
+        if added:
+            sys.path.append('lib')
+        try:
+            m = __import__(name)
+        except ImportError:
+            return 'none', '-'
+        finally:
+            if added and 'lib' in sys.path:
+                sys.path.remove('lib')
+    f = getattr(m, '__file__', '') or ''
+    if not f:
+        return 'unknown', '-'
+    try:
+        os.stat(f)
+        return 'files', f
+    except OSError:
+        return ('frozen' if '.frozen' in sys.path else 'unknown'), f
+print('GLFROZEN %s %s' % _gl_where(MODULE))
+"""
+
+
+def probe_module_source(port: str, module: str = "gaitfw", timeout: float = PROBE_TIMEOUT_S) -> tuple[str, str]:
+    """(where, __file__) the board on `port` imports `module` from: "frozen", "files",
+    "none" or "unknown" (`_WHERE_PROBE`), asked through mpremote like the other probes."""
+    code = _WHERE_PROBE.replace("MODULE", repr(module))
+    where, _, path = _exec_probe(port, code, "GLFROZEN", timeout,
+                                 accept=lambda rest: len(rest.split()) == 2).partition(" ")
+    return where, path
+
+
+def check_not_frozen(port: str, allow_frozen: bool) -> bool:
+    """Refuse, before anything is copied, to install modules the board would never import:
+    True when its gaitfw is frozen into its image (and `allow_frozen` lets the flash go on)."""
+    where, path = probe_module_source(port)
+    if where != "frozen":
+        return False
+    if not allow_frozen:
+        raise BoardError(f"board on {port} runs gaitfw frozen into its MicroPython image ({path}), "
+                         "so the .mpy files flash copies would never be imported; nothing was changed "
+                         "(new firmware there is a new image: docs/hardware.md 'Frozen firmware'; "
+                         "--allow-frozen installs only main.py, the config and the update key)")
+    return True
+
+
 def board_profile(name: str) -> dict[str, Any]:
     """A board profile (firmware/gaitfw/profiles.py) by name; BoardError naming the known ones."""
     from gaitfw import profiles
@@ -140,12 +195,14 @@ def check_compatible(port: str, arch: str) -> str:
     return platform
 
 
-def stage_firmware(stage: Path, arch: str, config: dict[str, Any] | None) -> list[tuple[Path, str]]:
+def stage_firmware(stage: Path, arch: str, config: dict[str, Any] | None,
+                   modules: bool = True) -> list[tuple[Path, str]]:
     """Lay out what goes on the board (lib/gaitfw/*.mpy, main.py, config.json) and return it
     as (local path, board name) in commit order: main.py only goes live once every module it
-    imports has, and config.json last, as in a push."""
-    modules = install_firmware(stage, compile_mpy=True, arch=arch)
-    files = [(f, f.relative_to(stage).as_posix()) for f in modules]
+    imports has, and config.json last, as in a push. `modules=False` (a frozen gaitfw): only
+    main.py and config.json, the files the frozen firmware reads from the filesystem."""
+    compiled = install_firmware(stage, compile_mpy=True, arch=arch)
+    files = [(f, f.relative_to(stage).as_posix()) for f in compiled] if modules else []
     files.append((stage / "main.py", "main.py"))
     if config is not None:
         (stage / "config.json").write_text(json.dumps(config))
@@ -190,13 +247,17 @@ def wait_for_hello(port: str, timeout: float = 10.0) -> Hello:
 
 def flash(port: str, arch: str = "host", config: dict[str, Any] | None = None,
           verify: bool = True, profile: str | None = None,
-          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+          progress: Callable[[str], None] | None = None, allow_frozen: bool = False) -> dict[str, Any]:
     """Install the firmware (and optionally a config) on the board on `port`, staged and
     hash-checked so a failed transfer changes nothing; reboot into it; return a summary.
     `progress` hears each step as it starts (a flash takes tens of seconds on a real board).
 
     `profile` (docs/hardware.md): the board must be the profile's MCU; the config gains
-    `"hal": "drivers"`, the profile and its board kind, so the board boots on its drivers."""
+    `"hal": "drivers"`, the profile and its board kind, so the board boots on its drivers.
+
+    A board with gaitfw frozen into its image (the Pico W, docs/hardware.md) imports that
+    before /lib: refused unless `allow_frozen`, which installs main.py, the config and the
+    update key only (the summary's "firmware" says "frozen" or "files")."""
     # imported here: push builds on this module's mpremote and HELLO helpers
     from gaitloop.push import install_files
     from gaitloop.update import provision
@@ -206,20 +267,24 @@ def flash(port: str, arch: str = "host", config: dict[str, Any] | None = None,
     if profile is not None:
         prof = check_profile(port, profile)
         config = dict(config or {}, hal="drivers", profile=profile, board=prof["board"])
-    check_compatible(port, arch)
+    frozen = check_not_frozen(port, allow_frozen)
+    if not frozen:  # frozen: no .mpy goes over, so the board's .mpy format does not matter
+        check_compatible(port, arch)
     stage = make_tempdir("flash")
     try:
         # the update key, once (also the first word with the board: a silent port fails here)
         files = provision.stage_key(port, stage, config)
-        say(f"compiling the firmware (mpy-cross -march {arch})")
-        files += stage_firmware(stage, arch, config)
+        say("frozen gaitfw: main.py, config and key only" if frozen
+            else f"compiling the firmware (mpy-cross -march {arch})")
+        files += stage_firmware(stage, arch, config, modules=not frozen)
         kb = sum(f.stat().st_size for f, _ in files) / 1024
         say(f"copying {len(files)} files ({kb:.0f} KB), checking their SHA-256 on the board")
         install_files(port, files)
         if verify:
             say("rebooting into the new firmware, waiting for its HELLO")
         out: dict[str, Any] = {"port": port, "arch": arch,
-                               "files": len(files) - (config is not None)}
+                               "files": len(files) - (config is not None),
+                               "firmware": "frozen" if frozen else "files"}
         if verify:
             hello = wait_for_hello(port)
             out.update(device=hello.device, kind=hello.kind, side=hello.side, fw=hello.fw)

@@ -15,7 +15,7 @@ from gaitloop.toolpath import find_tool
 
 # modules with @micropython.viper / @native functions, by the sources
 _NATIVE = {"gaitfw.ahrs", "gaitfw.app", "gaitfw.csm", "gaitfw.framering", "gaitfw.int8ops",
-           "gaitfw.mgait", "gaitfw.pacer", "gaitfw.protocol", "gaitfw.replayrow"}
+           "gaitfw.mgait", "gaitfw.mgait_events", "gaitfw.pacer", "gaitfw.protocol", "gaitfw.replayrow"}
 
 
 @pytest.mark.parametrize("arch", ["armv6m"])  # the Pico W, where native code is heap

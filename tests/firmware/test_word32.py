@@ -31,7 +31,7 @@ def fw32(tmp_path_factory) -> Path:
     dst = tmp_path_factory.mktemp("fw32") / "firmware"
     done = emulate(FIRMWARE, dst)
     for mod in ("gaitfw/int8ops.py", "gaitfw/csm.py", "gaitfw/ahrs.py", "gaitfw/mgait.py",
-                "gaitfw/protocol.py"):
+                "gaitfw/mgait_events.py", "gaitfw/protocol.py"):
         assert done.get(mod, 0) > 0, (mod, done)  # every kernel module was rewritten
     return dst
 
