@@ -174,16 +174,22 @@ class Redraw:
     Why: with `refresh_per_second=4` a new value waited up to 250 ms for the next draw, so the
     table showed a sample 50-100 ms after it arrived at the median, 100+ ms at p99
     (`tools/bench/bench_stream_latency.py`). Here the session's loop (`on_tick`) draws as soon
-    as a frame arrived, at most `max_hz` times a second (drawing the table costs a few ms of
-    CPU, and a terminal is not read faster), and at least `min_hz` times (the clocks and rates
-    move without frames). While a draw is held back, the session's select wakes when it is due
-    (`poll_timeout`), so a held value waits at most 1 / max_hz.
+    as a frame arrived, at most `max_hz` times a second, and at least `min_hz` times (the clocks
+    and rates move without frames). A draw costs rich 5-20 ms of CPU (three tables), so the
+    draws also keep within `cpu_share` of one core: the gap between draws is at least the
+    measured draw time / cpu_share (a slow machine draws less often rather than spending
+    the stream's CPU on the table). While a draw is held back, the session's select wakes when
+    it is due (`poll_timeout`).
     """
 
     def __init__(self, live: Any, view: LiveView, max_hz: float = 25.0, min_hz: float = 4.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.live, self.view, self.clock = live, view, clock
-        self.min_gap, self.max_gap = 1.0 / max_hz, 1.0 / min_hz
+                 cpu_share: float = 0.2, clock: Callable[[], float] = time.monotonic,
+                 cpu_clock: Callable[[], float] = time.thread_time) -> None:
+        self.live, self.view, self.clock, self.cpu_clock = live, view, clock, cpu_clock
+        self.fastest, self.max_gap = 1.0 / max_hz, 1.0 / min_hz
+        self.min_gap = self.fastest
+        self.cpu_share = cpu_share
+        self.draw_s = 0.0  # CPU seconds per draw, smoothed
         self.session = view.session
         self.idle_timeout = self.session.poll_timeout
         self._last = -1e9
@@ -196,7 +202,11 @@ class Redraw:
             self.view.changed = False
             self._last = now
             self.draws += 1
+            c0 = self.cpu_clock()
             self.live.refresh()
+            cost = self.cpu_clock() - c0
+            self.draw_s = cost if self.draws == 1 else 0.8 * self.draw_s + 0.2 * cost
+            self.min_gap = min(self.max_gap, max(self.fastest, self.draw_s / self.cpu_share))
             self.session.poll_timeout = self.idle_timeout
         elif self.view.changed:  # held back: wake when the next draw is allowed
             self.session.poll_timeout = max(0.0, self.min_gap - since)
@@ -205,12 +215,13 @@ class Redraw:
 
 
 @contextmanager
-def live_table(view: LiveView, console: Any, max_hz: float = 25.0) -> Iterator[Redraw]:
+def live_table(view: LiveView, console: Any, max_hz: float = 25.0,
+               cpu_share: float = 0.2) -> Iterator[Redraw]:
     """`with live_table(view, console) as redraw: session.run(..., on_tick=redraw)`: the
     terminal view `gaitloop stream` and `gaitloop demo` show, drawn by `Redraw`."""
     from rich.live import Live
 
     with Live(view, console=console, auto_refresh=False) as live:
-        redraw = Redraw(live, view, max_hz=max_hz)
+        redraw = Redraw(live, view, max_hz=max_hz, cpu_share=cpu_share)
         redraw()
         yield redraw

@@ -222,7 +222,7 @@ def test_redraw_draws_on_arrival_within_its_cap_and_keeps_ticking_when_idle():
     session = session_of(1)
     view = LiveView(session, clock=lambda: clock[0])
     live = _CountingLive()
-    redraw = Redraw(live, view, max_hz=25.0, min_hz=4.0, clock=lambda: clock[0])
+    redraw = Redraw(live, view, max_hz=25.0, min_hz=4.0, clock=lambda: clock[0], cpu_clock=lambda: 0.0)
     board = Board(session, 0, "insole-L")
     redraw()
     assert live.refreshes == 1  # the HELLO: drawn at once
@@ -243,3 +243,35 @@ def test_redraw_draws_on_arrival_within_its_cap_and_keeps_ticking_when_idle():
         redraw()
     assert live.refreshes == 4
     assert 0 < session.poll_timeout <= 0.25
+
+
+def test_redraw_keeps_its_cpu_share_when_drawing_is_slow():
+    """A draw that costs 20 ms of CPU at a 20 % share: at most one draw per 100 ms, whatever
+    the frames; a cheap draw goes back to the 25/s cap."""
+    from gaitloop.live import Redraw
+
+    clock, cpu = [100.0], [0.0]
+    session = session_of(1)
+    view = LiveView(session, clock=lambda: clock[0])
+
+    class SlowLive(_CountingLive):
+        def refresh(self) -> None:
+            super().refresh()
+            cpu[0] += self.cost
+
+    live = SlowLive()
+    live.cost = 0.020
+    redraw = Redraw(live, view, max_hz=25.0, cpu_share=0.2, clock=lambda: clock[0], cpu_clock=lambda: cpu[0])
+    board = Board(session, 0, "insole-L")
+    for _ in range(100):  # a frame every 10 ms for 1 s
+        clock[0] += 0.01
+        board.samples(1)
+        redraw()
+    assert 9 <= live.refreshes <= 11
+    live.cost = 0.001
+    n0 = live.refreshes
+    for _ in range(200):  # the smoothed cost falls within a few draws
+        clock[0] += 0.01
+        board.samples(1)
+        redraw()
+    assert live.refreshes - n0 >= 40  # 2 s at up to 25/s once cheap
