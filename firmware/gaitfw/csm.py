@@ -481,7 +481,7 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
     rh = 0
     o = 0
     while o < 112:
-        P = ptr32(uint(S) + uint(o) * 4)  # this sensor's state: P[k] is S[o + k]
+        P = ptr32(int(S) + o * 4)  # this sensor's state: P[k] is S[o + k]
         if o == 0:
             x = smp[S[112]] & 0xFFFF
         else:
@@ -596,8 +596,8 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
                 acc = 0
                 j = 0
                 rest = 163840  # (10 - j) * 16384: the most the features left can add
-                F = ptr32(uint(P) + 96)  # feature j + 16384: F[0] is P[24 + j]
-                Q = ptr32(uint(T) + uint(base) * 4 + 4)  # feature j's (mu, lim, r, q): Q[0:4]
+                F = ptr32(int(P) + 96)  # feature j + 16384: F[0] is P[24 + j]
+                Q = ptr32(int(T) + base * 4 + 4)  # feature j's (mu, lim, r, q): Q[0:4]
                 while j < 10:
                     e = F[0] - Q[0]
                     if e < 0:
@@ -607,15 +607,15 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
                         u *= u
                         idx = u >> 13
                         if idx < 1024:
-                            R = ptr16(uint(L) + uint(idx) * 2)  # L[idx], L[idx + 1]: R[0], R[1]
+                            R = ptr16(int(L) + idx * 2)  # L[idx], L[idx + 1]: R[0], R[1]
                             a = R[0]
                             acc += a - (((a - R[1]) * ((u >> 7) & 63)) >> 6)
                     j += 1
                     rest -= 16384
                     if acc + rest < need:
                         break
-                    Q = ptr32(uint(Q) + 16)
-                    F = ptr32(uint(F) + 4)
+                    Q = ptr32(int(Q) + 16)
+                    F = ptr32(int(F) + 4)
                 if acc >= need:
                     if base == 0:
                         g = 1
