@@ -74,7 +74,10 @@ _I_EVN = const(17)  # events queued in the EventRing (its `count`)
 _I_FS = const(18)  # _FEED_FOOT: the foot's state (csm._foot_viper's S), its templates (T)
 _I_FT = const(19)  # and exp table (L), each as its address minus `_st`'s plus 2^29
 _I_FL = const(20)  # (`_bind`: one word, in [0, 2^30) like the others)
-_I_WORDS = const(21)
+_I_SP = const(21)  # the same for the sample (`App.sample`), the SAMPLES frame (`_raw`) and
+_I_RAW = const(22)  # the HAL's row buffer (`_src`): `_tick` takes `_st` alone, one pointer
+_I_SRC = const(23)  # argument where four cost ~120 instructions each plus their attributes
+_I_WORDS = const(24)
 
 # `_I_FEED`: no processors; call `feed` every sample; the foot kernel runs inside `_tick`
 # (csm._foot_viper's body on the foot's buffers, found by address: viper takes 4 arguments),
@@ -89,6 +92,7 @@ _R_STATUS = const(2)
 _R_HELLO = const(4)
 _R_FEED = const(8)  # call the processors' `feed`
 _R_DUE = const(6)  # _R_STATUS | _R_HELLO
+_R_EVENTS = const(16)  # the EventRing holds events (`step` also checks after a `feed`)
 
 
 # `_bind(st, k, buf)`: word k of `st` leads the native tick to `buf`: its address minus st's,
@@ -118,16 +122,26 @@ else:
     _BUFS = weakref.WeakValueDictionary()
     _NEXT = [0]
 
+    class _Ref:
+        __slots__ = ("b", "__weakref__")
+
+        def __init__(self, b):
+            self.b = b
+
     def _bind(st, k, buf):
+        """The registration lasts while the caller keeps the returned (true) value."""
         _NEXT[0] += 1
-        _BUFS[_NEXT[0]] = buf
+        ref = _BUFS[_NEXT[0]] = _Ref(buf)
         st[k] = _NEXT[0]
-        return True
+        return ref
 
 
 if not MICROPYTHON:  # the CPython twin; the board runs the viper one
 
-    def _tick_plain(st, s, raw, src):
+    def _tick_plain(st):
+        s = _BUFS[st[21]].b  # _I_SP, _I_RAW, _I_SRC (`_bind`)
+        raw = _BUFS[st[22]].b
+        src = _BUFS[st[23]].b
         if st[12]:  # _I_ROWS: the next row of the HAL's buffer into s (replayrow's loop)
             p = st[13]
             if p >= st[14]:
@@ -143,7 +157,7 @@ if not MICROPYTHON:  # the CPython twin; the board runs the viper one
         idx = st[0]
         sub = st[10]
         sec = st[11]
-        t = sec + st[21 + sub]  # _I_WORDS + sub: sub * 1000 // rate
+        t = sec + st[24 + sub]  # _I_WORDS + sub: sub * 1000 // rate
         st[1] = t
         sub += 1
         if sub == st[2]:
@@ -195,17 +209,22 @@ if not MICROPYTHON:  # the CPython twin; the board runs the viper one
         if mode == 1:
             r |= 8
         elif mode == 2:  # csm._foot_plain on the buffers `_addr` registered
-            S = _BUFS[st[18]]
+            S = _BUFS[st[18]].b
             mv = memoryview(S)
-            rh = _foot_plain((S, mv[0:56], mv[56:112]), _BUFS[st[19]], _BUFS[st[20]], s)
+            rh = _foot_plain((S, mv[0:56], mv[56:112]), _BUFS[st[19]].b, _BUFS[st[20]].b, s)
             if rh >= 0:  # -1: the quiet value
                 S[115] = rh
                 r |= 8
+        if st[17]:  # _I_EVN
+            r |= 16
         return r
 
 
 @micropython.viper
-def _tick_viper(st: ptr32, s: ptr16, raw: ptr8, src: ptr8) -> int:
+def _tick_viper(st: ptr32) -> int:
+    s = ptr16(int(st) + st[21] - 0x20000000)  # _I_SP, _I_RAW, _I_SRC (`_bind`)
+    raw = ptr8(int(st) + st[22] - 0x20000000)
+    src = ptr8(int(st) + st[23] - 0x20000000)
     # Widths: every word < 2^30 (see _I_*); t + 1000 and k * 2 * nch stay far below.
     if st[12]:
         p = st[13]
@@ -221,7 +240,7 @@ def _tick_viper(st: ptr32, s: ptr16, raw: ptr8, src: ptr8) -> int:
     idx = st[0]
     sub = st[10]
     sec = st[11]
-    t = sec + st[21 + sub]  # _I_WORDS + sub: sub * 1000 // rate
+    t = sec + st[24 + sub]  # _I_WORDS + sub: sub * 1000 // rate
     st[1] = t
     sub += 1
     if sub == st[2]:
@@ -452,6 +471,8 @@ def _tick_viper(st: ptr32, s: ptr16, raw: ptr8, src: ptr8) -> int:
         if rh != S[114]:  # not the quiet value: the foot's `feed_native` takes it from S[115]
             S[115] = rh
             r |= 8
+    if st[17]:  # _I_EVN
+        r |= 16
     return r
 
 
@@ -548,6 +569,10 @@ class App:
             st[_I_ROWS] = 1
         else:
             self.step = self._step_hal  # a driver HAL reads every sample itself
+        self._binds = (_bind(st, _I_SP, self.sample), _bind(st, _I_RAW, self._raw),
+                       _bind(st, _I_SRC, self._src))
+        if not all(self._binds):
+            raise MemoryError("sample buffers 2^29 bytes apart")  # not within one heap
         try:
             self.processors = board.make_processors(self.emit, cfg)
         except Exception as exc:  # a bad calibration must not brick the board: stream raw
@@ -604,8 +629,9 @@ class App:
             self._feed = _no_feed
             return
         nat = procs[0].native() if len(procs) == 1 and hasattr(procs[0], "native") else None
-        if nat is not None and _bind(st, _I_FS, nat[0]) and _bind(st, _I_FT, nat[1]) \
-                and _bind(st, _I_FL, nat[2]):
+        if nat is not None:
+            nat = (nat, _bind(st, _I_FS, nat[0]), _bind(st, _I_FT, nat[1]), _bind(st, _I_FL, nat[2]))
+        if nat is not None and all(nat):
             self._native = nat  # keeps the buffers alive while `_tick` follows their addresses
             self._feed = procs[0].feed_native
             st[_I_FEED] = _FEED_FOOT
@@ -797,54 +823,61 @@ class App:
         """Take one sample through HAL, processors and framing. False when the HAL ended.
 
         Why this shape: each Python operation here costs ~100 instructions on the board, so
-        the row read (a HAL with a row buffer), the clock, the SAMPLES framing and header and
-        the due checks are one native call (`_tick`) and the processors one bound `feed`; the
-        HAL itself runs only to refill its buffer (`_read_tick`). Few locals on purpose: a bytecode function whose
-        locals + stack exceed 11 slots gets its frame from the heap on every call (MicroPython's
-        VM_MAX_STATE_ON_STACK), ~2 600 instructions for the allocation and free."""
-        s = self.sample
+        the row read (a HAL with a row buffer), the clock, the SAMPLES framing and header, the
+        due checks and, on the insole, the foot's kernel are one native call (`_tick`, its
+        buffers found through `_st`), which answers 0 on most samples; the processors' bound
+        `feed` runs when `_tick` asks (`_R_FEED`: every sample, or a foot sample that changes
+        something); the HAL itself runs only to refill its buffer (`_read_tick`). Few locals on
+        purpose: a bytecode function whose locals + stack exceed 11 slots gets its frame from
+        the heap on every call (MicroPython's VM_MAX_STATE_ON_STACK), ~2 600 instructions for
+        the allocation and free."""
         st = self._st
-        r = _tick(st, s, self._raw, self._src)
-        if r < 0:  # the sample was not read natively: through the HAL, then the tick
-            r = self._read_tick(s)
-            if r < 0:
-                return False
-        if r & _R_FEED:
-            self._feed(st[_I_T], s)
-        if r & _R_FLUSH:
-            self._flush_batch()
-        if st[_I_EVN]:  # the EventRing's count
-            self._drain_events()
-        if r & _R_DUE:
-            if r & _R_STATUS:
-                st[_I_NEXT_STATUS] += _STATUS_EVERY_MS
-                self.send_status()
-            if r & _R_HELLO:
-                st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
-                self.send_hello()
+        r = _tick(st)
+        if r:  # most samples: 0 (no frame to send, nothing changed, nothing due)
+            if r < 0:  # the sample was not read natively: through the HAL, then the tick
+                r = self._read_tick(self.sample)
+                if r < 0:
+                    return False
+            if r & _R_FEED:
+                self._feed(st[_I_T], self.sample)
+                if st[_I_EVN]:  # events from the processors
+                    r |= _R_EVENTS
+            if r & _R_FLUSH:
+                self._flush_batch()
+            if r & _R_EVENTS:
+                self._drain_events()
+            if r & _R_DUE:
+                if r & _R_STATUS:
+                    st[_I_NEXT_STATUS] += _STATUS_EVERY_MS
+                    self.send_status()
+                if r & _R_HELLO:
+                    st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
+                    self.send_hello()
         return True
 
     def _step_hal(self):
         """`step` on a HAL without a row buffer (the board drivers): the HAL reads, `_tick`
         frames; the rest as `step`."""
-        s = self.sample
-        if not self._read(s):
+        if not self._read(self.sample):
             return False
         st = self._st
-        r = _tick(st, s, self._raw, self._src)
-        if r & _R_FEED:
-            self._feed(st[_I_T], s)
-        if r & _R_FLUSH:
-            self._flush_batch()
-        if st[_I_EVN]:  # the EventRing's count
-            self._drain_events()
-        if r & _R_DUE:
-            if r & _R_STATUS:
-                st[_I_NEXT_STATUS] += _STATUS_EVERY_MS
-                self.send_status()
-            if r & _R_HELLO:
-                st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
-                self.send_hello()
+        r = _tick(st)
+        if r:
+            if r & _R_FEED:
+                self._feed(st[_I_T], self.sample)
+                if st[_I_EVN]:  # events from the processors
+                    r |= _R_EVENTS
+            if r & _R_FLUSH:
+                self._flush_batch()
+            if r & _R_EVENTS:
+                self._drain_events()
+            if r & _R_DUE:
+                if r & _R_STATUS:
+                    st[_I_NEXT_STATUS] += _STATUS_EVERY_MS
+                    self.send_status()
+                if r & _R_HELLO:
+                    st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
+                    self.send_hello()
         return True
 
     def _read_tick(self, s):
@@ -855,7 +888,7 @@ class App:
         st = self._st
         rows = st[_I_ROWS]
         st[_I_ROWS] = 0
-        r = _tick(st, s, self._raw, self._src)
+        r = _tick(st)
         st[_I_ROWS] = rows
         return r
 
