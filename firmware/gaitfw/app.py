@@ -414,11 +414,10 @@ def _tick_viper(st: ptr32) -> int:
                 while base < 82:
                     need = T[base]
                     acc = 0
-                    j = 0
-                    rest = 163840  # (10 - j) * 16384: the most the features left can add
+                    rest = 163840  # (10 - j) * 16384 for feature j: the most the features left add
                     F = ptr32(int(P) + 96)  # feature j + 16384: F[0] is P[24 + j]
                     Q = ptr32(int(T) + base * 4 + 4)  # feature j's (mu, lim, r, q): Q[0:4]
-                    while j < 10:
+                    while rest:  # j < 10
                         e = F[0] - Q[0]
                         if e < 0:
                             e = 0 - e
@@ -430,7 +429,6 @@ def _tick_viper(st: ptr32) -> int:
                                 R = ptr16(int(L) + idx * 2)  # L[idx], L[idx + 1]: R[0], R[1]
                                 a = R[0]
                                 acc += a - (((a - R[1]) * ((u >> 7) & 63)) >> 6)
-                        j += 1
                         rest -= 16384
                         if acc + rest < need:
                             break
