@@ -300,20 +300,15 @@ def _tick_viper(st: ptr32) -> int:
         L = ptr16(int(st) + st[20] - 0x20000000)
         rh = 0
         o = 0
+        ch = S[112]
         while o < 112:
             P = ptr32(int(S) + o * 4)  # this sensor's state: P[k] is S[o + k]
-            if o == 0:
-                x = s[S[112]] & 0xFFFF
-            else:
-                x = s[S[113]] & 0xFFFF
-            if x >= 32768:
-                x -= 65536
+            x = (s[ch] & 0xFFFF) ^ 0x8000  # the count + 32768 (ptr16 loads zero-extend); 0: MISSING
             P[22] = (P[22] + 1) & 0x3FFFFFFF
-            if x == -32768:
+            if x == 0:
                 x = P[0]
                 P[14] = 256
             else:
-                x += 32768
                 P[0] = x
             if x >= P[17]:
                 P[13] = 256
@@ -466,6 +461,7 @@ def _tick_viper(st: ptr32) -> int:
             else:
                 rh = rh | ((g | (flags << 1)) << 8)
             o += 56
+            ch = S[113]
         if rh != S[114]:  # not the quiet value: the foot's `feed_native` takes it from S[115]
             S[115] = rh
             r |= 8
@@ -817,7 +813,7 @@ class App:
 
     # -- the sample path ----------------------------------------------------------------
 
-    def step(self):
+    def step(self, _tk=_tick):
         """Take one sample through HAL, processors and framing. False when the HAL ended.
 
         Why this shape: each Python operation here costs ~100 instructions on the board, so
@@ -828,9 +824,10 @@ class App:
         something); the HAL itself runs only to refill its buffer (`_read_tick`). Few locals on
         purpose: a bytecode function whose locals + stack exceed 11 slots gets its frame from
         the heap on every call (MicroPython's VM_MAX_STATE_ON_STACK), ~2 600 instructions for
-        the allocation and free."""
+        the allocation and free. `_tk`: `_tick` as a default argument, copied into the frame
+        where a global costs a dictionary lookup (~80 instructions a sample)."""
         st = self._st
-        r = _tick(st)
+        r = _tk(st)
         if r:  # most samples: 0 (no frame to send, nothing changed, nothing due)
             if r < 0:  # the sample was not read natively: through the HAL, then the tick
                 r = self._read_tick(self.sample)

@@ -480,20 +480,15 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
     # equals the quiet value, nothing else to do.
     rh = 0
     o = 0
+    ch = S[112]
     while o < 112:
         P = ptr32(int(S) + o * 4)  # this sensor's state: P[k] is S[o + k]
-        if o == 0:
-            x = smp[S[112]] & 0xFFFF
-        else:
-            x = smp[S[113]] & 0xFFFF
-        if x >= 32768:
-            x -= 65536
+        x = (smp[ch] & 0xFFFF) ^ 0x8000  # the count + 32768 (ptr16 loads zero-extend); 0: MISSING
         P[22] = (P[22] + 1) & 0x3FFFFFFF
-        if x == -32768:
+        if x == 0:
             x = P[0]
             P[14] = 256
         else:
-            x += 32768
             P[0] = x
         if x >= P[17]:
             P[13] = 256
@@ -646,6 +641,7 @@ def _foot_viper(S: ptr32, T: ptr32, L: ptr16, smp: ptr16) -> int:
         else:
             rh = rh | ((g | (flags << 1)) << 8)
         o += 56
+        ch = S[113]
     if rh == S[114]:
         return -1
     return rh
