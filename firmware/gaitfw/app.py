@@ -208,7 +208,7 @@ if not MICROPYTHON:  # the CPython twin; the board runs the viper one
         mode = st[16]  # _I_FEED
         if mode == 1:
             r |= 8
-        elif mode == 2:  # csm._foot_plain on the buffers `_addr` registered
+        elif mode == 2:  # csm._foot_plain on the buffers `_bind` registered
             S = _BUFS[st[18]].b
             mv = memoryview(S)
             rh = _foot_plain((S, mv[0:56], mv[56:112]), _BUFS[st[19]].b, _BUFS[st[20]].b, s)
