@@ -69,17 +69,79 @@ _I_ROWS = const(12)  # 1: `_tick` reads the sample itself, a row of the HAL's bu
 _I_POS = const(13)  # the HAL's row cursor (ReplayHal.bind_cursor): byte position,
 _I_AVAIL = const(14)  # bytes of rows in its buffer,
 _I_RCH = const(15)  # channels per row
-_I_WORDS = const(16)
+_I_FEED = const(16)  # how `_tick` asks for the processors (_FEED_*)
+_I_EVN = const(17)  # events queued in the EventRing (its `count`)
+_I_FS = const(18)  # _FEED_FOOT: the foot's state (csm._foot_viper's S), its templates (T)
+_I_FT = const(19)  # and exp table (L), each as its address minus `_st`'s plus 2^29
+_I_FL = const(20)  # (`_bind`: one word, in [0, 2^30) like the others)
+_I_SP = const(21)  # the same for the sample (`App.sample`), the SAMPLES frame (`_raw`) and
+_I_RAW = const(22)  # the HAL's row buffer (`_src`): `_tick` takes `_st` alone, one pointer
+_I_SRC = const(23)  # argument where four cost ~120 instructions each plus their attributes
+_I_WORDS = const(24)
+
+# `_I_FEED`: no processors; call `feed` every sample; the foot kernel runs inside `_tick`
+# (csm._foot_viper's body on the foot's buffers, found by address: viper takes 4 arguments),
+# and `feed` (FootProcessor.feed_native) runs only on a sample that changes something
+_FEED_NONE = const(0)
+_FEED_ALL = const(1)
+_FEED_FOOT = const(2)
 
 # `_tick` result bits (-1: the HAL's buffer holds no row: read through the HAL, then tick)
 _R_FLUSH = const(1)
 _R_STATUS = const(2)
 _R_HELLO = const(4)
+_R_FEED = const(8)  # call the processors' `feed`
+_R_DUE = const(6)  # _R_STATUS | _R_HELLO
+_R_EVENTS = const(16)  # the EventRing holds events (`step` also checks after a `feed`)
+
+
+# `_bind(st, k, buf)`: word k of `st` leads the native tick to `buf`: its address minus st's,
+# plus 2^29 so the word is never negative (a ptr32 load zero-extends on 64-bit ports; 2^29 is
+# a small int on 32-bit ones), and a sum with a pointer, which the 32-bit emulation
+# (gaitloop.word32) keeps as an address. The App keeps `buf` alive. False when the distance
+# is 2^29 or more (never within one heap). The CPython twin registers `buf` under a number,
+# where `_tick_plain` finds it.
+if MICROPYTHON:
+
+    @micropython.viper
+    def _addr(b: ptr8) -> int:
+        return int(b)
+
+    def _bind(st, k, buf):
+        d = _addr(buf) - _addr(st) + 0x20000000
+        if not 0 <= d < 0x40000000:
+            return False
+        st[k] = d
+        return True
+
+else:
+    import weakref
+
+    from gaitfw.csm import _foot_plain
+
+    _BUFS = weakref.WeakValueDictionary()
+    _NEXT = [0]
+
+    class _Ref:
+        __slots__ = ("b", "__weakref__")
+
+        def __init__(self, b):
+            self.b = b
+
+    def _bind(st, k, buf):
+        """The registration lasts while the caller keeps the returned (true) value."""
+        _NEXT[0] += 1
+        ref = _BUFS[_NEXT[0]] = _Ref(buf)
+        st[k] = _NEXT[0]
+        return ref
 
 
 if not MICROPYTHON:  # the CPython twin; the board runs the viper one
 
-    def _tick_plain(st, s, raw, src):
+    def _tick_plain(st):
+        s = _BUFS[st[21]].b  # _I_SP, _I_RAW, _I_SRC (`_bind`)
+        raw = _BUFS[st[22]].b
+        src = _BUFS[st[23]].b
         if st[12]:  # _I_ROWS: the next row of the HAL's buffer into s (replayrow's loop)
             p = st[13]
             if p >= st[14]:
@@ -95,7 +157,7 @@ if not MICROPYTHON:  # the CPython twin; the board runs the viper one
         idx = st[0]
         sub = st[10]
         sec = st[11]
-        t = sec + st[16 + sub]  # _I_WORDS + sub: sub * 1000 // rate
+        t = sec + st[24 + sub]  # _I_WORDS + sub: sub * 1000 // rate
         st[1] = t
         sub += 1
         if sub == st[2]:
@@ -143,11 +205,26 @@ if not MICROPYTHON:  # the CPython twin; the board runs the viper one
             r |= 2
         if t >= st[7]:
             r |= 4
+        mode = st[16]  # _I_FEED
+        if mode == 1:
+            r |= 8
+        elif mode == 2:  # csm._foot_plain on the buffers `_bind` registered
+            S = _BUFS[st[18]].b
+            mv = memoryview(S)
+            rh = _foot_plain((S, mv[0:56], mv[56:112]), _BUFS[st[19]].b, _BUFS[st[20]].b, s)
+            if rh >= 0:  # -1: the quiet value
+                S[115] = rh
+                r |= 8
+        if st[17]:  # _I_EVN
+            r |= 16
         return r
 
 
 @micropython.viper
-def _tick_viper(st: ptr32, s: ptr16, raw: ptr8, src: ptr8) -> int:
+def _tick_viper(st: ptr32) -> int:
+    s = ptr16(int(st) + st[21] - 0x20000000)  # _I_SP, _I_RAW, _I_SRC (`_bind`)
+    raw = ptr8(int(st) + st[22] - 0x20000000)
+    src = ptr8(int(st) + st[23] - 0x20000000)
     # Widths: every word < 2^30 (see _I_*); t + 1000 and k * 2 * nch stay far below.
     if st[12]:
         p = st[13]
@@ -163,7 +240,7 @@ def _tick_viper(st: ptr32, s: ptr16, raw: ptr8, src: ptr8) -> int:
     idx = st[0]
     sub = st[10]
     sec = st[11]
-    t = sec + st[16 + sub]  # _I_WORDS + sub: sub * 1000 // rate
+    t = sec + st[24 + sub]  # _I_WORDS + sub: sub * 1000 // rate
     st[1] = t
     sub += 1
     if sub == st[2]:
@@ -211,6 +288,185 @@ def _tick_viper(st: ptr32, s: ptr16, raw: ptr8, src: ptr8) -> int:
         r |= 2
     if t >= st[7]:
         r |= 4
+    mode = st[16]  # _I_FEED
+    if mode == 1:
+        r |= 8
+    elif mode == 2:
+        # csm._foot_viper's body, line for line (smp is s, its `r` here `rx`), on the foot's
+        # buffers at st's address + st[18:21] - 2^29; tests/firmware/test_native_foot.py compares
+        # bytes and foot state with the foot fed by `feed` (csm._foot_viper) every sample
+        S = ptr32(int(st) + st[18] - 0x20000000)
+        T = ptr32(int(st) + st[19] - 0x20000000)
+        L = ptr16(int(st) + st[20] - 0x20000000)
+        rh = 0
+        o = 0
+        ch = S[112]
+        while o < 112:
+            P = ptr32(int(S) + o * 4)  # this sensor's state: P[k] is S[o + k]
+            x = (s[ch] & 0xFFFF) ^ 0x8000  # the count + 32768 (ptr16 loads zero-extend); 0: MISSING
+            P[22] = (P[22] + 1) & 0x3FFFFFFF
+            if x == 0:
+                x = P[0]
+                P[14] = 256
+            else:
+                P[0] = x
+            if x >= P[17]:
+                P[13] = 256
+            p = P[23]
+            P[23] = x
+            if p == 0:
+                p = x
+            dq = x - p
+            if P[14] == 256:
+                dq = 1
+            x = (x + p) >> 1
+            bmin = P[1]
+            bmax = P[2]
+            if x < bmin:
+                bmin = x
+            if x > bmax:
+                bmax = x
+            n = P[3] + 1
+            if n >= 32:
+                k = P[4]
+                P[40 + k] = bmin
+                P[48 + k] = bmax
+                k += 1
+                if k >= 8:
+                    k = 0
+                P[4] = k
+                lo = 65535
+                hi = 0
+                i = 0
+                while i < 8:
+                    v = P[40 + i]
+                    if v < lo and ((k - 1 - i) & 7) < P[36]:
+                        lo = v
+                    v = P[48 + i]
+                    if v > hi:
+                        hi = v
+                    i += 1
+                P[5] = lo
+                P[6] = hi
+                if P[7] < 8:
+                    P[7] = P[7] + 1
+                bmin = 65535
+                bmax = 0
+                n = 0
+            P[1] = bmin
+            P[2] = bmax
+            P[3] = n
+            lo = P[5]
+            hi = P[6]
+            if bmin < lo:
+                lo = bmin
+            if bmax > hi:
+                hi = bmax
+            c = P[34] + 1
+            if dq != 0 or x < hi:
+                c = 0
+            P[34] = c
+            if c == 12:
+                rx = P[23]
+                P[38] = 0
+                if rx == P[37]:
+                    P[38] = 1
+                P[37] = rx
+            if c >= 12 and P[38]:
+                P[35] = 256
+            rng = hi - lo
+            if P[35] > 0:
+                P[35] = P[35] - 1
+                if rng >= P[16]:
+                    rng += rng
+            flags = 0
+            if rng < P[16]:
+                flags = 1
+                rng = P[16]
+            y = ((x - lo) * 10000) // rng
+            y1 = P[8]
+            y2 = P[9]
+            y3 = P[10]
+            P[8] = y
+            P[9] = y1
+            P[10] = y2
+            P[21] = y
+            P[24] = y + 16384
+            P[25] = y1 + 16384
+            P[26] = y2 + 16384
+            P[27] = y3 + 16384
+            P[28] = y - y1 + 16384
+            P[29] = y - y2 + 16384
+            P[30] = y - y3 + 16384
+            P[31] = y1 - y2 + 16384
+            P[32] = y1 - y3 + 16384
+            P[33] = y2 - y3 + 16384
+            g = P[11]
+            if P[7] == 0:
+                flags |= 16
+            elif not (flags & 1):
+                base = 0
+                while base < 82:
+                    need = T[base]
+                    acc = 0
+                    rest = 163840  # (10 - j) * 16384 for feature j: the most the features left add
+                    F = ptr32(int(P) + 96)  # feature j + 16384: F[0] is P[24 + j]
+                    Q = ptr32(int(T) + base * 4 + 4)  # feature j's (mu, lim, r, q): Q[0:4]
+                    while rest:  # j < 10
+                        e = F[0] - Q[0]
+                        if e < 0:
+                            e = 0 - e
+                        if e < Q[1]:
+                            u = (e * Q[2]) >> Q[3]
+                            u *= u
+                            idx = u >> 13
+                            if idx < 1024:
+                                R = ptr16(int(L) + idx * 2)  # L[idx], L[idx + 1]: R[0], R[1]
+                                a = R[0]
+                                acc += a - (((a - R[1]) * ((u >> 7) & 63)) >> 6)
+                        rest -= 16384
+                        if acc + rest < need:
+                            break
+                        Q = ptr32(int(Q) + 16)
+                        F = ptr32(int(F) + 4)
+                    if acc >= need:
+                        if base == 0:
+                            g = 1
+                        else:
+                            g = 0
+                        break
+                    base += 41
+                c = P[12]
+                if (g == 1 and y < P[18]) or (g == 0 and y > P[19]):
+                    c += 1
+                else:
+                    c = 0
+                if c >= P[20]:
+                    g = 1 - g
+                    c = 0
+                    P[15] = 256
+                P[12] = c
+            P[11] = g
+            if P[13] > 0:
+                P[13] = P[13] - 1
+                flags |= 2
+            if P[14] > 0:
+                P[14] = P[14] - 1
+                flags |= 4
+            if P[15] > 0:
+                P[15] = P[15] - 1
+                flags |= 8
+            if o == 0:
+                rh = g | (flags << 1)
+            else:
+                rh = rh | ((g | (flags << 1)) << 8)
+            o += 56
+            ch = S[113]
+        if rh != S[114]:  # not the quiet value: the foot's `feed_native` takes it from S[115]
+            S[115] = rh
+            r |= 8
+    if st[17]:  # _I_EVN
+        r |= 16
     return r
 
 
@@ -224,9 +480,12 @@ def _no_feed(t, s):
 class EventRing:
     """Fixed-size event queue between processors (per sample) and the sender."""
 
-    def __init__(self, n=_EV_RING):
+    def __init__(self, n=_EV_RING, cnt=None):
+        """`cnt`: the one word that holds `count` (App: a word of its `_st`, so `step` tests
+        for queued events with one array load, not two attribute lookups)."""
         from array import array
 
+        self._c = array("i", [0]) if cnt is None else cnt
         self.t = array("i", [0] * n)
         self.code = bytearray(n)
         self.side = bytearray(n)
@@ -237,17 +496,26 @@ class EventRing:
         self.count = 0
         self.dropped = 0
 
+    @property
+    def count(self):
+        return self._c[0]
+
+    @count.setter
+    def count(self, v):
+        self._c[0] = v
+
     def push(self, t_ms, code, side, a, b):
-        if self.count >= self.n:
+        c = self._c
+        if c[0] >= self.n:
             self.dropped += 1
             return False
-        i = (self.head + self.count) % self.n
+        i = (self.head + c[0]) % self.n
         self.t[i] = t_ms
         self.code[i] = code
         self.side[i] = side
         self.a[i] = a
         self.b[i] = b
-        self.count += 1
+        c[0] += 1
         return True
 
 
@@ -281,7 +549,7 @@ class App:
         self.sw = P.FrameWriter(P.SAMPLES_HEADER + self.batch_n * 2 * self.nch, self.writer.seqbox)
         self._raw = self.sw.raw
         self._sw_enc = self.sw.enc
-        self.ring = EventRing()
+        self.ring = EventRing(cnt=memoryview(st)[_I_EVN:_I_EVN + 1])
         self.emit = self.ring.push
         self.boot_error = None
         self.updater = None  # gaitfw.update.Updater, attached by run()
@@ -291,10 +559,14 @@ class App:
         self._src = bytearray(1)
         bind = getattr(hal, "bind_cursor", None)
         if bind is not None:
-            self._src = bind(memoryview(st)[_I_POS:_I_WORDS])
+            self._src = bind(memoryview(st)[_I_POS:_I_RCH + 1])
             st[_I_ROWS] = 1
         else:
             self.step = self._step_hal  # a driver HAL reads every sample itself
+        self._binds = (_bind(st, _I_SP, self.sample), _bind(st, _I_RAW, self._raw),
+                       _bind(st, _I_SRC, self._src))
+        if not all(self._binds):
+            raise MemoryError("sample buffers 2^29 bytes apart")  # not within one heap
         try:
             self.processors = board.make_processors(self.emit, cfg)
         except Exception as exc:  # a bad calibration must not brick the board: stream raw
@@ -339,14 +611,30 @@ class App:
 
     @processors.setter
     def processors(self, procs):
-        """Replacing the processors (an update) also replaces the bound `feed`s step calls."""
+        """Replacing the processors (an update) also replaces the bound `feed`s step calls
+        and how `_tick` asks for them (`_I_FEED`). A lone processor with a `native()` (the
+        insole's FootProcessor) has its kernel run inside `_tick`, on its buffers found by
+        address; its `feed_native` then runs only on a sample that changes something."""
+        st = self._st
+        st[_I_FEED] = _FEED_NONE
         self._procs = procs
+        self._native = None
         if not procs:
             self._feed = _no_feed
+            return
+        nat = procs[0].native() if len(procs) == 1 and hasattr(procs[0], "native") else None
+        if nat is not None:
+            nat = (nat, _bind(st, _I_FS, nat[0]), _bind(st, _I_FT, nat[1]), _bind(st, _I_FL, nat[2]))
+        if nat is not None and all(nat):
+            self._native = nat  # keeps the buffers alive while `_tick` follows their addresses
+            self._feed = procs[0].feed_native
+            st[_I_FEED] = _FEED_FOOT
         elif len(procs) == 1:
             self._feed = procs[0].feed
+            st[_I_FEED] = _FEED_ALL
         else:
             self._feed = self._feed_all
+            st[_I_FEED] = _FEED_ALL
 
     def _feed_all(self, t, s):
         for p in self._procs:
@@ -525,56 +813,66 @@ class App:
 
     # -- the sample path ----------------------------------------------------------------
 
-    def step(self):
+    def step(self, _tk=_tick):
         """Take one sample through HAL, processors and framing. False when the HAL ended.
 
         Why this shape: each Python operation here costs ~100 instructions on the board, so
-        the row read (a HAL with a row buffer), the clock, the SAMPLES framing and header and
-        the due checks are one native call (`_tick`) and the processors one bound `feed`; the
-        HAL itself runs only to refill its buffer (`_read_tick`). Few locals on purpose: a bytecode function whose
-        locals + stack exceed 11 slots gets its frame from the heap on every call (MicroPython's
-        VM_MAX_STATE_ON_STACK), ~2 600 instructions for the allocation and free."""
-        s = self.sample
+        the row read (a HAL with a row buffer), the clock, the SAMPLES framing and header, the
+        due checks and, on the insole, the foot's kernel are one native call (`_tick`, its
+        buffers found through `_st`), which answers 0 on most samples; the processors' bound
+        `feed` runs when `_tick` asks (`_R_FEED`: every sample, or a foot sample that changes
+        something); the HAL itself runs only to refill its buffer (`_read_tick`). Few locals on
+        purpose: a bytecode function whose locals + stack exceed 11 slots gets its frame from
+        the heap on every call (MicroPython's VM_MAX_STATE_ON_STACK), ~2 600 instructions for
+        the allocation and free. `_tk`: `_tick` as a default argument, copied into the frame
+        where a global costs a dictionary lookup (~80 instructions a sample)."""
         st = self._st
-        r = _tick(st, s, self._raw, self._src)
-        if r < 0:  # the sample was not read natively: through the HAL, then the tick
-            r = self._read_tick(s)
-            if r < 0:
-                return False
-        self._feed(st[_I_T], s)
-        if r & _R_FLUSH:
-            self._flush_batch()
-        if self.ring.count:
-            self._drain_events()
-        if r > _R_FLUSH:
-            if r & _R_STATUS:
-                st[_I_NEXT_STATUS] += _STATUS_EVERY_MS
-                self.send_status()
-            if r & _R_HELLO:
-                st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
-                self.send_hello()
+        r = _tk(st)
+        if r:  # most samples: 0 (no frame to send, nothing changed, nothing due)
+            if r < 0:  # the sample was not read natively: through the HAL, then the tick
+                r = self._read_tick(self.sample)
+                if r < 0:
+                    return False
+            if r & _R_FEED:
+                self._feed(st[_I_T], self.sample)
+                if st[_I_EVN]:  # events from the processors
+                    r |= _R_EVENTS
+            if r & _R_FLUSH:
+                self._flush_batch()
+            if r & _R_EVENTS:
+                self._drain_events()
+            if r & _R_DUE:
+                if r & _R_STATUS:
+                    st[_I_NEXT_STATUS] += _STATUS_EVERY_MS
+                    self.send_status()
+                if r & _R_HELLO:
+                    st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
+                    self.send_hello()
         return True
 
     def _step_hal(self):
         """`step` on a HAL without a row buffer (the board drivers): the HAL reads, `_tick`
         frames; the rest as `step`."""
-        s = self.sample
-        if not self._read(s):
+        if not self._read(self.sample):
             return False
         st = self._st
-        r = _tick(st, s, self._raw, self._src)
-        self._feed(st[_I_T], s)
-        if r & _R_FLUSH:
-            self._flush_batch()
-        if self.ring.count:
-            self._drain_events()
-        if r > _R_FLUSH:
-            if r & _R_STATUS:
-                st[_I_NEXT_STATUS] += _STATUS_EVERY_MS
-                self.send_status()
-            if r & _R_HELLO:
-                st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
-                self.send_hello()
+        r = _tick(st)
+        if r:
+            if r & _R_FEED:
+                self._feed(st[_I_T], self.sample)
+                if st[_I_EVN]:  # events from the processors
+                    r |= _R_EVENTS
+            if r & _R_FLUSH:
+                self._flush_batch()
+            if r & _R_EVENTS:
+                self._drain_events()
+            if r & _R_DUE:
+                if r & _R_STATUS:
+                    st[_I_NEXT_STATUS] += _STATUS_EVERY_MS
+                    self.send_status()
+                if r & _R_HELLO:
+                    st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
+                    self.send_hello()
         return True
 
     def _read_tick(self, s):
@@ -585,7 +883,7 @@ class App:
         st = self._st
         rows = st[_I_ROWS]
         st[_I_ROWS] = 0
-        r = _tick(st, s, self._raw, self._src)
+        r = _tick(st)
         st[_I_ROWS] = rows
         return r
 

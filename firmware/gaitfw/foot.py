@@ -37,6 +37,7 @@ _MIN_PHASE = const(6)  # samples a stance or swing must last before it may end
 _TW = const(5)  # t_W = 50 ms at 100 Hz
 _S_LEN = const(56)  # csm._S_LEN: words of one sensor's state
 _QUIET = const(114)  # 2 * _S_LEN + 2: the quiet value's word in _S2
+_RES = const(115)  # the native tick's kernel result (app._tick_viper, `feed_native`)
 
 # foot statuses (paper)
 ON_GROUND = const(3)
@@ -52,8 +53,9 @@ class FootProcessor:
                  sensor_events=False, heel_ch=0, ball_ch=1):
         self.emit = emit
         self.side = side
-        # both sensors' state in one array (heel, ball, channels, quiet value: csm._foot_viper)
-        self._S2 = array("i", [0] * (2 * _S_LEN + 3))
+        # both sensors' state in one array (heel, ball, channels, quiet value: csm._foot_viper;
+        # the native tick's result: app._tick_viper)
+        self._S2 = array("i", [0] * (2 * _S_LEN + 4))
         mv = memoryview(self._S2)
         self.heel = csm.SensorCSM(templates, params, use_viper, state=mv[0:_S_LEN])
         self.ball = csm.SensorCSM(templates, params, use_viper, state=mv[_S_LEN:2 * _S_LEN])
@@ -146,6 +148,20 @@ class FootProcessor:
         r = self._k(self._kS, self._T, self._L, sample)
         if r >= 0:
             self._feed_slow(t_ms, r & 0xFF, r >> 8)
+
+    def native(self):
+        """(state, templates, exp table) for the App's native tick, which runs this foot's
+        kernel itself (app._tick_viper: csm._foot_viper's body) and calls `feed_native` only
+        when the result is not the quiet value: no bytecode call on a quiet sample. None when
+        the kernel is not the platform's own (a plain kernel on the board: tests)."""
+        if self.heel._kernel is not csm.step:
+            return None
+        return self._S2, self._T, self._L
+
+    def feed_native(self, t_ms, sample):
+        """`feed` after the App's native tick ran the kernel: its result is in `_S2`."""
+        r = self._S2[_RES]
+        self._feed_slow(t_ms, r & 0xFF, r >> 8)
 
     def _feed_slow(self, t_ms, rh, rb):
         """The whole per-sample state machine (any change, flag or pending contact change)."""

@@ -135,8 +135,10 @@ def test_framing_and_tick_fit_32_bits() -> None:
     smp = array("h", [-32768, 32767] * 7)
     src = bytes([0xFF, 0x7F, 0x00, 0x80] * 7 * 128)  # full-scale rows, read natively
     st[12], st[15] = 1, 14  # _I_ROWS, channels per row
+    keep = [app._bind(st, k, b) for k, b in ((app._I_SP, smp), (app._I_RAW, raw), (app._I_SRC, src))]
+    assert all(keep)  # the CPython twin finds the buffers while `keep` holds them, as App does
     for _ in range(300):
-        r = tick(st, smp, raw, src)
+        r = tick(st)
         if r < 0:
             st[13], st[14] = 0, len(src)  # the HAL's refill
         elif r & 1:

@@ -193,6 +193,58 @@ def test_fused_foot_kernel_viper_equals_plain_micropython(mpy, tmp_path, huang_s
     assert n_events > 50 and lines[0].split()[1:] == lines[1].split()[1:]
 
 
+MPY_FUSED_RAW = """from array import array
+from gaitfw import csm
+S2 = {}
+for v in (True, False):
+    S2[v] = array('i', [0] * 115)
+    mv = memoryview(S2[v])
+    for o in (0, 56):
+        sc = csm.SensorCSM(T, P, use_viper=False, state=mv[o:o + 56])
+    S2[v][112] = 0
+    S2[v][113] = 1
+L = csm.lut()
+args = {True: S2[True], False: (S2[False], memoryview(S2[False])[0:56], memoryview(S2[False])[56:112])}
+diff = 0
+seen = 0
+for i in range(3 * n):
+    k = i % n
+    sample[0] = heel[k]
+    sample[1] = ball[k]
+    if 1500 < i < 2100:
+        sample[0] = 1234
+    if 2500 < i < 2600 and i % 3 == 0:
+        sample[1] = csm.MISSING
+    if 3000 < i < 3300 or 3500 < i < 3600:
+        sample[0] = 32767
+    if 3300 <= i < 3400:
+        sample[1] = -32767
+    if i % 7 == 0:  # a quiet value now and then: the -1 answer must agree too
+        S2[True][114] = S2[False][114] = seen
+    rv = csm._foot_viper(S2[True], T, L, sample)
+    rp = csm._foot_plain(args[False], T, L, sample)
+    if rv != rp or S2[True] != S2[False]:  # the result and every state word, every sample
+        diff += 1
+    if rv >= 0:
+        seen = rv
+print('diff', diff, 'state', list(S2[True]) == list(S2[False]))
+"""
+
+
+@pytest.mark.micropython
+def test_fused_foot_kernel_result_and_state_bit_exact_micropython(mpy, tmp_path, huang_streams):
+    """csm._foot_viper (per-sensor base pointers, walking template pointers) against the
+    plain twin, every sample's packed result and every state word, under MicroPython,
+    through flat, missing and saturated input (the event test above sees only changes)."""
+    h = _stream(huang_streams, "N03_2", "left_heel")
+    b = _stream(huang_streams, "N03_2", "left_ball")
+    write_counts(tmp_path / "h.bin", h.counts)
+    write_counts(tmp_path / "b.bin", b.counts)
+    out = mpy(csm_preamble(SHIPPED, len(h.counts), tmp_path / "h.bin", tmp_path / "b.bin")
+              + MPY_FUSED_RAW)
+    assert out.strip().splitlines()[-1] == "diff 0 state True", out
+
+
 FAULTED = [("saturation", 3), ("saturation", 4), ("drift", 3), ("creep", 4), ("dropped", 3)]
 
 
