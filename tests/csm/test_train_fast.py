@@ -1,0 +1,77 @@
+"""The training search's fast fitness path against the plain reference it replaced.
+
+Why: `train._flags` prunes columns with a lower bound of each Gaussian deficit before the
+reference's exact float32 arithmetic; it must flag exactly what `_flags_reference` flags, so
+that a seeded training gives the same templates as before (docs/csm.md, LOSO section).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gaitloop.csm import train as tr
+
+SUBSET = ("N01_2", "N04_4", "N11_3")
+
+
+@pytest.fixture(scope="module")
+def small(huang_streams):
+    return [s for s in huang_streams if s.recording in SUBSET and s.usable]
+
+
+def _candidates(p: tr._Problem, shipped_t, rng: np.random.Generator, n: int):
+    """Candidates of every regime the search visits: the seeded start, uniform ones, and
+    converged ones around the shipped templates (eps near its bound, little pruning)."""
+    for i in range(n):
+        r = i % 3
+        if r == 0:
+            mu = p.stat_mu + rng.normal(0, 0.5, 10) * p.stat_sd
+            de = p.stat_sd * np.exp(rng.uniform(-1, 1, 10))
+        elif r == 1:
+            mu = rng.uniform(tr._MU_LO, tr._MU_HI)
+            de = np.exp(rng.uniform(np.log(20), np.log(800), 10))
+        else:
+            mu = shipped_t.mu + rng.normal(0, 10, 10)
+            de = shipped_t.delta * np.exp(rng.normal(0, 0.05, 10))
+        eps = rng.uniform(0.05, tr.EPS_MAX) if r < 2 else min(shipped_t.eps + 0.0, tr.EPS_MAX)
+        yield (np.clip(mu, tr._MU_LO, tr._MU_HI), np.clip(de, tr._DELTA_LO, tr._DELTA_HI), eps)
+
+
+def test_deficit_lower_bound_never_exceeds_the_deficit():
+    z = np.concatenate([np.linspace(0, 5, 2001), np.geomspace(5, 1e6, 200)]).astype(np.float32)
+    col = np.sqrt(z).astype(np.float32)
+    lb = tr._deficit_lb(col, np.float32(0.0), np.float32(1.0)).astype(np.float64)
+    true = 1.0 - np.exp(-col.astype(np.float64) ** 2)
+    assert np.all(lb <= true + 1e-6)
+    assert np.max(true - lb) < 0.05  # tight enough to prune
+
+
+@pytest.mark.parametrize("kind", ["on", "off"])
+def test_fast_flags_and_fitness_equal_the_reference(small, shipped, kind, monkeypatch):
+    p = tr._build(small, kind)
+    rng = np.random.default_rng(7)
+    fast, ref = [], []
+    n_flags = 0
+    for mu, de, eps in _candidates(p, getattr(shipped, kind), rng, 45):
+        a = tr._flags(p.F, mu, de, eps, p.probe)
+        b = tr._flags_reference(p.F, mu, de, eps)
+        assert np.array_equal(a, b)
+        n_flags += int(b.sum())
+        fast.append(tr._fitness(p, mu, de, eps, 0.01))
+    monkeypatch.setattr(tr, "_flags", lambda F, mu, d, e, probe=None: tr._flags_reference(F, mu, d, e))
+    rng = np.random.default_rng(7)
+    for mu, de, eps in _candidates(p, getattr(shipped, kind), rng, 45):
+        ref.append(tr._fitness(p, mu, de, eps, 0.01))
+    assert n_flags > 1000  # the candidates do flag: the comparison is not of empty masks
+    np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-12)
+
+
+def test_seeded_training_gives_the_same_templates(small, monkeypatch):
+    fast = tr.CSMTrainer(8, 4, seed=3, progress=False).fit(small)
+    monkeypatch.setattr(tr, "_flags", lambda F, mu, d, e, probe=None: tr._flags_reference(F, mu, d, e))
+    ref = tr.CSMTrainer(8, 4, seed=3, progress=False).fit(small)
+    assert fast.history_ == ref.history_
+    for k in ("on", "off"):
+        a, b = getattr(fast.templates_, k), getattr(ref.templates_, k)
+        assert np.array_equal(a.mu, b.mu) and np.array_equal(a.delta, b.delta) and a.eps == b.eps
