@@ -75,3 +75,53 @@ def test_seeded_training_gives_the_same_templates(small, monkeypatch):
     for k in ("on", "off"):
         a, b = getattr(fast.templates_, k), getattr(ref.templates_, k)
         assert np.array_equal(a.mu, b.mu) and np.array_equal(a.delta, b.delta) and a.eps == b.eps
+
+
+def _tool():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "csm_subjects.py"
+    spec = importlib.util.spec_from_file_location("csm_subjects", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_fold_groups_leave_each_subject_out_once():
+    subs = [f"N{i:02d}" for i in range(20, 0, -1)]
+    g = _tool().fold_groups(subs, 20)
+    assert g == [[s] for s in sorted(subs)]
+    g3 = _tool().fold_groups(subs, 3)
+    assert sorted(sum(g3, [])) == sorted(subs) and [len(x) for x in g3] == [7, 7, 6]
+    with pytest.raises(ValueError):
+        _tool().fold_groups(subs, 21)
+
+
+def test_subjects_tool_resumes_from_saved_folds(huang_dir, tmp_path, capsys):
+    """A rerun reuses the fold templates already trained with the same budget, and the
+    output says how many folds it holds (a cut-short run is marked incomplete)."""
+    import json
+
+    d = tmp_path / "two"
+    d.mkdir()
+    for name in ("N01_2", "N11_3"):
+        for ext in (".mat", ".ini"):
+            (d / f"{name}{ext}").symlink_to(huang_dir / f"{name}{ext}")
+    out = tmp_path / "loso.json"
+    args = ["--data", str(d), "--folds", "2", "--max-gen", "1", "--pop-size", "4", "--out", str(out)]
+    mod = _tool()
+    assert mod.main(args) == 0
+    first = json.loads(out.read_text())
+    assert first["complete"] and first["folds"]["done"] == 2 and first["folds"]["max_gen"] == 1
+    saved = sorted(p.name for p in (tmp_path / "loso_folds").iterdir())
+    assert saved == ["fold1.json", "fold2.json"]
+    capsys.readouterr()
+    assert mod.main(args) == 0
+    assert capsys.readouterr().err.count("reusing") == 2
+    assert json.loads(out.read_text())["subjects"] == first["subjects"]
+    # another budget is another training: nothing is reused
+    args2 = [*args]
+    args2[args2.index("--max-gen") + 1] = "2"
+    assert mod.main(args2) == 0
+    assert "reusing" not in capsys.readouterr().err
