@@ -16,7 +16,9 @@ order into K groups and templates are trained for each fold (seeded).
 Why resumable: a LOSO run takes hours, so each fold's templates are saved to `--fold-dir`
 (default: next to `--out`) as soon as they are trained and reused on a rerun with the same
 budget, and `--out` is rewritten after every fold with `"complete": false` until the last
-one: a run cut short still leaves every finished fold's per-subject rows.
+one: a run cut short still leaves every finished fold's per-subject rows. A second process
+with `--reverse` (and its own `--out`) on the same `--fold-dir` trains from the other end and
+reuses what the first has saved; a last run with both done only scores (seconds per fold).
 Output: {"subjects": {S: {METHOD: {E1..E4, ...}, "templates": file}}, "pooled": {...},
 "folds": {...}, "complete": bool}.
 """
@@ -48,7 +50,8 @@ def _fold_templates(streams: list, groups: list[list[str]], a: argparse.Namespac
     from gaitloop.csm.train import CSMTrainer
 
     budget = {"max_gen": a.max_gen, "pop_size": a.pop_size, "seed": a.seed}
-    for k, test in enumerate(groups):
+    order = list(enumerate(groups))
+    for k, test in (order[::-1] if a.reverse else order):
         name = f"fold{k + 1}"
         path = fold_dir / f"{name}.json"
         train = [s for s in streams if s.subject not in test]
@@ -80,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--fold-dir", type=Path, help="where fold templates are kept (resume)")
+    ap.add_argument("--reverse", action="store_true",
+                    help="train folds last to first: a second worker on the same --fold-dir")
     a = ap.parse_args(argv)
 
     from gaitloop.csm.baselines import Baselines
