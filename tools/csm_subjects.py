@@ -20,7 +20,7 @@ one: a run cut short still leaves every finished fold's per-subject rows. A seco
 with `--reverse` (and its own `--out`) on the same `--fold-dir` trains from the other end and
 reuses what the first has saved; a last run with both done only scores (seconds per fold).
 Output: {"subjects": {S: {METHOD: {E1..E4, ...}, "templates": file}}, "pooled": {...},
-"folds": {...}, "complete": bool}.
+"folds": {...}, "complete": bool}. `--table OUT.json` prints the docs/csm.md table from it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,22 @@ def fold_groups(subjects: list[str], k: int) -> list[list[str]]:
         raise ValueError(f"--folds must be 1-{len(subjects)} for {len(subjects)} subjects")
     subs = sorted(subjects)
     return [subs[i::k] for i in range(k)]
+
+
+def table(res: dict) -> str:
+    """The docs/csm.md per-subject table (subjects above 15 % CSM E1 in bold) from the JSON."""
+    lines = ["| subject | templates | steps | CSM fixed E1 / E2 / E3 / E4 | PM E1 / E4 "
+             "| STTTA E1 / E4 | threshold E1 / E4 |", "|---|---|---:|---|---|---|---|"]
+    rows = [*sorted(res["subjects"].items()), (f"pooled ({len(res['subjects'])} subjects)",
+                                               {**res["pooled"], "templates": ""})]
+    for s, r in rows:
+        c = r["csm_fixed"]
+        name = f"**{s}**" if s in res["subjects"] and c["E1"] > 15 else s
+        lines.append(f"| {name} | {r['templates']} | {c['n_steps']} | {c['E1']:.1f} / "
+                     f"{c['E2']:.1f} / {c['E3']:.1f} / {c['E4']:.2f} | " + " | ".join(
+                         f"{r[m]['E1']:.1f} / {r[m]['E4']:.2f}" for m in ("pm", "sttta", "threshold"))
+                     + " |")
+    return "\n".join(lines)
 
 
 def _fold_templates(streams: list, groups: list[list[str]], a: argparse.Namespace,
@@ -75,17 +91,23 @@ def _fold_templates(streams: list, groups: list[list[str]], a: argparse.Namespac
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True, type=Path)
+    ap.add_argument("--data", type=Path)
     ap.add_argument("--templates", help="comma-separated template files (default: train folds)")
     ap.add_argument("--folds", type=int, default=20, help="folds to train when no --templates")
     ap.add_argument("--max-gen", type=int, default=50)
     ap.add_argument("--pop-size", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--fold-dir", type=Path, help="where fold templates are kept (resume)")
     ap.add_argument("--reverse", action="store_true",
                     help="train folds last to first: a second worker on the same --fold-dir")
+    ap.add_argument("--table", type=Path, help="only print the markdown table of this output")
     a = ap.parse_args(argv)
+    if a.table:
+        print(table(json.loads(a.table.read_text())))
+        return 0
+    if a.data is None or a.out is None:
+        ap.error("--data and --out are required (unless --table)")
 
     from gaitloop.csm.baselines import Baselines
     from gaitloop.csm.errors import CSMError

@@ -120,6 +120,10 @@ def test_subjects_tool_resumes_from_saved_folds(huang_dir, tmp_path, capsys):
     assert mod.main(args) == 0
     assert capsys.readouterr().err.count("reusing") == 2
     assert json.loads(out.read_text())["subjects"] == first["subjects"]
+    rows = mod.table(first).splitlines()
+    assert len(rows) == 2 + 2 + 1 and rows[-1].startswith("| pooled (2 subjects) |")
+    n01 = first["subjects"]["N01"]["csm_fixed"]
+    assert rows[2].startswith("| ") and f"| {n01['n_steps']} | {n01['E1']:.1f} / " in rows[2]
     # another budget is another training: nothing is reused
     args2 = [*args]
     args2[args2.index("--max-gen") + 1] = "2"
