@@ -67,7 +67,9 @@ def _fold_templates(streams: list, groups: list[list[str]], a: argparse.Namespac
 
     budget = {"max_gen": a.max_gen, "pop_size": a.pop_size, "seed": a.seed}
     order = list(enumerate(groups))
-    for k, test in (order[::-1] if a.reverse else order):
+    order = order[::-1] if a.reverse else order
+    first = [k for k, _ in order].index(a.start - 1) if a.start else 0
+    for k, test in order[first:] + order[:first]:
         name = f"fold{k + 1}"
         path = fold_dir / f"{name}.json"
         train = [s for s in streams if s.subject not in test]
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fold-dir", type=Path, help="where fold templates are kept (resume)")
     ap.add_argument("--reverse", action="store_true",
                     help="train folds last to first: a second worker on the same --fold-dir")
+    ap.add_argument("--start", type=int, help="begin at this fold (1-based), then wrap: a third worker")
     ap.add_argument("--table", type=Path, help="only print the markdown table of this output")
     a = ap.parse_args(argv)
     if a.table:
@@ -130,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         try:
             groups = fold_groups(subjects, a.folds)
+            if a.start is not None and not 1 <= a.start <= len(groups):
+                raise ValueError(f"--start must be 1-{len(groups)}")
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -124,6 +124,12 @@ def test_subjects_tool_resumes_from_saved_folds(huang_dir, tmp_path, capsys):
     assert len(rows) == 2 + 2 + 1 and rows[-1].startswith("| pooled (2 subjects) |")
     n01 = first["subjects"]["N01"]["csm_fixed"]
     assert rows[2].startswith("| ") and f"| {n01['n_steps']} | {n01['E1']:.1f} / " in rows[2]
+    # workers on one fold dir: --reverse / --start only change the order of the folds
+    for extra, want in ((["--reverse"], ["fold2/2", "fold1/2"]), (["--start", "2"], ["fold2/2", "fold1/2"])):
+        assert mod.main([*args, *extra]) == 0
+        err = capsys.readouterr().err
+        assert [ln.split(":")[0] for ln in err.splitlines() if ln.startswith("fold")] == want
+        assert json.loads(out.read_text())["subjects"] == first["subjects"]
     # another budget is another training: nothing is reused
     args2 = [*args]
     args2[args2.index("--max-gen") + 1] = "2"
