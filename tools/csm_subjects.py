@@ -84,6 +84,9 @@ def _fold_templates(streams: list, groups: list[list[str]], a: argparse.Namespac
                 print(f"{name}/{len(groups)}: reusing {path}", file=sys.stderr, flush=True)
                 yield name, tpl
                 continue
+        if a.no_train:
+            print(f"{name}/{len(groups)}: not trained yet, skipped", file=sys.stderr, flush=True)
+            continue
         print(f"{name}/{len(groups)}: training without {','.join(test)}", file=sys.stderr,
               flush=True)
         m = CSMTrainer(a.pop_size, a.max_gen, a.seed, progress=False).fit(train)
@@ -103,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fold-dir", type=Path, help="where fold templates are kept (resume)")
     ap.add_argument("--reverse", action="store_true",
                     help="train folds last to first: a second worker on the same --fold-dir")
+    ap.add_argument("--no-train", action="store_true",
+                    help="only score the folds already in --fold-dir (collect the workers' run)")
     ap.add_argument("--start", type=int, help="begin at this fold (1-based), then wrap: a third worker")
     ap.add_argument("--table", type=Path, help="only print the markdown table of this output")
     a = ap.parse_args(argv)
@@ -177,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{sub}: csm_fixed E1 {per[sub]['csm_fixed']['E1']:.1f} "
                   f"E4 {per[sub]['csm_fixed']['E4']:.2f}", file=sys.stderr, flush=True)
         write(False)
-    out = write(True)
+    out = write(n_done == n_folds)
     print(json.dumps({"pooled": {m: {k: out["pooled"][m][k] for k in ("E1", "E4")}
                                  for m in METHODS}, "worst_csm_E1": out["worst_csm_E1"]}))
     return 0

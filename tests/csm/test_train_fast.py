@@ -135,3 +135,10 @@ def test_subjects_tool_resumes_from_saved_folds(huang_dir, tmp_path, capsys):
     args2[args2.index("--max-gen") + 1] = "2"
     assert mod.main(args2) == 0
     assert "reusing" not in capsys.readouterr().err
+    # collecting the workers' run: a fold not trained yet is skipped, never trained
+    (tmp_path / "loso_folds" / "fold1.json").unlink()
+    assert mod.main([*args2, "--no-train"]) == 0
+    part = json.loads(out.read_text())
+    assert "fold1/2: not trained yet" in capsys.readouterr().err
+    assert not part["complete"] and part["not_scored"] == ["N01"] and part["folds"]["done"] == 1
+    assert not (tmp_path / "loso_folds" / "fold1.json").exists()
