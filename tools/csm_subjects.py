@@ -18,7 +18,9 @@ Why resumable: a LOSO run takes hours, so each fold's templates are saved to `--
 budget, and `--out` is rewritten after every fold with `"complete": false` until the last
 one: a run cut short still leaves every finished fold's per-subject rows. A second process
 with `--reverse` (and its own `--out`) on the same `--fold-dir` trains from the other end and
-reuses what the first has saved; a last run with both done only scores (seconds per fold).
+reuses what the first has saved (a fold being trained is claimed with a `foldK.lock` holding
+the worker's pid, so workers never train the same fold); a last run with `--no-train` only
+scores the saved folds (seconds per fold).
 Output: {"subjects": {S: {METHOD: {E1..E4, ...}, "templates": file}}, "pooled": {...},
 "folds": {...}, "complete": bool}. `--table OUT.json` prints the docs/csm.md table from it.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +61,30 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def _take(lock: Path) -> bool:
+    """Claim a fold for this process; False while a live process holds it (a stale lock of
+    a killed worker is taken over)."""
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text() or 0)
+                os.kill(pid, 0)
+                if pid != os.getpid():
+                    return False
+            except (ValueError, ProcessLookupError, FileNotFoundError):
+                pass
+            except PermissionError:
+                return False
+            lock.unlink(missing_ok=True)
+            continue
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+    return False
+
+
 def _fold_templates(streams: list, groups: list[list[str]], a: argparse.Namespace,
                     fold_dir: Path) -> Iterator[tuple[str, object]]:
     """Train (or reuse a saved) template pair per fold, lazily, so each is scored at once."""
@@ -87,10 +114,16 @@ def _fold_templates(streams: list, groups: list[list[str]], a: argparse.Namespac
         if a.no_train:
             print(f"{name}/{len(groups)}: not trained yet, skipped", file=sys.stderr, flush=True)
             continue
+        lock = fold_dir / f"{name}.lock"
+        if not _take(lock):
+            print(f"{name}/{len(groups)}: another worker is training it, skipped",
+                  file=sys.stderr, flush=True)
+            continue
         print(f"{name}/{len(groups)}: training without {','.join(test)}", file=sys.stderr,
               flush=True)
         m = CSMTrainer(a.pop_size, a.max_gen, a.seed, progress=False).fit(train)
         m.templates_.save(path)
+        lock.unlink(missing_ok=True)
         yield name, m.templates_
 
 

@@ -102,6 +102,7 @@ def test_subjects_tool_resumes_from_saved_folds(huang_dir, tmp_path, capsys):
     """A rerun reuses the fold templates already trained with the same budget, and the
     output says how many folds it holds (a cut-short run is marked incomplete)."""
     import json
+    import os
 
     d = tmp_path / "two"
     d.mkdir()
@@ -135,6 +136,16 @@ def test_subjects_tool_resumes_from_saved_folds(huang_dir, tmp_path, capsys):
     args2[args2.index("--max-gen") + 1] = "2"
     assert mod.main(args2) == 0
     assert "reusing" not in capsys.readouterr().err
+    # a fold claimed by a live worker is left to it; a dead worker's claim is taken over
+    (tmp_path / "loso_folds" / "fold1.json").unlink()
+    lock = tmp_path / "loso_folds" / "fold1.lock"
+    lock.write_text(str(os.getppid()))
+    assert mod.main(args2) == 0
+    assert "fold1/2: another worker is training it" in capsys.readouterr().err
+    assert json.loads(out.read_text())["not_scored"] == ["N01"] and lock.exists()
+    lock.write_text("999999999")
+    assert mod.main(args2) == 0
+    assert "fold1/2: training" in capsys.readouterr().err and not lock.exists()
     # collecting the workers' run: a fold not trained yet is skipped, never trained
     (tmp_path / "loso_folds" / "fold1.json").unlink()
     assert mod.main([*args2, "--no-train"]) == 0
