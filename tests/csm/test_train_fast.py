@@ -153,3 +153,17 @@ def test_subjects_tool_resumes_from_saved_folds(huang_dir, tmp_path, capsys):
     assert "fold1/2: not trained yet" in capsys.readouterr().err
     assert not part["complete"] and part["not_scored"] == ["N01"] and part["folds"]["done"] == 1
     assert not (tmp_path / "loso_folds" / "fold1.json").exists()
+
+
+def test_docs_loso_table_is_the_committed_result():
+    """docs/csm.md's LOSO table is what `csm_subjects.py --table docs/csm_loso.json` prints,
+    and that result is the complete 20-fold run."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    res = json.loads((root / "docs" / "csm_loso.json").read_text())
+    assert res["complete"] and res["not_scored"] == [] and res["folds"]["done"] == 20
+    assert len(res["subjects"]) == 20 and len({r["templates"] for r in res["subjects"].values()}) == 20
+    doc = (root / "docs" / "csm.md").read_text()
+    assert _tool().table(res) in doc
