@@ -3,7 +3,7 @@
     .venv/bin/python tools/csm_subjects.py --data ../shared/data/huang_gait_phase/events_and_forces \
         --templates models/csm_default.json,models/csm_n11_n20.json --out docs/csm_subjects.json
     OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python tools/csm_subjects.py \
-        --data ../shared/data/huang_gait_phase/events_and_forces --folds 20 --max-gen 30 \
+        --data ../shared/data/huang_gait_phase/events_and_forces --folds 20 --max-gen 40 \
         --out docs/csm_loso.json --fold-dir docs/csm_loso_folds
 
 Why a script: a cross-subject evaluation needs one template training per fold (minutes per
