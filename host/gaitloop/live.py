@@ -95,6 +95,7 @@ class LiveView:
         self.extra = list(extra)  # more one-line summaries (e.g. two knee sleeves' steps)
         session.sinks.append(self.steps)
         self.changed = False  # a frame arrived since the last draw (`Redraw`)
+        self._events_table = _Rendered()  # drawn again only when its rows change
 
     def _on_message(self, link: int, ch: BoardChannel, frame: Frame, msg: object) -> None:
         self.changed = True
@@ -138,12 +139,7 @@ class LiveView:
         values = Table(title="latest values", show_header=False, expand=False)
         values.add_column("board", no_wrap=True, min_width=name_w)
         values.add_column("values", overflow="fold")
-        events = Table(title="latest events", show_header=True, expand=False)
-        events.add_column("board", no_wrap=True, min_width=name_w)
-        events.add_column("t (s)", justify="right", no_wrap=True)
-        events.add_column("side", no_wrap=True)
-        events.add_column("event", no_wrap=True)
-        events.add_column("values", overflow="fold")
+        event_rows: list[tuple[str, ...]] = []
         for ch in chans:
             st = ch.state
             h = st.hello
@@ -159,13 +155,51 @@ class LiveView:
             )
             values.add_row(names[ch.id], self._latest(ch) or "-")
             for t_ms, ev in self._events.get(ch.id, ()):
-                events.add_row(names[ch.id], f"{t_ms / 1000:.2f}", side_text(ev.side), ev.name,
-                               event_text(ev, diagnostics=False))
+                event_rows.append((names[ch.id], f"{t_ms / 1000:.2f}", side_text(ev.side), ev.name,
+                                   event_text(ev, diagnostics=False)))
         legend = Text("rate: the board's sample rate x replay speed (its clock per wall second); "
                       "gaps: frames/samples lost; crc: frames failing CRC; t: board time; "
                       "Ctrl-C to stop", style="dim")
         lines = [Text(t) for t in (f() for f in self.extra) if t]
-        return Group(table, values, events, Text(self.steps.text()), *lines, legend)
+        self._events_table.set((name_w, *event_rows), lambda: _events_table(name_w, event_rows))
+        return Group(table, values, self._events_table, Text(self.steps.text()), *lines, legend)
+
+
+def _events_table(name_w: int, rows: list[tuple[str, ...]]) -> Table:
+    events = Table(title="latest events", show_header=True, expand=False)
+    events.add_column("board", no_wrap=True, min_width=name_w)
+    events.add_column("t (s)", justify="right", no_wrap=True)
+    events.add_column("side", no_wrap=True)
+    events.add_column("event", no_wrap=True)
+    events.add_column("values", overflow="fold")
+    for row in rows:
+        events.add_row(*row)
+    return events
+
+
+class _Rendered:
+    """A renderable whose segments are kept until its content key changes.
+
+    Why: rich takes ~10-15 ms of CPU to lay out the events table (12 rows, a folding column),
+    more than half of a whole draw, and its rows change only when an event arrives (a few
+    times a second), while the table is drawn on every frame (`Redraw`)."""
+
+    def __init__(self) -> None:
+        self.key: Any = None
+        self.make: Callable[[], Any] | None = None
+        self._segments: list[Any] = []
+        self._for: Any = None
+
+    def set(self, key: Any, make: Callable[[], Any]) -> None:
+        if key != self.key:
+            self.key, self.make, self._for = key, make, None
+
+    def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
+        at = (self.key, options.max_width, options.min_width, options.height)
+        if self._for != at and self.make is not None:
+            self._segments = list(console.render(self.make(), options))
+            self._for = at
+        yield from self._segments
 
 
 class Redraw:

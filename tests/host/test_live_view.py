@@ -275,3 +275,25 @@ def test_redraw_keeps_its_cpu_share_when_drawing_is_slow():
         board.samples(1)
         redraw()
     assert live.refreshes - n0 >= 40  # 2 s at up to 25/s once cheap
+
+
+def test_events_table_is_kept_until_an_event_or_the_width_changes():
+    """The events table's layout is kept between draws (`_Rendered`: rich's layout of it was
+    more than half a draw) and made again when an event arrives or the terminal's width
+    changes; what is shown is what an uncached table shows."""
+    session = session_of(1)
+    view = LiveView(session, clock=lambda: 0.0, n_events=4)
+    b = Board(session, 0, "insole-L")
+    b.samples(10)
+    b.event(E.EV_HEEL_STRIKE, 0, 470, 1230)
+    first = _render(view, 140)
+    layout = view._events_table._segments
+    b.samples(10)  # a frame without events: the same layout, not laid out again
+    again = _render(view, 140)
+    assert view._events_table._segments is layout
+    assert first.split("latest events")[1] == again.split("latest events")[1]
+    b.event(E.EV_TOE_OFF, 0, 0, 0)
+    assert "toe_off" in _render(view, 140).split("latest events")[1]
+    narrow = _render(view, 60)  # another width: laid out for it
+    assert view._events_table._segments is not layout and "toe_off" in narrow
+    assert max(len(line) for line in narrow.splitlines()) <= 60

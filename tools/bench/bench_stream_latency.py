@@ -54,6 +54,7 @@ def main() -> None:
     newest: dict[int, float] = {}
     drawn: dict[int, float] = {}  # board -> the newest sample time the table has shown
     measuring = [False]
+    drew = "draws on rich's timer"
 
     class TimedView(LiveView):
         def __rich__(self):  # type: ignore[no-untyped-def]
@@ -101,6 +102,7 @@ def main() -> None:
                     redraw()
 
                 session.run(None, on_tick=both)
+            drew = f"{redraw.draws} draws, {redraw.draw_s * 1000:.1f} ms of CPU per draw (smoothed)"
     finally:
         for b in boards:
             b.stop()
@@ -112,7 +114,7 @@ def main() -> None:
     print(f"  p50 {np.percentile(x, 50):.1f} ms, p95 {np.percentile(x, 95):.1f} ms, "
           f"p99 {np.percentile(x, 99):.1f} ms, max {x.max():.1f} ms")
     print(f"  CPU of the stream process (links, decoding, the table's draws): "
-          f"{100 * cpu_s / (args.seconds + 5):.1f} % of one core")
+          f"{100 * cpu_s / (args.seconds + 5):.1f} % of one core; {drew}")
 
 
 if __name__ == "__main__":
