@@ -47,8 +47,10 @@ class Sink:
 class Central:  # what link_ble.BleLink shows the app: conn >= 0 while a central is connected
     conn = -1
     adv = []
+    queued = False  # bytes put since the last flush: the sampler's turn sends them
     def set_idle(self, idle): self.adv.append(idle)
-    def put(self, buf, n, seq): pass
+    def put(self, buf, n, seq): self.queued = True
+    def flush(self): self.queued = False
 cfg = CFG
 app = A.App(board, cfg, hal, Sink())
 hal.attach(app)
