@@ -68,11 +68,6 @@ def probe_board(port: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[int, int, 
     Bounded by `timeout`: a silent port (no board, or a board not at a REPL) is a one-line
     BoardError within seconds rather than a long hang.
     """
-    from gaitloop.link.serial_link import lock_holder
-
-    who = lock_holder(port)
-    if who is not None:
-        raise BoardError(f"serial port {port} is in use by {who}; stop it first (one program per board)")
     code = ("import sys; m = getattr(sys.implementation, '_mpy', 0); "
             "print('GLPROBE', m & 0xff, (m >> 8) & 0xff, sys.platform)")
     hint = " (is a MicroPython board connected and not busy in another program?)"
@@ -85,7 +80,13 @@ def _exec_probe(port: str, code: str, tag: str, timeout: float, hint: str = "",
                 accept: Callable[[str], bool] = lambda rest: True) -> str:
     """Run `code` on the board at `port` through mpremote and return what follows `tag` on the
     first line it prints that starts with it (and that `accept` takes); else one-line
-    BoardError: within `timeout` for a silent port, the tool's last line for a refusal."""
+    BoardError: within `timeout` for a silent port, the tool's last line for a refusal, and
+    first of all the program that holds a locked port (every probe, so whichever runs first)."""
+    from gaitloop.link.serial_link import lock_holder
+
+    who = lock_holder(port)
+    if who is not None:
+        raise BoardError(f"serial port {port} is in use by {who}; stop it first (one program per board)")
     try:
         proc = subprocess.run([_tool("mpremote"), "connect", port, "resume", "exec", code],
                               capture_output=True, text=True, timeout=timeout)
@@ -262,6 +263,7 @@ def flash(port: str, arch: str = "host", config: dict[str, Any] | None = None,
     from gaitloop.push import install_files
     from gaitloop.update import provision
 
+    mpy_target(arch)  # a bad --arch is refused before the board is asked anything
     say = progress or (lambda _step: None)
     say(f"asking the board on {port} what it runs")
     if profile is not None:
