@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from gaitfw.framering import FrameRing
 from gaitloop.sim.ble_nimble import NimbleRadio
-from gaitloop.sim.ble_world import BleWorld, shim_env, socket_path
+from gaitloop.sim.ble_world import SHIM_DIR, BleWorld, shim_env, socket_path
 from gaitloop.sim.replayfile import Replay, write_replay
 from gaitloop.sim.vboard import nimble_binary
 from tests.conftest import FIRMWARE, ROOT, micropython_binary
@@ -258,6 +258,45 @@ def test_shim_enlarged_buffer_takes_whole_writes_and_appends(world):
     out, _, _, _ = _shim_run(world, "ble.gatts_set_buffer(b, 512, True)", [bytes(60), bytes(30)])
     # append mode: the second write may land before the handler reads the first
     assert "writes [60, 30]" in out or "writes [90]" in out, out
+
+
+_ATTR_RACE = """
+import _thread, time
+import bluetooth
+b = object.__new__(bluetooth.BLE)  # the attribute store alone: no bridge needed
+b._attrs = {5: bluetooth._Attr()}
+b._attr_lock = _thread.allocate_lock()
+b.gatts_set_buffer(5, 1 << 16, True)
+N = 20000
+done = []
+def writer():  # the shim's reader thread storing client writes, one byte each
+    for i in range(N):
+        b._store_write(5, bytes((i % 251 + 1,)))
+        if i % 50 == 0:
+            time.sleep_ms(0)
+    done.append(1)
+_thread.start_new_thread(writer, ())
+got = bytearray()
+t0 = time.ticks_ms()
+while not done and time.ticks_diff(time.ticks_ms(), t0) < 30000:
+    got.extend(b.gatts_read(5))  # the firmware's IRQ handler on the main thread
+got.extend(b.gatts_read(5))
+print("read", len(got), "same", got == bytes(i % 251 + 1 for i in range(N)))
+"""
+
+
+def test_shim_append_buffer_loses_and_repeats_no_write_under_concurrent_reads():
+    """Regression (a ~920-byte CMD_SET got no reply in a loaded CI run): the shim stored
+    writes on its reader thread while `gatts_read` read and cleared on the main thread, so a
+    write landing between the two was lost (or read twice). MicroPython does both inside
+    MICROPY_PY_BLUETOOTH_ENTER; the shim must too. 20 000 one-byte writes against a reader
+    that never stops: every byte exactly once, in order (before the fix: 3 of 3 runs lost or
+    repeated bytes, even on an idle machine)."""
+    env = dict(os.environ, MICROPYPATH=f"{FIRMWARE}:{SHIM_DIR}")
+    proc = subprocess.run([micropython_binary(), "-X", "heapsize=8M", "-c", _ATTR_RACE],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["read", "20000", "same", "True"], proc.stdout
 
 
 # -- the sample path with BLE attached ------------------------------------------------------

@@ -11,7 +11,13 @@ MicroPython's NimBLE binding, so firmware that works here meets the same walls o
   OSError(ENOMEM) when its bounded queue is full (GAITLOOP_BLE_QUEUE packets, default 12, as
   the NimBLE mbuf pool); the queue drains at the virtual link's connection events;
 - MTU stays 23 until `gattc_exchange_mtu` (or the client) asks;
-- no IRQ for CCCD writes (NimBLE gives MicroPython none).
+- no IRQ for CCCD writes (NimBLE gives MicroPython none);
+- storing a write and `gatts_read`'s read-and-clear never interleave: MicroPython's
+  `mp_bluetooth_gatts_db_read` takes and clears an append buffer inside
+  MICROPY_PY_BLUETOOTH_ENTER/EXIT, so a write lands wholly before or wholly after a read. Here
+  the writes are stored by the reader thread and read on the main thread: `_attr_lock` is
+  that critical section (without it a write landing between the read and the clear was lost,
+  or one read twice: a command silently gone under CPU load, tests/e2e/test_ble.py).
 
 IRQs are delivered like the real port's: a reader thread receives them and
 `micropython.schedule`s the handler, which then runs between two bytecodes of the main thread.
@@ -97,6 +103,7 @@ class BLE:
         self._mtu = 23
         self._config = {"mtu": 23, "gap_name": "MPY BTSTACK"}
         self._lock = _thread.allocate_lock()
+        self._attr_lock = _thread.allocate_lock()  # MICROPY_PY_BLUETOOTH_ENTER/EXIT (docstring)
         self._active = False
         self._mac = None
         _thread.start_new_thread(self._reader, ())
@@ -180,14 +187,17 @@ class BLE:
                 self._handler(ev, data)
 
     def _store_write(self, handle, value):
+        """Store a client write with the stack's limits: cut to the buffer (append: to the room
+        left), as NimBLE's access callback does, atomically with respect to `gatts_read`."""
         a = self._attrs.get(handle)
         if a is None:
             return
-        if a.append:
-            room = a.cap - len(a.value)
-            a.value = a.value + value[:max(0, room)]
-        else:
-            a.value = value[:a.cap]
+        with self._attr_lock:
+            if a.append:
+                room = a.cap - len(a.value)
+                a.value = a.value + value[:max(0, room)]
+            else:
+                a.value = value[:a.cap]
 
     # -- the bluetooth.BLE API -------------------------------------------------------------
 
@@ -238,14 +248,16 @@ class BLE:
 
     def gatts_read(self, handle):
         a = self._attrs[handle]
-        v = a.value
-        if a.append:
-            a.value = b""
+        with self._attr_lock:  # read and clear as one step, as mp_bluetooth_gatts_db_read does
+            v = a.value
+            if a.append:
+                a.value = b""
         return v
 
     def gatts_write(self, handle, data, send_update=False):
         a = self._attrs[handle]
-        a.value = bytes(data)
+        with self._attr_lock:
+            a.value = bytes(data)
         self._send({"op": "write", "h": handle, "v": _hex(data), "update": bool(send_update)})
 
     def gatts_notify(self, conn_handle, value_handle, data=None):
