@@ -19,6 +19,13 @@ What the real stack does, and how this module copes (docs/ble.md):
   retries. The ring also serves CMD_RESEND for a host that reconnects.
 - IRQs arrive through the scheduler between any two bytecodes, so the handler only records
   state and copies written bytes into an inbox; the `pump` task does the rest.
+- Host -> board bytes can be lost on the way with no error to anyone: a write without response
+  that does not fit the RX buffer is cut by the stack (`_store_write`-style truncation), a
+  write IRQ lost from a full event queue leaves its bytes in RX until the next write's IRQ, and
+  the inbox drops what does not fit. A command damaged so is dropped by its CRC, unanswered:
+  the host resends a command that got no answer (`update.client.request`, the stream's
+  START / RESEND), and the board counts each loss (`rx_lost` bytes, `rx_full` reads that filled
+  RX, `bad_cmds` frames that failed to decode) in CMD_TIMING's answer, key `ble`.
 
 One central at a time: while connected the board does not advertise, and a second central
 that connects anyway is disconnected at once.
@@ -41,7 +48,7 @@ _ENOMEM = const(12)
 _ADV_INTERVAL_US = const(100000)
 _ADV_IDLE_US = const(1000000)  # idle (gaitfw/power.py): a central still finds the board within ~1 s
 _RX_BUFFER = const(2048)  # two largest command frames: writes may pile up between two IRQ turns
-_INBOX = const(2048)
+_INBOX = const(2049)  # a ring holds size - 1: one full RX read fits an empty inbox
 _WANT_MTU = const(247)
 _TICK_MS = const(10)
 # A partly filled notification goes out at the end of the sampler turn that queued its bytes
@@ -116,7 +123,9 @@ class BleLink:
         self.inbox = bytearray(_INBOX)
         self.in_head = 0  # written by the IRQ handler only
         self.in_tail = 0  # advanced by the pump only
-        self.in_dropped = 0
+        self.in_dropped = 0  # bytes the inbox had no room for
+        self.rx_full = 0  # RX reads that came back full: the stack may have cut a write
+        self.bad_cmds = 0  # command frames dropped by the decoder (CRC, COBS, length)
         self.rx_us = 0  # ticks_us of the latest write's IRQ: when a CMD_TIME probe arrived
         self.rx = bytearray(P.MAX_ENCODED)
         self.rx_len = 0
@@ -170,25 +179,35 @@ class BleLink:
         elif event == _IRQ_GATTS_WRITE:
             if data[1] == self.rx_h and data[0] == self.conn:
                 self.rx_us = ticks_us()
-                self._inbox_put(self.ble.gatts_read(self.rx_h))
+                data = self.ble.gatts_read(self.rx_h)
+                if len(data) >= _RX_BUFFER:
+                    self.rx_full += 1
+                self._inbox_put(data)
         elif event == _IRQ_MTU_EXCHANGED:
             if data[0] == self.conn:
                 self.mtu = data[1]
 
     def _inbox_put(self, data):
+        """Copy a write into the inbox; what does not fit is dropped and counted (the frame it
+        cuts fails its CRC, the host resends the command it got no answer to)."""
         head = self.in_head
         tail = self.in_tail
         size = _INBOX
-        for b in data:
+        n = len(data)
+        for i in range(n):
             nxt = (head + 1) % size
             if nxt == tail:
-                self.in_dropped += 1  # the host writes faster than the pump reads: CRC catches it
-                continue
-            self.inbox[head] = b
+                self.in_dropped += n - i  # the host writes faster than the pump reads
+                break
+            self.inbox[head] = data[i]
             head = nxt
         self.in_head = head
 
     # -- app side ---------------------------------------------------------------------
+
+    def rx_counts(self):
+        """Host -> board losses since boot, for CMD_TIMING's answer (see the module docstring)."""
+        return {"rx_lost": self.in_dropped, "rx_full": self.rx_full, "bad_cmds": self.bad_cmds}
 
     def put(self, enc, n, seq):
         """Keep one encoded frame for sending (and resending). Allocation-free."""
@@ -212,12 +231,16 @@ class BleLink:
     # -- the pump task -------------------------------------------------------------------
 
     def _read_commands(self):
+        """Decode what the inbox holds. The tail moves byte by byte, before the command a
+        byte completes runs: writes arriving while a slow command (a SET saving config.json)
+        runs find the room already read, not an inbox still full of handled bytes."""
         tail = self.in_tail
         head = self.in_head
         while tail != head:
-            self._rx_byte(self.inbox[tail])
+            b = self.inbox[tail]
             tail = (tail + 1) % _INBOX
-        self.in_tail = tail
+            self.in_tail = tail
+            self._rx_byte(b)
 
     def _rx_byte(self, b):
         n = self.rx_len
@@ -226,8 +249,11 @@ class BleLink:
             f = P.parse_command(self.rx, n, self.rx_dec) if n else None
             if f is not None:
                 self.on_command(f.seq, f.payload[0], f.payload[1:])
+            elif n:
+                self.bad_cmds += 1
             return
         if n >= len(self.rx):
+            self.bad_cmds += 1
             self.rx_len = 0  # oversized garbage: resync at the next 0x00
             return
         self.rx[n] = b

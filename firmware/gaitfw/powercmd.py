@@ -16,6 +16,8 @@ def handle(app, seq, cmd, args):
         st = stats(app.pacer)
         st["rate"] = app.power.rate_now()
         st["power"] = app.power.state
+        if app.ble is not None:  # host -> board bytes lost on BLE since boot (gaitfw/link_ble.py)
+            st["ble"] = app.ble.rx_counts()
         if len(args) and args[0] == 1:
             app.pacer.reset_stats()
         app._ack(seq, cmd, json.dumps(st).encode())
