@@ -25,6 +25,12 @@ from gaitloop.timeprobe import TimeProbe
 
 Sink = Callable[[int, "BoardChannel", Any, Message], None]
 
+# START / RESEND after a (re)connect: resent when no frame came back within this long. Over BLE
+# a write without response can be lost with no error to anyone (docs/ble.md, "Lost writes"),
+# and a board notifies nothing before one of them arrives, so a lost one meant silence.
+RESUME_RETRY_S = 1.0
+RESUME_TRIES = 10
+
 
 class BoardChannel:
     """One link with its decoder, board state and command encoder."""
@@ -42,19 +48,40 @@ class BoardChannel:
         # CMD_TIME probes over BLE only (links that can drop): serial is within 2 ms already
         self.probe = TimeProbe(self.clock, enabled=hasattr(link, "take_resume"), seed=link_id)
         self.resumes = 0
+        self.resume_retries = 0  # START / RESEND sent again: no frame came back (lost on the way)
         self.resend_gaps = 0  # reconnects after which the board could not resend everything
+        self._resume_at: float | None = None  # when the unanswered START / RESEND went out
+        self._resume_frames = 0  # frames accepted before it
+        self._resume_tries = 0
 
     def host_time(self, t_ms: float) -> float | None:
         """This board's time on the one host timeline (unix s), once it has sent samples."""
         return self.clock.to_host(t_ms / 1000.0)
 
-    def resume_if_needed(self) -> None:
+    def resume_if_needed(self, now: float | None = None) -> None:
         """After a (re)connect of a link that can drop (BLE): ask the board for the frames
-        after the last one we hold (CMD_RESEND), or to start (first connect)."""
+        after the last one we hold (CMD_RESEND), or to start (first connect). Asked again
+        while no frame comes back (RESUME_RETRY_S, at most RESUME_TRIES times): both are
+        idempotent, and any frame means the board got one of them."""
         take = getattr(self.link, "take_resume", None)
-        if take is None or not take():
+        if take is None:
             return
-        self.resumes += 1
+        now = time.monotonic() if now is None else now
+        if take():
+            self.resumes += 1
+            self._resume_tries = 0
+        elif self._resume_at is None:
+            return
+        elif self.decoder.stats.frames > self._resume_frames or self._resume_tries >= RESUME_TRIES:
+            self._resume_at = None  # the board streams (or never will: require_board says so)
+            return
+        elif now - self._resume_at < RESUME_RETRY_S or not getattr(self.link, "connected", True):
+            return
+        else:
+            self.resume_retries += 1
+            self._resume_tries += 1
+        self._resume_at = now
+        self._resume_frames = self.decoder.stats.frames
         last = self.state.last_seq
         if last is None:
             self.send(P.CMD_START)
@@ -78,6 +105,7 @@ class BoardChannel:
             sample_gaps=st.sample_gaps,
             resets=st.resets,
             resend_gaps=self.resend_gaps,
+            resume_retries=self.resume_retries,
             bad_payloads=st.bad_payloads,
             events=st.events,
             clock=self.clock.summary(),
