@@ -9,6 +9,7 @@ a forced disconnect, a longer outage marked as a gap, malformed writes, a second
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from gaitloop.messages import Ack, CommandEncoder, Nak
 from gaitloop.record import Recorder, info, read_recording
 from gaitloop.sim.vboard import VirtualBoard, nimble_binary
 from gaitloop.stream import StreamSession
+from gaitloop.update.client import UpdateClient
 
 pytestmark = pytest.mark.micropython
 
@@ -157,6 +159,9 @@ def test_commands_longer_than_20_bytes_and_malformed_writes(board):
         out["ping2_seq"] = cmd.next_seq
         await w(cmd.encode(P.CMD_PING))
         await _until(lambda: _acked(out["notes"], out["ping2_seq"]))
+        out["timing_seq"] = cmd.next_seq  # the board's own count of what it lost on RX
+        await w(cmd.encode(P.CMD_TIMING))
+        await _until(lambda: _acked(out["notes"], out["timing_seq"]))
 
     out = asyncio.run(_raw_session(board, body))
     state = BoardState()
@@ -165,13 +170,51 @@ def test_commands_longer_than_20_bytes_and_malformed_writes(board):
         msg = state.update(f)
         if isinstance(msg, Ack | Nak):
             replies[msg.cmd_seq] = msg
-    assert isinstance(replies[out["set_seq"]], Ack)  # 60+ bytes arrived whole
-    assert isinstance(replies[out["big_seq"]], Ack)  # ~920 bytes in four writes
+    ble = json.loads(replies[out["timing_seq"]].reply)["ble"]
+    # nothing written here may be lost on the way (it all fits RX and the inbox): a command
+    # without an answer is a bug, and these counters say on which side of the board it was
+    assert ble["rx_lost"] == 0 and ble["rx_full"] == 0, ble
+    assert ble["bad_cmds"] >= 3, ble  # the garbage, the torn frame and the bad CRC
+    got = {s: type(m).__name__ for s, m in replies.items()}
+    assert isinstance(replies.get(out["set_seq"]), Ack), got  # 60+ bytes arrived whole
+    assert isinstance(replies.get(out["big_seq"]), Ack), (got, ble)  # ~920 bytes in four writes
     assert isinstance(replies[out["resend_seq"]], Nak) and replies[out["resend_seq"]].error == P.ERR_BAD_ARGS
     assert isinstance(replies[out["unknown_seq"]], Nak) and replies[out["unknown_seq"]].error == P.ERR_UNKNOWN_CMD
     assert isinstance(replies[out["ping_seq"]], Ack)
     assert isinstance(replies[out["ping2_seq"]], Ack)
     assert board.restarts == 0 and board.alive()
+
+
+@shim_only
+def test_commands_cut_by_a_full_rx_buffer_are_counted_and_resent():
+    """The real stack's own loss, made certain: the app stalls (`stall_app`) while the host
+    writes three ~920-byte SETs; RX (2048 bytes, append) keeps the first two and cuts the
+    third, with no error to anyone. The board counts the full read and the cut frame (CMD_TIMING
+    `ble`), and the host's request, resent on silence, gets the third one answered."""
+    vb = _board(device="ble-stall")
+    try:
+        client = UpdateClient(BleLink(vb.ble_name(), vb.ble_transport))
+        try:
+            client.open(wait_s=15.0)
+            before = json.loads(client.request(P.CMD_TIMING).reply)["ble"]
+            sets = [b'{"note": "' + bytes([c]) * 900 + b'"}' for c in b"abc"]
+            vb.radio.stall_app(10.0)
+            seqs = [client.send(P.CMD_SET, a) for a in sets]
+            first = [client._wait(s, 15.0) for s in seqs[:2]]
+            lost = client._wait(seqs[2], 1.0)
+            again = client.request(P.CMD_SET, sets[2])  # what `push` and `power` do: resend
+            after = json.loads(client.request(P.CMD_TIMING).reply)["ble"]
+        finally:
+            client.close()
+    finally:
+        vb.stop()
+    assert all(isinstance(m, Ack) for m in first), first
+    assert lost is None  # cut by the stack: no ACK, no NAK
+    assert isinstance(again, Ack)
+    assert after["rx_full"] == before["rx_full"] + 1, (before, after)
+    assert after["bad_cmds"] == before["bad_cmds"] + 1, (before, after)  # the cut SET
+    # the ~730 bytes past 2048 are cut by RX or, when the last writes land just after the
+    # stalled handler emptied it, dropped by the still-full inbox (rx_lost): both counted
 
 
 @shim_only

@@ -80,6 +80,16 @@ class BoardRadio:
 
         self.world.call(_drop())
 
+    def stall_app(self, timeout_s: float = 5.0) -> None:
+        """Testing: the board's app stops in its next BLE IRQ turn until a client write fills
+        an enlarged (append) attribute buffer, or `timeout_s`: a slow app while the host
+        writes. What does not fit is cut, as NimBLE cuts it, with no error to the host."""
+        async def _stall() -> None:
+            if self._session is not None:
+                self._session.send({"stall": int(timeout_s * 1000)})
+
+        self.world.call(_stall())
+
     def jammed(self) -> bool:
         return self.world.loop.time() < self._jam_until
 

@@ -19,6 +19,10 @@ MicroPython's NimBLE binding, so firmware that works here meets the same walls o
   that critical section (without it a write landing between the read and the clear was lost,
   or one read twice: a command silently gone under CPU load, tests/e2e/test_ble.py).
 
+Testing (fault injection, never kinder than the stack): the launcher's `BoardRadio.stall_app`
+makes the app stop in its next IRQ turn until a client write fills an append buffer (or a
+timeout): a slow app while the host writes, so the stack cuts what does not fit.
+
 IRQs are delivered like the real port's: a reader thread receives them and
 `micropython.schedule`s the handler, which then runs between two bytecodes of the main thread.
 Wire format to the bridge: one JSON object per line, binary values as hex.
@@ -104,6 +108,7 @@ class BLE:
         self._config = {"mtu": 23, "gap_name": "MPY BTSTACK"}
         self._lock = _thread.allocate_lock()
         self._attr_lock = _thread.allocate_lock()  # MICROPY_PY_BLUETOOTH_ENTER/EXIT (docstring)
+        self._stall_ms = 0  # set by the launcher (BoardRadio.stall_app): see _dispatch
         self._active = False
         self._mac = None
         _thread.start_new_thread(self._reader, ())
@@ -147,6 +152,8 @@ class BLE:
     def _on_message(self, m):
         if "reply" in m:
             self._replies.append(m["reply"])
+        elif "stall" in m:
+            self._stall_ms = m["stall"]
         elif "done" in m:
             self._done += m["done"]
         elif "irq" in m:
@@ -181,10 +188,21 @@ class BLE:
                 time.sleep_ms(1)
 
     def _dispatch(self, _):
+        if self._stall_ms:  # testing: a slow app, while the reader thread stores writes
+            ms, self._stall_ms = self._stall_ms, 0
+            t0 = time.ticks_ms()
+            while time.ticks_diff(time.ticks_ms(), t0) < ms and not self._append_full():
+                time.sleep_ms(1)
         while self._events:
             ev, data = self._events.pop(0)
             if self._handler is not None:
                 self._handler(ev, data)
+
+    def _append_full(self):
+        for a in self._attrs.values():
+            if a.append and len(a.value) >= a.cap:
+                return True
+        return False
 
     def _store_write(self, handle, value):
         """Store a client write with the stack's limits: cut to the buffer (append: to the room
