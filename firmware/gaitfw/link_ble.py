@@ -20,7 +20,7 @@ What the real stack does, and how this module copes (docs/ble.md):
 - IRQs arrive through the scheduler between any two bytecodes, so the handler only records
   state and copies written bytes into an inbox; the `pump` task does the rest.
 - Host -> board bytes can be lost on the way with no error to anyone: a write without response
-  that does not fit the RX buffer is cut by the stack (`_store_write`-style truncation), a
+  that does not fit the RX buffer is cut by the stack (NimBLE's access callback), a
   write IRQ lost from a full event queue leaves its bytes in RX until the next write's IRQ, and
   the inbox drops what does not fit. A command damaged so is dropped by its CRC, unanswered:
   the host resends a command that got no answer (`update.client.request`, the stream's
