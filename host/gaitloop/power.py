@@ -92,4 +92,8 @@ def describe(st: Status, timing: dict[str, Any] | None = None) -> list[str]:
         lines.append(f"loop: {timing['n']} samples, lateness mean {timing['mean_us']} us, "
                      f"p99 {timing['p99_us']} us, max {timing['max_us']} us; "
                      f"{timing['late']} a period or more late, {timing['skipped']} ticks skipped")
+        ble = timing.get("ble")
+        if isinstance(ble, dict):  # host -> board losses on BLE since boot (docs/ble.md, "Lost writes")
+            lines.append(f"ble rx: {ble.get('rx_lost', '?')} bytes lost, {ble.get('rx_full', '?')} "
+                         f"full reads, {ble.get('bad_cmds', '?')} bad command frames")
     return lines

@@ -4,7 +4,8 @@ Why: over BLE a write without response can vanish with no error (a full RX buffe
 board, a lost write IRQ; firmware/gaitfw/link_ble.py), and a board notifies nothing before
 START or RESEND arrives, so one lost write used to mean a silent stream. The link here is a
 stand-in with `take_resume` (what makes a link "one that can drop") that loses the first N
-command writes and answers the rest with an ACK frame, as a board does.
+command writes and answers the rest with an ACK frame, as a board does. Last, the `gaitloop
+power` lines that show the board's own count of such losses.
 """
 
 from __future__ import annotations
@@ -131,3 +132,15 @@ def test_a_board_that_never_answers_is_asked_a_bounded_number_of_times():
     _poll_until(session, lambda: False, timeout=0.3)  # six retry periods more: no further one
     assert len(_starts(link)) == 1 + S.RESUME_TRIES
     session.close()
+
+
+def test_power_lines_show_the_boards_ble_rx_losses():
+    """`gaitloop power` prints CMD_TIMING's `ble` counters when the board has BLE."""
+    from gaitloop.messages import Status
+    from gaitloop.power import describe
+
+    st = Status(0, 0, 0, 0, 1000, 2000, 0, 0, 100, 0)
+    timing = {"n": 10, "mean_us": 1, "p99_us": 2, "max_us": 3, "late": 0, "skipped": 0}
+    assert not any(ln.startswith("ble rx") for ln in describe(st, timing))
+    lines = describe(st, {**timing, "ble": {"rx_lost": 701, "rx_full": 1, "bad_cmds": 4}})
+    assert lines[-1] == "ble rx: 701 bytes lost, 1 full reads, 4 bad command frames"
