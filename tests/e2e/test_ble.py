@@ -128,6 +128,24 @@ def test_advertises_name_and_service_mtu_247_and_streams_only_after_start(board)
 def test_commands_longer_than_20_bytes_and_malformed_writes(board):
     """The firmware enlarges RX (a 60-byte command in one write is answered); garbage, bad
     CRCs, wrong argument lengths and frames split across writes never crash the board."""
+    _commands_and_malformed_writes(board)
+
+
+@shim_only
+def test_writes_landing_during_an_rx_read_are_kept(monkeypatch):
+    """Regression for a ~920-byte SET left unanswered in a loaded CI run: the shim stored a
+    write between gatts_read's read and its clear, and the write was gone. Every read here
+    takes 2 ms inside the stack's critical section (GAITLOOP_BLE_READ_HOLD_MS), so writes land
+    during reads on every run (before the fix: a command unanswered, 3 of 3 runs)."""
+    monkeypatch.setenv("GAITLOOP_BLE_READ_HOLD_MS", "2")
+    vb = _board(device="ble-slowread")
+    try:
+        _commands_and_malformed_writes(vb)
+    finally:
+        vb.stop()
+
+
+def _commands_and_malformed_writes(board: VirtualBoard) -> None:
     cmd = CommandEncoder()
 
     async def body(client, out):
@@ -170,18 +188,20 @@ def test_commands_longer_than_20_bytes_and_malformed_writes(board):
         msg = state.update(f)
         if isinstance(msg, Ack | Nak):
             replies[msg.cmd_seq] = msg
+    got = {s: type(m).__name__ for s, m in replies.items()}  # what a failure names
+    assert isinstance(replies.get(out["timing_seq"]), Ack), got
     ble = json.loads(replies[out["timing_seq"]].reply)["ble"]
     # nothing written here may be lost on the way (it all fits RX and the inbox): a command
     # without an answer is a bug, and these counters say on which side of the board it was
-    assert ble["rx_lost"] == 0 and ble["rx_full"] == 0, ble
-    assert ble["bad_cmds"] >= 3, ble  # the garbage, the torn frame and the bad CRC
-    got = {s: type(m).__name__ for s, m in replies.items()}
-    assert isinstance(replies.get(out["set_seq"]), Ack), got  # 60+ bytes arrived whole
+    assert ble["rx_lost"] == 0 and ble["rx_full"] == 0, (got, ble)
+    assert ble["bad_cmds"] >= 3, (got, ble)  # the garbage, the torn frame and the bad CRC
+    assert isinstance(replies.get(out["set_seq"]), Ack), (got, ble)  # 60+ bytes arrived whole
     assert isinstance(replies.get(out["big_seq"]), Ack), (got, ble)  # ~920 bytes in four writes
-    assert isinstance(replies[out["resend_seq"]], Nak) and replies[out["resend_seq"]].error == P.ERR_BAD_ARGS
-    assert isinstance(replies[out["unknown_seq"]], Nak) and replies[out["unknown_seq"]].error == P.ERR_UNKNOWN_CMD
-    assert isinstance(replies[out["ping_seq"]], Ack)
-    assert isinstance(replies[out["ping2_seq"]], Ack)
+    resend, unknown = replies.get(out["resend_seq"]), replies.get(out["unknown_seq"])
+    assert isinstance(resend, Nak) and resend.error == P.ERR_BAD_ARGS, (got, ble)
+    assert isinstance(unknown, Nak) and unknown.error == P.ERR_UNKNOWN_CMD, (got, ble)
+    assert isinstance(replies.get(out["ping_seq"]), Ack), (got, ble)
+    assert isinstance(replies.get(out["ping2_seq"]), Ack), (got, ble)
     assert board.restarts == 0 and board.alive()
 
 

@@ -22,6 +22,8 @@ MicroPython's NimBLE binding, so firmware that works here meets the same walls o
 Testing (fault injection, never kinder than the stack): the launcher's `BoardRadio.stall_app`
 makes the app stop in its next IRQ turn until a client write fills an append buffer (or a
 timeout): a slow app while the host writes, so the stack cuts what does not fit.
+GAITLOOP_BLE_READ_HOLD_MS makes `gatts_read` that slow inside its critical section, so writes
+land during reads (without the critical section, they were lost).
 
 IRQs are delivered like the real port's: a reader thread receives them and
 `micropython.schedule`s the handler, which then runs between two bytecodes of the main thread.
@@ -109,6 +111,9 @@ class BLE:
         self._lock = _thread.allocate_lock()
         self._attr_lock = _thread.allocate_lock()  # MICROPY_PY_BLUETOOTH_ENTER/EXIT (docstring)
         self._stall_ms = 0  # set by the launcher (BoardRadio.stall_app): see _dispatch
+        # testing: gatts_read holds its critical section this long when it has bytes, as a read
+        # preempted on a loaded machine would: writes arriving meanwhile wait for it (test_ble.py)
+        self._read_hold_ms = int(os.getenv("GAITLOOP_BLE_READ_HOLD_MS") or 0)
         self._active = False
         self._mac = None
         _thread.start_new_thread(self._reader, ())
@@ -268,6 +273,8 @@ class BLE:
         a = self._attrs[handle]
         with self._attr_lock:  # read and clear as one step, as mp_bluetooth_gatts_db_read does
             v = a.value
+            if v and self._read_hold_ms:
+                time.sleep_ms(self._read_hold_ms)
             if a.append:
                 a.value = b""
         return v
