@@ -264,8 +264,8 @@ _ATTR_RACE = """
 import _thread, time
 import bluetooth
 b = object.__new__(bluetooth.BLE)  # the attribute store alone: no bridge needed
-b._attrs = {5: bluetooth._Attr()}
-b._attr_lock = _thread.allocate_lock()
+b._init_store()
+b._attrs[5] = bluetooth._Attr()
 b.gatts_set_buffer(5, 1 << 16, True)
 N = 20000
 done = []

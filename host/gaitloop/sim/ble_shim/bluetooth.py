@@ -102,21 +102,25 @@ class BLE:
         self._handler = None
         self._events = []
         self._replies = []
-        self._attrs = {}
         self._sent = 0  # notifications handed to the bridge (main thread only)
         self._done = 0  # of those, sent on air (reader thread only)
         self._conn = -1
         self._mtu = 23
         self._config = {"mtu": 23, "gap_name": "MPY BTSTACK"}
         self._lock = _thread.allocate_lock()
-        self._attr_lock = _thread.allocate_lock()  # MICROPY_PY_BLUETOOTH_ENTER/EXIT (docstring)
         self._stall_ms = 0  # set by the launcher (BoardRadio.stall_app): see _dispatch
+        self._active = False
+        self._mac = None
+        self._init_store()
+        _thread.start_new_thread(self._reader, ())
+
+    def _init_store(self):
+        """The attribute values and their critical section (tests use them without a bridge)."""
+        self._attrs = {}
+        self._attr_lock = _thread.allocate_lock()  # MICROPY_PY_BLUETOOTH_ENTER/EXIT (docstring)
         # testing: gatts_read holds its critical section this long when it has bytes, as a read
         # preempted on a loaded machine would: writes arriving meanwhile wait for it (test_ble.py)
         self._read_hold_ms = int(os.getenv("GAITLOOP_BLE_READ_HOLD_MS") or 0)
-        self._active = False
-        self._mac = None
-        _thread.start_new_thread(self._reader, ())
 
     # -- transport ---------------------------------------------------------------------
 
