@@ -6,13 +6,14 @@ a few lines change per frame (the clock, a board's sample count, its latest valu
 writes just those: cursor up to the block's top, then per line either the new text or a bare
 newline, in one `write`. Output that other code prints while the block is up (a warning, a
 reconnect notice) goes above the block, as with `Live`: `sys.stdout` / `sys.stderr` are
-proxied while the screen is open.
+proxied while the screen is open (a BLE stack's thread may print: writes are serialised).
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -41,6 +42,7 @@ class TermScreen:
         self._last: Sequence[Line] = ()
         self.writes = 0  # draws that wrote anything
         self.bytes = 0
+        self._lock = threading.RLock()  # the session's thread draws; any thread may print
 
     def _rows(self, lines: Sequence[Line]) -> list[str]:
         cols, height = self.size()
@@ -55,6 +57,10 @@ class TermScreen:
         return rows
 
     def draw(self, lines: Sequence[Line]) -> None:
+        with self._lock:
+            self._draw(lines)
+
+    def _draw(self, lines: Sequence[Line]) -> None:
         self._last = lines
         rows = self._rows(lines)
         old = self._shown
@@ -77,15 +83,17 @@ class TermScreen:
 
     def clear(self) -> None:
         """Erase the block (the cursor goes to where its top was)."""
-        if self._shown:
-            self._write(f"\x1b[{len(self._shown)}A\r" + _CLEAR_DOWN)
-            self._shown = []
+        with self._lock:
+            if self._shown:
+                self._write(f"\x1b[{len(self._shown)}A\r" + _CLEAR_DOWN)
+                self._shown = []
 
     def above(self, text: str) -> None:
         """Print `text` (whole lines) above the block, then put the block back."""
-        self.clear()
-        self._write(text)
-        self.draw(self._last)
+        with self._lock:
+            self.clear()
+            self._write(text)
+            self._draw(self._last)
 
     def open(self) -> None:
         self._write(_HIDE_CURSOR)
