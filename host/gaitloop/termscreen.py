@@ -110,10 +110,11 @@ class _Proxy:
         self._screen, self._real, self._buf = screen, real, ""
 
     def write(self, text: str) -> int:
-        self._buf += text
-        if "\n" in self._buf:
-            done, _, self._buf = self._buf.rpartition("\n")
-            self._screen.above(done + "\n")
+        with self._screen._lock:
+            self._buf += text
+            if "\n" in self._buf:
+                done, _, self._buf = self._buf.rpartition("\n")
+                self._screen.above(done + "\n")
         return len(text)
 
     def flush(self) -> None:
