@@ -156,6 +156,8 @@ class LiveSteps:
         self.keep = keep
         self.times: dict[tuple[str, int], list[float]] = {}
         self.slopes: dict[str, float] = {}
+        self.version = 0  # one more per step event kept: `text` is computed again only then
+        self._text: tuple[int, str] = (-1, "")
 
     def __call__(self, _link: int, ch: Any, frame: Any, msg: Any) -> None:
         h = ch.state.hello
@@ -168,6 +170,7 @@ class LiveSteps:
         lst.append(t)
         del lst[: -self.keep]
         self.slopes[h.side] = ch.clock.fit.slope if ch.clock.fit else 1.0
+        self.version += 1
 
     def summary(self) -> dict[str, Any] | None:
         hs, to = ev.EV_HEEL_STRIKE, ev.EV_TOE_OFF
@@ -183,7 +186,10 @@ class LiveSteps:
         return StepAsymmetry().estimate(g("left", hs), g("right", hs), g("left", to), g("right", to)).summary()
 
     def text(self) -> str:
-        s = self.summary()
-        if s is None:
-            return "left/right: waiting for steps of a left and a right insole"
-        return "left/right (median ms left | right, symmetry index): " + summary_text(s)
+        """The summary as one line; kept until the next step event (the live view asks on
+        every draw, tens of times a second, and the medians cost ~1 ms)."""
+        if self._text[0] != self.version:
+            s = self.summary()
+            self._text = (self.version, "left/right: waiting for steps of a left and a right insole" if s is None
+                          else "left/right (median ms left | right, symmetry index): " + summary_text(s))
+        return self._text[1]

@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from rich.console import Group
-from rich.table import Table
+from rich.console import Console
 from rich.text import Text
 
 from gaitloop.asymmetry import LiveSteps
@@ -23,6 +22,8 @@ from gaitloop.eventview import event_text, side_text
 from gaitloop.flags import flag_text
 from gaitloop.messages import Event, Frame, Samples
 from gaitloop.stream import BoardChannel, StreamSession
+from gaitloop.termscreen import TermScreen, screen_open
+from gaitloop.textgrid import Column, Line, grid, paragraph
 
 #: seconds of wall time the rate and speed are measured over
 WINDOW_S = 3.0
@@ -95,7 +96,10 @@ class LiveView:
         self.extra = list(extra)  # more one-line summaries (e.g. two knee sleeves' steps)
         session.sinks.append(self.steps)
         self.changed = False  # a frame arrived since the last draw (`Redraw`)
-        self._events_table = _Rendered()  # drawn again only when its rows change
+        self._widths: tuple[list[int], list[int], list[int]] = ([], [], [])  # columns only grow
+        self._names: dict[int, str] = {}
+        self._events_version = 0  # one more per listed event: the events table is kept until then
+        self._events_lines: tuple[Any, list[Line]] = (None, [])
 
     def _on_message(self, link: int, ch: BoardChannel, frame: Frame, msg: object) -> None:
         self.changed = True
@@ -107,6 +111,7 @@ class LiveView:
                 self._grf[link] = msg.a
             else:
                 self._events.setdefault(link, deque(maxlen=self.n_events)).append((frame.t_ms, msg))
+                self._events_version += 1
 
     def _meter(self, ch: BoardChannel) -> RateMeter:
         return self._meters.get(ch.id) or RateMeter()
@@ -122,29 +127,20 @@ class LiveView:
             out.append(f"student GRF {max(dn, 0) / 10:.1f} N" + (" (clipped)" if dn < 0 else ""))
         return "  ".join(out)
 
-    def __rich__(self) -> Group:
+    def lines(self, width: int) -> list[Line]:
+        """The view as lines at most `width` cells wide: the boards table, their latest values,
+        the latest events, the left/right summary, the extra summaries, the legend."""
         now = self.clock()
         chans = self.session.channels
         names = {ch.id: (ch.state.hello.device if ch.state.hello else ch.link.name) for ch in chans}
         name_w = max((len(n) for n in names.values()), default=5)
-        table = Table(title=f"gaitloop live  {now - self._t0:6.1f} s", expand=False)
-        # device names are never cut (min_width); long values wrap in their own table below
-        table.add_column("board", no_wrap=True, min_width=name_w)
-        table.add_column("side", no_wrap=True, min_width=5)
-        table.add_column("rate", no_wrap=True, min_width=10)
-        table.add_column("samples", justify="right", no_wrap=True)
-        table.add_column("gaps", no_wrap=True)
-        table.add_column("crc", justify="right", no_wrap=True)
-        table.add_column("status", overflow="fold")
-        values = Table(title="latest values", show_header=False, expand=False)
-        values.add_column("board", no_wrap=True, min_width=name_w)
-        values.add_column("values", overflow="fold")
-        event_rows: list[tuple[str, ...]] = []
+        boards: list[tuple[str, ...]] = []
+        values: list[tuple[str, ...]] = []
         for ch in chans:
             st = ch.state
             h = st.hello
             meter = self._meter(ch)
-            table.add_row(
+            boards.append((
                 names[ch.id],
                 h.side if h else "?",
                 rate_text(meter.rate_hz(), meter.speed(), h.rate if h else None),
@@ -152,74 +148,71 @@ class LiveView:
                 f"{st.seq_gaps}/{st.sample_gaps}",
                 str(ch.decoder.stats.crc_errors),
                 flag_text(st.last_status.flags).replace(",", ", ") if st.last_status else "-",
-            )
-            values.add_row(names[ch.id], self._latest(ch) or "-")
-            for t_ms, ev in self._events.get(ch.id, ()):
-                event_rows.append((names[ch.id], f"{t_ms / 1000:.2f}", side_text(ev.side), ev.name,
-                                   event_text(ev, diagnostics=False)))
-        legend = Text("rate: the board's sample rate x replay speed (its clock per wall second); "
-                      "gaps: frames/samples lost; crc: frames failing CRC; t: board time; "
-                      "Ctrl-C to stop", style="dim")
-        lines = [Text(t) for t in (f() for f in self.extra) if t]
-        self._events_table.set((name_w, *event_rows), lambda: _events_table(name_w, event_rows))
-        return Group(table, values, self._events_table, Text(self.steps.text()), *lines, legend)
+            ))
+            values.append((names[ch.id], self._latest(ch) or "-"))
+        if self._names != names:  # a HELLO named a board: its column may narrow again
+            self._names = names
+            self._widths = ([], [], [])
+        w = self._widths
+        out = grid(f"gaitloop live  {now - self._t0:6.1f} s", (
+            Column("board", min_width=name_w), Column("side", min_width=5),
+            Column("rate", min_width=10), Column("samples", right=True), Column("gaps"),
+            Column("crc", right=True), Column("status", fold=True)), boards, width, min_widths=w[0])
+        out += grid("latest values", (Column("board", min_width=name_w), Column("values", fold=True)),
+                    values, width, header=False, min_widths=w[1])
+        out += self._events_table(names, name_w, width)
+        out += paragraph(self.steps.text(), width)
+        for f in self.extra:
+            t = f()
+            if t:
+                out += paragraph(t, width)
+        return out + paragraph(LEGEND, width, "dim")
+
+    def _events_table(self, names: dict[int, str], name_w: int, width: int) -> list[Line]:
+        """The latest events table, laid out again only when an event arrived or the screen
+        or a name changed (events come a few times a second; draws, tens)."""
+        key = (self._events_version, width, name_w, tuple(names.items()))
+        if self._events_lines[0] != key:
+            rows = [(names[ch.id], f"{t_ms / 1000:.2f}", side_text(ev.side), ev.name,
+                     event_text(ev, diagnostics=False))
+                    for ch in self.session.channels for t_ms, ev in self._events.get(ch.id, ())]
+            lines = grid("latest events", (
+                Column("board", min_width=name_w), Column("t (s)", right=True), Column("side"),
+                Column("event"), Column("values", fold=True)), rows, width,
+                min_widths=self._widths[2]) if rows else []
+            self._events_lines = (key, lines)
+        return self._events_lines[1]
+
+    def __rich_console__(self, console: Any, options: Any) -> Iterator[Text]:
+        """The same lines through rich (a redirected `stream` prints the view once, at the end;
+        the tests read it this way)."""
+        for style, text in self.lines(options.max_width):
+            yield Text(text, style=style or "", no_wrap=True, end="\n")
 
 
-def _events_table(name_w: int, rows: list[tuple[str, ...]]) -> Table:
-    events = Table(title="latest events", show_header=True, expand=False)
-    events.add_column("board", no_wrap=True, min_width=name_w)
-    events.add_column("t (s)", justify="right", no_wrap=True)
-    events.add_column("side", no_wrap=True)
-    events.add_column("event", no_wrap=True)
-    events.add_column("values", overflow="fold")
-    for row in rows:
-        events.add_row(*row)
-    return events
-
-
-class _Rendered:
-    """A renderable whose segments are kept until its content key changes.
-
-    Why: rich takes ~10-15 ms of CPU to lay out the events table (12 rows, a folding column),
-    more than half of a whole draw, and its rows change only when an event arrives (a few
-    times a second), while the table is drawn on every frame (`Redraw`)."""
-
-    def __init__(self) -> None:
-        self.key: Any = None
-        self.make: Callable[[], Any] | None = None
-        self._segments: list[Any] = []
-        self._for: Any = None
-
-    def set(self, key: Any, make: Callable[[], Any]) -> None:
-        if key != self.key:
-            self.key, self.make, self._for = key, make, None
-
-    def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
-        at = (self.key, options.max_width, options.min_width, options.height)
-        if self._for != at and self.make is not None:
-            self._segments = list(console.render(self.make(), options))
-            self._for = at
-        yield from self._segments
+#: what the view's columns mean, under the tables
+LEGEND = ("rate: the board's sample rate x replay speed (its clock per wall second); "
+          "gaps: frames/samples lost; crc: frames failing CRC; t: board time; Ctrl-C to stop")
 
 
 class Redraw:
-    """Draws a rich `Live` showing a `LiveView` when frames arrive, not on rich's own timer.
+    """Draws the view (`target.refresh()`) when frames arrive, not on a timer.
 
-    Why: with `refresh_per_second=4` a new value waited up to 250 ms for the next draw, so the
-    table showed a sample 50-100 ms after it arrived at the median, 100+ ms at p99
+    Why: with rich's `refresh_per_second=4` a new value waited up to 250 ms for the next
+    draw, so the table showed a sample 50-100 ms after it arrived at the median, 100+ ms at p99
     (`tools/bench/bench_stream_latency.py`). Here the session's loop (`on_tick`) draws as soon
     as a frame arrived, at most `max_hz` times a second, and at least `min_hz` times (the clocks
-    and rates move without frames). A draw costs rich 5-20 ms of CPU (three tables), so the
-    draws also keep within `cpu_share` of one core: the gap between draws is at least the
-    measured draw time / cpu_share (a slow machine draws less often rather than spending
-    the stream's CPU on the table). While a draw is held back, the session's select wakes when
-    it is due (`poll_timeout`).
+    and rates move without frames). The draws also keep within `cpu_share` of one core: the
+    gap between draws is at least the measured draw time / cpu_share, so a slow machine (or a
+    slow renderer: rich took 5-20 ms a draw) draws less often rather than spending the
+    stream's CPU on the table. While a draw is held back, the session's select wakes when it
+    is due (`poll_timeout`).
     """
 
-    def __init__(self, live: Any, view: LiveView, max_hz: float = 25.0, min_hz: float = 4.0,
+    def __init__(self, target: Any, view: LiveView, max_hz: float = 60.0, min_hz: float = 4.0,
                  cpu_share: float = 0.2, clock: Callable[[], float] = time.monotonic,
                  cpu_clock: Callable[[], float] = time.thread_time) -> None:
-        self.live, self.view, self.clock, self.cpu_clock = live, view, clock, cpu_clock
+        self.target, self.view, self.clock, self.cpu_clock = target, view, clock, cpu_clock
         self.fastest, self.max_gap = 1.0 / max_hz, 1.0 / min_hz
         self.min_gap = self.fastest
         self.cpu_share = cpu_share
@@ -237,7 +230,7 @@ class Redraw:
             self._last = now
             self.draws += 1
             c0 = self.cpu_clock()
-            self.live.refresh()
+            self.target.refresh()
             cost = self.cpu_clock() - c0
             self.draw_s = cost if self.draws == 1 else 0.8 * self.draw_s + 0.2 * cost
             self.min_gap = min(self.max_gap, max(self.fastest, self.draw_s / self.cpu_share))
@@ -248,14 +241,36 @@ class Redraw:
             self.session.poll_timeout = min(self.idle_timeout, self.max_gap - since)
 
 
+class ViewOnScreen:
+    """`refresh()` lays the view out for the terminal's current size and draws it in place."""
+
+    def __init__(self, view: LiveView, screen: TermScreen) -> None:
+        self.view, self.screen = view, screen
+
+    def refresh(self) -> None:
+        self.screen.draw(self.view.lines(self.screen.size()[0]))
+
+
+class _Nothing:
+    def refresh(self) -> None:
+        pass
+
+
 @contextmanager
-def live_table(view: LiveView, console: Any, max_hz: float = 25.0,
+def live_table(view: LiveView, console: Console, max_hz: float = 60.0,
                cpu_share: float = 0.2) -> Iterator[Redraw]:
     """`with live_table(view, console) as redraw: session.run(..., on_tick=redraw)`: the
-    terminal view `gaitloop stream` and `gaitloop demo` show, drawn by `Redraw`."""
-    from rich.live import Live
-
-    with Live(view, console=console, auto_refresh=False) as live:
-        redraw = Redraw(live, view, max_hz=max_hz, cpu_share=cpu_share)
+    terminal view `gaitloop stream` and `gaitloop demo` show, drawn by `Redraw` in place
+    (`termscreen`). Output that is not a terminal gets the view once, at the end."""
+    if not console.is_terminal:
+        try:
+            yield Redraw(_Nothing(), view, max_hz=max_hz, cpu_share=cpu_share)
+        finally:
+            console.print(view)
+        return
+    screen = TermScreen(console.file, size=lambda: (console.width, console.height),
+                        styles=console.color_system is not None)
+    with screen_open(screen):
+        redraw = Redraw(ViewOnScreen(view, screen), view, max_hz=max_hz, cpu_share=cpu_share)
         redraw()
         yield redraw

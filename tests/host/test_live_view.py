@@ -277,23 +277,127 @@ def test_redraw_keeps_its_cpu_share_when_drawing_is_slow():
     assert live.refreshes - n0 >= 40  # 2 s at up to 25/s once cheap
 
 
-def test_events_table_is_kept_until_an_event_or_the_width_changes():
-    """The events table's layout is kept between draws (`_Rendered`: rich's layout of it was
-    more than half a draw) and made again when an event arrives or the terminal's width
-    changes; what is shown is what an uncached table shows."""
+class _Vt:
+    """A VT100 screen (pyte) behind a file: what a terminal shows for what the view writes.
+    The tty driver turns "\n" into "\r\n" (onlcr); so does this file."""
+
+    def __init__(self, cols: int, rows: int) -> None:
+        import pyte
+
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.Stream(self.screen)
+        self.written: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.written.append(text)
+        self.stream.feed(text.replace("\n", "\r\n"))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def shown(self) -> list[str]:
+        return [ln.rstrip() for ln in self.screen.display]
+
+
+def _block(view: LiveView, width: int) -> list[str]:
+    return [text.rstrip() for _, text in view.lines(width)]
+
+
+def test_terminal_shows_the_view_in_place_and_rewrites_only_changed_lines():
+    """Drawn into a real VT screen, frame after frame, the terminal shows exactly the view's
+    lines (the block stays where it is, nothing scrolls or is left over), and a frame from one
+    board rewrites only the lines it changed, not the whole block."""
+    pytest.importorskip("pyte")
+    from gaitloop.termscreen import TermScreen
+
+    clock = [0.0]
+    session = session_of(3)
+    view = LiveView(session, clock=lambda: clock[0])
+    left, right = Board(session, 0, "insole-L"), Board(session, 1, "insole-R")
+    knee = _knee(session, 2, "knee-sleeve")
+    vt = _Vt(120, 40)
+    vt.write("$ gaitloop stream\n")
+    screen = TermScreen(vt, size=lambda: (120, 40))
+    for k in range(30):
+        clock[0] += 0.1
+        for b in (left, right, knee):
+            b.samples(10, value=1000 + 37 * k)
+        if k % 7 == 3:
+            left.event(E.EV_HEEL_STRIKE, 0, 470 + k, 1230)
+        if k == 12:
+            knee.status(foot.ST_MISSING | foot.ST_GUARD)
+        screen.draw(view.lines(120))
+        want = _block(view, 120)
+        assert vt.shown()[: 1 + len(want)] == ["$ gaitloop stream", *want]
+        assert all(not ln for ln in vt.shown()[1 + len(want):])
+    whole = sum(len(t) + 1 for _, t in view.lines(120))
+    n = len(vt.written)
+    clock[0] += 0.001  # same tenth of a second on the clock: only the left board's rows change
+    left.samples(10, value=4321)
+    screen.draw(view.lines(120))
+    assert len(vt.written) == n + 1 and "432.1 N" in vt.written[-1]
+    assert len(vt.written[-1]) < whole / 3, (len(vt.written[-1]), whole)
+    assert "knee-sleeve" not in vt.written[-1]  # the knee's rows were not written again
+    assert vt.shown()[1: 1 + len(_block(view, 120))] == _block(view, 120)
+
+
+def test_terminal_block_fits_a_small_terminal_and_prints_go_above_it():
+    """Lines are cut to the terminal's width and the block to its height (the cursor cannot
+    go above the top); text printed while the view is up appears above the block."""
+    pytest.importorskip("pyte")
+    from gaitloop.termscreen import TermScreen, screen_open
+
+    session = session_of(3)
+    view = LiveView(session, clock=lambda: 0.0)
+    boards = [Board(session, i, f"insole-{i}") for i in range(3)]
+    for b in boards:
+        b.samples(10)
+        b.event(E.EV_TOE_OFF, 0, 0, 0)
+    vt = _Vt(60, 20)  # the screen is told 12 rows: room above the block for the print
+    screen = TermScreen(vt, size=lambda: (60, 12))
+    with screen_open(screen):
+        screen.draw(view.lines(60))
+        shown = vt.shown()
+        assert len([ln for ln in shown if ln]) == 11 and "more lines" in shown[10]
+        assert shown[:10] == _block(view, 60)[:10]
+        print("reconnected insole-1")
+        shown = vt.shown()
+        assert shown[0] == "reconnected insole-1" and shown[1:11] == _block(view, 60)[:10]
+        boards[0].samples(10, value=777)
+        screen.draw(view.lines(60))
+        assert vt.shown()[0] == "reconnected insole-1" and vt.shown()[1:11] == _block(view, 60)[:10]
+    assert vt.written[-1].endswith("\x1b[?25h")  # the cursor is shown again
+    assert all(len(ln) <= 60 for ln in _block(view, 60))
+
+
+def test_narrow_terminal_folds_the_status_and_values_columns():
     session = session_of(1)
-    view = LiveView(session, clock=lambda: 0.0, n_events=4)
-    b = Board(session, 0, "insole-L")
+    view = LiveView(session, clock=lambda: 0.0)
+    b = _knee(session, 0, "knee-sleeve-with-a-long-name")
     b.samples(10)
-    b.event(E.EV_HEEL_STRIKE, 0, 470, 1230)
-    first = _render(view, 140)
-    layout = view._events_table._segments
-    b.samples(10)  # a frame without events: the same layout, not laid out again
-    again = _render(view, 140)
-    assert view._events_table._segments is layout
-    assert first.split("latest events")[1] == again.split("latest events")[1]
-    b.event(E.EV_TOE_OFF, 0, 0, 0)
-    assert "toe_off" in _render(view, 140).split("latest events")[1]
-    narrow = _render(view, 60)  # another width: laid out for it
-    assert view._events_table._segments is not layout and "toe_off" in narrow
-    assert max(len(line) for line in narrow.splitlines()) <= 60
+    b.status(foot.ST_MISSING | foot.ST_GUARD)
+    lines = _block(view, 60)
+    assert max(len(ln) for ln in lines) <= 60
+    assert "knee-sleeve-with-a-long-name" in "\n".join(lines)  # names are never cut
+    text = " ".join(ln.replace("│", " ") for ln in lines)
+    assert "bend_r" in text and "gz_r" in text  # the values wrapped, not cut
+
+
+def test_live_table_on_a_pipe_prints_the_view_once_at_the_end():
+    import io
+
+    from gaitloop.live import live_table
+
+    session = session_of(1)
+    view = LiveView(session, clock=lambda: 0.0)
+    out = io.StringIO()
+    console = Console(file=out, width=100)
+    with live_table(view, console) as redraw:
+        b = Board(session, 0, "insole-L")
+        for _ in range(5):
+            b.samples(10)
+            redraw()
+        assert out.getvalue() == ""
+    assert out.getvalue().count("gaitloop live") == 1 and "insole-L" in out.getvalue()
+    assert "\x1b[" not in out.getvalue()

@@ -2,14 +2,17 @@
 the table that shows its value rendered.
 
 The same pieces as `gaitloop stream` (links, StreamSession, `live.LiveView` drawn by
-`live.live_table` as the CLI draws it: when frames arrive, at most 25 times a second; in one
-process) on the three virtual boards at real time; the rendering goes to an in-memory terminal.
-At every render, for each board, the figure is the render's clock minus the host time at which
+`live.live_table` as the CLI draws it: in place on the terminal (`termscreen`), when frames
+arrive, at most 60 times a second; in one process) on the three virtual boards at real time;
+the output goes to an in-memory terminal. For each board, at the first draw that shows a new
+sample, the figure is the clock when that draw has been written minus the host time at which
 the newest sample shown left its board (the one timeline, as the web bench). `--refresh N`
-draws the old way instead, on rich's own timer at N per second (the CLI's way before
-session 5, at 4), for a side-by-side figure.
+draws the pre-session-6 way instead, with rich's `Live` on its own timer at N per second (the
+CLI's way before session 5, at 4; the figure is then taken when rich lays the view out), for
+a side-by-side figure.
 
-Run: .venv/bin/python tools/bench/bench_stream_latency.py [--seconds 30] [--max-hz 25 | --refresh 4]
+Run: .venv/bin/python tools/bench/bench_stream_latency.py [--ble] [--seconds 30] [--max-hz 60 | --refresh 4]
+  --ble: the insoles over the simulated BLE, as `gaitloop demo` streams them
 """
 
 from __future__ import annotations
@@ -26,53 +29,55 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from gaitloop.demo import _knee_walk  # noqa: E402
-from gaitloop.sim.vboard import VirtualBoard  # noqa: E402
+from gaitloop.demo import demo_boards, start_demo_links  # noqa: E402
 from tests.web.test_browser import WALK  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--max-hz", type=float, default=25.0, help="live_table's draw cap (the CLI's: 25)")
+    ap.add_argument("--ble", action="store_true",
+                    help="the insoles over the simulated BLE (as `gaitloop demo`), the knee over serial")
+    ap.add_argument("--max-hz", type=float, default=60.0, help="live_table's draw cap (the CLI's: 60)")
     ap.add_argument("--refresh", type=float, default=None,
                     help="draw on rich's own timer at this rate instead (the CLI before session 5: 4)")
     args = ap.parse_args()
     from rich.console import Console
     from rich.live import Live
 
-    from gaitloop.link import open_link
     from gaitloop.live import LiveView, live_table
     from gaitloop.messages import Samples
     from gaitloop.stream import StreamSession
 
-    boards = [VirtualBoard("insole", s, WALK, speed=1.0, device=f"insole-{s[0].upper()}") for s in ("left", "right")]
-    knee = _knee_walk()
-    if knee is not None:
-        boards.append(VirtualBoard("knee", "left", knee, speed=1.0, device="knee-sleeve", limp=0.3))
+    boards = demo_boards(WALK, 1.0, ble=args.ble)  # the demo's boards: insoles with the GRF student
     lat: list[float] = []
     newest: dict[int, float] = {}
     drawn: dict[int, float] = {}  # board -> the newest sample time the table has shown
     measuring = [False]
     drew = "draws on rich's timer"
 
+    def shown_now(session, upto: dict[int, float]) -> None:  # noqa: ANN001
+        """The draw just made shows each board's newest sample as of `upto`."""
+        now = session.host_now()
+        if measuring[0]:
+            for ch in session.channels:
+                t = upto.get(ch.id)
+                if t is None or drawn.get(ch.id) == t:
+                    continue  # counted at the draw that first showed it: a latency, not an age
+                drawn[ch.id] = t
+                shown = ch.host_time(t)
+                if shown is not None:
+                    lat.append((now - shown) * 1000.0)
+
     class TimedView(LiveView):
-        def __rich__(self):  # type: ignore[no-untyped-def]
-            out = super().__rich__()
-            now = self.session.host_now()
-            if measuring[0]:
-                for ch in self.session.channels:
-                    t = newest.get(ch.id)
-                    if t is None or drawn.get(ch.id) == t:
-                        continue  # counted at the draw that first showed it: a latency, not an age
-                    drawn[ch.id] = t
-                    shown = ch.host_time(t)
-                    if shown is not None:
-                        lat.append((now - shown) * 1000.0)
+        def lines(self, width):  # type: ignore[no-untyped-def]
+            out = super().lines(width)
+            if args.refresh:  # rich's timer thread lays the view out: measured there
+                shown_now(self.session, dict(newest))
             return out
 
     try:
-        links = [open_link(b.start()) for b in boards]
+        links = start_demo_links(boards, Console(file=io.StringIO()))
         session = StreamSession(links)
         view = TimedView(session)
 
@@ -99,17 +104,23 @@ def main() -> None:
             with live_table(view, console, max_hz=args.max_hz) as redraw:
                 def both() -> None:
                     tick()
+                    upto, n = dict(newest), redraw.draws
                     redraw()
+                    if redraw.draws != n:  # drawn and written: what it shows is on the terminal
+                        shown_now(session, upto)
 
                 session.run(None, on_tick=both)
-            drew = f"{redraw.draws} draws, {redraw.draw_s * 1000:.1f} ms of CPU per draw (smoothed)"
+                screen = redraw.target.screen
+            drew = (f"{redraw.draws} draws, {redraw.draw_s * 1000:.2f} ms of CPU per draw (smoothed), "
+                    f"{screen.bytes / max(1, screen.writes):.0f} bytes written per draw")
     finally:
         for b in boards:
             b.stop()
     cpu_s = time.process_time() - cpu0
     x = np.asarray(lat)
-    print(f"terminal view latency, sample leaving the board -> table rendered ({len(boards)} boards over serial, "
-          f"{f'rich timer {args.refresh:g}/s' if args.refresh else f'drawn on arrival, at most {args.max_hz:g}/s'}, "
+    how = "insoles over simulated BLE, knee over serial" if args.ble else "over serial"
+    print(f"terminal view latency, sample leaving the board -> table rendered ({len(boards)} boards {how}, "
+          f"{f'rich Live on its timer {args.refresh:g}/s' if args.refresh else f'drawn in place on arrival, at most {args.max_hz:g}/s'}, "
           f"{args.seconds:g} s, {len(x)} board rows rendered, load average {os.getloadavg()[0]:.1f}):")
     print(f"  p50 {np.percentile(x, 50):.1f} ms, p95 {np.percentile(x, 95):.1f} ms, "
           f"p99 {np.percentile(x, 99):.1f} ms, max {x.max():.1f} ms")
