@@ -74,7 +74,13 @@ class BoardHal:
             self.specs.append(spec)
         if len(covered) != n_channels:
             raise ValueError("profile %s fills %d of %d channels" % (profile["name"], len(covered), n_channels))
-        self.calls = tuple(d.calls[0] for d in self.drivers)
+        calls = ()
+        for d in self.drivers:  # one flat tuple of callables; each record says where its own begin
+            d.r[N.CI] = len(calls)
+            calls += d.calls
+        for d in self.drivers:
+            d.calls = calls
+        self.calls = calls
         self.buzzer = outputs.Buzzer(profile["buzzer"]) if profile.get("buzzer") is not None else None
         self.led = outputs.Led(profile["led"]) if profile.get("led") is not None else None
         self.n_samples = 0  # not a replay: the app's HELLO leaves "replay" out

@@ -11,7 +11,9 @@ into C, converts, calibrates, fills the sample and keeps the fault bookkeeping. 
 before, as views of their record, and read through this same function.
 
 Layout of W (int32 words): header `_H` words, then one record of `_REC` words per driver.
-`calls` holds one tuple per driver to read: (record index, its callables...). A record's
+`calls` is one flat tuple of the drivers' callables; a record's word CI is where its own
+begin (an FSR: `read_u16`; an HX711: DOUT, PD_SCK, disable_irq, enable_irq; an MPU-6050:
+`init`, `readfrom_mem_into`, its address, its burst buffer). A record's
 fault bookkeeping: `fault` the driver's present state, `nfault` the samples whose read
 failed (BoardHal.fault_counts), and the header's latch, set by any failed read (STATUS).
 
@@ -30,11 +32,13 @@ from gaitfw.compat import MICROPYTHON
 if not MICROPYTHON:
     from gaitfw.compat import ptr8, ptr16, ptr32  # noqa: F401  (viper annotations on CPython)
 
-_H = const(4)  # header: samples read, outputs due every 2nd sample (1/0), fault latch, spare
-_REC = const(24)
-H_N = const(0)
-H_OUT = const(1)
-H_LATCH = const(2)
+_H = const(5)  # header words, then the records
+_REC = const(25)
+H_N = const(0)  # samples read (reads of all records)
+H_OUT = const(1)  # 1: `read` answers bit 0 every 2nd sample (BoardHal.outputs due)
+H_LATCH = const(2)  # a read failed since BoardHal.status last cleared it
+H_ONE = const(3)  # 0: read every record; k + 1: record k alone (a driver's own `read`)
+_H_NREC = const(4)
 
 # record words, common
 _KIND = const(0)  # _DIVIDER, _HX711, _MPU
@@ -68,6 +72,7 @@ _IMU = const(11)  # 6 words: ax ay az gx gy gz in chip order (last good read)
 TEMP = const(17)
 SRC = const(18)  # 3 words: chip axis (0..2) of thigh axis k
 NEG = const(21)  # 3 words: 1 where thigh axis k is the negated chip axis
+CI = const(24)  # the record's first callable in `calls`
 
 DIVIDER = const(1)
 HX711 = const(2)
@@ -88,7 +93,9 @@ def words(n):
     """A W for `n` drivers: header and zeroed records."""
     from array import array
 
-    return array("i", [0] * (_H + _REC * n))
+    W = array("i", [0] * (_H + _REC * n))
+    W[_H_NREC] = n
+    return W
 
 
 def record(W, k):
@@ -105,19 +112,23 @@ def init_record(r, kind, ch, stuck_n):
 
 @micropython.viper
 def _read_viper(W: ptr32, calls, s: ptr16) -> int:
-    n = int(len(calls))
-    bad = 0
+    n = W[_H_NREC]
     j = 0
+    one = W[H_ONE]
+    if one:
+        j = one - 1
+        n = one
+    bad = 0
     while j < n:
-        rc = calls[j]
-        R = ptr32(int(W) + (_H + int(rc[0]) * _REC) * 4)
+        R = ptr32(int(W) + (_H + j * _REC) * 4)
+        ci = R[CI]
         kind = R[_KIND]
         ch = R[_CH]
         ok = 1
         key = 0  # the value Stuck is fed
         feed = 1
         if kind == DIVIDER:
-            u = int(rc[1]())
+            u = int(calls[ci]())
             R[RAW] = u
             q = 0
             if u >= 52429:
@@ -152,7 +163,7 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
                 R[_RAIL] = 0
             key = u
         elif kind == HX711:
-            dout = rc[1]
+            dout = calls[ci]
             if int(dout()) != 0:  # no new conversion: hold the last, fault after TIMEOUT_N
                 feed = 0
                 w = R[_WAITS] + 1
@@ -164,8 +175,8 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
                     s[ch] = R[_VALUE]
             else:
                 R[_WAITS] = 0
-                sck = rc[2]
-                irq = rc[3]()
+                sck = calls[ci + 1]
+                irq = calls[ci + 2]()
                 v = 0
                 try:
                     i = 0
@@ -180,7 +191,7 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
                         sck(0)
                         i -= 1
                 finally:
-                    rc[4](irq)
+                    calls[ci + 3](irq)
                 if v & 0x800000:
                     v -= 0x1000000
                 R[RAW] = v
@@ -200,8 +211,8 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
         else:  # MPU6050: (k, init, readfrom_mem_into, addr, buf)
             try:
                 if R[NEED_INIT]:
-                    rc[1]()
-                rc[2](rc[3], 0x3B, rc[4])
+                    calls[ci]()
+                calls[ci + 1](calls[ci + 2], 0x3B, calls[ci + 3])
             except (OSError, ImuError):
                 R[NACKS] = R[NACKS] + 1
                 R[NEED_INIT] = 1
@@ -209,7 +220,7 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
                 ok = 0
                 feed = 0
             if ok:
-                b = ptr8(rc[4])
+                b = ptr8(calls[ci + 3])
                 i = 0
                 o = 0
                 while i < 7:  # ax ay az temp gx gy gz, big-endian int16
@@ -271,10 +282,12 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
             R[NFAULT] = R[NFAULT] + 1
             bad = 2
         j += 1
-    m = (W[H_N] + 1) & 0x3FFFFFFF
-    W[H_N] = m
     if bad:
         W[H_LATCH] = 1
+    if one:
+        return bad
+    m = (W[H_N] + 1) & 0x3FFFFFFF
+    W[H_N] = m
     if W[H_OUT] and not (m & 1):
         return bad | 1
     return bad
@@ -282,17 +295,20 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
 
 def _read_plain(W, calls, s):
     """The CPython twin of `_read_viper`, line for line (the host runs the firmware too)."""
+    one = W[H_ONE]
+    ks = range(one - 1, one) if one else range(W[_H_NREC])
     bad = 0
-    for rc in calls:
-        o = _H + rc[0] * _REC
+    for j in ks:
+        o = _H + j * _REC
         R = memoryview(W)[o:o + _REC]
+        ci = R[CI]
         kind = R[_KIND]
         ch = R[_CH]
         ok = 1
         key = 0
         feed = 1
         if kind == DIVIDER:
-            u = int(rc[1]())
+            u = int(calls[ci]())
             R[RAW] = u
             q = 0
             if u >= 52429:
@@ -308,7 +324,7 @@ def _read_plain(W, calls, s):
             R[_RAIL] = R[_RAIL] + 1 if u >= 65000 else 0
             key = u
         elif kind == HX711:
-            dout = rc[1]
+            dout = calls[ci]
             if dout() != 0:
                 feed = 0
                 R[_WAITS] += 1
@@ -319,8 +335,8 @@ def _read_plain(W, calls, s):
                     s[ch] = R[_VALUE]
             else:
                 R[_WAITS] = 0
-                sck = rc[2]
-                irq = rc[3]()
+                sck = calls[ci + 1]
+                irq = calls[ci + 2]()
                 v = 0
                 try:
                     for _ in range(24):
@@ -331,7 +347,7 @@ def _read_plain(W, calls, s):
                         sck(1)
                         sck(0)
                 finally:
-                    rc[4](irq)
+                    calls[ci + 3](irq)
                 if v & 0x800000:
                     v -= 0x1000000
                 R[RAW] = v
@@ -342,8 +358,8 @@ def _read_plain(W, calls, s):
         else:
             try:
                 if R[NEED_INIT]:
-                    rc[1]()
-                rc[2](rc[3], 0x3B, rc[4])
+                    calls[ci]()
+                calls[ci + 1](calls[ci + 2], 0x3B, calls[ci + 3])
             except (OSError, ImuError):
                 R[NACKS] += 1
                 R[NEED_INIT] = 1
@@ -351,7 +367,7 @@ def _read_plain(W, calls, s):
                 ok = 0
                 feed = 0
             if ok:
-                b = rc[4]
+                b = calls[ci + 3]
                 w = []
                 for i in range(7):
                     v = (b[2 * i] << 8) | b[2 * i + 1]
@@ -385,13 +401,24 @@ def _read_plain(W, calls, s):
         if not ok:
             R[NFAULT] += 1
             bad = 2
-    m = (W[H_N] + 1) & 0x3FFFFFFF
-    W[H_N] = m
     if bad:
         W[H_LATCH] = 1
+    if one:
+        return bad
+    m = (W[H_N] + 1) & 0x3FFFFFFF
+    W[H_N] = m
     if W[H_OUT] and not (m & 1):
         return bad | 1
     return bad
 
 
 read = _read_viper if MICROPYTHON else _read_plain
+
+
+def read_one(drv, sample):
+    """A driver's own `read(sample)`: its record alone (bring-up, tests); False on a fault."""
+    W = drv.W
+    W[H_ONE] = drv.k + 1
+    r = read(W, drv.calls, sample)
+    W[H_ONE] = 0
+    return not r & 2

@@ -78,7 +78,8 @@ class DividerSensor:
         self.W = W
         self.r = r = N.record(W, k)
         N.init_record(r, N.DIVIDER, ch, stuck_n)
-        self.calls = ((k, self.adc.read_u16),)  # bound once: `read` allocates nothing
+        self.k = k  # its record; `calls`: its callables (BoardHal: every driver's, one tuple)
+        self.calls = (self.adc.read_u16,)  # bound once: `read` allocates nothing
         self.ch = ch
         self.clip_low = clip_low
         self.set_cal(cal)
@@ -109,7 +110,7 @@ class DividerSensor:
         return bool(self.r[N.FAULT])
 
     def read(self, sample):
-        return not N.read(self.W, self.calls, sample) & 2
+        return N.read_one(self, sample)
 
 
 def fsr(pin, ch, cal, **kw):

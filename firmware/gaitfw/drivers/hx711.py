@@ -38,7 +38,8 @@ class HX711:
         # Pin objects are callable: pin(1) sets, pin() reads; a bound method (self.sck.value)
         # would allocate on every read. IRQs are off while clocking (PD_SCK high > 60 us
         # powers the chip down).
-        self.calls = ((k, self.dout, self.sck, machine.disable_irq, machine.enable_irq),)
+        self.k = k  # its record; `calls`: its callables (BoardHal: every driver's, one tuple)
+        self.calls = (self.dout, self.sck, machine.disable_irq, machine.enable_irq)
         self.ch = ch
         r[N.PULSES] = _PULSES[gain]
         r[N.TARE] = tare
@@ -57,7 +58,7 @@ class HX711:
         return self.dout() == 0
 
     def read(self, sample):
-        return not N.read(self.W, self.calls, sample) & 2
+        return N.read_one(self, sample)
 
     def set_tare(self, raw):
         """Zero at the current load (standing calibration), raw as read by `read`."""

@@ -61,7 +61,8 @@ class MPU6050:
         r[N.NEED_INIT] = 1
         self.buf = bytearray(14)
         self.one = bytearray(1)
-        self.calls = ((k, self.init, i2c.readfrom_mem_into, addr, self.buf),)
+        self.k = k  # its record; `calls`: its callables (BoardHal: every driver's, one tuple)
+        self.calls = (self.init, i2c.readfrom_mem_into, addr, self.buf)
 
     def init(self):
         """Check identity and configure; raises ImuError / OSError (called at boot and after NACKs)."""
@@ -85,7 +86,7 @@ class MPU6050:
         return bool(self.r[N.FAULT])
 
     def read(self, sample):
-        return not N.read(self.W, self.calls, sample) & 2
+        return N.read_one(self, sample)
 
     def temp_cdeg(self):
         """Die temperature in 0.01 degC (datasheet: T = raw / 340 + 36.53)."""
