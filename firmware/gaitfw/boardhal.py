@@ -85,6 +85,7 @@ class BoardHal:
         self.led = outputs.Led(profile["led"]) if profile.get("led") is not None else None
         self.n_samples = 0  # not a replay: the app's HELLO leaves "replay" out
         self.app = None
+        self._fbs = []  # type: list
         self.ms_per = 1000 // profile.get("rate_hz", 100)
         self.buzz_next = 0  # when a still-on buzzer rule plays its pattern again (ms)
 
@@ -103,9 +104,14 @@ class BoardHal:
         """Outputs run (every 2nd sample) only while a processor has feedback rules (the knee
         sleeve; the insole has none): the App calls this when its processors change."""
         app = self.app
-        on = False
+        fbs = []
         if app is not None and (self.buzzer is not None or self.led is not None):
-            on = any(getattr(p, "fb", None) is not None for p in app.processors)
+            for p in app.processors:
+                fb = getattr(p, "fb", None)
+                if fb is not None:
+                    fbs.append(fb)
+        self._fbs = fbs  # the rules' state objects, looked up here, not every 2nd sample
+        on = len(fbs) > 0
         if self.W[N.H_OUT] and not on:
             self.set_idle(True)  # silence a pattern the old processors started
         self.W[N.H_OUT] = 1 if on else 0
@@ -120,27 +126,23 @@ class BoardHal:
         return N.read, self.W, self.calls
 
     def _outputs(self, t):
-        app = self.app
-        if app is None:
-            return
         buzz = led = 0
         pattern = 1
-        for p in app.processors:
-            fb = getattr(p, "fb", None)
-            if fb is not None:
-                if fb.buzz:
-                    buzz = 1
-                    pattern = fb.pattern
-                if fb.led:
-                    led = 1
+        for fb in self._fbs:
+            if fb.buzz:
+                buzz = 1
+                pattern = fb.pattern
+            if fb.led:
+                led = 1
         bz = self.buzzer
         if bz is not None:
-            if buzz and t - self.buzz_next >= 0:
+            if not buzz:
+                self.buzz_next = t
+            elif t - self.buzz_next >= 0:
                 bz.play(pattern, t)  # again every 2 s while the rule holds
                 self.buzz_next = t + 2000
-            elif not buzz:
-                self.buzz_next = t
-            bz.tick(t)
+            if bz.steps:
+                bz.tick(t)
         if self.led is not None and self.led.on != bool(led):
             self.led.set(led)
 

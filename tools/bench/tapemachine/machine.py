@@ -13,8 +13,8 @@ call into C costs under this VM, not more and not nothing:
 - an input `Pin` (HX711 DOUT) is itself `iter(bytearray(tape)).__next__`: `dout()` is one C call
 - an output `Pin` driven by calls (HX711 PD_SCK: `sck(1)`) is `{}.get`: one C call, no effect
 - other output pins, PWM: objects whose `value` / `freq` / `duty_u16` are `{}.get`
-- `I2C.readfrom_mem_into(addr, reg, buf)`: a viper method (native code, no bytecode) of a
-  `bytearray` holding the recorded bursts (a length byte, then the bytes), its cursor in
+- `I2C.readfrom_mem_into(addr, reg, buf)`: a viper function (native code, no bytecode) over
+  a `bytearray` holding the recorded bursts (a length byte, then the bytes), its cursor in
   the first 4 bytes; the drivers read the buses in a fixed order, so one tape per bus
 - `disable_irq` is `int` (returns 0), `enable_irq` is `{}.get`
 
@@ -73,18 +73,36 @@ class ADC:
         self.read_u16 = iter(_load("adc_%s.bin" % k, "H", 2 * _IDX["adc"][k])).__next__
 
 
-class _Bus(bytearray):
-    @micropython.viper
-    def readfrom_mem_into(self, addr: int, reg: int, buf: ptr8):
-        d = ptr8(self)
-        c = ptr32(int(d))  # one buffer lookup on the subclass instance, not two
-        p = c[0]
-        n = d[p]
-        i = 0
-        while i < n:
-            buf[i] = d[p + 1 + i]
-            i += 1
-        c[0] = p + 1 + n
+@micropython.viper
+def _addr(b: ptr8) -> int:
+    return int(b)
+
+
+# The burst reader: a viper function (native code, called like a C function: its three
+# arguments converted, no bytecode frame) whose tape address is a constant of its source,
+# so a read makes no attribute or buffer lookup beyond the destination's.
+_READER = """
+@micropython.viper
+def rd(addr: int, reg: int, buf: ptr8):
+    d = ptr8(%d)
+    c = ptr32(%d)
+    p = c[0]
+    n = d[p]
+    i = 0
+    while i < n:
+        buf[i] = d[p + 1 + i]
+        i += 1
+    c[0] = p + 1 + n
+"""
+
+
+class _Bus:
+    def __init__(self, tape):
+        self.tape = tape  # kept alive: the reader holds its address only
+        a = _addr(tape)
+        env = {"micropython": micropython}
+        exec(_READER % (a, a), env)
+        self.readfrom_mem_into = env["rd"]
 
     def writeto_mem(self, addr, reg, data):
         pass
@@ -95,11 +113,11 @@ class _Bus(bytearray):
 
 def I2C(bus_id, scl=None, sda=None, freq=400000):
     n = _IDX["i2c"][str(bus_id)]
-    b = _Bus(4 + n)
+    b = bytearray(4 + n)
     with open("i2c_%s.bin" % bus_id, "rb") as f:
         f.readinto(memoryview(b)[4:])
     b[0] = 4  # the cursor: the first record starts after the cursor word
-    return b
+    return _Bus(b)
 
 
 class PWM:
