@@ -488,7 +488,7 @@ def _drivers_step(rd, W, calls, s, st, tk, app):
 
     def step(rd=rd, W=W, calls=calls, s=s, st=st, tk=tk, app=app):
         if rd(W, calls, s) & 1:
-            app._hal_out()  # the buzzer and LED, every 2nd sample while feedback rules exist
+            app._hal_out()  # the buzzer and LED step (boardhal.outputs), while feedback rules exist
         st = tk(st)
         if st:
             return app._after(st)

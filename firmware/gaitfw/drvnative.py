@@ -32,13 +32,14 @@ from gaitfw.compat import MICROPYTHON
 if not MICROPYTHON:
     from gaitfw.compat import ptr8, ptr16, ptr32  # noqa: F401  (viper annotations on CPython)
 
-_H = const(5)  # header words, then the records
+_H = const(6)  # header words, then the records
 _REC = const(25)
 H_N = const(0)  # samples read (reads of all records)
-H_OUT = const(1)  # 1: `read` answers bit 0 every 2nd sample (BoardHal.outputs due)
+H_OUT = const(1)  # n > 0: `read` answers bit 0 every n-th sample (BoardHal.outputs due)
 H_LATCH = const(2)  # a read failed since BoardHal.status last cleared it
 H_ONE = const(3)  # 0: read every record; k + 1: record k alone (a driver's own `read`)
 _H_NREC = const(4)
+H_OUTC = const(5)  # samples to the next outputs step
 
 # record words, common
 _KIND = const(0)  # _DIVIDER, _HX711, _MPU
@@ -286,10 +287,13 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
         W[H_LATCH] = 1
     if one:
         return bad
-    m = (W[H_N] + 1) & 0x3FFFFFFF
-    W[H_N] = m
-    if W[H_OUT] and not (m & 1):
-        return bad | 1
+    W[H_N] = (W[H_N] + 1) & 0x3FFFFFFF
+    if W[H_OUT]:
+        c = W[H_OUTC] - 1
+        if c <= 0:
+            W[H_OUTC] = W[H_OUT]
+            return bad | 1
+        W[H_OUTC] = c
     return bad
 
 
@@ -405,10 +409,13 @@ def _read_plain(W, calls, s):
         W[H_LATCH] = 1
     if one:
         return bad
-    m = (W[H_N] + 1) & 0x3FFFFFFF
-    W[H_N] = m
-    if W[H_OUT] and not (m & 1):
-        return bad | 1
+    W[H_N] = (W[H_N] + 1) & 0x3FFFFFFF
+    if W[H_OUT]:
+        c = W[H_OUTC] - 1
+        if c <= 0:
+            W[H_OUTC] = W[H_OUT]
+            return bad | 1
+        W[H_OUTC] = c
     return bad
 
 
