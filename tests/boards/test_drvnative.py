@@ -215,3 +215,53 @@ def test_stream_through_the_drivers_is_the_replay_stream_of_the_same_counts(name
     b = [f for f in rep if f[0] in keep]
     assert len(a) > 200 and any(f[0] == P.MSG_EVENT for f in a)
     assert [f[3] for f in a] == [f[3] for f in b] and [f[2] for f in a] == [f[2] for f in b]
+
+
+_OUTPUTS = """
+import json, machine
+from array import array
+from gaitfw import profiles
+from gaitfw.boardhal import BoardHal
+from bench import wire_profile, profile_for_bench
+prof = profile_for_bench(profiles.get("esp32s3-insole"))
+wire_profile(prof, [[100 * (i % 7), 50 * (i % 5)] for i in range(400)])
+class Fb:
+    buzz = 0
+    led = 0
+    pattern = 1
+class Proc:
+    fb = Fb()
+class App:
+    processors = [Proc()]
+hal = BoardHal(prof, 2)
+hal.attach(App())
+s = array("h", [0, 0])
+del machine.pwm_log[:]
+duty = []
+for i in range(300):
+    if i == 53:
+        Proc.fb.buzz = 1
+    if i == 90:
+        Proc.fb.buzz = 0
+    n = len(machine.pwm_log)
+    hal.read(s)
+    for e in machine.pwm_log[n:]:
+        if e[1] == "duty_u16":
+            duty.append([i, e[2]])
+print(json.dumps(duty))
+"""
+
+
+def test_outputs_step_every_10th_sample_when_quiet_every_2nd_while_a_pattern_plays(tmp_path: Path) -> None:
+    """A rule that turns on starts its pattern within 10 samples (100 ms); the pattern's steps
+    then keep their 80 ms (pattern 1: beep, pause, beep) at 20 ms resolution, and nothing is
+    written to the PWM while no rule is on."""
+    duty = run_on_models(_OUTPUTS, tmp_path)
+    assert duty, "no pattern played"
+    first = duty[0][0]
+    assert 53 <= first < 63 and duty[0][1] > 0
+    times = [i for i, _ in duty]
+    # on 80 ms, off 80 ms, on 80 ms, then the pattern stops
+    assert [b - a for a, b in zip(times, times[1:])] == [8, 8, 8], duty
+    assert [d > 0 for _, d in duty] == [True, False, True, False]
+    assert duty[-1][0] < 120  # the pattern ended (stop) and no rule re-triggered it
