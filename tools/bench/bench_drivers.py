@@ -279,16 +279,35 @@ _CALLS = {
 _K = 10  # calls per loop turn
 
 
-def _call_code(kind: str, n: int) -> str:
+# The same calls as gaitfw/drvnative.py makes them: from native code, on callables bound once
+_NATIVE_CALLS = {
+    "adc": ("g = machine.ADC(1).read_u16", "g()"),
+    "pin_read": ("g = machine.Pin(2, machine.Pin.IN)", "g()"),
+    "pin_call": ("g = machine.Pin(3, machine.Pin.OUT, value=0)", "g(1)"),
+    "pin_value": ("g = machine.Pin(4, machine.Pin.OUT).value", "g(1)"),
+    "i2c": ("g = machine.I2C(0).readfrom_mem_into", "g(104, 59, b)"),
+    "none": ("g = None", ""),
+}
+
+
+def _call_code(kind: str, n: int, native: bool = False) -> str:
+    if native:
+        setup, call = _NATIVE_CALLS[kind]
+        body = "\n        ".join([call] * _K) if call else "pass"
+        return (f"import machine, micropython\n{setup}\nb = bytearray(14)\n"
+                f"@micropython.viper\ndef f(g, b, n: int):\n    i = 0\n    while i < n:\n"
+                f"        {body}\n        i += 1\nf(g, b, {n})\nprint('RESULT 0 0')\n")
     setup, call = _CALLS[kind]
     body = "\n        ".join([call] * _K) if call else "pass"
     return (f"import machine\ndef f(n):\n    {setup.replace(chr(10), chr(10) + '    ')}\n"
             f"    i = 0\n    while i < n:\n        {body}\n        i += 1\nf({n})\nprint('RESULT 0 0')\n")
 
 
-def call_costs(tmp: Path) -> dict[str, float]:
+def call_costs(tmp: Path, native: bool = False) -> dict[str, float]:
     """Instructions of one call of each stand-in kind under this VM (callgrind, loops of
-    n and 2n turns of 10 calls, minus the same loop without calls)."""
+    n and 2n turns of 10 calls, minus the same loop without calls); `native`: made from viper
+    code on a callable bound once, as gaitfw/drvnative.py makes them, else from bytecode as
+    the drivers' own `read` methods made them before it."""
     d = tmp / "calls"
     d.mkdir(exist_ok=True)
     n = 3000
@@ -301,10 +320,24 @@ def call_costs(tmp: Path) -> dict[str, float]:
     _, tape_path = _paths()
     raw = {}
     for kind in _CALLS:
-        i1 = _run(_call_code(kind, n), d, tape_path, callgrind=True)[2]
-        i2 = _run(_call_code(kind, 2 * n), d, tape_path, callgrind=True)[2]
+        i1 = _run(_call_code(kind, n, native), d, tape_path, callgrind=True)[2]
+        i2 = _run(_call_code(kind, 2 * n, native), d, tape_path, callgrind=True)[2]
         raw[kind] = (i2 - i1) / n  # per loop turn
     return {k: (v - raw["none"]) / _K for k, v in raw.items() if k != "none"}
+
+
+def whole_path(name: str, tmp: Path) -> float:
+    """Instructions per sample of `App.step` through profile `name`'s drivers (record, then
+    callgrind N1 vs N2 on the tape; the frames checked against the recording). For
+    gaitloop.results (`make results-quick`)."""
+    sub = tmp / name
+    sub.mkdir(parents=True, exist_ok=True)
+    record(name, sub)
+    check_tape(name, sub)
+    _, tape_path = _paths()
+    i1 = _run(_code(name, N1), sub, tape_path, callgrind=True)[2]
+    i2 = _run(_code(name, N2), sub, tape_path, callgrind=True)[2]
+    return (i2 - i1) / (N2 - N1)
 
 
 def measure(name: str, tmp: Path, callgrind: bool) -> dict[str, float]:
@@ -343,12 +376,17 @@ def main() -> None:
         # a snapshot: every run of this bench reads the same firmware, whatever changes meanwhile
         shutil.copytree(FIRMWARE[0], tmp / "firmware")
         FIRMWARE[0] = tmp / "firmware"
-        costs = call_costs(tmp) if cg else {}
+        # the firmware's drivers call `machine` from native code (gaitfw/drvnative.py) or,
+        # before it, from their bytecode `read` methods: the split uses the matching site
+        native = (FIRMWARE[0] / "gaitfw" / "drvnative.py").is_file()
+        costs = call_costs(tmp, native) if cg else {}
+        other = call_costs(tmp, not native) if cg else {}
         walks = {label: BS.heap_walk_instructions(heap) for heap, label in HEAPS.items()} if cg else {}
         if costs:
-            print("== the stand-in's calls into C under this VM (instructions per call, the call as a driver makes it)")
-            for k, v in costs.items():
-                print(f"  {k}: {v:.0f}  ({_CALLS[k][1]})")
+            print("== the stand-in's calls into C under this VM (instructions per call)")
+            site = ("from native code (gaitfw/drvnative.py, as this firmware calls)", "from bytecode")
+            for label, table in ((site[0], costs if native else other), (site[1], other if native else costs)):
+                print(f"  {label}: " + ", ".join(f"{k} {v:.0f}" for k, v in table.items()))
         for name in names:
             prof = profiles.get(name)
             sub = tmp / name
