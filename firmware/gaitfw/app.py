@@ -574,8 +574,6 @@ class App:
         self.boot_error = None
         self.updater = None  # gaitfw.update.Updater, attached by run()
         self._read = getattr(hal, "read", None)  # bound once: no method lookup per sample
-        # bound once too: a bound method made at every STATUS was 32 bytes of garbage a second
-        self._hal_status = getattr(hal, "status", None)
         # A HAL whose rows sit in a buffer (ReplayHal) lends its row cursor to `_st`: `_tick`
         # then reads the row itself, and the HAL runs only to refill its buffer.
         self._src = bytearray(1)
@@ -793,8 +791,12 @@ class App:
         flags = self.flags
         for p in self.processors:
             flags |= p.status()
-        if self._hal_status is not None:  # gaitfw.boardhal: sensor faults
-            flags |= self._hal_status()
+        # gaitfw.boardhal: sensor faults. From the class, called with the HAL: a bound method
+        # made at every STATUS was 32 bytes of garbage a second (no App attribute for it either:
+        # one more entry in the App's dictionary moved the replay path's lookups: +760 a sample)
+        hal_status = getattr(type(self.hal), "status", None)
+        if hal_status is not None:
+            flags |= hal_status(self.hal)
         w = self.writer
         raw = w.raw
         h = P.HEADER_LEN
