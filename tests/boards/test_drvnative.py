@@ -11,12 +11,15 @@ replay HAL sends for the same counts, with no heap growth.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from gaitfw import drvnative
 from gaitloop.decoder import StreamDecoder
+from gaitloop.export.device_runner import micropython_binary
 from gaitloop.sim.machine_world import run_on_models
 from gaitloop.sim.replayfile import write_replay
 from gaitloop.sim.sources import Replay, make_replay
@@ -262,6 +265,25 @@ def test_outputs_step_every_10th_sample_when_quiet_every_2nd_while_a_pattern_pla
     assert 53 <= first < 63 and duty[0][1] > 0
     times = [i for i, _ in duty]
     # on 80 ms, off 80 ms, on 80 ms, then the pattern stops
-    assert [b - a for a, b in zip(times, times[1:])] == [8, 8, 8], duty
+    assert [b - a for a, b in zip(times, times[1:], strict=False)] == [8, 8, 8], duty
     assert [d > 0 for _, d in duty] == [True, False, True, False]
     assert duty[-1][0] < 120  # the pattern ended (stop) and no rule re-triggered it
+
+
+def test_native_read_on_emulated_32_bit_words(tmp_path: Path) -> None:
+    """The viper kernel on a copy of the firmware whose viper words are 32 bits (gaitloop.word32:
+    ptr32 loads sign-extended as on a board, results wrapped at 2^32): the same words and
+    samples as the plain twin, so the sign-extension of stored words holds on both widths."""
+    from gaitloop.word32 import emulate
+    from tests.conftest import FIRMWARE
+
+    fw32 = tmp_path / "firmware"
+    done = emulate(FIRMWARE, fw32)
+    assert done.get("gaitfw/drvnative.py", 0) > 20  # the kernel was rewritten
+    env = dict(os.environ, MICROPYPATH=f"{fw32}:.frozen")
+    p = subprocess.run([micropython_binary(), "-X", "heapsize=4M", "-c", _twins_main("_read_viper")],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    on32 = json.loads(p.stdout.strip().splitlines()[-1])
+    plain = json.loads(run_micropython(_twins_main("_read_plain")).strip().splitlines()[-1])
+    assert on32 == plain
