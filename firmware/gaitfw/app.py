@@ -477,6 +477,26 @@ def _no_feed(t, s):
     pass
 
 
+def _drivers_step(rd, W, calls, s, st, tk, app):
+    """`App.step` on the board drivers (gaitfw/boardhal.py): every driver in one native call
+    (`rd`: gaitfw.drvnative.read, into the sample), then `_tick` as on the replay HAL.
+
+    Why a function with defaults, stored on the App: its state arrives as locals (a default
+    is copied into the frame; `self.x` costs a dictionary lookup, ~250 instructions on the
+    board), and no `self` is bound. Seven locals and four stack slots: within the 11 that
+    keep MicroPython's frame off the heap (see `App.step`), so `st` takes `_tick`'s result."""
+
+    def step(rd=rd, W=W, calls=calls, s=s, st=st, tk=tk, app=app):
+        if rd(W, calls, s) & 1:
+            app._hal_out()  # the buzzer and LED step (boardhal.outputs), while feedback rules exist
+        st = tk(st)
+        if st:
+            return app._after(st)
+        return True
+
+    return step
+
+
 class EventRing:
     """Fixed-size event queue between processors (per sample) and the sender."""
 
@@ -561,8 +581,12 @@ class App:
         if bind is not None:
             self._src = bind(memoryview(st)[_I_POS:_I_RCH + 1])
             st[_I_ROWS] = 1
+        elif getattr(hal, "native_read", None) is not None:  # the board drivers (boardhal)
+            rd, W, calls = hal.native_read()
+            self._hal_out = hal.outputs
+            self.step = _drivers_step(rd, W, calls, self.sample, st, _tick, self)
         else:
-            self.step = self._step_hal  # a driver HAL reads every sample itself
+            self.step = self._step_hal  # a HAL without either reads every sample itself
         self._binds = (_bind(st, _I_SP, self.sample), _bind(st, _I_RAW, self._raw),
                        _bind(st, _I_SRC, self._src))
         if not all(self._binds):
@@ -619,6 +643,9 @@ class App:
         st[_I_FEED] = _FEED_NONE
         self._procs = procs
         self._native = None
+        ref = getattr(self.hal, "refresh_outputs", None)  # boardhal: outputs follow `fb` rules
+        if ref is not None:
+            ref()
         if not procs:
             self._feed = _no_feed
             return
@@ -764,9 +791,12 @@ class App:
         flags = self.flags
         for p in self.processors:
             flags |= p.status()
-        hal_status = getattr(self.hal, "status", None)  # gaitfw.boardhal: sensor faults
+        # gaitfw.boardhal: sensor faults. From the class, called with the HAL: a bound method
+        # made at every STATUS was 32 bytes of garbage a second (no App attribute for it either:
+        # one more entry in the App's dictionary moved the replay path's lookups: +760 a sample)
+        hal_status = getattr(type(self.hal), "status", None)
         if hal_status is not None:
-            flags |= hal_status()
+            flags |= hal_status(self.hal)
         w = self.writer
         raw = w.raw
         h = P.HEADER_LEN
@@ -848,6 +878,26 @@ class App:
                 if r & _R_HELLO:
                     st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
                     self.send_hello()
+        return True
+
+    def _after(self, r):
+        """The rest of a sample whose `_tick` result `r` is not 0 (the drivers' step)."""
+        st = self._st
+        if r & _R_FEED:
+            self._feed(st[_I_T], self.sample)
+            if st[_I_EVN]:  # events from the processors
+                r |= _R_EVENTS
+        if r & _R_FLUSH:
+            self._flush_batch()
+        if r & _R_EVENTS:
+            self._drain_events()
+        if r & _R_DUE:
+            if r & _R_STATUS:
+                st[_I_NEXT_STATUS] += _STATUS_EVERY_MS
+                self.send_status()
+            if r & _R_HELLO:
+                st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
+                self.send_hello()
         return True
 
     def _step_hal(self):

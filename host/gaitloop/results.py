@@ -216,7 +216,8 @@ def instructions(data: Path) -> dict[str, float]:
 def sample_path(data: Path) -> dict[str, float]:
     """The whole per-sample path `App.step` (replay HAL read, processors, SAMPLES framing,
     send) of the insole (gaitpdb GaCo01_01 left) and the knee sleeve (CMU 35_01), counted as
-    bench_stream.py counts them: (I(4000) - I(2000)) / 2000 under callgrind."""
+    bench_stream.py counts them: (I(4000) - I(2000)) / 2000 under callgrind; then the same
+    walks through the board drivers of three profiles, as bench_drivers.py counts them."""
     import tempfile
 
     bst = _bench("bench_stream")
@@ -232,6 +233,12 @@ def sample_path(data: Path) -> dict[str, float]:
             i1 = bst.mpy_step(path, mode, 2000, callgrind=True)[2]
             i2 = bst.mpy_step(path, mode, 4000, callgrind=True)[2]
             out[f"{mode}_step_per_sample"] = (i2 - i1) / 2000
+        # the same path through each profile's board drivers (bench_drivers.py: a machine
+        # stand-in whose every call is a call into C)
+        bd = _bench("bench_drivers")
+        for name in ("picow-insole", "esp32s3-insole", "esp32s3-knee"):
+            key = name.replace("-", "_")
+            out[f"{key}_drivers_step_per_sample"] = bd.whole_path(name, Path(td) / "drivers")
     return out
 
 

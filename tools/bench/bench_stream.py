@@ -13,6 +13,9 @@
    The N vs 2N difference of (2) holds no heap walk (one per 6 000 samples), so the whole
    path is (2) plus this amortized figure.
 
+(2) reads the replay HAL, whose row read is native inside `_tick`; the same path through a
+board's drivers (FSR / HX711 / bend + MPU-6050 per profile) is `tools/bench/bench_drivers.py`.
+
 Run: .venv/bin/python tools/bench/bench_stream.py [--no-callgrind]
 """
 

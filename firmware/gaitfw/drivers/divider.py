@@ -17,17 +17,17 @@ reference bend sensor, 0.02 N on the reference FSR.
 
 Faults: the reading pinned at the top rail (open bend sensor, shorted FSR) for `rail_n`
 samples, or stuck at one mid-scale value for `stuck_n` samples. Zero is not a fault: an
-unloaded FSR reads 0.
+unloaded FSR reads 0. The per-sample arithmetic runs in `gaitfw.drvnative` (viper);
+`ratio_q14` here is its reference, used for calibration checks.
 """
 
 import machine
 from micropython import const
 
-from gaitfw.drivers.stuck import Stuck
+from gaitfw import drvnative as N
 
 _Q_MAX = const(4 << 14)
 _U_CLIP = const(52429)  # u / (65536 - u) >= 4.0 from here on; also keeps u << 14 < 2**30
-_RAIL = const(65000)
 
 
 def ratio_q14(u):
@@ -66,45 +66,51 @@ class DividerSensor:
 
     `cal` = (u_a, out_a, u_b, out_b): ADC readings u_a, u_b at two known values out_a, out_b
     (in the board's channel counts: 0.1 N for the insole, 0.01 degree for the knee).
+    The state lives in record `k` of `W` (gaitfw.drvnative; BoardHal gives every driver
+    a record of one shared W, so all of them are read in one native call); without a W the
+    sensor has its own.
     """
 
-    def __init__(self, pin, ch, cal, rail_n=20, stuck_n=200, clip_low=None):
+    def __init__(self, pin, ch, cal, rail_n=20, stuck_n=200, clip_low=None, W=None, k=0):
         self.adc = machine.ADC(machine.Pin(pin))
+        if W is None:
+            W, k = N.words(1), 0
+        self.W = W
+        self.r = r = N.record(W, k)
+        N.init_record(r, N.DIVIDER, ch, stuck_n)
+        self.k = k  # its record; `calls`: its callables (BoardHal: every driver's, one tuple)
+        self.calls = (self.adc.read_u16,)  # bound once: `read` allocates nothing
         self.ch = ch
         self.clip_low = clip_low
         self.set_cal(cal)
-        self.rail_n = rail_n
-        self.rail = 0
-        self.stuck = Stuck(stuck_n)
-        self.u = 0
-        self.value = 0
-        self.fault = False
+        r[N.RAIL_N] = rail_n
 
     def set_cal(self, cal):
         q_a, q_b = check_cal(cal)
         u_a, out_a, u_b, out_b = cal
-        self.q_a, self.out_a, self.dq, self.dout = q_a, out_a, q_b - q_a, out_b - out_a
+        r = self.r
+        r[N.Q_A], r[N.OUT_A], r[N.DQ], r[N.DOUT] = q_a, out_a, q_b - q_a, out_b - out_a
+
+    @property
+    def clip_low(self):
+        return self.r[N.CLIP_LOW] if self.r[N.CLIP] else None
+
+    @clip_low.setter
+    def clip_low(self, lo):
+        self.r[N.CLIP] = 0 if lo is None else 1
+        self.r[N.CLIP_LOW] = 0 if lo is None else lo
+
+    @property
+    def u(self):
+        """The latest ADC reading (what standing calibration records)."""
+        return self.r[N.RAW]
+
+    @property
+    def fault(self):
+        return bool(self.r[N.FAULT])
 
     def read(self, sample):
-        u = self.adc.read_u16()
-        self.u = u
-        c = self.out_a + (ratio_q14(u) - self.q_a) * self.dout // self.dq
-        lo = self.clip_low
-        if lo is not None and c < lo:
-            c = lo
-        if c > 32767:
-            c = 32767
-        elif c < -32768:
-            c = -32768
-        self.value = c
-        sample[self.ch] = c
-        if u >= _RAIL:
-            self.rail += 1
-        else:
-            self.rail = 0
-        stuck = self.stuck.feed(u) and u > 0  # an unloaded FSR reads 0 for good
-        self.fault = self.rail >= self.rail_n or stuck
-        return not self.fault
+        return N.read_one(self, sample)
 
 
 def fsr(pin, ch, cal, **kw):

@@ -13,78 +13,53 @@ one sample in five repeats the previous conversion). Only when DOUT stays high f
 """
 
 import machine
-from micropython import const
 
-from gaitfw.drivers.stuck import Stuck
+from gaitfw import drvnative as N
 
 _PULSES = {128: 25, 32: 26, 64: 27}  # (channel A, 128), (B, 32), (A, 64)
-_SIGN = const(0x800000)
-_WRAP = const(0x1000000)
 
 
 class HX711:
-    """One HX711 feeding one channel: counts = (raw - tare) // div, clipped to int16."""
+    """One HX711 feeding one channel: counts = (raw - tare) // div, clipped to int16.
 
-    def __init__(self, dout, sck, ch, gain=128, tare=0, div=256, timeout_n=20, stuck_n=50):
+    State in record `k` of `W` (gaitfw.drvnative, which clocks the bits natively;
+    BoardHal shares one W among its drivers); without a W the driver has its own."""
+
+    def __init__(self, dout, sck, ch, gain=128, tare=0, div=256, timeout_n=20, stuck_n=50, W=None, k=0):
         if gain not in _PULSES:
             raise ValueError("HX711 gain must be 128, 64 or 32")
         self.dout = machine.Pin(dout, machine.Pin.IN)
         self.sck = machine.Pin(sck, machine.Pin.OUT, value=0)
+        if W is None:
+            W, k = N.words(1), 0
+        self.W = W
+        self.r = r = N.record(W, k)
+        N.init_record(r, N.HX711, ch, stuck_n)
+        # Pin objects are callable: pin(1) sets, pin() reads; a bound method (self.sck.value)
+        # would allocate on every read. IRQs are off while clocking (PD_SCK high > 60 us
+        # powers the chip down).
+        self.k = k  # its record; `calls`: its callables (BoardHal: every driver's, one tuple)
+        self.calls = (self.dout, self.sck, machine.disable_irq, machine.enable_irq)
         self.ch = ch
-        self.pulses = _PULSES[gain]
-        self.tare = tare
-        self.div = div if div > 0 else 1
-        self.timeout_n = timeout_n
-        self.waits = 0  # samples in a row without a ready conversion
-        self.raw = 0
-        self.value = 0
-        self.stuck = Stuck(stuck_n)
-        self.fault = False
+        r[N.PULSES] = _PULSES[gain]
+        r[N.TARE] = tare
+        r[N.DIV] = div if div > 0 else 1
+        r[N.TIMEOUT_N] = timeout_n
+
+    @property
+    def raw(self):
+        return self.r[N.RAW]
+
+    @property
+    def fault(self):
+        return bool(self.r[N.FAULT])
 
     def ready(self):
         return self.dout() == 0
 
-    def read_raw(self):
-        """Clock out one conversion (call only when ready); returns the signed 24-bit value."""
-        sck = self.sck  # Pin objects are callable: pin(1) sets, pin() reads; a bound
-        dout = self.dout  # method (self.sck.value) would allocate on every read
-        v = 0
-        irq = machine.disable_irq()
-        try:
-            for _ in range(24):
-                sck(1)
-                v = (v << 1) | dout()
-                sck(0)
-            for _ in range(self.pulses - 24):  # gain / channel for the next conversion
-                sck(1)
-                sck(0)
-        finally:
-            machine.enable_irq(irq)
-        if v & _SIGN:
-            v -= _WRAP
-        return v
-
     def read(self, sample):
-        if not self.ready():
-            self.waits += 1
-            if self.waits >= self.timeout_n:
-                self.fault = True
-                return False
-            sample[self.ch] = self.value  # no new conversion yet: hold the last one
-            return True
-        self.waits = 0
-        raw = self.read_raw()
-        self.raw = raw
-        c = (raw - self.tare) // self.div
-        if c > 32767:
-            c = 32767
-        elif c < -32768:
-            c = -32768
-        self.value = c
-        sample[self.ch] = c
-        self.fault = self.stuck.feed(raw)
-        return not self.fault
+        return N.read_one(self, sample)
 
     def set_tare(self, raw):
-        """Zero at the current load (standing calibration), raw as read by `read_raw`."""
-        self.tare = raw
+        """Zero at the current load (standing calibration), raw as read by `read`."""
+        self.r[N.TARE] = raw

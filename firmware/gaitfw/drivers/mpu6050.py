@@ -18,7 +18,7 @@ after a NACK the chip is woken again once it answers (a brown-out resets it to s
 
 from micropython import const
 
-from gaitfw.drivers.stuck import Stuck
+from gaitfw import drvnative as N
 
 WHO_AM_I = const(0x75)
 WHO_AM_I_VALUE = const(0x68)
@@ -30,19 +30,16 @@ ACCEL_CONFIG = const(0x1C)
 ACCEL_XOUT_H = const(0x3B)
 
 
-class ImuError(Exception):
-    pass
-
-
-def _s16(b, i):
-    v = (b[i] << 8) | b[i + 1]
-    return v - 0x10000 if v & 0x8000 else v
+ImuError = N.ImuError  # raised by `init` for a device that is not an MPU-6050
 
 
 class MPU6050:
-    """Fills 6 channels from `ch`: ax, ay, az, gx, gy, gz (thigh frame)."""
+    """Fills 6 channels from `ch`: ax, ay, az, gx, gy, gz (thigh frame).
 
-    def __init__(self, i2c, ch, addr=0x68, accel_fs=2, gyro_fs=2, orient=(1, 2, 3), stuck_n=50):
+    State in record `k` of `W` (gaitfw.drvnative reads the burst, unpacks and orients
+    it natively; BoardHal shares one W among its drivers); without a W the driver has its own."""
+
+    def __init__(self, i2c, ch, addr=0x68, accel_fs=2, gyro_fs=2, orient=(1, 2, 3), stuck_n=50, W=None, k=0):
         self.i2c = i2c
         self.addr = addr
         self.ch = ch
@@ -53,16 +50,19 @@ class MPU6050:
                 raise ValueError("orient holds signed axis numbers 1..3")
         if sorted(abs(a) for a in orient) != [1, 2, 3]:
             raise ValueError("orient must use each axis once")
-        self.src = bytearray(abs(a) - 1 for a in orient)
-        self.neg = bytearray(1 if a < 0 else 0 for a in orient)
+        if W is None:
+            W, k = N.words(1), 0
+        self.W = W
+        self.r = r = N.record(W, k)
+        N.init_record(r, N.MPU6050, ch, stuck_n)
+        for i in range(3):
+            r[N.SRC + i] = abs(orient[i]) - 1
+            r[N.NEG + i] = 1 if orient[i] < 0 else 0
+        r[N.NEED_INIT] = 1
         self.buf = bytearray(14)
         self.one = bytearray(1)
-        self.raw = [0] * 6  # chip order ax ay az gx gy gz, last good read
-        self.temp = 0
-        self.stuck = Stuck(stuck_n)
-        self.need_init = True
-        self.fault = False
-        self.nacks = 0
+        self.k = k  # its record; `calls`: its callables (BoardHal: every driver's, one tuple)
+        self.calls = (self.init, i2c.readfrom_mem_into, addr, self.buf)
 
     def init(self):
         """Check identity and configure; raises ImuError / OSError (called at boot and after NACKs)."""
@@ -75,48 +75,19 @@ class MPU6050:
         i2c.writeto_mem(a, CONFIG, b"\x03")
         i2c.writeto_mem(a, GYRO_CONFIG, bytes((self.gyro_fs << 3,)))
         i2c.writeto_mem(a, ACCEL_CONFIG, bytes((self.accel_fs << 3,)))
-        self.need_init = False
+        self.r[N.NEED_INIT] = 0
+
+    @property
+    def nacks(self):
+        return self.r[N.NACKS]
+
+    @property
+    def fault(self):
+        return bool(self.r[N.FAULT])
 
     def read(self, sample):
-        try:
-            if self.need_init:
-                self.init()
-            self.i2c.readfrom_mem_into(self.addr, ACCEL_XOUT_H, self.buf)
-        except (OSError, ImuError):
-            self.nacks += 1
-            self.need_init = True
-            self.fault = True
-            self._fill(sample)
-            return False
-        b = self.buf
-        r = self.raw
-        r[0] = _s16(b, 0)
-        r[1] = _s16(b, 2)
-        r[2] = _s16(b, 4)
-        self.temp = _s16(b, 6)
-        r[3] = _s16(b, 8)
-        r[4] = _s16(b, 10)
-        r[5] = _s16(b, 12)
-        # identical 14 bytes in a row: compare a cheap fingerprint of all six words
-        fp = (r[0] ^ (r[1] << 3) ^ (r[2] << 6) ^ (r[3] << 9) ^ (r[4] << 12) ^ (r[5] << 15)) & 0x3FFFFFFF
-        self.fault = self.stuck.feed(fp)
-        self._fill(sample)
-        return not self.fault
-
-    def _fill(self, sample):
-        r = self.raw
-        src = self.src
-        neg = self.neg
-        ch = self.ch
-        for k in range(3):
-            a = r[src[k]]
-            g = r[3 + src[k]]
-            if neg[k]:
-                a = -a if a > -32768 else 32767
-                g = -g if g > -32768 else 32767
-            sample[ch + k] = a
-            sample[ch + 3 + k] = g
+        return N.read_one(self, sample)
 
     def temp_cdeg(self):
         """Die temperature in 0.01 degC (datasheet: T = raw / 340 + 36.53)."""
-        return self.temp * 100 // 340 + 3653
+        return self.r[N.TEMP] * 100 // 340 + 3653
