@@ -901,29 +901,12 @@ class App:
         return True
 
     def _step_hal(self):
-        """`step` on a HAL without a row buffer (the board drivers): the HAL reads, `_tick`
-        frames; the rest as `step`."""
+        """`step` on a HAL with neither a row buffer nor a native read (a test's HAL): the HAL
+        reads, `_tick` frames; the rest as `step` (`_after`)."""
         if not self._read(self.sample):
             return False
-        st = self._st
-        r = _tick(st)
-        if r:
-            if r & _R_FEED:
-                self._feed(st[_I_T], self.sample)
-                if st[_I_EVN]:  # events from the processors
-                    r |= _R_EVENTS
-            if r & _R_FLUSH:
-                self._flush_batch()
-            if r & _R_EVENTS:
-                self._drain_events()
-            if r & _R_DUE:
-                if r & _R_STATUS:
-                    st[_I_NEXT_STATUS] += _STATUS_EVERY_MS
-                    self.send_status()
-                if r & _R_HELLO:
-                    st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
-                    self.send_hello()
-        return True
+        r = _tick(self._st)
+        return self._after(r) if r else True
 
     def _read_tick(self, s):
         """`step` for a sample `_tick` could not read itself: a HAL without a row buffer (every
