@@ -220,6 +220,14 @@ const wallStart = Date.now();
 const trace = process.env.RP2040JS_TRACE === '1'; // on a fault, print the jumps before it
 const ring = new Array(1024);
 let ri = 0;
+function dumpTrace() { // where control went: the jumps among the last 1024 instructions, oldest first
+  let last = -1;
+  for (let k = 0; k < 1024; k++) {
+    const pc = ring[(ri + k) & 1023];
+    if (pc !== undefined && (pc < last || pc > last + 4)) process.stderr.write(`  pc 0x${pc.toString(16)} ${symbolAt(pc)}\n`);
+    last = pc;
+  }
+}
 const clock = sim.clock;
 const cycleNanos = 8; // rp2040js's Simulator ticks its clock at 125 MHz
 core.PC = FLASH_BASE; // boot stage 2, as rp2040js's MicroPython demo starts it
@@ -235,14 +243,7 @@ function run() {
       }
     }
   } catch (e) {
-    if (trace) { // where control came from: the last instructions run, oldest first
-      let last = -1;
-      for (let k = 0; k < 1024; k++) {
-        const pc = ring[(ri + k) & 1023];
-        if (pc !== undefined && (pc < last || pc > last + 4)) process.stderr.write(`  pc 0x${pc.toString(16)} ${symbolAt(pc)}\n`);
-        last = pc;
-      }
-    }
+    if (trace) dumpTrace();
     return done(2, `the emulated CPU faulted (${e.message}) at PC 0x${core.PC.toString(16)} ` +
       `(${symbolAt(core.PC)}), LR 0x${(core.registers[14] >>> 0).toString(16)} ` +
       `(${symbolAt(core.registers[14] >>> 0)}); step ${step}, output ${JSON.stringify(rx.slice(-300))}`);
@@ -251,6 +252,7 @@ function run() {
   poll();
   if (finished) return;
   if (Date.now() - wallStart > args.timeout * 1000) {
+    if (trace) dumpTrace();
     return done(2, `timed out after ${args.timeout} s (phase ${phase}, step ${step}); last output: ${JSON.stringify(rx.slice(-300))}`);
   }
   setImmediate(run);

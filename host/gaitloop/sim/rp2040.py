@@ -1,9 +1,11 @@
 """The firmware's heap and sample cost on an emulated RP2040: a MicroPython image built for the
 Pico with gaitfw frozen in, run in rp2040js (tools/rp2040/run.mjs) under node.
 
-Run: `python -m gaitloop.sim.rp2040 --image PATH [--profile NAME] [--steps N]`, PATH the
-`firmware.elf` of `make -C ports/rp2 BOARD=RPI_PICO FROZEN_MANIFEST=.../firmware/freeze/port.py`
-(docs/hardware.md, "Frozen firmware"). Why an emulator: it runs the real rp2 port, 32-bit,
+Run: `python -m gaitloop.sim.rp2040 --image PATH [--boot] [--profile NAME] [--steps N]`, PATH
+the `firmware.elf` of an rp2 build with gaitfw frozen in (RPI_PICO with firmware/freeze/port.py,
+or RPI_PICO_W with board.py: it boots too, its radio never started; docs/hardware.md, "Frozen
+firmware"). `--boot`: boot with the student only. Without it: also the samples and the push,
+which do not run yet (the first `App.step` does not return on rp2040js; docs/hardware.md). Why an emulator: it runs the real rp2 port, 32-bit,
 on a Cortex-M0+ instruction set, with the frozen modules in flash as on a board, which the
 Unix-port builds of `gaitloop.sim.heapfit` only approximate (64-bit objects, or x86 code).
 
@@ -94,6 +96,29 @@ print(json.dumps({"step_us": dt, "adc_us": dr, "steps": n, "heap_growth": grow,
 """
 
 
+# heapfit's script up to the first sample (boot as app.run() boots, one student loaded), then
+# the boot figure: what a board holds before it samples (the samples themselves: _STEP)
+_CUT = "nrows = len(rows)"
+
+
+def _boot_script() -> str:
+    if _CUT not in heapfit._CODE:
+        raise BoardError("gaitloop.sim.heapfit's script changed: the boot part is not found")
+    return heapfit._CODE.split(_CUT)[0] + """boot = note()
+mods = sorted(k for k in sys.modules if k.startswith("gaitfw"))
+import os
+def _in_image(m):
+    try:
+        os.stat(getattr(m, "__file__", ""))
+        return False
+    except OSError:
+        return True
+print(json.dumps({"boot": boot, "update_boot": update_boot, "processors": len(app.processors),
+                  "boot_error": app.boot_error, "modules": mods,
+                  "frozen_modules": [k for k in mods if _in_image(sys.modules[k])]}))
+"""
+
+
 def node_ready() -> str | None:
     """Why the emulator cannot run here (one line), or None when node and rp2040js are present."""
     if not shutil.which("node"):
@@ -153,6 +178,30 @@ def _inputs(name: str, tmp: Path, steps: int) -> dict[str, Path]:
     return files
 
 
+def measure_boot(image: Path, name: str = "picow-insole", timeout: float = 900) -> dict[str, Any]:
+    """Heap (bytes) of profile `name` booted on the emulated RP2040 running `image`, before its
+    first sample: `gc_heap`, `boot_alloc` (MicroPython's own), `boot` (the firmware with its
+    Updater and, on the insole, one student model, harness taken off as heapfit does)."""
+    prof = profiles.get(name)
+    with tempfile.TemporaryDirectory(prefix="gaitloop-rp2040-") as d:
+        tmp = Path(d)
+        files = _inputs(name, tmp, 0)
+        heap_py, boot_py = tmp / "heap.py", tmp / "boot.py"
+        heap_py.write_text(_HEAP)
+        boot_py.write_text(_PRELUDE + _boot_script())
+        out, cycles = run_board(image, files, [heap_py, boot_py], timeout)
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if len(lines) != 2:
+        raise BoardError(f"unexpected output from the emulated board: {out[-800:]}")
+    res: dict[str, Any] = {}
+    for ln in lines:
+        res.update(json.loads(ln))
+    res.update(profile=name, heap_free=prof["heap_free"], cycles_total=cycles,
+               gc_free_after_boot=res["gc_heap"] - res["boot_alloc"])
+    res["fits"] = res["boot_error"] is None and res["boot"] < prof["heap_free"] < res["gc_free_after_boot"]
+    return res
+
+
 def measure(image: Path, name: str = "picow-insole", steps: int = 300,
             timeout: float = 1200) -> dict[str, Any]:
     """Heap (bytes) and sample cost of profile `name` on the emulated RP2040 running `image`."""
@@ -192,19 +241,27 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--profile", choices=[p for p in sorted(profiles.PROFILES) if p.startswith("picow")],
                     action="append", help="a Pico W profile (repeatable; default: both)")
     ap.add_argument("--steps", type=int, default=300, help="samples timed for the cycles per step")
+    ap.add_argument("--boot", action="store_true",
+                    help="only boot the firmware with its student (no samples, no push)")
     ap.add_argument("--json", action="store_true", help="print the raw figures as JSON")
     args = ap.parse_args(argv)
     if not args.image:
         raise SystemExit("--image PATH (or GAITLOOP_RP2040_IMAGE) is required")
+    kb = lambda n: f"{n / 1000:.1f} kB"  # noqa: E731
     for name in args.profile or ["picow-insole", "picow-knee"]:
         try:
-            r = measure(args.image, name, args.steps)
+            r = measure_boot(args.image, name) if args.boot else measure(args.image, name, args.steps)
         except BoardError as e:
             raise SystemExit(f"{name}: {e}") from None
         if args.json:
             print(json.dumps(r))
             continue
-        kb = lambda n: f"{n / 1000:.1f} kB"  # noqa: E731
+        if args.boot:
+            print(f"{name}: GC heap {kb(r['gc_heap'])}, free after boot {kb(r['gc_free_after_boot'])}; "
+                  f"boot+student {kb(r['boot'])} (update {kb(r['update_boot'])}): "
+                  f"{100 * r['boot'] / r['heap_free']:.0f} % of {kb(r['heap_free'])}"
+                  f"{'' if r['fits'] else '  DOES NOT FIT'}")
+            continue
         print(f"{name}: GC heap {kb(r['gc_heap'])}, free after boot {kb(r['gc_free_after_boot'])}; "
               f"boot+student {kb(r['boot'])} (update {kb(r['update_boot'])}), push peak {kb(r['peak'])}, "
               f"after push {kb(r['after'])}: {100 * r['peak'] / r['heap_free']:.0f} % of "
