@@ -48,9 +48,9 @@ def test_pico_w_boots_with_its_student_within_the_free_heap(name: str) -> None:
 
 
 @pytest.mark.xfail(raises=BoardError, strict=True,
-                   reason="on rp2040js the first App.step spins in the frozen armv6m native code "
-                          "(docs/hardware.md 'Frozen firmware'): not yet known whether the emulator "
-                          "or the viper code generation is at fault")
+                   reason="on rp2040js the first App.step (frozen armv6m viper) jumps into data and never "
+                          "returns (docs/hardware.md 'Frozen firmware'): not yet known whether the "
+                          "emulator or the viper code generation is at fault")
 @pytest.mark.parametrize("name", ["picow-insole"])
 def test_pico_w_fits_its_heap_on_the_emulated_rp2040(name: str) -> None:
     """Fails when the frozen firmware's push peak, measured on the rp2 port itself, no longer
