@@ -25,7 +25,7 @@ How the firmware is installed (`--install`), each measured:
   constants, names and machine code in flash. Measured on a Unix port built with
   firmware/freeze/unix.py when `--frozen-micropython` names it; otherwise its upper bound,
   the romfs run without machine code. A Pico W image with it is a custom firmware build
-  (docs/hardware.md, "Frozen firmware"), which cannot be built here.
+  (docs/hardware.md, "Frozen firmware"); `gaitloop.sim.rp2040` runs this script on one, emulated.
 - `source`: the `.py` files compiled on the board (what earlier versions of this tool
   measured; nothing installs it that way).
 

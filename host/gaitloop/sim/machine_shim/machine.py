@@ -171,7 +171,8 @@ def _wire_from_env():
     # the simulator (`gaitloop sim --hal drivers`) wires the parts before the firmware boots
     import os
 
-    if os.getenv("GAITLOOP_BENCH_PROFILE"):
+    getenv = getattr(os, "getenv", None)  # a board's os has none (the stand-in on an emulated RP2040)
+    if getenv and getenv("GAITLOOP_BENCH_PROFILE"):
         import bench
 
         bench.wire_from_env()

@@ -1,0 +1,274 @@
+"""The firmware's heap and sample cost on an emulated RP2040: a MicroPython image built for the
+Pico with gaitfw frozen in, run in rp2040js (tools/rp2040/run.mjs) under node.
+
+Run: `python -m gaitloop.sim.rp2040 --image PATH [--boot] [--profile NAME] [--steps N]`, PATH
+the `firmware.elf` of an rp2 build with gaitfw frozen in (RPI_PICO with firmware/freeze/port.py,
+or RPI_PICO_W with board.py: it boots too, its radio never started; docs/hardware.md, "Frozen
+firmware"). `--boot`: boot with the student only. Without it: also the samples and the push,
+which do not run yet (the first `App.step` does not return on rp2040js; docs/hardware.md). Why an emulator: it runs the real rp2 port, 32-bit,
+on a Cortex-M0+ instruction set, with the frozen modules in flash as on a board, which the
+Unix-port builds of `gaitloop.sim.heapfit` only approximate (64-bit objects, or x86 code).
+
+What it measures, on the emulated board:
+- `gc_heap`: the GC heap the linker leaves (`gc.mem_free() + gc.mem_alloc()` at the REPL);
+  `boot_alloc` what MicroPython itself holds at the raw REPL after a soft reset.
+- the heapfit run (`gaitloop.sim.heapfit`'s own script, unchanged: boot with the Updater, one
+  student model loaded, 300 samples, a signed push of a second model, the 5 s trial): `boot`,
+  `peak` (push peak), `after`; the `machine` stand-in and part models are the harness, as in
+  heapfit (uploaded as `gl_machine` and put in `sys.modules`, as the rp2's `machine` is built in).
+- `step_cycles`: CPU cycles per `App.step` (emulated time of N steps, 125 cycles per microsecond
+  as rp2040js clocks its core), and `adc_cycles`, the stand-in's two ADC reads per sample in
+  it (Python here, a C call on a board): `step_cycles - adc_cycles` is the firmware's part.
+  rp2040js counts Cortex-M0+ cycles per instruction and does not model XIP cache misses.
+The result fits when the push peak stays under the profile's `heap_free`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gaitfw import manifest as M
+from gaitfw import profiles
+from gaitloop.errors import BoardError
+from gaitloop.sim import heapfit
+from gaitloop.sim.machine_world import SHIM_DIR
+from gaitloop.sim.sources import make_replay
+
+TOOL_DIR = heapfit.ROOT / "tools" / "rp2040"
+RUNNER = TOOL_DIR / "run.mjs"
+
+# before heapfit's script: the `machine` stand-in under its own name, in sys.modules
+_PRELUDE = """import sys, gc
+import gl_machine
+sys.modules["machine"] = gl_machine
+"""
+
+_HEAP = """import gc, json
+gc.collect()
+print(json.dumps({"gc_heap": gc.mem_free() + gc.mem_alloc(), "boot_alloc": gc.mem_alloc()}))
+"""
+
+# App.step's emulated time over the replay, and the stand-in's ADC reads alone
+_STEP = r"""
+import gc, json, time
+cfg = json.load(open("cfg.json"))
+rows = json.load(open("rows.json"))
+import machine, partmodels
+from bench import wire_profile, profile_for_bench
+from gaitfw import profiles, app as A
+from gaitfw.boardhal import BoardHal
+prof = profile_for_bench(profiles.get(cfg["profile"]))
+models = wire_profile(prof, rows)
+board = A.board_module(prof["board"])
+bcfg = dict(cfg["board_cfg"])
+class Sink:
+    def write(self, b, off=0, n=None):
+        return (len(b) if n is None else n) - off
+hal = BoardHal(prof, len(board.CHANNELS))
+app = A.App(board, bcfg, hal, Sink())
+app._next_status = 1 << 29; app._next_hello = 1 << 29
+n = cfg["steps"]
+for i in range(50):  # warm up: first-sample paths, lazily built tables
+    app.step()
+gc.collect()
+a0 = gc.mem_alloc()
+t0 = time.ticks_us()
+for i in range(n):
+    app.step()
+dt = time.ticks_diff(time.ticks_us(), t0)
+grow = gc.mem_alloc() - a0
+pins = [s["pin"] for s in prof["sensors"] if s["drv"] in ("fsr", "bend")]
+adcs = [machine.ADC(machine.Pin(p)) for p in pins]
+t0 = time.ticks_us()
+for i in range(n):
+    for a in adcs:
+        a.read_u16()
+dr = time.ticks_diff(time.ticks_us(), t0)
+print(json.dumps({"step_us": dt, "adc_us": dr, "steps": n, "heap_growth": grow,
+                  "processors": len(app.processors), "boot_error": app.boot_error}))
+"""
+
+
+# heapfit's script up to the first sample (boot as app.run() boots, one student loaded), then
+# the boot figure: what a board holds before it samples (the samples themselves: _STEP)
+_CUT = "nrows = len(rows)"
+
+
+def _boot_script() -> str:
+    if _CUT not in heapfit._CODE:
+        raise BoardError("gaitloop.sim.heapfit's script changed: the boot part is not found")
+    return heapfit._CODE.split(_CUT)[0] + """boot = note()
+mods = sorted(k for k in sys.modules if k.startswith("gaitfw"))
+import os
+def _in_image(m):
+    try:
+        os.stat(getattr(m, "__file__", ""))
+        return False
+    except OSError:
+        return True
+print(json.dumps({"boot": boot, "update_boot": update_boot, "processors": len(app.processors),
+                  "boot_error": app.boot_error, "modules": mods,
+                  "frozen_modules": [k for k in mods if _in_image(sys.modules[k])]}))
+"""
+
+
+def node_ready() -> str | None:
+    """Why the emulator cannot run here (one line), or None when node and rp2040js are present."""
+    if not shutil.which("node"):
+        return "node not found (the emulator runs under node 18 or later)"
+    if not (TOOL_DIR / "node_modules" / "rp2040js").is_dir():
+        return f"rp2040js not installed: run `npm install` in {TOOL_DIR}"
+    return None
+
+
+def run_board(image: Path, files: dict[str, Path], scripts: list[Path],
+              timeout: float = 1200) -> tuple[str, int]:
+    """Write `files` (board path -> local file) to the emulated board, soft-reset it, run
+    `scripts` in turn through its raw REPL. Returns (their stdout, CPU cycles executed)."""
+    why = node_ready()
+    if why:
+        raise BoardError(why)
+    if not image.is_file():
+        raise BoardError(f"no firmware image at {image}")
+    cmd = ["node", str(RUNNER), "--image", str(image), "--timeout-s", str(int(timeout))]
+    for remote, local in files.items():
+        cmd += ["--put", f"{local}={remote}"]
+    for s in scripts:
+        cmd += ["--script", str(s)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 60, cwd=str(TOOL_DIR))
+    tail = [ln for ln in proc.stderr.splitlines() if ln.startswith("rp2040js: cycles=")]
+    if proc.returncode != 0:
+        raise BoardError(f"the emulated board failed ({proc.returncode}): {proc.stderr.strip()[-1500:]}")
+    cycles = int(tail[-1].split("cycles=")[1].split()[0]) if tail else 0
+    return proc.stdout, cycles
+
+
+def _inputs(name: str, tmp: Path, steps: int) -> dict[str, Path]:
+    """The files heapfit's script reads (as heapfit.measure writes them), plus the stand-in."""
+    prof = profiles.get(name)
+    if prof["board"] == "insole":
+        src = sorted((heapfit.ROOT / "data" / "gaitpdb").glob("*.txt"))[0]
+        counts = make_replay("insole", "left", src).counts[:heapfit._N]
+        board_cfg = {"board": "insole", "side": "left", "student": "student_grf.gldm"}
+    else:
+        src = sorted((heapfit.ROOT / "data" / "mocap" / "cmu").glob("*.amc"))[0]
+        counts = make_replay("knee", "both", src).counts[:heapfit._N]
+        board_cfg = {"board": "knee"}
+    kind, payload, version, man = heapfit._payload(prof["board"])
+    (tmp / "rows.json").write_text(json.dumps(counts.astype(int).tolist()))
+    (tmp / "cfg.json").write_text(json.dumps({
+        "profile": name, "install": "frozen", "board_cfg": board_cfg, "kind": kind,
+        "version": version, "payload_len": len(payload), "steps": steps}))
+    (tmp / "payload.bin").write_bytes(payload)
+    (tmp / "man.bin").write_bytes(man)
+    (tmp / M.KEY_FILE).write_bytes(M.key_file_bytes("heapfit-1", heapfit._KEY))
+    files = {n: tmp / n for n in ("rows.json", "cfg.json", "payload.bin", "man.bin", M.KEY_FILE)}
+    if prof["board"] == "insole":
+        files["student_grf.gldm"] = heapfit.STUDENT
+    files["gl_machine.py"] = SHIM_DIR / "machine.py"
+    files["partmodels.py"] = SHIM_DIR / "partmodels.py"
+    files["bench.py"] = SHIM_DIR / "bench.py"
+    return files
+
+
+def measure_boot(image: Path, name: str = "picow-insole", timeout: float = 900) -> dict[str, Any]:
+    """Heap (bytes) of profile `name` booted on the emulated RP2040 running `image`, before its
+    first sample: `gc_heap`, `boot_alloc` (MicroPython's own), `boot` (the firmware with its
+    Updater and, on the insole, one student model, harness taken off as heapfit does)."""
+    prof = profiles.get(name)
+    with tempfile.TemporaryDirectory(prefix="gaitloop-rp2040-") as d:
+        tmp = Path(d)
+        files = _inputs(name, tmp, 0)
+        heap_py, boot_py = tmp / "heap.py", tmp / "boot.py"
+        heap_py.write_text(_HEAP)
+        boot_py.write_text(_PRELUDE + _boot_script())
+        out, cycles = run_board(image, files, [heap_py, boot_py], timeout)
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if len(lines) != 2:
+        raise BoardError(f"unexpected output from the emulated board: {out[-800:]}")
+    res: dict[str, Any] = {}
+    for ln in lines:
+        res.update(json.loads(ln))
+    res.update(profile=name, heap_free=prof["heap_free"], cycles_total=cycles,
+               gc_free_after_boot=res["gc_heap"] - res["boot_alloc"])
+    res["fits"] = res["boot_error"] is None and res["boot"] < prof["heap_free"] < res["gc_free_after_boot"]
+    return res
+
+
+def measure(image: Path, name: str = "picow-insole", steps: int = 300,
+            timeout: float = 1200) -> dict[str, Any]:
+    """Heap (bytes) and sample cost of profile `name` on the emulated RP2040 running `image`."""
+    prof = profiles.get(name)
+    with tempfile.TemporaryDirectory(prefix="gaitloop-rp2040-") as d:
+        tmp = Path(d)
+        files = _inputs(name, tmp, steps)
+        heap_py, fit_py, step_py = tmp / "heap.py", tmp / "heapfit_run.py", tmp / "step.py"
+        heap_py.write_text(_HEAP)
+        fit_py.write_text(_PRELUDE + heapfit._CODE)
+        step_py.write_text(_PRELUDE + _STEP)
+        out, cycles = run_board(image, files, [heap_py, fit_py, step_py], timeout)
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if len(lines) != 3:
+        raise BoardError(f"unexpected output from the emulated board: {out[-800:]}")
+    res: dict[str, Any] = {}
+    for ln in lines:
+        res.update(json.loads(ln))
+    if res["frozen_modules"] != res["modules"]:
+        raise BoardError(f"{image} does not have every firmware module frozen in "
+                         f"(from files: {sorted(set(res['modules']) - set(res['frozen_modules']))})")
+    n = res["steps"]
+    res["step_cycles"] = round(res["step_us"] * 125 / n)
+    res["adc_cycles"] = round(res["adc_us"] * 125 / n)
+    res.update(profile=name, heap_free=prof["heap_free"], cycles_total=cycles,
+               gc_free_after_boot=res["gc_heap"] - res["boot_alloc"])
+    res["fits"] = res["push_error"] is None and res["peak"] < prof["heap_free"]
+    return res
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m gaitloop.sim.rp2040",
+                                 description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("--image", type=Path, default=os.environ.get("GAITLOOP_RP2040_IMAGE"),
+                    help="firmware.elf of an rp2 RPI_PICO build with gaitfw frozen in "
+                         "(default: $GAITLOOP_RP2040_IMAGE)")
+    ap.add_argument("--profile", choices=[p for p in sorted(profiles.PROFILES) if p.startswith("picow")],
+                    action="append", help="a Pico W profile (repeatable; default: both)")
+    ap.add_argument("--steps", type=int, default=300, help="samples timed for the cycles per step")
+    ap.add_argument("--boot", action="store_true",
+                    help="only boot the firmware with its student (no samples, no push)")
+    ap.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    args = ap.parse_args(argv)
+    if not args.image:
+        raise SystemExit("--image PATH (or GAITLOOP_RP2040_IMAGE) is required")
+    kb = lambda n: f"{n / 1000:.1f} kB"  # noqa: E731
+    for name in args.profile or ["picow-insole", "picow-knee"]:
+        try:
+            r = measure_boot(args.image, name) if args.boot else measure(args.image, name, args.steps)
+        except BoardError as e:
+            raise SystemExit(f"{name}: {e}") from None
+        if args.json:
+            print(json.dumps(r))
+            continue
+        if args.boot:
+            print(f"{name}: GC heap {kb(r['gc_heap'])}, free after boot {kb(r['gc_free_after_boot'])}; "
+                  f"boot+student {kb(r['boot'])} (update {kb(r['update_boot'])}): "
+                  f"{100 * r['boot'] / r['heap_free']:.0f} % of {kb(r['heap_free'])}"
+                  f"{'' if r['fits'] else '  DOES NOT FIT'}")
+            continue
+        print(f"{name}: GC heap {kb(r['gc_heap'])}, free after boot {kb(r['gc_free_after_boot'])}; "
+              f"boot+student {kb(r['boot'])} (update {kb(r['update_boot'])}), push peak {kb(r['peak'])}, "
+              f"after push {kb(r['after'])}: {100 * r['peak'] / r['heap_free']:.0f} % of "
+              f"{kb(r['heap_free'])}{'' if r['fits'] else '  DOES NOT FIT'}; "
+              f"App.step {r['step_cycles']} cycles/sample (stand-in ADC {r['adc_cycles']}), "
+              f"heap growth {r['heap_growth']} B over {r['steps']} samples")
+
+
+if __name__ == "__main__":
+    main()
