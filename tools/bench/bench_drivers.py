@@ -31,10 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -200,23 +197,7 @@ def _replay(board: str, tmp: Path) -> Path:
 
 
 def _run(code: str, cwd: Path, path: str, callgrind: bool = False) -> tuple[float, float, int | None]:
-    env = dict(os.environ, MICROPYPATH=path)
-    cmd = [BS.MPY, "-X", "heapsize=4M", "-c", code]
-    out = None
-    if callgrind:
-        out = str(cwd / "cg.out")
-        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + cmd
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(cwd), timeout=1800)
-    if p.returncode != 0:
-        raise RuntimeError(p.stdout[-1500:] + p.stderr[-2500:])
-    _, us, heap = p.stdout.split()[-3:]
-    instr = None
-    if callgrind:
-        m = re.search(r"Collected\s*:\s*(\d+)", p.stderr)
-        instr = int(m.group(1)) if m else None
-        if out and os.path.exists(out):
-            os.remove(out)
-    return float(us), float(heap), instr
+    return BS.run_mpy(code, path, cwd, callgrind, timeout=1800)
 
 
 def _code(name: str, n: int, record: bool = False, keep: bool = False, read_only: bool = False,

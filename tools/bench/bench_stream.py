@@ -128,17 +128,19 @@ print('RESULT', time.ticks_diff(t1, t0) / N, (m1 - m0) / N)
 """
 
 
-def mpy_step(path: Path, mode: str, n: int, callgrind: bool = False) -> tuple[float, float, int | None]:
-    code = f"MODE={mode!r}\nPATH={str(path)!r}\nN={n}\n" + _MPY_STEP
-    env = dict(os.environ, MICROPYPATH=f"{ROOT / 'firmware'}:.frozen")
+def run_mpy(code: str, micropypath: str, cwd: Path | None = None, callgrind: bool = False,
+            timeout: float = 900) -> tuple[float, float, int | None]:
+    """Run `code` under MicroPython (4 MB heap); it ends by printing `RESULT us heap`. With
+    `callgrind`, the run's instruction count too. (us per sample, heap bytes, instructions)."""
+    env = dict(os.environ, MICROPYPATH=micropypath)
     cmd = [MPY, "-X", "heapsize=4M", "-c", code]
     out_file = None
     if callgrind:
         out_file = tempfile.mktemp(prefix="cg.")
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"] + cmd
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
     if p.returncode != 0:
-        raise RuntimeError(p.stderr[-2000:])
+        raise RuntimeError(p.stdout[-1500:] + p.stderr[-2500:])
     _, us, heap = p.stdout.split()[-3:]
     instr = None
     if callgrind:
@@ -147,6 +149,11 @@ def mpy_step(path: Path, mode: str, n: int, callgrind: bool = False) -> tuple[fl
         if out_file and os.path.exists(out_file):
             os.remove(out_file)
     return float(us), float(heap), instr
+
+
+def mpy_step(path: Path, mode: str, n: int, callgrind: bool = False) -> tuple[float, float, int | None]:
+    code = f"MODE={mode!r}\nPATH={str(path)!r}\nN={n}\n" + _MPY_STEP
+    return run_mpy(code, f"{ROOT / 'firmware'}:.frozen", callgrind=callgrind)
 
 
 _MPY_HEAPWALK = """
