@@ -190,15 +190,21 @@ def measure_boot(image: Path, name: str = "picow-insole", timeout: float = 900) 
         heap_py.write_text(_HEAP)
         boot_py.write_text(_PRELUDE + _boot_script())
         out, cycles = run_board(image, files, [heap_py, boot_py], timeout)
+    res = _results(out, 2)
+    res.update(profile=name, heap_free=prof["heap_free"], cycles_total=cycles,
+               gc_free_after_boot=res["gc_heap"] - res["boot_alloc"])
+    res["fits"] = res["boot_error"] is None and res["boot"] < prof["heap_free"] < res["gc_free_after_boot"]
+    return res
+
+
+def _results(out: str, n: int) -> dict[str, Any]:
+    """The `n` JSON lines the board's scripts printed, merged; anything else is a BoardError."""
     lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-    if len(lines) != 2:
+    if len(lines) != n:
         raise BoardError(f"unexpected output from the emulated board: {out[-800:]}")
     res: dict[str, Any] = {}
     for ln in lines:
         res.update(json.loads(ln))
-    res.update(profile=name, heap_free=prof["heap_free"], cycles_total=cycles,
-               gc_free_after_boot=res["gc_heap"] - res["boot_alloc"])
-    res["fits"] = res["boot_error"] is None and res["boot"] < prof["heap_free"] < res["gc_free_after_boot"]
     return res
 
 
@@ -214,12 +220,7 @@ def measure(image: Path, name: str = "picow-insole", steps: int = 300,
         fit_py.write_text(_PRELUDE + heapfit._CODE)
         step_py.write_text(_PRELUDE + _STEP)
         out, cycles = run_board(image, files, [heap_py, fit_py, step_py], timeout)
-    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-    if len(lines) != 3:
-        raise BoardError(f"unexpected output from the emulated board: {out[-800:]}")
-    res: dict[str, Any] = {}
-    for ln in lines:
-        res.update(json.loads(ln))
+    res = _results(out, 3)
     if res["frozen_modules"] != res["modules"]:
         raise BoardError(f"{image} does not have every firmware module frozen in "
                          f"(from files: {sorted(set(res['modules']) - set(res['frozen_modules']))})")
