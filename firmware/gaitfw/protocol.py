@@ -422,8 +422,10 @@ class FrameWriter:
         self.begin(MSG_EVENT, t_ms)
         raw[HEADER_LEN] = code & 0xFF
         raw[HEADER_LEN + 1] = side & 0xFF
-        put_u32(raw, HEADER_LEN + 2, a & 0xFFFFFFFF)
-        put_u32(raw, HEADER_LEN + 6, b & 0xFFFFFFFF)
+        # no `& 0xFFFFFFFF`: put_u32 keeps the low 32 bits itself, and on a board (31-bit small
+        # ints) that mask is a big int: 64 B of heap per EVENT (issue #15, the emulated RP2040)
+        put_u32(raw, HEADER_LEN + 2, a)
+        put_u32(raw, HEADER_LEN + 6, b)
         return self.finish(10)
 
 

@@ -95,7 +95,10 @@ def test_pico_w_push_fits_its_heap_on_the_emulated_rp2040(full_run: dict,
 
 
 def test_sample_cycles_on_the_emulated_m0plus(full_run: dict) -> None:
-    """Fails when App.step stops running on the M0+ (the issue #15 hang) or the stand-in's
-    ADC reads are no longer a part of what it times."""
+    """Fails when App.step stops running on the M0+ (the issue #15 hang), the stand-in's ADC
+    reads are no longer a part of what it times, or the sample path allocates on the board
+    (31-bit small ints: a constant or a result over 2^30 is a heap object there, as EVENT's
+    `& 0xFFFFFFFF` masks were, 64 B an event)."""
     r = full_run
     assert r["steps"] == 100 and 0 < r["adc_cycles"] < r["step_cycles"], r
+    assert r["heap_growth"] == 0, r

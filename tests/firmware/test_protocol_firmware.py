@@ -205,3 +205,17 @@ def test_app_output_is_byte_identical_under_cpython_and_micropython(tmp_path):
     for i, (x, y) in enumerate(zip(hf, bf, strict=True)):
         assert x == y, f"frame {i} differs"
     assert any(f.kind == P.MSG_EVENT for f in StreamDecoder().feed(b"\x00" + host))
+
+
+def test_frame_writer_uses_no_constant_that_is_a_big_int_on_a_board():
+    """Fails when a FrameWriter method (STATUS every second, an EVENT per gait event and per
+    student inference) holds an integer constant outside the boards' 31-bit small ints: each
+    use is a heap object there, never on the 64-bit Unix port (issue #15: EVENT's
+    `& 0xFFFFFFFF` cost 64 B an event on the emulated RP2040)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(P.FrameWriter))
+    big = [(n.lineno, n.value) for n in ast.walk(tree)
+           if isinstance(n, ast.Constant) and type(n.value) is int and not -(1 << 30) <= n.value < 1 << 30]
+    assert not big, f"constants that are big ints on a board, in FrameWriter: {big}"
