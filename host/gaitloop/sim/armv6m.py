@@ -7,7 +7,8 @@ wide branch, so it puts a 32-bit constant that no short sequence builds (0x3FFFF
 places the word (padding with a nop) assuming the function itself starts 4-aligned
 (asmthumb.c, asm_thumb_mov_reg_i32, asserts it). `tools/mpy-tool.py`, which freezes native
 code into the firmware, aligns ARMV6M functions to 2 bytes only (4 for ARMV6 and Xtensa), as
-of MicroPython af47daf3b0 and the newest snapshot seen (1c3c201149). A frozen function that
+of MicroPython af47daf3b0 and the newest snapshot seen (1c3c201149): commit 4ab5156c01
+chose 2 for ARMVxxM (micropython/micropython#5014 had proposed 4 for all Thumb). A frozen function that
 lands 2 mod 4 then loads the wrong word: in `app._tick_viper` (4.3 kB, its `return -1` and its
 jump over the foot kernel are far jumps) that is a jump into data, the hang of the first
 `App.step`; a mask constant would be silently wrong. A `.mpy` loaded at run time is copied to
