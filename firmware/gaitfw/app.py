@@ -920,8 +920,11 @@ class App:
         st[_I_ROWS] = rows
         return r
 
-    async def sampler(self):
+    async def sampler(self, start_us=None):
         """Take samples on the pacer's grid; hand over to `_idle` while the board idles.
+
+        `start_us`: the ticks_us the grid's first tick is due at (a shared replay's row,
+        `join_replay`); now when None.
 
         Lateness of every sample goes into the pacer's histogram (jitter); a late loop catches
         up at most _MAX_CATCHUP samples per scheduler turn, and a HAL with a CATCHUP limit skips
@@ -937,7 +940,7 @@ class App:
         top = pc.TOP
         limit = pc.limit_us
         per = pc.period_int  # 0: a fractional period, stepped by pc.advance()
-        pc.start(ticks_us())
+        pc.start(ticks_us() if start_us is None else start_us)
         due = pc.due
         cd = pw.div
         ble = self.ble  # attached at boot (`run`), before this task starts
@@ -1223,13 +1226,15 @@ class App:
             await asyncio.sleep_ms(0 if n == _RX_PER_TURN else 10)
 
     async def main(self):
+        start_us = None
         if self.before_sampling is not None:
-            self.before_sampling()  # e.g. join a shared replay at the instant sampling starts
+            # e.g. join a shared replay: the ticks_us its first row is due at
+            start_us = self.before_sampling()
         self.send_hello()
         self.emit(0, E.EV_BOOT, 2, _FW_CODE, 0)
         if self.cfg.get("_defaulted"):
             self.flags |= P.ST_CONFIG_DEFAULT
-        tasks = [self.sampler(), self.reader()]
+        tasks = [self.sampler(start_us), self.reader()]
         if self.ble is not None:
             tasks.append(self.ble.pump(self._is_running))
         await asyncio.gather(*tasks)
@@ -1313,19 +1318,29 @@ def run():
 
 
 def join_replay(hal, cfg, rate):
-    """Simulated boards of one walk (two insoles) share `replay_epoch_ms`, the wall-clock
-    time their replay's sample 0 played: a board that boots later, or reboots, seeks to where
-    the walk is now, so left and right stay in step as two feet of one person do. A real
-    board's HAL samples the present and has nothing to join."""
+    """Simulated boards of one walk (two insoles, two knee sleeves) share `replay_epoch_ms`,
+    the wall-clock time their replay's sample 0 played: a board that boots later, or reboots,
+    seeks to the next row of the walk and returns the ticks_us that row is due at, where its
+    sample grid starts (`App.sampler`). So each board plays row r at epoch + r periods, as
+    two legs of one person move on one clock, however late its boot ran: the host's
+    alignment of the boards (gaitloop.timeline) then has only its own error. A real board's
+    HAL samples the present and has nothing to join (None)."""
     epoch = cfg.get("replay_epoch_ms")
     if epoch is None or not hasattr(hal, "seek"):
-        return
+        return None
     import time
 
+    t_us = ticks_us()
+    elapsed_us = (time.time_ns() - int(epoch) * 1000000) // 1000
     speed = float(cfg.get("speed", 1.0)) or 1.0
-    elapsed_ms = time.time_ns() // 1000000 - int(epoch)
-    if elapsed_ms > 0:
-        hal.seek(int(elapsed_ms * rate * speed) // 1000)
+    period_us = 1000000.0 / (rate * speed)
+    row = 0
+    if elapsed_us > 0:
+        row = int(elapsed_us / period_us)
+        if row * period_us < elapsed_us:
+            row += 1  # the next row: its instant is now or later
+    hal.seek(row)
+    return ticks_add(t_us, int(row * period_us - elapsed_us))
 
 
 def start_ble(app, cfg, board):

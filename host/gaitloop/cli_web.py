@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -62,6 +61,7 @@ def serve(
     from gaitloop.outpaths import check_out_dir
     from gaitloop.web.app import create_app
     from gaitloop.web.hub import Hub
+    from gaitloop.web.uvserver import Server
 
     host, http_port = parse_listen(listen)
     check_listen(host, http_port)
@@ -96,10 +96,11 @@ def serve(
         if token:
             console.print("[yellow]bound beyond loopback: the token in this URL is required "
                           "(it is not shown again)[/]")
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=http_port, log_level="warning",
-                                               ws="websockets-sansio", lifespan="on"))
-        signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+        server = Server(uvicorn.Config(app, host=host, port=http_port, log_level="warning",
+                                       ws="websockets-sansio", lifespan="on"))
         server.run()
+        if server.interrupted:
+            raise KeyboardInterrupt  # the CLI's Ctrl-C: "interrupted", exit status 130
         if hub.error:  # already printed (one line) when the stream stopped; the page kept serving
             raise typer.Exit(1)
     finally:

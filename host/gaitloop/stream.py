@@ -152,10 +152,16 @@ class StreamSession:
         waits = [w for ch in self.channels if (w := ch.probe.wake_in(self.host_now())) is not None]
         ready, _, _ = select.select(list(fds), [], [], min([timeout, *waits]))
         n = 0
-        now = self._wall0 + time.monotonic()
         for fd in ready:
             ch = fds[fd]
-            for frame in ch.decoder.feed(ch.link.read_available()):
+            data = ch.link.read_available()
+            # the receive time is taken after the read: every byte read had arrived by then.
+            # Taken before it (or before an earlier link's frames were handled, up to tens of
+            # ms on a loaded host), bytes that arrived meanwhile got a time before they were
+            # sent, and the clock fit, a lower envelope of receive times, put that board early
+            # (35 ms seen: 130 ms of walk between two sleeves at 4x; tests/host/test_stream_clock.py)
+            now = self._wall0 + time.monotonic()
+            for frame in ch.decoder.feed(data):
                 msg = ch.state.update(frame)
                 if msg is None:
                     continue  # malformed payload: counted, never recorded

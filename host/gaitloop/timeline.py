@@ -45,7 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gaitfw import events as ev
-from gaitloop.messages import Event, Frame, Message, Samples
+from gaitloop.messages import Event, Frame, Hello, Message, Samples
 
 
 @dataclass(frozen=True)
@@ -83,27 +83,55 @@ def lower_hull(xs: Sequence[float], ys: Sequence[float]) -> list[int]:
     return hull
 
 
-def fit_lower_envelope(xs: Sequence[float], ys: Sequence[float],
-                       prior_slope: float = 1.0, min_span: float = 1.0) -> tuple[float, float]:
+def fit_lower_envelope(xs: Sequence[float], ys: Sequence[float], prior_slope: float = 1.0,
+                       min_span: float = 1.0, band: tuple[float, float] | None = None) -> tuple[float, float]:
     """(intercept, slope) of the line under all points closest to them on the whole.
 
     The LP optimum is the lower hull's edge spanning mean(x). With less than `min_span` of x
     the slope is barely determined, so `prior_slope` is kept and only the intercept fitted.
+
+    `band`: the slopes a clock can have (`slope_band`). The summed distance is convex in the
+    slope (the intercept for a slope b is min(y - b x), a concave function of b), so the best
+    line with its slope in the band has the free optimum's slope clamped into it.
     """
     n = len(xs)
     if n == 0:
         raise ValueError("no points")
     if xs[-1] - xs[0] < min_span or n < 2:
-        return min(y - prior_slope * x for x, y in zip(xs, ys, strict=True)), prior_slope
-    hull = lower_hull(xs, ys)
-    xm = sum(xs) / n
-    pos = bisect_left([xs[i] for i in hull], xm)
-    k = min(max(pos, 1), len(hull) - 1)
-    i, j = hull[k - 1], hull[k]
-    slope = (ys[j] - ys[i]) / (xs[j] - xs[i])
-    if not slope > 0:  # degenerate (cannot happen with a real clock): keep the prior
-        return min(y - prior_slope * x for x, y in zip(xs, ys, strict=True)), prior_slope
-    return ys[i] - slope * xs[i], slope
+        slope = prior_slope
+    else:
+        hull = lower_hull(xs, ys)
+        xm = sum(xs) / n
+        pos = bisect_left([xs[i] for i in hull], xm)
+        k = min(max(pos, 1), len(hull) - 1)
+        i, j = hull[k - 1], hull[k]
+        slope = (ys[j] - ys[i]) / (xs[j] - xs[i])
+        if not slope > 0:  # degenerate (cannot happen with a real clock): keep the prior
+            slope = prior_slope
+    if band is not None:
+        slope = min(max(slope, band[0]), band[1])
+    return min(y - slope * x for x, y in zip(xs, ys, strict=True)), slope
+
+
+#: How far a board's clock rate may be from its nominal rate: the boards' crystals are within
+#: tens of ppm (docs/hardware.md) and Linux slews the host clock by at most 500 ppm. A slope
+#: outside it is the links' timing, not the clocks: a board that sends late for seconds (a
+#: host stall, a starved process) lifts one end of the lower hull and tilts it, by 2 000 ppm
+#: seen on a loaded machine, which over 12 s is 25 ms between two boards.
+SLOPE_TOL = 500e-6
+
+
+def slope_band(nominal: float, tol: float = SLOPE_TOL) -> tuple[float, float]:
+    """Host s per board s a clock of nominal rate `nominal` can have."""
+    return nominal * (1.0 - tol), nominal * (1.0 + tol)
+
+
+def nominal_slope(hello: Hello | None) -> float:
+    """Host s per board s the HELLO announces: 1, or 1/N for a replay at N x speed (the
+    sample clock of a replay runs N board seconds per second)."""
+    replay = hello.extra.get("replay") if hello is not None else None
+    speed = replay.get("speed") if isinstance(replay, dict) else None
+    return 1.0 / float(speed) if isinstance(speed, int | float) and speed > 0 else 1.0
 
 
 class _Segment:
@@ -120,6 +148,7 @@ class _Segment:
         self.all_x: list[float] = []
         self.all_y: list[float] = []
         self.a, self.b = 0.0, 1.0
+        self.band: tuple[float, float] | None = None  # the slopes its clock can have
         self.fitted_at: float | None = None
         self.first_host = y
         # CMD_TIME probes: (board time, host send time), relative; their upper-hull line
@@ -148,8 +177,9 @@ class _Segment:
             self.xs.popleft()
             self.ys.popleft()
 
-    def refit(self, prior_slope: float) -> None:
-        self.a, self.b = fit_lower_envelope(list(self.xs), list(self.ys), prior_slope)  # O(1) indexing
+    def refit(self, prior_slope: float, band: tuple[float, float] | None = None) -> None:
+        self.band = band
+        self.a, self.b = fit_lower_envelope(list(self.xs), list(self.ys), prior_slope, band=band)  # O(1) indexing
         self.fitted_at = self.xs[-1]
 
     def residual(self, x: float, y: float) -> float:
@@ -169,7 +199,7 @@ class _Segment:
         # slope); with less than min_span of board time the frames' slope is kept and only the
         # offset fitted
         a, b = fit_lower_envelope([-v for v in reversed(self.px)], [-v for v in reversed(self.py)],
-                                  self.b, min_span)
+                                  self.b, min_span, self.band)
         # recent frames are hard upper bounds (received after their last sample): never above
         top = -a
         for i in range(len(self.xs) - 1, -1, -1):
@@ -206,6 +236,8 @@ class BoardClock:
         self.reboot_confirm_s = reboot_confirm_s
         self.keep_history = keep_history
         self.prior_slope = prior_slope
+        # the slopes the board's clock can have, once its HELLO says its nominal rate
+        self.band: tuple[float, float] | None = None
         self.seg: _Segment | None = None
         self._cand: _Segment | None = None  # board time went back: a reboot, or a resend?
         self._last_main_host = 0.0
@@ -244,7 +276,7 @@ class BoardClock:
         if seg is None:
             self.seg = seg = self._new_segment(board_s, host_s)
             seg.add(board_s, host_s)
-            seg.refit(self.prior_slope)
+            seg.refit(self.prior_slope, self.band)
             self._last_main_host = host_s
             return seg.id
         if board_s <= seg.last_x:  # back, or a repeat: a resend or a reboot
@@ -273,7 +305,7 @@ class BoardClock:
         # quarter of the jitter (BLE: 15 ms jitter over the first 1-2 s once put 40-50 ms into
         # the mapping before the first 5 s refit; docs/benchmarks.md, "Web dashboard latency").
         if r < 0 or seg.fitted_at is None or seg.xs[-1] - seg.fitted_at >= min(self.refit_s, 0.25 * span):
-            seg.refit(self.prior_slope)
+            seg.refit(self.prior_slope, self.band)
         return seg.id
 
     def _observe_back(self, board_s: float, host_s: float) -> int:
@@ -294,13 +326,29 @@ class BoardClock:
             self.restarts += 1
             self.seg, self._cand, self._below = cand, None, 0
             self._last_main_host = host_s
-        cand.refit(self.prior_slope)
+        cand.refit(self.prior_slope, self.band)
         return cand.id
 
+    def set_nominal(self, slope: float) -> None:
+        """The board's clock runs `slope` host s per board s nominally (its HELLO): the fits
+        keep their slope within `SLOPE_TOL` of it, and a segment's first second takes it."""
+        band = slope_band(slope)
+        if band == self.band:
+            return
+        self.band = band
+        if self.seg is None or not (band[0] <= self.prior_slope <= band[1]):
+            self.prior_slope = slope
+        for seg in (self.seg, self._cand):
+            if seg is not None and seg.xs:
+                seg.refit(self.prior_slope, band)
+
     def observe_message(self, msg: Message | None, frame: Frame, host_s: float, rate_hz: int) -> int | None:
-        """Take what a decoded frame says about the clock (BOOT resets, SAMPLES are points);
-        return the segment the frame's time belongs to (None: the next one to start)."""
-        if isinstance(msg, Event) and msg.code == ev.EV_BOOT:
+        """Take what a decoded frame says about the clock (HELLO its nominal rate, BOOT resets,
+        SAMPLES are points); return the segment the frame's time belongs to (None: the next
+        one to start)."""
+        if isinstance(msg, Hello):
+            self.set_nominal(nominal_slope(msg))
+        elif isinstance(msg, Event) and msg.code == ev.EV_BOOT:
             self.reset()
         elif isinstance(msg, Samples) and len(msg.counts) and rate_hz > 0:  # rate 0: no HELLO yet
             return self.observe(last_sample_s(frame.t_ms, len(msg.counts), rate_hz), host_s)
@@ -367,6 +415,7 @@ class SegmentFits:
 
     def __init__(self, seg: _Segment, window_s: float = 120.0, block_s: float = 10.0,
                  prior_slope: float = 1.0) -> None:
+        band = seg.band
         xs, ys = seg.all_x or list(seg.xs), seg.all_y or list(seg.ys)
         self.x0, self.y0 = seg.x0, seg.y0
         self.block_s = block_s
@@ -380,7 +429,7 @@ class SegmentFits:
             if hi - lo < 1:
                 self.fits.append(self.fits[-1] if self.fits else (seg.a, seg.b))
                 continue
-            self.fits.append(fit_lower_envelope(xs[lo:hi], ys[lo:hi], prior_slope))
+            self.fits.append(fit_lower_envelope(xs[lo:hi], ys[lo:hi], prior_slope, band=band))
 
     def to_host(self, board_s: float) -> float:
         rx = board_s - self.x0

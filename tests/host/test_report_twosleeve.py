@@ -70,7 +70,33 @@ def sleeves_recording(tmp_path_factory) -> Path:
     finally:
         for b in boards:
             b.stop()
+    out.with_suffix(".epoch").write_text(str(epoch))  # for the alignment check below
     return out
+
+
+@pytest.mark.micropython
+@pytest.mark.timeout(300)
+def test_both_sleeves_land_on_the_walks_clock(sleeves_recording):
+    """The boards play row r of the shared walk at epoch + r periods (`app.join_replay`
+    starts each board's sample grid there), and the host's timeline puts every sample within
+    a few ms of that instant on both boards: 10 ms of host time is 40 ms of walk at 4x, and
+    the same-instant step moves by ~3 cm per 10 ms (a board mapped 35 ms early once gave
+    0.33 m steps). Receive times lie after their samples, so no sample maps early by more
+    than the clock fit's slope tolerance allows."""
+    from gaitloop.record import aligned_sample_times, read_recording
+
+    rec = read_recording(sleeves_recording)
+    epoch_s = int(sleeves_recording.with_suffix(".epoch").read_text()) / 1000.0
+    errs = {}
+    for lr in rec.links.values():
+        _t, _seq, idx, _c = rec.samples(lr.link)
+        replay = lr.hello.extra["replay"]
+        period = 1.0 / (lr.hello.rate * replay["speed"])
+        loop_s = replay["samples"] * period  # the replay loops: its start row is known mod the walk
+        err = aligned_sample_times(rec, lr.link) - (epoch_s + (replay["start"] + idx) * period)
+        errs[lr.hello.side] = (err + 0.5 * loop_s) % loop_s - 0.5 * loop_s
+    for side, e in errs.items():
+        assert np.percentile(e, 1) > -0.005 and np.median(np.abs(e)) < 0.010, (side, np.percentile(e, [1, 50, 99]))
 
 
 @pytest.mark.micropython

@@ -229,3 +229,40 @@ def test_young_segment_mapping_error_stays_within_the_jitter() -> None:
         if k > 3:  # a few points in: an offset exists
             worst = max(worst, abs(clock.to_host(board_s) - true_host))
     assert worst < 0.020, f"young-segment mapping off by {worst * 1000:.1f} ms"
+
+
+def test_a_slope_band_keeps_a_late_first_half_from_tilting_the_fit():
+    """A board that sent 30 ms late for its first 6 s (a starved process), on time after: the
+    free lower envelope tilts (its hull edge over the mean joins the late and the on-time
+    points); within the band the slope is the clock's (its nominal +-500 ppm), and the line
+    is still under every point."""
+    from gaitloop.timeline import fit_lower_envelope, slope_band
+
+    xs = [i * 0.4 for i in range(30)]  # board s of a replay at 4x: 0.1 host s per point
+    ys = [0.25 * x + (0.030 if x < 6.0 else 0.0) for x in xs]
+    _, free = fit_lower_envelope(xs, ys)
+    a, b = fit_lower_envelope(xs, ys, band=slope_band(0.25))
+    assert abs(free / 0.25 - 1) > 5e-3 and abs(b / 0.25 - 1) <= 500e-6 + 1e-12
+    assert all(y >= a + b * x - 1e-12 for x, y in zip(xs, ys, strict=True))
+    assert max(abs(a + b * x - 0.25 * x) for x in xs if x >= 6.0) < 0.002
+
+
+def test_a_hello_gives_the_clock_its_nominal_rate():
+    """A replay's HELLO (4x): the first second's prior slope is 1/4 and the fits stay within
+    500 ppm of it; a board without a replay: 1."""
+    from gaitloop.messages import Hello
+    from gaitloop.timeline import BoardClock, nominal_slope
+
+    def hello(extra: dict) -> Hello:
+        return Hello("d", "knee", "left", "fw", 1, 100, (), (), (), extra)
+
+    assert nominal_slope(hello({})) == 1.0 and nominal_slope(None) == 1.0
+    assert nominal_slope(hello({"replay": {"speed": 4.0}})) == 0.25
+    clock = BoardClock()
+    clock.set_nominal(nominal_slope(hello({"replay": {"speed": 4.0}})))
+    clock.observe(10.0, 100.0)
+    clock.observe(10.4, 100.1)  # 0.4 s of board time: the prior's slope, not a fit
+    assert clock.fit.slope == 0.25 and clock.to_host(12.0) == pytest.approx(100.5)
+    for i in range(2, 60):  # frames 0-20 ms late at random-looking phases: slope within the band
+        clock.observe(10.0 + 0.4 * i, 100.0 + 0.1 * i + 0.020 * ((i * 7) % 3 == 0))
+    assert abs(clock.fit.slope / 0.25 - 1) <= 500e-6 + 1e-12

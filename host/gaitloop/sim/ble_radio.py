@@ -59,6 +59,8 @@ class BoardRadio:
         self._session = session
         try:
             await session.run()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the board's process ended mid-line (a demo or test stopping it): its boot is over
         finally:
             await session.close()
             if self._session is session:
