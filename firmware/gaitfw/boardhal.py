@@ -45,6 +45,9 @@ def _build(spec, i2c, W, k):
 
 _OUT_PLAYING = const(2)  # samples per outputs step while the buzzer plays a pattern
 _OUT_QUIET = const(10)  # otherwise
+_H_N = const(0)  # drvnative.H_N, H_OUT, H_OUTC (a constant costs no module lookup: tested equal)
+_H_OUT = const(1)
+_H_OUTC = const(5)
 
 
 class BoardHal:
@@ -125,9 +128,10 @@ class BoardHal:
         """The buzzer and LED step: every 2nd sample while a pattern plays (20 ms beep
         resolution), every 10th otherwise (a rule turned on starts its beep or LED within
         100 ms; the step costs ~4 000 instructions, so this saves ~1 800 a sample)."""
-        self._outputs(self.W[N.H_N] * self.ms_per)
+        W = self.W
+        self._outputs(W[_H_N] * self.ms_per)
         bz = self.buzzer
-        self.W[N.H_OUT] = self.W[N.H_OUTC] = _OUT_PLAYING if bz is not None and bz.steps else _OUT_QUIET
+        W[_H_OUT] = W[_H_OUTC] = _OUT_PLAYING if bz is not None and bz.steps else _OUT_QUIET
 
     def native_read(self):
         """(read, W, calls): `read(W, calls, sample)` reads every driver in one native call

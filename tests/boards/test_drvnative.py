@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -287,3 +289,31 @@ def test_native_read_on_emulated_32_bit_words(tmp_path: Path) -> None:
     on32 = json.loads(p.stdout.strip().splitlines()[-1])
     plain = json.loads(run_micropython(_twins_main("_read_plain")).strip().splitlines()[-1])
     assert on32 == plain
+
+
+def _records_block(text: str, start: str, end: str) -> str:
+    a = text.index(start)
+    a = text.index("bad = 0\n", a)
+    return textwrap.dedent(text[text.rindex("\n", 0, a) + 1:text.index(end, a)])
+
+
+def test_the_ticks_driver_block_is_drvnative_verbatim() -> None:
+    """`app._tick_viper` reads the board drivers itself (one native call a sample, not two):
+    its block of the records must stay drvnative's, word for word, with the constants named
+    _D_ + drvnative's name and of the same values (viper has no inlining, so the text is
+    copied; this test is what keeps the copy true)."""
+    from gaitfw import app
+
+    root = Path(drvnative.__file__).parent
+    ours = _records_block((root / "drvnative.py").read_text(), "# -- the records:", "# -- end of the records")
+    theirs = _records_block((root / "app.py").read_text(), "elif rows == 2:", "W[_D_H_N] = (W[_D_H_N] + 1)")
+    assert "_D_" not in ours
+    assert re.sub(r"\b_D_(\w+)", r"\1", theirs) == ours
+    names = set(re.findall(r"\b_D_(\w+)", (root / "app.py").read_text()))
+    assert len(names) > 30
+    for name in names:
+        assert getattr(app, "_D_" + name) == getattr(drvnative, name), name
+    hal = dict(re.findall(r"^_(H_\w+) = const\((\d+)\)", (root / "boardhal.py").read_text(), re.M))
+    assert sorted(hal) == ["H_N", "H_OUT", "H_OUTC"]  # boardhal's copies of the header words
+    for name, v in hal.items():
+        assert int(v) == getattr(drvnative, name), name
