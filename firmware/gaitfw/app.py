@@ -123,6 +123,7 @@ _D_TARE = const(10)
 _D_DIV = const(11)
 _D__WAITS = const(12)
 _D_TIMEOUT_N = const(13)
+_D_XFER = const(14)
 _D_NEED_INIT = const(9)
 _D_NACKS = const(10)
 _D__IMU = const(11)
@@ -350,23 +351,32 @@ def _tick_viper(st: ptr32, calls) -> int:
                         s[ch] = D[_D__VALUE]
                 else:
                     D[_D__WAITS] = 0
-                    sck = calls[ci + 1]
-                    irq = calls[ci + 2]()
                     v = 0
-                    try:
+                    if D[_D_XFER]:  # PD_SCK on SPI's MOSI, the data line on MISO (hx711.py): one transfer
+                        calls[ci + 1](calls[ci + 2], calls[ci + 3])
+                        b = ptr8(calls[ci + 3])
                         i = 0
-                        while i < 24:
-                            sck(1)
-                            v = (v << 1) | int(dout())
-                            sck(0)
+                        while i < 6:  # bits 6 4 2 0 of a byte: the low slot of 4 pulses, MSB first
+                            x = b[i]
+                            v = (v << 4) | ((x >> 3) & 8) | ((x >> 2) & 4) | ((x >> 1) & 2) | (x & 1)
                             i += 1
-                        i = D[_D_PULSES] - 24
-                        while i > 0:  # gain / channel of the next conversion
-                            sck(1)
-                            sck(0)
-                            i -= 1
-                    finally:
-                        calls[ci + 3](irq)
+                    else:
+                        sck = calls[ci + 1]
+                        irq = calls[ci + 2]()
+                        try:
+                            i = 0
+                            while i < 24:
+                                sck(1)
+                                v = (v << 1) | int(dout())
+                                sck(0)
+                                i += 1
+                            i = D[_D_PULSES] - 24
+                            while i > 0:  # gain / channel of the next conversion
+                                sck(1)
+                                sck(0)
+                                i -= 1
+                        finally:
+                            calls[ci + 3](irq)
                     if v & 0x800000:
                         v -= 0x1000000
                     D[_D_RAW] = v

@@ -31,6 +31,7 @@ def _build(spec, i2c, W, k):
             timeout_n=spec.get("timeout_n", 20),
             W=W,
             k=k,
+            spi=spec.get("spi"),  # clocked by an SPI bus instead of two GPIOs (hx711.py)
         )
     if d == "fsr":
         return divider.fsr(spec["pin"], spec["ch"], spec["cal"], W=W, k=k)

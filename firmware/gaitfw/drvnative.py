@@ -66,6 +66,7 @@ TARE = const(10)
 DIV = const(11)
 _WAITS = const(12)
 TIMEOUT_N = const(13)
+XFER = const(14)  # 1: clocked by the SPI peripheral (one write_readinto), 0: by the CPU on two pins
 # MPU-6050
 NEED_INIT = const(9)
 NACKS = const(10)
@@ -179,23 +180,32 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
                     s[ch] = D[_VALUE]
             else:
                 D[_WAITS] = 0
-                sck = calls[ci + 1]
-                irq = calls[ci + 2]()
                 v = 0
-                try:
+                if D[XFER]:  # PD_SCK on SPI's MOSI, the data line on MISO (hx711.py): one transfer
+                    calls[ci + 1](calls[ci + 2], calls[ci + 3])
+                    b = ptr8(calls[ci + 3])
                     i = 0
-                    while i < 24:
-                        sck(1)
-                        v = (v << 1) | int(dout())
-                        sck(0)
+                    while i < 6:  # bits 6 4 2 0 of a byte: the low slot of 4 pulses, MSB first
+                        x = b[i]
+                        v = (v << 4) | ((x >> 3) & 8) | ((x >> 2) & 4) | ((x >> 1) & 2) | (x & 1)
                         i += 1
-                    i = D[PULSES] - 24
-                    while i > 0:  # gain / channel of the next conversion
-                        sck(1)
-                        sck(0)
-                        i -= 1
-                finally:
-                    calls[ci + 3](irq)
+                else:
+                    sck = calls[ci + 1]
+                    irq = calls[ci + 2]()
+                    try:
+                        i = 0
+                        while i < 24:
+                            sck(1)
+                            v = (v << 1) | int(dout())
+                            sck(0)
+                            i += 1
+                        i = D[PULSES] - 24
+                        while i > 0:  # gain / channel of the next conversion
+                            sck(1)
+                            sck(0)
+                            i -= 1
+                    finally:
+                        calls[ci + 3](irq)
                 if v & 0x800000:
                     v -= 0x1000000
                 D[RAW] = v
@@ -345,19 +355,24 @@ def _read_plain(W, calls, s):
                     s[ch] = R[_VALUE]
             else:
                 R[_WAITS] = 0
-                sck = calls[ci + 1]
-                irq = calls[ci + 2]()
                 v = 0
-                try:
-                    for _ in range(24):
-                        sck(1)
-                        v = (v << 1) | dout()
-                        sck(0)
-                    for _ in range(R[PULSES] - 24):
-                        sck(1)
-                        sck(0)
-                finally:
-                    calls[ci + 3](irq)
+                if R[XFER]:
+                    calls[ci + 1](calls[ci + 2], calls[ci + 3])
+                    for x in calls[ci + 3][:6]:
+                        v = (v << 4) | ((x >> 3) & 8) | ((x >> 2) & 4) | ((x >> 1) & 2) | (x & 1)
+                else:
+                    sck = calls[ci + 1]
+                    irq = calls[ci + 2]()
+                    try:
+                        for _ in range(24):
+                            sck(1)
+                            v = (v << 1) | dout()
+                            sck(0)
+                        for _ in range(R[PULSES] - 24):
+                            sck(1)
+                            sck(0)
+                    finally:
+                        calls[ci + 3](irq)
                 if v & 0x800000:
                     v -= 0x1000000
                 R[RAW] = v

@@ -115,7 +115,8 @@ ADC_T = {}
 PIN_T = {}
 CALLED = {}
 BUS_T = {}
-COUNTS = {"adc": 0, "pin_read": 0, "pin_call": 0, "pin_value": 0, "i2c": 0}
+SPI_T = {}
+COUNTS = {"adc": 0, "pin_read": 0, "pin_call": 0, "pin_value": 0, "i2c": 0, "spi": 0}
 WIN = {}
 HX = []
 _adc = machine.ADC.read_u16
@@ -151,6 +152,14 @@ def _readfrom_mem_into(self, addr, reg, buf):
     t.append(len(buf))
     t.extend(buf)
 machine.I2C.readfrom_mem_into = _readfrom_mem_into
+_wr = machine.SPI.write_readinto
+def _write_readinto(self, wbuf, rbuf):
+    _wr(self, wbuf, rbuf)
+    COUNTS["spi"] += 1
+    t = SPI_T.setdefault(str(self.bus), bytearray())
+    t.append(len(rbuf))
+    t.extend(rbuf)
+machine.SPI.write_readinto = _write_readinto
 def wire(name, path):
     prof = profile_for_bench(profiles.get(name))
     models = wire_profile(prof, read_glrp(path))
@@ -167,7 +176,7 @@ def tick(i):
 def window(n):
     WIN[n] = dict(COUNTS)
 def save():
-    idx = {"adc": {}, "pin_read": {}, "pin_call": CALLED, "i2c": {}}
+    idx = {"adc": {}, "pin_read": {}, "pin_call": CALLED, "i2c": {}, "spi": {}}
     for k, t in ADC_T.items():
         open("adc_%s.bin" % k, "wb").write(t)
         idx["adc"][k] = len(t)
@@ -177,6 +186,9 @@ def save():
     for k, t in BUS_T.items():
         open("i2c_%s.bin" % k, "wb").write(t)
         idx["i2c"][k] = len(t)
+    for k, t in SPI_T.items():
+        open("spi_%s.bin" % k, "wb").write(t)
+        idx["spi"][k] = len(t)
     ks = list(WIN)
     idx["window"] = {c: WIN[max(ks)][c] - WIN[min(ks)][c] for c in COUNTS}
     idx["window_n"] = max(ks) - min(ks)
@@ -255,6 +267,7 @@ _CALLS = {
     "pin_call": ("o = machine.Pin(3, machine.Pin.OUT, value=0)", "o(1)"),
     "pin_value": ("o = machine.Pin(4, machine.Pin.OUT)", "o.value(1)"),
     "i2c": ("o = machine.I2C(0)\nb = bytearray(14)", "o.readfrom_mem_into(104, 59, b)"),
+    "spi": ("o = machine.SPI(1)\nb = bytearray(14)", "o.write_readinto(b, b)"),
     "none": ("o = None", ""),
 }
 _K = 10  # calls per loop turn
@@ -267,6 +280,7 @@ _NATIVE_CALLS = {
     "pin_call": ("g = machine.Pin(3, machine.Pin.OUT, value=0)", "g(1)"),
     "pin_value": ("g = machine.Pin(4, machine.Pin.OUT).value", "g(1)"),
     "i2c": ("g = machine.I2C(0).readfrom_mem_into", "g(104, 59, b)"),
+    "spi": ("g = machine.SPI(1).write_readinto", "g(b, b)"),
     "none": ("g = None", ""),
 }
 
@@ -295,9 +309,10 @@ def call_costs(tmp: Path, native: bool = False) -> dict[str, float]:
     (d / "adc_1.bin").write_bytes(bytes(2 * 20 * n * _K))
     (d / "pin_2.bin").write_bytes(bytes(2 * n * _K))
     (d / "i2c_0.bin").write_bytes(bytes([14] + [0] * 14) * (2 * n * _K))
+    (d / "spi_1.bin").write_bytes(bytes([14] + [0] * 14) * (2 * n * _K))  # 14: the native loop's buffer
     (d / "tape.json").write_text(json.dumps({
         "adc": {"1": 20 * n * _K}, "pin_read": {"2": 2 * n * _K}, "pin_call": {"3": 1},
-        "i2c": {"0": 15 * 2 * n * _K}}))
+        "i2c": {"0": 15 * 2 * n * _K}, "spi": {"1": 15 * 2 * n * _K}}))
     _, tape_path = _paths()
     raw = {}
     for kind in _CALLS:
