@@ -15,12 +15,14 @@ from micropython import const
 from gaitfw import drvnative as N
 from gaitfw import profiles
 from gaitfw import protocol as P
-from gaitfw.drivers import divider, hx711, outputs
+from gaitfw.drivers import divider, outputs
 
 
 def _build(spec, i2c, W, k):
     d = spec["drv"]
     if d == "hx711":
+        from gaitfw.drivers import hx711  # imported by the boards that have one (heap: docs/hardware.md)
+
         return hx711.HX711(
             spec["dout"],
             spec["sck"],

@@ -29,8 +29,6 @@ import machine
 from gaitfw import drvnative as N
 
 _PULSES = {128: 25, 32: 26, 64: 27}  # (channel A, 128), (B, 32), (A, 64)
-# the MOSI bytes of 25 / 26 / 27 PD_SCK pulses over SPI: a pulse is the bit pair 1, 0
-_SPI_TX = {128: (0xAA,) * 6 + (0x80,), 32: (0xAA,) * 6 + (0xA0,), 64: (0xAA,) * 6 + (0xA8,)}
 
 
 class HX711:
@@ -65,7 +63,10 @@ class HX711:
         # powers the chip down).
         self.k = k  # its record; `calls`: its callables (BoardHal: every driver's, one tuple)
         if spi is not None:  # (DOUT, the transfer, its 7 MOSI bytes, the 7 MISO bytes)
-            self.tx = bytes(_SPI_TX[gain])
+            # the MOSI bytes of 25 / 26 / 27 pulses, a pulse the bit pair 1, 0: 0xAA x 6, then
+            # 0x80 / 0xA0 / 0xA8 (the last byte's 1 to 3 pulses)
+            p = _PULSES[gain]
+            self.tx = bytes((0xAA,) * 6 + (0xA8 & (0xFF << (56 - 2 * p)) & 0xFF,))
             self.rx = bytearray(7)
             self.calls = (self.dout, self.spi.write_readinto, self.tx, self.rx)
             r[N.XFER] = 1
