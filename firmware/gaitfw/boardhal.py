@@ -21,7 +21,8 @@ from gaitfw.drivers import divider, outputs
 def _build(spec, i2c, W, k):
     d = spec["drv"]
     if d == "hx711":
-        from gaitfw.drivers import hx711  # imported by the boards that have one (heap: docs/hardware.md)
+        # imported by the boards that have one (the Pico W's heap: docs/hardware.md)
+        from gaitfw.drivers import hx711
 
         return hx711.HX711(
             spec["dout"],
