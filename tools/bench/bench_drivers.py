@@ -8,12 +8,12 @@ A real board reads through `gaitfw.boardhal.BoardHal` and its drivers (`drivers/
 
 1. Record: the firmware runs `App.step` on the simulator's `machine` stand-in and part models
    (host/gaitloop/sim/machine_shim, fed by the same walks as bench_stream.py), and every
-   answer a driver gets from `machine` (ADC readings, DOUT bits, I2C bursts) is written to a
-   tape. The HX711 models convert at the datasheet's 80 SPS (one 100 Hz sample in five
-   finds no new conversion).
+   answer a driver gets from `machine` (ADC readings, DOUT bits, I2C bursts, the MISO bytes
+   of an HX711 clocked by SPI) is written to a tape. The HX711 models convert at the
+   datasheet's 80 SPS (one 100 Hz sample in five finds no new conversion).
 2. Play: the same script on `tools/bench/tapemachine/machine.py`, whose every method is a
-   call into C (a bound built-in method playing the tape; the I2C burst a viper method), so
-   no model bytecode is counted and no call into `machine` is free. The frames sent must
+   call into C (a bound built-in method playing the tape; the I2C burst and the SPI transfer
+   viper functions), so no model bytecode is counted and no call into `machine` is free. The frames sent must
    equal the recording's (STATUS masked: its heap figures differ); checked every run.
 3. Count: callgrind, difference of 2000 and 4000 samples, as bench_stream.py; heap growth
    over the window with the GC off; the stand-in's own calls per sample (counted while

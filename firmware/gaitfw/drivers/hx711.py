@@ -42,15 +42,16 @@ class HX711:
         chip with that SPI bus (PD_SCK = `sck` as MOSI, DOUT = `dout` as MISO); None: two GPIOs."""
         if gain not in _PULSES:
             raise ValueError("HX711 gain must be 128, 64 or 32")
+        self.spi = None  # type: object  # the SPI bus that clocks the chip, if any
         if spi is not None:
             baud = spi.get("baud", 1000000)
             if not 20000 <= baud <= 2500000:  # PD_SCK high <= 50 us; high and low >= 0.2 us
                 raise ValueError("HX711 SPI baud must be 20 kHz..2.5 MHz")
-            self.spi = machine.SPI(spi["id"], baudrate=baud, polarity=0, phase=0, bits=8, firstbit=machine.SPI.MSB,
-                                   sck=machine.Pin(spi["sck"]), mosi=machine.Pin(sck), miso=machine.Pin(dout))
+            bus = machine.SPI(spi["id"], baudrate=baud, polarity=0, phase=0, bits=8, firstbit=machine.SPI.MSB,
+                              sck=machine.Pin(spi["sck"]), mosi=machine.Pin(sck), miso=machine.Pin(dout))
+            self.spi = bus
             self.dout = machine.Pin(dout)  # no mode: the pin stays the SPI's MISO, read for "ready"
         else:
-            self.spi = None
             self.dout = machine.Pin(dout, machine.Pin.IN)
             self.sck = machine.Pin(sck, machine.Pin.OUT, value=0)
         if W is None:
@@ -62,13 +63,14 @@ class HX711:
         # would allocate on every read. IRQs are off while clocking (PD_SCK high > 60 us
         # powers the chip down).
         self.k = k  # its record; `calls`: its callables (BoardHal: every driver's, one tuple)
+        self.calls = ()  # type: tuple
         if spi is not None:  # (DOUT, the transfer, its 7 MOSI bytes, the 7 MISO bytes)
             # the MOSI bytes of 25 / 26 / 27 pulses, a pulse the bit pair 1, 0: 0xAA x 6, then
             # 0x80 / 0xA0 / 0xA8 (the last byte's 1 to 3 pulses)
             p = _PULSES[gain]
             self.tx = bytes((0xAA,) * 6 + (0xA8 & (0xFF << (56 - 2 * p)) & 0xFF,))
             self.rx = bytearray(7)
-            self.calls = (self.dout, self.spi.write_readinto, self.tx, self.rx)
+            self.calls = (self.dout, bus.write_readinto, self.tx, self.rx)
             r[N.XFER] = 1
         else:
             self.calls = (self.dout, self.sck, machine.disable_irq, machine.enable_irq)
