@@ -1,6 +1,6 @@
 """The whole sample path through the board drivers, per board profile (issue 15 item 5).
 
-    .venv/bin/python tools/bench/bench_drivers.py [--profiles NAME,...] [--no-callgrind] [--firmware DIR]
+    .venv/bin/python tools/bench/bench_drivers.py [--profiles NAME,...] [--no-callgrind] [--firmware DIR] [--split]
 
 `tools/bench/bench_stream.py` counts `App.step` on the replay HAL, whose row read is native.
 A real board reads through `gaitfw.boardhal.BoardHal` and its drivers (`drivers/divider.py`,
@@ -81,6 +81,12 @@ hal.attach(a)
 a._next_status = 1000; a._next_hello = 5000
 a.send_hello()
 s = a.sample
+# --split: parts switched off, one more per run (the outputs step, framing and send, the
+# processors, STATUS / HELLO); their differences say what each part costs a sample
+if 'out' in OFF: hal.W[1] = 0
+if 'stream' in OFF: a.streaming = False
+if 'proc' in OFF: a.processors = []
+if 'due' in OFF: a._next_status = a._next_hello = 0x3FFFFF00
 for i in range(WARM):
     if RECORD: recorder.tick(i)
     a.step()
@@ -213,9 +219,9 @@ def _run(code: str, cwd: Path, path: str, callgrind: bool = False) -> tuple[floa
 
 
 def _code(name: str, n: int, record: bool = False, keep: bool = False, read_only: bool = False,
-          replay: Path | None = None) -> str:
+          replay: Path | None = None, off: str = "") -> str:
     head = (f"NAME={name!r}\nBOARD={_board(name)!r}\nPATH={str(replay)!r}\nN={n}\nWARM={WARM}\n"
-            f"RECORD={record}\nKEEP={keep}\nREAD_ONLY={read_only}\n")
+            f"RECORD={record}\nKEEP={keep}\nREAD_ONLY={read_only}\nOFF={off!r}\n")
     return head + _SCRIPT
 
 
@@ -336,6 +342,25 @@ def whole_path(name: str, tmp: Path) -> float:
     return (i2 - i1) / (N2 - N1)
 
 
+SPLIT = (("out", "the outputs step (buzzer, LED)"), ("stream", "streaming (SAMPLES framing, seal, send)"),
+         ("proc", "the processors (feed, events)"), ("due", "STATUS and HELLO"))
+
+
+def split(name: str, tmp: Path) -> list[tuple[str, float]]:
+    """What each part costs a sample: the whole path with one more part switched off per run
+    (cumulative, in SPLIT's order), callgrind N1 vs N2 each; the last row is what is left
+    (the bench's loop, the step, the tick's clock and the driver read)."""
+    _, tape_path = _paths()
+    counts = []
+    for k in range(len(SPLIT) + 1):
+        off = ",".join(p for p, _ in SPLIT[:k])
+        i1 = _run(_code(name, N1, off=off), tmp, tape_path, callgrind=True)[2]
+        i2 = _run(_code(name, N2, off=off), tmp, tape_path, callgrind=True)[2]
+        counts.append((i2 - i1) / (N2 - N1))
+    rows = [(label, counts[k] - counts[k + 1]) for k, (_, label) in enumerate(SPLIT)]
+    return rows + [("the rest: the step, the tick's clock, the driver read", counts[-1])]
+
+
 def measure(name: str, tmp: Path, callgrind: bool) -> dict[str, float]:
     idx = record(name, tmp)
     out: dict[str, float] = {"frames_checked": check_tape(name, tmp)}
@@ -362,6 +387,8 @@ def main() -> None:
                     help="comma-separated profile names (default: all)")
     ap.add_argument("--no-callgrind", action="store_true", help="skip valgrind instruction counts")
     ap.add_argument("--firmware", type=Path, help="the firmware/ directory to measure (default: this tree's)")
+    ap.add_argument("--split", action="store_true",
+                    help="also the cost of each part (outputs, streaming, processors, STATUS/HELLO): 10 more runs a profile")
     args = ap.parse_args()
     if args.firmware:
         FIRMWARE[0] = args.firmware.resolve()
@@ -404,6 +431,10 @@ def main() -> None:
                 print(f"    driver read alone (BoardHal.read, no App): {f['read_instructions_per_sample']:.0f}")
                 print(f"  + STATUS heap walk at {prof['heap_free']} bytes, amortized: {walk:.0f}")
                 print(f"  whole {prof['board']} path with the heap walk: {whole:.0f} instructions/sample (goal <= {goal})")
+                if args.split:
+                    print("  per part (switched off one after another, callgrind N vs 2N each):")
+                    for label, v in split(name, sub):
+                        print(f"    {label}: {v:.0f}")
 
 
 if __name__ == "__main__":
