@@ -10,9 +10,9 @@ Clocked by the SPI peripheral (`spi=`, a profile's choice; docs/hardware.md): PD
 DOUT on MISO, the SPI's own SCK on a spare pin. Each PD_SCK pulse is the bit pair 1, 0 on MOSI,
 so the SPI clock runs at twice the pulse rate; 25-27 pulses fit 7 bytes (0xAA x 6, then 0x80 /
 0xA0 / 0xA8), and the data bit of pulse k is MISO's second bit of pair k (sampled in the low
-half, DOUT settled: datasheet t2 <= 0.1 us). One `write_readinto` (a C call) replaces the 49
-to 51 pin calls a conversion costs when bit-banged (~12 000 instructions per conversion under
-the Unix port). Datasheet timing: PD_SCK high and low each >= 0.2 us, high <= 50 us (60 us
+half, DOUT settled: datasheet t2 <= 0.1 us). One `write_readinto` (a C call) replaces the 74
+to 78 pin calls a conversion costs when bit-banged (~20 000 instructions under the Unix port;
+docs/benchmarks.md, "Through the board drivers"). Datasheet timing: PD_SCK high and low each >= 0.2 us, high <= 50 us (60 us
 powers the chip down): at the 1 MHz default a pulse is 1 us high, 1 us low, in hardware, so
 no interrupt can stretch it (no `disable_irq`), and every transfer ends low (MOSI idles at
 the last bit, 0). 1 MHz sits inside both MCUs' SPI ranges (RP2040 PL022 and ESP32-S3 GP-SPI,
