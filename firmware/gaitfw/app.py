@@ -26,6 +26,8 @@ from gaitfw.power import Power
 
 if not MICROPYTHON:
     from gaitfw.compat import ptr8, ptr16, ptr32  # noqa: F401  (viper annotations on CPython)
+else:  # the drivers' steps that may raise, outside the native tick (drvnative: why)
+    from gaitfw.drvnative import _bits, _burst
 
 try:
     from time import ticks_us
@@ -361,22 +363,7 @@ def _tick_viper(st: ptr32, calls) -> int:
                             v = (v << 4) | ((x >> 3) & 8) | ((x >> 2) & 4) | ((x >> 1) & 2) | (x & 1)
                             i += 1
                     else:
-                        sck = calls[ci + 1]
-                        irq = calls[ci + 2]()
-                        try:
-                            i = 0
-                            while i < 24:
-                                sck(1)
-                                v = (v << 1) | int(dout())
-                                sck(0)
-                                i += 1
-                            i = D[_D_PULSES] - 24
-                            while i > 0:  # gain / channel of the next conversion
-                                sck(1)
-                                sck(0)
-                                i -= 1
-                        finally:
-                            calls[ci + 3](irq)
+                        v = int(_bits(calls, ci, D[_D_PULSES]))
                     if v & 0x800000:
                         v -= 0x1000000
                     D[_D_RAW] = v
@@ -394,11 +381,7 @@ def _tick_viper(st: ptr32, calls) -> int:
                     s[ch] = c
                     key = v
             else:  # _D_MPU6050: (k, init, readfrom_mem_into, addr, buf)
-                try:
-                    if D[_D_NEED_INIT]:
-                        calls[ci]()
-                    calls[ci + 1](calls[ci + 2], 0x3B, calls[ci + 3])
-                except OSError:  # ImuError is an OSError
+                if int(_burst(calls, ci, D[_D_NEED_INIT])) == 0:  # a NACK, or not an MPU-6050
                     D[_D_NACKS] = D[_D_NACKS] + 1
                     D[_D_NEED_INIT] = 1
                     D[_D_FAULT] = 1

@@ -113,6 +113,49 @@ def init_record(r, kind, ch, stuck_n):
     r[_STUCK_LAST] = _NO_LAST
 
 
+# The two driver steps that may raise, each a viper function of its own: a native function
+# with any exception handler pushes one at every call and keeps its locals out of registers,
+# and the records' block also runs inside `app._tick_viper`, every sample of every board
+# (the replay's too): ~250 instructions a sample there, for a handler only a knee sleeve or
+# a bit-banged HX711 needs.
+@micropython.viper
+def _burst(calls, ci: int, need: int) -> int:
+    """An MPU-6050's burst into its buffer (woken first when `need`); 0 on an OSError (a NACK,
+    or ImuError: an answer that is no MPU-6050), else 1."""
+    try:
+        if need:
+            calls[ci]()
+        calls[ci + 1](calls[ci + 2], 0x3B, calls[ci + 3])
+    except OSError:  # ImuError is an OSError
+        return 0
+    return 1
+
+
+@micropython.viper
+def _bits(calls, ci: int, pulses: int) -> int:
+    """An HX711's 24-bit word, bit-banged on its two pins with IRQs off (PD_SCK high > 60 us
+    powers the chip down), then the pulses that pick the next conversion's gain."""
+    dout = calls[ci]
+    sck = calls[ci + 1]
+    irq = calls[ci + 2]()
+    v = 0
+    try:
+        i = 0
+        while i < 24:
+            sck(1)
+            v = (v << 1) | int(dout())
+            sck(0)
+            i += 1
+        i = pulses - 24
+        while i > 0:  # gain / channel of the next conversion
+            sck(1)
+            sck(0)
+            i -= 1
+    finally:
+        calls[ci + 3](irq)
+    return v
+
+
 @micropython.viper
 def _read_viper(W: ptr32, calls, s: ptr16) -> int:
     n = W[_H_NREC]
@@ -190,22 +233,7 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
                         v = (v << 4) | ((x >> 3) & 8) | ((x >> 2) & 4) | ((x >> 1) & 2) | (x & 1)
                         i += 1
                 else:
-                    sck = calls[ci + 1]
-                    irq = calls[ci + 2]()
-                    try:
-                        i = 0
-                        while i < 24:
-                            sck(1)
-                            v = (v << 1) | int(dout())
-                            sck(0)
-                            i += 1
-                        i = D[PULSES] - 24
-                        while i > 0:  # gain / channel of the next conversion
-                            sck(1)
-                            sck(0)
-                            i -= 1
-                    finally:
-                        calls[ci + 3](irq)
+                    v = int(_bits(calls, ci, D[PULSES]))
                 if v & 0x800000:
                     v -= 0x1000000
                 D[RAW] = v
@@ -223,11 +251,7 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
                 s[ch] = c
                 key = v
         else:  # MPU6050: (k, init, readfrom_mem_into, addr, buf)
-            try:
-                if D[NEED_INIT]:
-                    calls[ci]()
-                calls[ci + 1](calls[ci + 2], 0x3B, calls[ci + 3])
-            except OSError:  # ImuError is an OSError
+            if int(_burst(calls, ci, D[NEED_INIT])) == 0:  # a NACK, or not an MPU-6050
                 D[NACKS] = D[NACKS] + 1
                 D[NEED_INIT] = 1
                 D[FAULT] = 1
