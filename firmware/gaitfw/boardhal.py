@@ -5,8 +5,9 @@ left its channels at their last good values; the board keeps sampling, and `stat
 into STATUS by the app) carries `ST_SENSOR_FAULT` for any fault seen since the last STATUS,
 so a one-sample glitch between two STATUS frames is still reported; `hal.fault_counts()`
 counts faulted samples per driver for bring-up. The drivers' state is one array of records
-and `read` one native call for all of them (gaitfw/drvnative.py); `App.step` makes
-that call itself (`native_read`), so a board's sample costs no bytecode call per driver.
+and `read` one native call for all of them (gaitfw/drvnative.py); on the App's sample path
+the same records are read inside its native tick (`native_read`: `app._tick_viper` with the
+callables), so a board's sample costs no bytecode call per driver and no call of its own.
 """
 
 import machine
@@ -139,7 +140,8 @@ class BoardHal:
 
     def native_read(self):
         """(read, W, calls): `read(W, calls, sample)` reads every driver in one native call
-        (bit 0 of its result: `outputs()` is due; bit 1: a driver failed). App.step uses it."""
+        (bit 0 of its result: `outputs()` is due; bit 1: a driver failed). The App takes W and
+        calls and reads the records inside its tick (`_I_ROWS` 2); `read` is bring-up's."""
         return N.read, self.W, self.calls
 
     def _outputs(self, t):
