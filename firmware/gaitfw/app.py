@@ -26,6 +26,8 @@ from gaitfw.power import Power
 
 if not MICROPYTHON:
     from gaitfw.compat import ptr8, ptr16, ptr32  # noqa: F401  (viper annotations on CPython)
+else:  # the drivers' steps that may raise, outside the native tick (drvnative: why)
+    from gaitfw.drvnative import _bits, _burst
 
 try:
     from time import ticks_us
@@ -93,6 +95,53 @@ _R_HELLO = const(4)
 _R_FEED = const(8)  # call the processors' `feed`
 _R_DUE = const(6)  # _R_STATUS | _R_HELLO
 _R_EVENTS = const(16)  # the EventRing holds events (`step` also checks after a `feed`)
+_R_OUT = const(32)  # the drivers' buzzer and LED step is due (gaitfw/boardhal.py `outputs`)
+
+# `_I_ROWS` 2: `_tick` first reads the board drivers (gaitfw/drvnative.py) into the sample: their
+# records' array (BoardHal's W) is bound at `_I_SRC`, their callables are `_tick`'s second
+# argument. The records' layout, prefixed _D_ (the same values as drvnative's: tested).
+_D__H = const(6)
+_D__REC = const(25)
+_D_H_LATCH = const(2)
+_D__KIND = const(0)
+_D__CH = const(1)
+_D_FAULT = const(2)
+_D_NFAULT = const(3)
+_D__STUCK_N = const(4)
+_D__STUCK_LAST = const(5)
+_D__STUCK_COUNT = const(6)
+_D_RAW = const(7)
+_D__VALUE = const(8)
+_D_Q_A = const(9)
+_D_OUT_A = const(10)
+_D_DQ = const(11)
+_D_DOUT = const(12)
+_D_CLIP = const(13)
+_D_CLIP_LOW = const(14)
+_D__RAIL = const(15)
+_D_RAIL_N = const(16)
+_D_PULSES = const(9)
+_D_TARE = const(10)
+_D_DIV = const(11)
+_D__WAITS = const(12)
+_D_TIMEOUT_N = const(13)
+_D_XFER = const(14)
+_D_NEED_INIT = const(9)
+_D_NACKS = const(10)
+_D__IMU = const(11)
+_D_TEMP = const(17)
+_D_SRC = const(18)
+_D_NEG = const(21)
+_D_CI = const(24)
+_D_DIVIDER = const(1)
+_D_HX711 = const(2)
+_D_MPU6050 = const(3)
+_D__B = const(0x20000000)
+_D__M = const(0x3FFFFFFF)
+_D_H_N = const(0)
+_D_H_OUT = const(1)
+_D_H_OUTC = const(5)
+_D__H_NREC = const(4)
 
 
 # `_bind(st, k, buf)`: word k of `st` leads the native tick to `buf`: its address minus st's,
@@ -117,6 +166,7 @@ if MICROPYTHON:
 else:
     import weakref
 
+    from gaitfw import drvnative
     from gaitfw.csm import _foot_plain
 
     _BUFS = weakref.WeakValueDictionary()
@@ -138,11 +188,14 @@ else:
 
 if not MICROPYTHON:  # the CPython twin; the board runs the viper one
 
-    def _tick_plain(st):
+    def _tick_plain(st, calls=None):
         s = _BUFS[st[21]].b  # _I_SP, _I_RAW, _I_SRC (`_bind`)
         raw = _BUFS[st[22]].b
         src = _BUFS[st[23]].b
-        if st[12]:  # _I_ROWS: the next row of the HAL's buffer into s (replayrow's loop)
+        dr = 0
+        if st[12] == 2:  # the board drivers, W bound at _I_SRC (drvnative's plain twin)
+            dr = 32 if drvnative._read_plain(src, calls, s) & 1 else 0
+        elif st[12]:  # _I_ROWS: the next row of the HAL's buffer into s (replayrow's loop)
             p = st[13]
             if p >= st[14]:
                 return -1
@@ -217,16 +270,18 @@ if not MICROPYTHON:  # the CPython twin; the board runs the viper one
                 r |= 8
         if st[17]:  # _I_EVN
             r |= 16
-        return r
+        return r | dr
 
 
 @micropython.viper
-def _tick_viper(st: ptr32) -> int:
+def _tick_viper(st: ptr32, calls) -> int:
     s = ptr16(int(st) + st[21] - 0x20000000)  # _I_SP, _I_RAW, _I_SRC (`_bind`)
     raw = ptr8(int(st) + st[22] - 0x20000000)
     src = ptr8(int(st) + st[23] - 0x20000000)
     # Widths: every word < 2^30 (see _I_*); t + 1000 and k * 2 * nch stay far below.
-    if st[12]:
+    dr = 0
+    rows = st[12]
+    if rows == 1:
         p = st[13]
         if p >= st[14]:
             return -1
@@ -237,6 +292,176 @@ def _tick_viper(st: ptr32) -> int:
             p += 2
             c += 1
         st[13] = p
+    elif rows == 2:  # the board drivers: drvnative._read_viper's records, then its epilogue
+        W = ptr32(int(src))
+        n = W[_D__H_NREC]
+        j = 0
+        bad = 0
+        while j < n:
+            D = ptr32(int(W) + (_D__H + j * _D__REC) * 4)
+            ci = D[_D_CI]
+            kind = D[_D__KIND]
+            ch = D[_D__CH]
+            ok = 1
+            key = 0  # the value Stuck is fed
+            feed = 1
+            if kind == _D_DIVIDER:
+                u = int(calls[ci]())
+                D[_D_RAW] = u
+                q = 0
+                if u >= 52429:
+                    q = 65536
+                elif u > 0:
+                    q = (u << 14) // (65536 - u)
+                    if q > 65536:
+                        q = 65536
+                num = (q - D[_D_Q_A]) * (((D[_D_DOUT] + _D__B) & _D__M) - _D__B)
+                den = ((D[_D_DQ] + _D__B) & _D__M) - _D__B
+                if den < 0:
+                    num = 0 - num
+                    den = 0 - den
+                if num >= 0:
+                    c = num // den
+                else:
+                    c = 0 - ((den - 1 - num) // den)
+                c += ((D[_D_OUT_A] + _D__B) & _D__M) - _D__B
+                if D[_D_CLIP]:
+                    lo = ((D[_D_CLIP_LOW] + _D__B) & _D__M) - _D__B
+                    if c < lo:
+                        c = lo
+                if c > 32767:
+                    c = 32767
+                elif c < -32768:
+                    c = -32768
+                D[_D__VALUE] = c
+                s[ch] = c
+                if u >= 65000:
+                    D[_D__RAIL] = D[_D__RAIL] + 1
+                else:
+                    D[_D__RAIL] = 0
+                key = u
+            elif kind == _D_HX711:
+                dout = calls[ci]
+                if int(dout()) != 0:  # no new conversion: hold the last, fault after _D_TIMEOUT_N
+                    feed = 0
+                    w = D[_D__WAITS] + 1
+                    D[_D__WAITS] = w
+                    if w >= D[_D_TIMEOUT_N]:
+                        D[_D_FAULT] = 1
+                        ok = 0
+                    else:
+                        s[ch] = D[_D__VALUE]
+                else:
+                    D[_D__WAITS] = 0
+                    v = 0
+                    if D[_D_XFER]:  # PD_SCK on SPI's MOSI, the data line on MISO (hx711.py): one transfer
+                        calls[ci + 1](calls[ci + 2], calls[ci + 3])
+                        b = ptr8(calls[ci + 3])
+                        i = 0
+                        while i < 6:  # bits 6 4 2 0 of a byte: the low slot of 4 pulses, MSB first
+                            x = b[i]
+                            v = (v << 4) | ((x >> 3) & 8) | ((x >> 2) & 4) | ((x >> 1) & 2) | (x & 1)
+                            i += 1
+                    else:
+                        v = int(_bits(calls, ci, D[_D_PULSES]))
+                    if v & 0x800000:
+                        v -= 0x1000000
+                    D[_D_RAW] = v
+                    num = v - (((D[_D_TARE] + _D__B) & _D__M) - _D__B)
+                    den = D[_D_DIV]
+                    if num >= 0:
+                        c = num // den
+                    else:
+                        c = 0 - ((den - 1 - num) // den)
+                    if c > 32767:
+                        c = 32767
+                    elif c < -32768:
+                        c = -32768
+                    D[_D__VALUE] = c
+                    s[ch] = c
+                    key = v
+            else:  # _D_MPU6050: (k, init, readfrom_mem_into, addr, buf)
+                if int(_burst(calls, ci, D[_D_NEED_INIT])) == 0:  # a NACK, or not an MPU-6050
+                    D[_D_NACKS] = D[_D_NACKS] + 1
+                    D[_D_NEED_INIT] = 1
+                    D[_D_FAULT] = 1
+                    ok = 0
+                    feed = 0
+                if ok:
+                    b = ptr8(calls[ci + 3])  # ax ay az temp gx gy gz, big-endian int16
+                    D[_D_TEMP] = ((b[6] << 8) | b[7]) - ((b[6] & 0x80) << 9)
+                    # the six words, each into the record and the fingerprint (identical
+                    # bursts in a row), written out: a loop's branches cost more than its body
+                    v = ((b[0] << 8) | b[1]) - ((b[0] & 0x80) << 9)
+                    D[_D__IMU] = v
+                    key = v
+                    v = ((b[2] << 8) | b[3]) - ((b[2] & 0x80) << 9)
+                    D[_D__IMU + 1] = v
+                    key = key ^ (v << 3)
+                    v = ((b[4] << 8) | b[5]) - ((b[4] & 0x80) << 9)
+                    D[_D__IMU + 2] = v
+                    key = key ^ (v << 6)
+                    v = ((b[8] << 8) | b[9]) - ((b[8] & 0x80) << 9)
+                    D[_D__IMU + 3] = v
+                    key = key ^ (v << 9)
+                    v = ((b[10] << 8) | b[11]) - ((b[10] & 0x80) << 9)
+                    D[_D__IMU + 4] = v
+                    key = key ^ (v << 12)
+                    v = ((b[12] << 8) | b[13]) - ((b[12] & 0x80) << 9)
+                    D[_D__IMU + 5] = v
+                    key = key ^ (v << 15)
+                    key = key & 0x3FFFFFFF
+                k = 0
+                while k < 3:  # the thigh frame from the chip's axes
+                    a = ((D[_D__IMU + D[_D_SRC + k]] + _D__B) & _D__M) - _D__B
+                    g = ((D[_D__IMU + 3 + D[_D_SRC + k]] + _D__B) & _D__M) - _D__B
+                    if D[_D_NEG + k]:
+                        if a > -32768:
+                            a = 0 - a
+                        else:
+                            a = 32767
+                        if g > -32768:
+                            g = 0 - g
+                        else:
+                            g = 32767
+                    s[ch + k] = a
+                    s[ch + 3 + k] = g
+                    k += 1
+            if feed:  # Stuck.feed(key): N identical values in a row are a fault
+                if key == ((D[_D__STUCK_LAST] + _D__B) & _D__M) - _D__B:
+                    if D[_D__STUCK_COUNT] < D[_D__STUCK_N]:
+                        D[_D__STUCK_COUNT] = D[_D__STUCK_COUNT] + 1
+                else:
+                    D[_D__STUCK_LAST] = key
+                    D[_D__STUCK_COUNT] = 0
+                stuck = 0
+                if D[_D__STUCK_N] > 0 and D[_D__STUCK_COUNT] + 1 >= D[_D__STUCK_N]:
+                    stuck = 1
+                if kind == _D_DIVIDER:
+                    f = 0
+                    if D[_D__RAIL] >= D[_D_RAIL_N]:
+                        f = 1
+                    if stuck and key > 0:  # an unloaded FSR reads 0 for good
+                        f = 1
+                    D[_D_FAULT] = f
+                else:
+                    D[_D_FAULT] = stuck
+                if D[_D_FAULT]:
+                    ok = 0
+            if not ok:
+                D[_D_NFAULT] = D[_D_NFAULT] + 1
+                bad = 2
+            j += 1
+        if bad:
+            W[_D_H_LATCH] = 1
+        W[_D_H_N] = (W[_D_H_N] + 1) & 0x3FFFFFFF
+        if W[_D_H_OUT]:
+            c = W[_D_H_OUTC] - 1
+            if c <= 0:
+                W[_D_H_OUTC] = W[_D_H_OUT]
+                dr = _R_OUT
+            else:
+                W[_D_H_OUTC] = c
     idx = st[0]
     sub = st[10]
     sec = st[11]
@@ -467,7 +692,7 @@ def _tick_viper(st: ptr32) -> int:
             r |= 8
     if st[17]:  # _I_EVN
         r |= 16
-    return r
+    return r | dr
 
 
 _tick = _tick_viper if MICROPYTHON else _tick_plain
@@ -477,21 +702,34 @@ def _no_feed(t, s):
     pass
 
 
-def _drivers_step(rd, W, calls, s, st, tk, app):
-    """`App.step` on the board drivers (gaitfw/boardhal.py): every driver in one native call
-    (`rd`: gaitfw.drvnative.read, into the sample), then `_tick` as on the replay HAL.
+def _drivers_step(st, calls, tk, app):
+    """`App.step` on the board drivers (gaitfw/boardhal.py): one native call, `_tick` with the
+    drivers' callables, reads every driver into the sample (`_I_ROWS` 2) and ticks; the rest
+    is `App.step`'s.
 
     Why a function with defaults, stored on the App: its state arrives as locals (a default
     is copied into the frame; `self.x` costs a dictionary lookup, ~250 instructions on the
-    board), and no `self` is bound. Seven locals and four stack slots: within the 11 that
-    keep MicroPython's frame off the heap (see `App.step`), so `st` takes `_tick`'s result."""
+    board), and no `self` is bound. Why the drivers inside `_tick`: a viper call of its own
+    cost ~650 instructions a sample (the call and two buffer arguments). Why `App.step`'s body
+    written out here, not a call to `_after`: the knee sleeve feeds its processors every
+    sample, and a bytecode call is ~800. Five locals and at most five stack slots: within
+    the 11 that keep MicroPython's frame off the heap (see `App.step`)."""
 
-    def step(rd=rd, W=W, calls=calls, s=s, st=st, tk=tk, app=app):
-        if rd(W, calls, s) & 1:
-            app._hal_out()  # the buzzer and LED step (boardhal.outputs), while feedback rules exist
-        st = tk(st)
-        if st:
-            return app._after(st)
+    def step(tk=tk, st=st, calls=calls, app=app):
+        r = tk(st, calls)
+        if r:
+            if r & _R_OUT:
+                app._hal_out()  # the buzzer and LED step (boardhal.outputs), while feedback rules exist
+            if r & _R_FEED:
+                app._feed(st[_I_T], app.sample)
+                if st[_I_EVN]:  # events from the processors
+                    r |= _R_EVENTS
+            if r & _R_FLUSH:
+                app._flush_batch()
+            if r & _R_EVENTS:
+                app._drain_events()
+            if r & _R_DUE:
+                app._due(r)
         return True
 
     return step
@@ -582,9 +820,11 @@ class App:
             self._src = bind(memoryview(st)[_I_POS:_I_RCH + 1])
             st[_I_ROWS] = 1
         elif getattr(hal, "native_read", None) is not None:  # the board drivers (boardhal)
-            rd, W, calls = hal.native_read()
+            _, W, calls = hal.native_read()
+            self._src = W  # `_tick` reads the drivers' records through `_I_SRC`
+            st[_I_ROWS] = 2
             self._hal_out = hal.outputs
-            self.step = _drivers_step(rd, W, calls, self.sample, st, _tick, self)
+            self.step = _drivers_step(st, calls, _tick, self)
         else:
             self.step = self._step_hal  # a HAL without either reads every sample itself
         self._binds = (_bind(st, _I_SP, self.sample), _bind(st, _I_RAW, self._raw),
@@ -857,7 +1097,7 @@ class App:
         the allocation and free. `_tk`: `_tick` as a default argument, copied into the frame
         where a global costs a dictionary lookup (~80 instructions a sample)."""
         st = self._st
-        r = _tk(st)
+        r = _tk(st, None)
         if r:  # most samples: 0 (no frame to send, nothing changed, nothing due)
             if r < 0:  # the sample was not read natively: through the HAL, then the tick
                 r = self._read_tick(self.sample)
@@ -881,7 +1121,7 @@ class App:
         return True
 
     def _after(self, r):
-        """The rest of a sample whose `_tick` result `r` is not 0 (the drivers' step)."""
+        """The rest of a sample whose `_tick` result `r` is not 0 (a test HAL's step)."""
         st = self._st
         if r & _R_FEED:
             self._feed(st[_I_T], self.sample)
@@ -892,20 +1132,25 @@ class App:
         if r & _R_EVENTS:
             self._drain_events()
         if r & _R_DUE:
-            if r & _R_STATUS:
-                st[_I_NEXT_STATUS] += _STATUS_EVERY_MS
-                self.send_status()
-            if r & _R_HELLO:
-                st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
-                self.send_hello()
+            self._due(r)
         return True
+
+    def _due(self, r):
+        """STATUS and HELLO when `_tick` says they are due (bits of `r`)."""
+        st = self._st
+        if r & _R_STATUS:
+            st[_I_NEXT_STATUS] += _STATUS_EVERY_MS
+            self.send_status()
+        if r & _R_HELLO:
+            st[_I_NEXT_HELLO] += _HELLO_EVERY_MS
+            self.send_hello()
 
     def _step_hal(self):
         """`step` on a HAL with neither a row buffer nor a native read (a test's HAL): the HAL
         reads, `_tick` frames; the rest as `step` (`_after`)."""
         if not self._read(self.sample):
             return False
-        r = _tick(self._st)
+        r = _tick(self._st, None)
         return self._after(r) if r else True
 
     def _read_tick(self, s):
@@ -916,7 +1161,7 @@ class App:
         st = self._st
         rows = st[_I_ROWS]
         st[_I_ROWS] = 0
-        r = _tick(st)
+        r = _tick(st, None)
         st[_I_ROWS] = rows
         return r
 

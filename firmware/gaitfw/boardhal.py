@@ -5,8 +5,9 @@ left its channels at their last good values; the board keeps sampling, and `stat
 into STATUS by the app) carries `ST_SENSOR_FAULT` for any fault seen since the last STATUS,
 so a one-sample glitch between two STATUS frames is still reported; `hal.fault_counts()`
 counts faulted samples per driver for bring-up. The drivers' state is one array of records
-and `read` one native call for all of them (gaitfw/drvnative.py); `App.step` makes
-that call itself (`native_read`), so a board's sample costs no bytecode call per driver.
+and `read` one native call for all of them (gaitfw/drvnative.py); on the App's sample path
+the same records are read inside its native tick (`native_read`: `app._tick_viper` with the
+callables), so a board's sample costs no bytecode call per driver and no call of its own.
 """
 
 import machine
@@ -15,12 +16,15 @@ from micropython import const
 from gaitfw import drvnative as N
 from gaitfw import profiles
 from gaitfw import protocol as P
-from gaitfw.drivers import divider, hx711, outputs
+from gaitfw.drivers import divider, outputs
 
 
 def _build(spec, i2c, W, k):
     d = spec["drv"]
     if d == "hx711":
+        # imported by the boards that have one (the Pico W's heap: docs/hardware.md)
+        from gaitfw.drivers import hx711
+
         return hx711.HX711(
             spec["dout"],
             spec["sck"],
@@ -31,6 +35,7 @@ def _build(spec, i2c, W, k):
             timeout_n=spec.get("timeout_n", 20),
             W=W,
             k=k,
+            spi=spec.get("spi"),  # clocked by an SPI bus instead of two GPIOs (hx711.py)
         )
     if d == "fsr":
         return divider.fsr(spec["pin"], spec["ch"], spec["cal"], W=W, k=k)
@@ -45,6 +50,9 @@ def _build(spec, i2c, W, k):
 
 _OUT_PLAYING = const(2)  # samples per outputs step while the buzzer plays a pattern
 _OUT_QUIET = const(10)  # otherwise
+_H_N = const(0)  # drvnative.H_N, H_OUT, H_OUTC (a constant costs no module lookup: tested equal)
+_H_OUT = const(1)
+_H_OUTC = const(5)
 
 
 class BoardHal:
@@ -125,13 +133,15 @@ class BoardHal:
         """The buzzer and LED step: every 2nd sample while a pattern plays (20 ms beep
         resolution), every 10th otherwise (a rule turned on starts its beep or LED within
         100 ms; the step costs ~4 000 instructions, so this saves ~1 800 a sample)."""
-        self._outputs(self.W[N.H_N] * self.ms_per)
+        W = self.W
+        self._outputs(W[_H_N] * self.ms_per)
         bz = self.buzzer
-        self.W[N.H_OUT] = self.W[N.H_OUTC] = _OUT_PLAYING if bz is not None and bz.steps else _OUT_QUIET
+        W[_H_OUT] = W[_H_OUTC] = _OUT_PLAYING if bz is not None and bz.steps else _OUT_QUIET
 
     def native_read(self):
         """(read, W, calls): `read(W, calls, sample)` reads every driver in one native call
-        (bit 0 of its result: `outputs()` is due; bit 1: a driver failed). App.step uses it."""
+        (bit 0 of its result: `outputs()` is due; bit 1: a driver failed). The App takes W and
+        calls and reads the records inside its tick (`_I_ROWS` 2); `read` is bring-up's."""
         return N.read, self.W, self.calls
 
     def _outputs(self, t):

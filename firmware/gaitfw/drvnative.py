@@ -66,6 +66,7 @@ TARE = const(10)
 DIV = const(11)
 _WAITS = const(12)
 TIMEOUT_N = const(13)
+XFER = const(14)  # 1: clocked by the SPI peripheral (one write_readinto), 0: by the CPU on two pins
 # MPU-6050
 NEED_INIT = const(9)
 NACKS = const(10)
@@ -86,8 +87,9 @@ _M = const(0x3FFFFFFF)
 _NO_LAST = const(-0x20000000)  # Stuck's "no value yet": no reading, word or fingerprint equals it
 
 
-class ImuError(Exception):
-    """An I2C device that answers but is not the _IMU the profile names."""
+class ImuError(OSError):
+    """An I2C device that answers but is not the _IMU the profile names. An OSError, as a
+    NACK is: the native read (here and in app._tick_viper) catches both as one."""
 
 
 def words(n):
@@ -111,6 +113,49 @@ def init_record(r, kind, ch, stuck_n):
     r[_STUCK_LAST] = _NO_LAST
 
 
+# The two driver steps that may raise, each a viper function of its own: a native function
+# with any exception handler pushes one at every call and keeps its locals out of registers,
+# and the records' block also runs inside `app._tick_viper`, every sample of every board
+# (the replay's too): ~250 instructions a sample there, for a handler only a knee sleeve or
+# a bit-banged HX711 needs.
+@micropython.viper
+def _burst(calls, ci: int, need: int) -> int:
+    """An MPU-6050's burst into its buffer (woken first when `need`); 0 on an OSError (a NACK,
+    or ImuError: an answer that is no MPU-6050), else 1."""
+    try:
+        if need:
+            calls[ci]()
+        calls[ci + 1](calls[ci + 2], 0x3B, calls[ci + 3])
+    except OSError:  # ImuError is an OSError
+        return 0
+    return 1
+
+
+@micropython.viper
+def _bits(calls, ci: int, pulses: int) -> int:
+    """An HX711's 24-bit word, bit-banged on its two pins with IRQs off (PD_SCK high > 60 us
+    powers the chip down), then the pulses that pick the next conversion's gain."""
+    dout = calls[ci]
+    sck = calls[ci + 1]
+    irq = calls[ci + 2]()
+    v = 0
+    try:
+        i = 0
+        while i < 24:
+            sck(1)
+            v = (v << 1) | int(dout())
+            sck(0)
+            i += 1
+        i = pulses - 24
+        while i > 0:  # gain / channel of the next conversion
+            sck(1)
+            sck(0)
+            i -= 1
+    finally:
+        calls[ci + 3](irq)
+    return v
+
+
 @micropython.viper
 def _read_viper(W: ptr32, calls, s: ptr16) -> int:
     n = W[_H_NREC]
@@ -119,18 +164,20 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
     if one:
         j = one - 1
         n = one
+    # -- the records: app._tick_viper holds this block verbatim, its constants prefixed _D_
+    # (tests/boards/test_drvnative.py compares the two texts)
     bad = 0
     while j < n:
-        R = ptr32(int(W) + (_H + j * _REC) * 4)
-        ci = R[CI]
-        kind = R[_KIND]
-        ch = R[_CH]
+        D = ptr32(int(W) + (_H + j * _REC) * 4)
+        ci = D[CI]
+        kind = D[_KIND]
+        ch = D[_CH]
         ok = 1
         key = 0  # the value Stuck is fed
         feed = 1
         if kind == DIVIDER:
             u = int(calls[ci]())
-            R[RAW] = u
+            D[RAW] = u
             q = 0
             if u >= 52429:
                 q = 65536
@@ -138,8 +185,8 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
                 q = (u << 14) // (65536 - u)
                 if q > 65536:
                     q = 65536
-            num = (q - R[Q_A]) * (((R[DOUT] + _B) & _M) - _B)
-            den = ((R[DQ] + _B) & _M) - _B
+            num = (q - D[Q_A]) * (((D[DOUT] + _B) & _M) - _B)
+            den = ((D[DQ] + _B) & _M) - _B
             if den < 0:
                 num = 0 - num
                 den = 0 - den
@@ -147,57 +194,51 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
                 c = num // den
             else:
                 c = 0 - ((den - 1 - num) // den)
-            c += ((R[OUT_A] + _B) & _M) - _B
-            if R[CLIP]:
-                lo = ((R[CLIP_LOW] + _B) & _M) - _B
+            c += ((D[OUT_A] + _B) & _M) - _B
+            if D[CLIP]:
+                lo = ((D[CLIP_LOW] + _B) & _M) - _B
                 if c < lo:
                     c = lo
             if c > 32767:
                 c = 32767
             elif c < -32768:
                 c = -32768
-            R[_VALUE] = c
+            D[_VALUE] = c
             s[ch] = c
             if u >= 65000:
-                R[_RAIL] = R[_RAIL] + 1
+                D[_RAIL] = D[_RAIL] + 1
             else:
-                R[_RAIL] = 0
+                D[_RAIL] = 0
             key = u
         elif kind == HX711:
             dout = calls[ci]
             if int(dout()) != 0:  # no new conversion: hold the last, fault after TIMEOUT_N
                 feed = 0
-                w = R[_WAITS] + 1
-                R[_WAITS] = w
-                if w >= R[TIMEOUT_N]:
-                    R[FAULT] = 1
+                w = D[_WAITS] + 1
+                D[_WAITS] = w
+                if w >= D[TIMEOUT_N]:
+                    D[FAULT] = 1
                     ok = 0
                 else:
-                    s[ch] = R[_VALUE]
+                    s[ch] = D[_VALUE]
             else:
-                R[_WAITS] = 0
-                sck = calls[ci + 1]
-                irq = calls[ci + 2]()
+                D[_WAITS] = 0
                 v = 0
-                try:
+                if D[XFER]:  # PD_SCK on SPI's MOSI, the data line on MISO (hx711.py): one transfer
+                    calls[ci + 1](calls[ci + 2], calls[ci + 3])
+                    b = ptr8(calls[ci + 3])
                     i = 0
-                    while i < 24:
-                        sck(1)
-                        v = (v << 1) | int(dout())
-                        sck(0)
+                    while i < 6:  # bits 6 4 2 0 of a byte: the low slot of 4 pulses, MSB first
+                        x = b[i]
+                        v = (v << 4) | ((x >> 3) & 8) | ((x >> 2) & 4) | ((x >> 1) & 2) | (x & 1)
                         i += 1
-                    i = R[PULSES] - 24
-                    while i > 0:  # gain / channel of the next conversion
-                        sck(1)
-                        sck(0)
-                        i -= 1
-                finally:
-                    calls[ci + 3](irq)
+                else:
+                    v = int(_bits(calls, ci, D[PULSES]))
                 if v & 0x800000:
                     v -= 0x1000000
-                R[RAW] = v
-                num = v - (((R[TARE] + _B) & _M) - _B)
-                den = R[DIV]
+                D[RAW] = v
+                num = v - (((D[TARE] + _B) & _M) - _B)
+                den = D[DIV]
                 if num >= 0:
                     c = num // den
                 else:
@@ -206,47 +247,45 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
                     c = 32767
                 elif c < -32768:
                     c = -32768
-                R[_VALUE] = c
+                D[_VALUE] = c
                 s[ch] = c
                 key = v
         else:  # MPU6050: (k, init, readfrom_mem_into, addr, buf)
-            try:
-                if R[NEED_INIT]:
-                    calls[ci]()
-                calls[ci + 1](calls[ci + 2], 0x3B, calls[ci + 3])
-            except (OSError, ImuError):
-                R[NACKS] = R[NACKS] + 1
-                R[NEED_INIT] = 1
-                R[FAULT] = 1
+            if int(_burst(calls, ci, D[NEED_INIT])) == 0:  # a NACK, or not an MPU-6050
+                D[NACKS] = D[NACKS] + 1
+                D[NEED_INIT] = 1
+                D[FAULT] = 1
                 ok = 0
                 feed = 0
             if ok:
-                b = ptr8(calls[ci + 3])
-                i = 0
-                o = 0
-                while i < 7:  # ax ay az temp gx gy gz, big-endian int16
-                    v = (b[o] << 8) | b[o + 1]
-                    if v & 0x8000:
-                        v -= 0x10000
-                    if i < 3:
-                        R[_IMU + i] = v
-                    elif i == 3:
-                        R[TEMP] = v
-                    else:
-                        R[_IMU + i - 1] = v
-                    o += 2
-                    i += 1
-                key = 0
-                i = 0
-                while i < 6:  # fingerprint of the six words: identical bursts in a row
-                    key = key ^ ((((R[_IMU + i] + _B) & _M) - _B) << (3 * i))
-                    i += 1
+                b = ptr8(calls[ci + 3])  # ax ay az temp gx gy gz, big-endian int16
+                D[TEMP] = ((b[6] << 8) | b[7]) - ((b[6] & 0x80) << 9)
+                # the six words, each into the record and the fingerprint (identical
+                # bursts in a row), written out: a loop's branches cost more than its body
+                v = ((b[0] << 8) | b[1]) - ((b[0] & 0x80) << 9)
+                D[_IMU] = v
+                key = v
+                v = ((b[2] << 8) | b[3]) - ((b[2] & 0x80) << 9)
+                D[_IMU + 1] = v
+                key = key ^ (v << 3)
+                v = ((b[4] << 8) | b[5]) - ((b[4] & 0x80) << 9)
+                D[_IMU + 2] = v
+                key = key ^ (v << 6)
+                v = ((b[8] << 8) | b[9]) - ((b[8] & 0x80) << 9)
+                D[_IMU + 3] = v
+                key = key ^ (v << 9)
+                v = ((b[10] << 8) | b[11]) - ((b[10] & 0x80) << 9)
+                D[_IMU + 4] = v
+                key = key ^ (v << 12)
+                v = ((b[12] << 8) | b[13]) - ((b[12] & 0x80) << 9)
+                D[_IMU + 5] = v
+                key = key ^ (v << 15)
                 key = key & 0x3FFFFFFF
             k = 0
             while k < 3:  # the thigh frame from the chip's axes
-                a = ((R[_IMU + R[SRC + k]] + _B) & _M) - _B
-                g = ((R[_IMU + 3 + R[SRC + k]] + _B) & _M) - _B
-                if R[NEG + k]:
+                a = ((D[_IMU + D[SRC + k]] + _B) & _M) - _B
+                g = ((D[_IMU + 3 + D[SRC + k]] + _B) & _M) - _B
+                if D[NEG + k]:
                     if a > -32768:
                         a = 0 - a
                     else:
@@ -259,32 +298,33 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
                 s[ch + 3 + k] = g
                 k += 1
         if feed:  # Stuck.feed(key): N identical values in a row are a fault
-            if key == ((R[_STUCK_LAST] + _B) & _M) - _B:
-                if R[_STUCK_COUNT] < R[_STUCK_N]:
-                    R[_STUCK_COUNT] = R[_STUCK_COUNT] + 1
+            if key == ((D[_STUCK_LAST] + _B) & _M) - _B:
+                if D[_STUCK_COUNT] < D[_STUCK_N]:
+                    D[_STUCK_COUNT] = D[_STUCK_COUNT] + 1
             else:
-                R[_STUCK_LAST] = key
-                R[_STUCK_COUNT] = 0
+                D[_STUCK_LAST] = key
+                D[_STUCK_COUNT] = 0
             stuck = 0
-            if R[_STUCK_N] > 0 and R[_STUCK_COUNT] + 1 >= R[_STUCK_N]:
+            if D[_STUCK_N] > 0 and D[_STUCK_COUNT] + 1 >= D[_STUCK_N]:
                 stuck = 1
             if kind == DIVIDER:
                 f = 0
-                if R[_RAIL] >= R[RAIL_N]:
+                if D[_RAIL] >= D[RAIL_N]:
                     f = 1
                 if stuck and key > 0:  # an unloaded FSR reads 0 for good
                     f = 1
-                R[FAULT] = f
+                D[FAULT] = f
             else:
-                R[FAULT] = stuck
-            if R[FAULT]:
+                D[FAULT] = stuck
+            if D[FAULT]:
                 ok = 0
         if not ok:
-            R[NFAULT] = R[NFAULT] + 1
+            D[NFAULT] = D[NFAULT] + 1
             bad = 2
         j += 1
     if bad:
         W[H_LATCH] = 1
+    # -- end of the records
     if one:
         return bad
     W[H_N] = (W[H_N] + 1) & 0x3FFFFFFF
@@ -339,19 +379,24 @@ def _read_plain(W, calls, s):
                     s[ch] = R[_VALUE]
             else:
                 R[_WAITS] = 0
-                sck = calls[ci + 1]
-                irq = calls[ci + 2]()
                 v = 0
-                try:
-                    for _ in range(24):
-                        sck(1)
-                        v = (v << 1) | dout()
-                        sck(0)
-                    for _ in range(R[PULSES] - 24):
-                        sck(1)
-                        sck(0)
-                finally:
-                    calls[ci + 3](irq)
+                if R[XFER]:
+                    calls[ci + 1](calls[ci + 2], calls[ci + 3])
+                    for x in calls[ci + 3][:6]:
+                        v = (v << 4) | ((x >> 3) & 8) | ((x >> 2) & 4) | ((x >> 1) & 2) | (x & 1)
+                else:
+                    sck = calls[ci + 1]
+                    irq = calls[ci + 2]()
+                    try:
+                        for _ in range(24):
+                            sck(1)
+                            v = (v << 1) | dout()
+                            sck(0)
+                        for _ in range(R[PULSES] - 24):
+                            sck(1)
+                            sck(0)
+                    finally:
+                        calls[ci + 3](irq)
                 if v & 0x800000:
                     v -= 0x1000000
                 R[RAW] = v
@@ -364,7 +409,7 @@ def _read_plain(W, calls, s):
                 if R[NEED_INIT]:
                     calls[ci]()
                 calls[ci + 1](calls[ci + 2], 0x3B, calls[ci + 3])
-            except (OSError, ImuError):
+            except OSError:
                 R[NACKS] += 1
                 R[NEED_INIT] = 1
                 R[FAULT] = 1

@@ -35,8 +35,10 @@ ESP32S3_INSOLE = {
     "heap_free": 2000000,
     "lightsleep": True,
     "sensors": (
-        {"drv": "hx711", "ch": 0, "dout": 4, "sck": 5, "gain": 128, "div": 256},  # heel load cell
-        {"drv": "hx711", "ch": 1, "dout": 6, "sck": 7, "gain": 128, "div": 256},  # ball load cell
+        # load cells, each clocked by an SPI bus (PD_SCK = "sck" on MOSI, DOUT on MISO, the bus's
+        # own clock on a spare pin; drivers/hx711.py); without "spi": bit-banged on the two pins
+        {"drv": "hx711", "ch": 0, "dout": 4, "sck": 5, "gain": 128, "div": 256, "spi": {"id": 1, "sck": 12}},  # heel
+        {"drv": "hx711", "ch": 1, "dout": 6, "sck": 7, "gain": 128, "div": 256, "spi": {"id": 2, "sck": 13}},  # ball
     ),
     "buzzer": 16,
     "led": 17,

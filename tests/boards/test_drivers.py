@@ -132,6 +132,52 @@ print(json.dumps({"slow": slow, "never": never, "back": back, "stuck_first_false
     assert out["stuck_first_false"] == 49  # 50 identical conversions (stuck_n) -> fault
 
 
+def test_hx711_clocked_by_spi_reads_and_faults_as_the_bit_banged_driver(tmp_path: Path) -> None:
+    """The SPI-clocked HX711 (PD_SCK on MOSI, DOUT on MISO, one `write_readinto`) against the
+    bit-banged one, each on its own model of the same cell: the model sees the same PD_SCK
+    edges from both, so words, gains (25 / 26 / 27 pulses), slow conversions, a converter never
+    ready and stuck data give the same samples, faults and records, step for step."""
+    words = [0x7FFFFF, 0x800000, 0xFFFFFF, 0, 1, 0x123456, 0x654321, 0x800001] + list(range(-500, 500, 7))
+    out = _run(
+        tmp_path,
+        words,
+        """
+from gaitfw import drvnative as N
+from gaitfw.drivers.hx711 import HX711
+def make(spi, gain):
+    m = HX711Model(data)
+    machine.reset()
+    machine.wire_pin(4, m, "dout")
+    if spi:
+        machine.wire_spi(1, m)
+        d = HX711(4, 5, 0, gain=gain, div=3, tare=-8388608, timeout_n=4, stuck_n=6, spi={"id": 1, "sck": 12})
+    else:
+        machine.wire_pin(5, m, "sck")
+        d = HX711(4, 5, 0, gain=gain, div=3, tare=-8388608, timeout_n=4, stuck_n=6)
+    return m, d
+res = {}
+for spi in (0, 1):
+    rows = []
+    for gain in (128, 32, 64):
+        m, d = make(spi, gain)
+        s = array("h", [0])
+        for i in range(40):
+            m.not_ready_polls = 1 if i % 5 == 3 else 0
+            m.never_ready = 12 <= i < 18
+            m.stuck = 24 <= i < 34
+            ok = d.read(s)
+            rec = [w for k, w in enumerate(d.r) if k != N.XFER]  # the record but its clocking word
+            rows.append([ok, s[0], d.raw, d.fault, m.gain, m.n_conversions] + rec)
+    res[spi] = rows
+print(json.dumps(res))
+""",
+    )
+    pins, spi = out["0"], out["1"]
+    assert spi == pins
+    assert {r[4] for r in pins} == {128, 32, 64}  # every gain's pulse count reached the model
+    assert any(not r[0] for r in pins) and any(r[0] for r in pins)  # faults and recoveries
+
+
 # -- FSR and bend through the divider ---------------------------------------------------------
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -43,8 +45,8 @@ def seq(vals):
     return lambda: next(it)
 
 def run(read):
-    W = N.words(4)
-    r = [N.record(W, k) for k in range(4)]
+    W = N.words(5)
+    r = [N.record(W, k) for k in range(5)]
     N.init_record(r[0], N.DIVIDER, 0, 6)
     r[0][N.Q_A], r[0][N.OUT_A], r[0][N.DQ], r[0][N.DOUT] = 0, 0, 32768, 4000
     r[0][N.CLIP], r[0][N.CLIP_LOW], r[0][N.RAIL_N] = 1, 0, 3
@@ -57,6 +59,8 @@ def run(read):
     r[3][N.SRC], r[3][N.SRC + 1], r[3][N.SRC + 2] = 1, 0, 2
     r[3][N.NEG], r[3][N.NEG + 1], r[3][N.NEG + 2] = 0, 1, 0
     r[3][N.NEED_INIT] = 1
+    N.init_record(r[4], N.HX711, 9, 3)  # an HX711 clocked by SPI: one transfer, 7 bytes back
+    r[4][N.PULSES], r[4][N.TARE], r[4][N.DIV], r[4][N.TIMEOUT_N], r[4][N.XFER] = 25, 1000, 5, 3, 1
     us0 = [0, 1, 300, 52428, 52429, 65000, 65535, 65535, 65535, 65535, 20000, 20000, 20000, 20000, 20000, 20000, 20000, 0, 0, 0, 0, 0, 0, 0]
     us1 = [21845, 65535, 65535, 65535, 65535, 65535, 100, 100, 100, 100, 100, 40000, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
     words = [0x7FFFFF, 0x800000, 0xFFFFFF, 0, 5, 5, 5, 5, 5, 0x123456, 0x654321, 0x000001, 0x7FFFFE, 0x800001]
@@ -94,10 +98,24 @@ def run(read):
             raise OSError(19)
         into[:] = bursts[i]
     pin = seq(bits)
-    calls = (seq(us0), seq(us1), pin, clk.append, int, clk.append, init, burst, 0x68, buf)
-    for k, ci in enumerate((0, 1, 2, 6)):
+    spi_words = iter([0x800000, 0x7FFFFF, 0xFFFFFF, 0, 0x5A5A5A, 0xA5A5A5, 0x000400] * 4)
+    def xfer(tx, rx):  # the SPI's MISO bytes: bit i of the word in the low slot of pulse i
+        w = next(spi_words)
+        for j in range(7):
+            x = 0xAA  # high slots read 1 too: only the low ones may count
+            for q in range(4):
+                i = 4 * j + q
+                if i < 24 and not (w >> (23 - i)) & 1:
+                    x &= ~(1 << (6 - 2 * q)) & 0xFF
+            rx[j] = x | 0xAA
+        clk.append(len(tx))
+    rx = bytearray(7)
+    spi_ready = seq([0, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    calls = (seq(us0), seq(us1), pin, clk.append, int, clk.append, init, burst, 0x68, buf,
+             spi_ready, xfer, bytes(7), rx)
+    for k, ci in enumerate((0, 1, 2, 6, 10)):
         r[k][N.CI] = ci
-    s = array("h", [0] * 9)
+    s = array("h", [0] * 10)
     out = []
     W[N.H_OUT] = 1
     for step in range(len(ready)):
@@ -122,7 +140,7 @@ def test_native_read_equals_its_plain_twin_word_for_word(tmp_path: Path) -> None
     # the branches were reached: a fault bit, the outputs bit, and both driver faults counted
     assert any(g & 2 for g, _, _ in steps) and any(g & 1 for g, _, _ in steps)
     last = steps[-1][2]
-    nfault = [last[drvnative._H + drvnative._REC * k + drvnative.NFAULT] for k in range(4)]
+    nfault = [last[drvnative._H + drvnative._REC * k + drvnative.NFAULT] for k in range(5)]
     assert all(n > 0 for n in nfault), nfault
     assert clocks > 0
 
@@ -287,3 +305,31 @@ def test_native_read_on_emulated_32_bit_words(tmp_path: Path) -> None:
     on32 = json.loads(p.stdout.strip().splitlines()[-1])
     plain = json.loads(run_micropython(_twins_main("_read_plain")).strip().splitlines()[-1])
     assert on32 == plain
+
+
+def _records_block(text: str, start: str, end: str) -> str:
+    a = text.index(start)
+    a = text.index("bad = 0\n", a)
+    return textwrap.dedent(text[text.rindex("\n", 0, a) + 1:text.index(end, a)])
+
+
+def test_the_ticks_driver_block_is_drvnative_verbatim() -> None:
+    """`app._tick_viper` reads the board drivers itself (one native call a sample, not two):
+    its block of the records must stay drvnative's, word for word, with the constants named
+    _D_ + drvnative's name and of the same values (viper has no inlining, so the text is
+    copied; this test is what keeps the copy true)."""
+    from gaitfw import app
+
+    root = Path(drvnative.__file__).parent
+    ours = _records_block((root / "drvnative.py").read_text(), "# -- the records:", "# -- end of the records")
+    theirs = _records_block((root / "app.py").read_text(), "elif rows == 2:", "W[_D_H_N] = (W[_D_H_N] + 1)")
+    assert "_D_" not in ours
+    assert re.sub(r"\b_D_(\w+)", r"\1", theirs) == ours
+    names = set(re.findall(r"\b_D_(\w+)", (root / "app.py").read_text()))
+    assert len(names) > 30
+    for name in names:
+        assert getattr(app, "_D_" + name) == getattr(drvnative, name), name
+    hal = dict(re.findall(r"^_(H_\w+) = const\((\d+)\)", (root / "boardhal.py").read_text(), re.M))
+    assert sorted(hal) == ["H_N", "H_OUT", "H_OUTC"]  # boardhal's copies of the header words
+    for name, v in hal.items():
+        assert int(v) == getattr(drvnative, name), name

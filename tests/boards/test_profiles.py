@@ -34,6 +34,8 @@ def _pins(p: dict) -> list[tuple[str, object]]:
         for key in ("pin", "dout", "sck"):
             if key in s:
                 used.append((f"{s['drv']}.{key}", s[key]))
+        if s.get("spi"):  # an HX711 clocked by SPI: the bus's own clock takes a spare pin
+            used.append((f"{s['drv']}.spi.sck", s["spi"]["sck"]))
     if p.get("i2c"):
         used += [("i2c.sda", p["i2c"]["sda"]), ("i2c.scl", p["i2c"]["scl"])]
     for key in ("buzzer", "led"):
@@ -60,6 +62,13 @@ def test_profile_pins_exist_are_free_and_adc_capable(name: str) -> None:
             assert s["pin"] in adc, f"{name}: {s['drv']} on GPIO{s['pin']} has no ADC ({sorted(adc)})"
     if p.get("i2c") and p["mcu"].startswith("RP2040"):
         assert (p["i2c"]["sda"], p["i2c"]["scl"]) in _PICO_I2C0
+    buses = [s["spi"]["id"] for s in p["sensors"] if s.get("spi")]
+    assert len(buses) == len(set(buses)), f"{name}: two parts on one SPI bus {buses}"
+    if buses and p["mcu"] == "ESP32-S3":
+        # SPI2 / SPI3 (MicroPython ids 1, 2) route to any GPIO; SPI0 / SPI1 are the flash's
+        assert set(buses) <= {1, 2}, f"{name}: SPI ids {buses}"
+    if buses and p["mcu"].startswith("RP2040"):
+        raise AssertionError("an RP2040 HX711 on SPI needs its bus's fixed MOSI / MISO / SCK pins: add that rule first")
 
 
 @pytest.mark.parametrize("name", sorted(profiles.PROFILES))

@@ -1,6 +1,6 @@
 """The whole sample path through the board drivers, per board profile (issue 15 item 5).
 
-    .venv/bin/python tools/bench/bench_drivers.py [--profiles NAME,...] [--no-callgrind] [--firmware DIR]
+    .venv/bin/python tools/bench/bench_drivers.py [--profiles NAME,...] [--no-callgrind] [--firmware DIR] [--split]
 
 `tools/bench/bench_stream.py` counts `App.step` on the replay HAL, whose row read is native.
 A real board reads through `gaitfw.boardhal.BoardHal` and its drivers (`drivers/divider.py`,
@@ -8,12 +8,12 @@ A real board reads through `gaitfw.boardhal.BoardHal` and its drivers (`drivers/
 
 1. Record: the firmware runs `App.step` on the simulator's `machine` stand-in and part models
    (host/gaitloop/sim/machine_shim, fed by the same walks as bench_stream.py), and every
-   answer a driver gets from `machine` (ADC readings, DOUT bits, I2C bursts) is written to a
-   tape. The HX711 models convert at the datasheet's 80 SPS (one 100 Hz sample in five
-   finds no new conversion).
+   answer a driver gets from `machine` (ADC readings, DOUT bits, I2C bursts, the MISO bytes
+   of an HX711 clocked by SPI) is written to a tape. The HX711 models convert at the
+   datasheet's 80 SPS (one 100 Hz sample in five finds no new conversion).
 2. Play: the same script on `tools/bench/tapemachine/machine.py`, whose every method is a
-   call into C (a bound built-in method playing the tape; the I2C burst a viper method), so
-   no model bytecode is counted and no call into `machine` is free. The frames sent must
+   call into C (a bound built-in method playing the tape; the I2C burst and the SPI transfer
+   viper functions), so no model bytecode is counted and no call into `machine` is free. The frames sent must
    equal the recording's (STATUS masked: its heap figures differ); checked every run.
 3. Count: callgrind, difference of 2000 and 4000 samples, as bench_stream.py; heap growth
    over the window with the GC off; the stand-in's own calls per sample (counted while
@@ -81,6 +81,12 @@ hal.attach(a)
 a._next_status = 1000; a._next_hello = 5000
 a.send_hello()
 s = a.sample
+# --split: parts switched off, one more per run (the outputs step, framing and send, the
+# processors, STATUS / HELLO); their differences say what each part costs a sample
+if 'out' in OFF: hal.W[1] = 0
+if 'stream' in OFF: a.streaming = False
+if 'proc' in OFF: a.processors = []
+if 'due' in OFF: a._next_status = a._next_hello = 0x3FFFFF00
 for i in range(WARM):
     if RECORD: recorder.tick(i)
     a.step()
@@ -115,7 +121,8 @@ ADC_T = {}
 PIN_T = {}
 CALLED = {}
 BUS_T = {}
-COUNTS = {"adc": 0, "pin_read": 0, "pin_call": 0, "pin_value": 0, "i2c": 0}
+SPI_T = {}
+COUNTS = {"adc": 0, "pin_read": 0, "pin_call": 0, "pin_value": 0, "i2c": 0, "spi": 0}
 WIN = {}
 HX = []
 _adc = machine.ADC.read_u16
@@ -151,6 +158,14 @@ def _readfrom_mem_into(self, addr, reg, buf):
     t.append(len(buf))
     t.extend(buf)
 machine.I2C.readfrom_mem_into = _readfrom_mem_into
+_wr = machine.SPI.write_readinto
+def _write_readinto(self, wbuf, rbuf):
+    _wr(self, wbuf, rbuf)
+    COUNTS["spi"] += 1
+    t = SPI_T.setdefault(str(self.bus), bytearray())
+    t.append(len(rbuf))
+    t.extend(rbuf)
+machine.SPI.write_readinto = _write_readinto
 def wire(name, path):
     prof = profile_for_bench(profiles.get(name))
     models = wire_profile(prof, read_glrp(path))
@@ -167,7 +182,7 @@ def tick(i):
 def window(n):
     WIN[n] = dict(COUNTS)
 def save():
-    idx = {"adc": {}, "pin_read": {}, "pin_call": CALLED, "i2c": {}}
+    idx = {"adc": {}, "pin_read": {}, "pin_call": CALLED, "i2c": {}, "spi": {}}
     for k, t in ADC_T.items():
         open("adc_%s.bin" % k, "wb").write(t)
         idx["adc"][k] = len(t)
@@ -177,6 +192,9 @@ def save():
     for k, t in BUS_T.items():
         open("i2c_%s.bin" % k, "wb").write(t)
         idx["i2c"][k] = len(t)
+    for k, t in SPI_T.items():
+        open("spi_%s.bin" % k, "wb").write(t)
+        idx["spi"][k] = len(t)
     ks = list(WIN)
     idx["window"] = {c: WIN[max(ks)][c] - WIN[min(ks)][c] for c in COUNTS}
     idx["window_n"] = max(ks) - min(ks)
@@ -201,9 +219,9 @@ def _run(code: str, cwd: Path, path: str, callgrind: bool = False) -> tuple[floa
 
 
 def _code(name: str, n: int, record: bool = False, keep: bool = False, read_only: bool = False,
-          replay: Path | None = None) -> str:
+          replay: Path | None = None, off: str = "") -> str:
     head = (f"NAME={name!r}\nBOARD={_board(name)!r}\nPATH={str(replay)!r}\nN={n}\nWARM={WARM}\n"
-            f"RECORD={record}\nKEEP={keep}\nREAD_ONLY={read_only}\n")
+            f"RECORD={record}\nKEEP={keep}\nREAD_ONLY={read_only}\nOFF={off!r}\n")
     return head + _SCRIPT
 
 
@@ -255,6 +273,7 @@ _CALLS = {
     "pin_call": ("o = machine.Pin(3, machine.Pin.OUT, value=0)", "o(1)"),
     "pin_value": ("o = machine.Pin(4, machine.Pin.OUT)", "o.value(1)"),
     "i2c": ("o = machine.I2C(0)\nb = bytearray(14)", "o.readfrom_mem_into(104, 59, b)"),
+    "spi": ("o = machine.SPI(1)\nb = bytearray(14)", "o.write_readinto(b, b)"),
     "none": ("o = None", ""),
 }
 _K = 10  # calls per loop turn
@@ -267,6 +286,7 @@ _NATIVE_CALLS = {
     "pin_call": ("g = machine.Pin(3, machine.Pin.OUT, value=0)", "g(1)"),
     "pin_value": ("g = machine.Pin(4, machine.Pin.OUT).value", "g(1)"),
     "i2c": ("g = machine.I2C(0).readfrom_mem_into", "g(104, 59, b)"),
+    "spi": ("g = machine.SPI(1).write_readinto", "g(b, b)"),
     "none": ("g = None", ""),
 }
 
@@ -295,9 +315,10 @@ def call_costs(tmp: Path, native: bool = False) -> dict[str, float]:
     (d / "adc_1.bin").write_bytes(bytes(2 * 20 * n * _K))
     (d / "pin_2.bin").write_bytes(bytes(2 * n * _K))
     (d / "i2c_0.bin").write_bytes(bytes([14] + [0] * 14) * (2 * n * _K))
+    (d / "spi_1.bin").write_bytes(bytes([14] + [0] * 14) * (2 * n * _K))  # 14: the native loop's buffer
     (d / "tape.json").write_text(json.dumps({
         "adc": {"1": 20 * n * _K}, "pin_read": {"2": 2 * n * _K}, "pin_call": {"3": 1},
-        "i2c": {"0": 15 * 2 * n * _K}}))
+        "i2c": {"0": 15 * 2 * n * _K}, "spi": {"1": 15 * 2 * n * _K}}))
     _, tape_path = _paths()
     raw = {}
     for kind in _CALLS:
@@ -319,6 +340,25 @@ def whole_path(name: str, tmp: Path) -> float:
     i1 = _run(_code(name, N1), sub, tape_path, callgrind=True)[2]
     i2 = _run(_code(name, N2), sub, tape_path, callgrind=True)[2]
     return (i2 - i1) / (N2 - N1)
+
+
+SPLIT = (("out", "the outputs step (buzzer, LED)"), ("stream", "streaming (SAMPLES framing, seal, send)"),
+         ("proc", "the processors (feed, events)"), ("due", "STATUS and HELLO"))
+
+
+def split(name: str, tmp: Path) -> list[tuple[str, float]]:
+    """What each part costs a sample: the whole path with one more part switched off per run
+    (cumulative, in SPLIT's order), callgrind N1 vs N2 each; the last row is what is left
+    (the bench's loop, the step, the tick's clock and the driver read)."""
+    _, tape_path = _paths()
+    counts = []
+    for k in range(len(SPLIT) + 1):
+        off = ",".join(p for p, _ in SPLIT[:k])
+        i1 = _run(_code(name, N1, off=off), tmp, tape_path, callgrind=True)[2]
+        i2 = _run(_code(name, N2, off=off), tmp, tape_path, callgrind=True)[2]
+        counts.append((i2 - i1) / (N2 - N1))
+    rows = [(label, counts[k] - counts[k + 1]) for k, (_, label) in enumerate(SPLIT)]
+    return rows + [("the rest: the step, the tick's clock, the driver read", counts[-1])]
 
 
 def measure(name: str, tmp: Path, callgrind: bool) -> dict[str, float]:
@@ -347,6 +387,8 @@ def main() -> None:
                     help="comma-separated profile names (default: all)")
     ap.add_argument("--no-callgrind", action="store_true", help="skip valgrind instruction counts")
     ap.add_argument("--firmware", type=Path, help="the firmware/ directory to measure (default: this tree's)")
+    ap.add_argument("--split", action="store_true",
+                    help="also the cost of each part (outputs, streaming, processors, STATUS/HELLO): 10 more runs a profile")
     args = ap.parse_args()
     if args.firmware:
         FIRMWARE[0] = args.firmware.resolve()
@@ -389,6 +431,10 @@ def main() -> None:
                 print(f"    driver read alone (BoardHal.read, no App): {f['read_instructions_per_sample']:.0f}")
                 print(f"  + STATUS heap walk at {prof['heap_free']} bytes, amortized: {walk:.0f}")
                 print(f"  whole {prof['board']} path with the heap walk: {whole:.0f} instructions/sample (goal <= {goal})")
+                if args.split:
+                    print("  per part (switched off one after another, callgrind N vs 2N each):")
+                    for label, v in split(name, sub):
+                        print(f"    {label}: {v:.0f}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,18 @@ or 3 extra pulses (25, 26, 27 in all) pick the input and gain for the *next* con
 25 = channel A gain 128, 26 = channel B gain 32, 27 = channel A gain 64. PD_SCK held high for
 more than 60 us powers the chip down, so interrupts are off while clocking.
 
+Clocked by the SPI peripheral (`spi=`, a profile's choice; docs/hardware.md): PD_SCK on MOSI,
+DOUT on MISO, the SPI's own SCK on a spare pin. Each PD_SCK pulse is the bit pair 1, 0 on MOSI,
+so the SPI clock runs at twice the pulse rate; 25-27 pulses fit 7 bytes (0xAA x 6, then 0x80 /
+0xA0 / 0xA8), and the data bit of pulse k is MISO's second bit of pair k (sampled in the low
+half, DOUT settled: datasheet t2 <= 0.1 us). One `write_readinto` (a C call) replaces the 74
+to 78 pin calls a conversion costs when bit-banged (~20 000 instructions under the Unix port;
+docs/benchmarks.md, "Through the board drivers"). Datasheet timing: PD_SCK high and low each >= 0.2 us, high <= 50 us (60 us
+powers the chip down): at the 1 MHz default a pulse is 1 us high, 1 us low, in hardware, so
+no interrupt can stretch it (no `disable_irq`), and every transfer ends low (MOSI idles at
+the last bit, 0). 1 MHz sits inside both MCUs' SPI ranges (RP2040 PL022 and ESP32-S3 GP-SPI,
+either pins through the GPIO matrix on the S3, the SPI pins of GP0-GP7 / GP16-GP19 on the RP2040).
+
 Why non-blocking: the HX711 converts at 10 or 80 SPS (RATE pin), slower than a 100 Hz board.
 `read` never waits; when no new conversion is ready it keeps the last value (at 80 SPS about
 one sample in five repeats the previous conversion). Only when DOUT stays high for
@@ -25,11 +37,23 @@ class HX711:
     State in record `k` of `W` (gaitfw.drvnative, which clocks the bits natively;
     BoardHal shares one W among its drivers); without a W the driver has its own."""
 
-    def __init__(self, dout, sck, ch, gain=128, tare=0, div=256, timeout_n=20, stuck_n=50, W=None, k=0):
+    def __init__(self, dout, sck, ch, gain=128, tare=0, div=256, timeout_n=20, stuck_n=50, W=None, k=0, spi=None):
+        """`spi`: {"id": bus, "sck": spare pin for the SPI's clock, "baud": Hz (1 MHz)} clocks the
+        chip with that SPI bus (PD_SCK = `sck` as MOSI, DOUT = `dout` as MISO); None: two GPIOs."""
         if gain not in _PULSES:
             raise ValueError("HX711 gain must be 128, 64 or 32")
-        self.dout = machine.Pin(dout, machine.Pin.IN)
-        self.sck = machine.Pin(sck, machine.Pin.OUT, value=0)
+        self.spi = None  # type: object  # the SPI bus that clocks the chip, if any
+        if spi is not None:
+            baud = spi.get("baud", 1000000)
+            if not 20000 <= baud <= 2500000:  # PD_SCK high <= 50 us; high and low >= 0.2 us
+                raise ValueError("HX711 SPI baud must be 20 kHz..2.5 MHz")
+            bus = machine.SPI(spi["id"], baudrate=baud, polarity=0, phase=0, bits=8, firstbit=machine.SPI.MSB,
+                              sck=machine.Pin(spi["sck"]), mosi=machine.Pin(sck), miso=machine.Pin(dout))
+            self.spi = bus
+            self.dout = machine.Pin(dout)  # no mode: the pin stays the SPI's MISO, read for "ready"
+        else:
+            self.dout = machine.Pin(dout, machine.Pin.IN)
+            self.sck = machine.Pin(sck, machine.Pin.OUT, value=0)
         if W is None:
             W, k = N.words(1), 0
         self.W = W
@@ -39,7 +63,17 @@ class HX711:
         # would allocate on every read. IRQs are off while clocking (PD_SCK high > 60 us
         # powers the chip down).
         self.k = k  # its record; `calls`: its callables (BoardHal: every driver's, one tuple)
-        self.calls = (self.dout, self.sck, machine.disable_irq, machine.enable_irq)
+        self.calls = ()  # type: tuple
+        if spi is not None:  # (DOUT, the transfer, its 7 MOSI bytes, the 7 MISO bytes)
+            # the MOSI bytes of 25 / 26 / 27 pulses, a pulse the bit pair 1, 0: 0xAA x 6, then
+            # 0x80 / 0xA0 / 0xA8 (the last byte's 1 to 3 pulses)
+            p = _PULSES[gain]
+            self.tx = bytes((0xAA,) * 6 + (0xA8 & (0xFF << (56 - 2 * p)) & 0xFF,))
+            self.rx = bytearray(7)
+            self.calls = (self.dout, bus.write_readinto, self.tx, self.rx)
+            r[N.XFER] = 1
+        else:
+            self.calls = (self.dout, self.sck, machine.disable_irq, machine.enable_irq)
         self.ch = ch
         r[N.PULSES] = _PULSES[gain]
         r[N.TARE] = tare

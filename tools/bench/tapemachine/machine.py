@@ -16,6 +16,8 @@ call into C costs under this VM, not more and not nothing:
 - `I2C.readfrom_mem_into(addr, reg, buf)`: a viper function (native code, no bytecode) over
   a `bytearray` holding the recorded bursts (a length byte, then the bytes), its cursor in
   the first 4 bytes; the drivers read the buses in a fixed order, so one tape per bus
+- `SPI.write_readinto(wbuf, rbuf)` (an HX711 clocked by SPI): the same kind of viper reader,
+  filling `rbuf` from the bus's recorded MISO bytes
 - `disable_irq` is `int` (returns 0), `enable_irq` is `{}.get`
 
 The C body behind each call is the stand-in's (an iterator step, an empty-dict lookup), not
@@ -118,6 +120,43 @@ def I2C(bus_id, scl=None, sda=None, freq=400000):
         f.readinto(memoryview(b)[4:])
     b[0] = 4  # the cursor: the first record starts after the cursor word
     return _Bus(b)
+
+
+_SPI_READER = """
+@micropython.viper
+def rd(wbuf: ptr8, buf: ptr8):
+    d = ptr8(%d)
+    c = ptr32(%d)
+    p = c[0]
+    n = d[p]
+    i = 0
+    while i < n:
+        buf[i] = d[p + 1 + i]
+        i += 1
+    c[0] = p + 1 + n
+"""
+
+
+class _Spi:
+    def __init__(self, tape):
+        self.tape = tape  # kept alive: the reader holds its address only
+        a = _addr(tape)
+        env = {"micropython": micropython}
+        exec(_SPI_READER % (a, a), env)
+        self.write_readinto = env["rd"]
+
+
+class SPI:
+    MSB = 0
+    LSB = 1
+
+    def __new__(cls, bus_id, baudrate=1000000, polarity=0, phase=0, bits=8, firstbit=0, sck=None, mosi=None, miso=None):
+        n = _IDX.get("spi", {})[str(bus_id)]
+        b = bytearray(4 + n)
+        with open("spi_%s.bin" % bus_id, "rb") as f:
+            f.readinto(memoryview(b)[4:])
+        b[0] = 4
+        return _Spi(b)
 
 
 class PWM:

@@ -26,7 +26,10 @@ def wire_profile(profile, rows, tare=HX_TARE, loop=True):
             vals = [r[ch] * div + tare + (i * 7) % (div if div < 5 else 5) for i, r in enumerate(rows)]
             m = HX711Model(vals, loop=loop)
             machine.wire_pin(s["dout"], m, "dout")
-            machine.wire_pin(s["sck"], m, "sck")
+            if s.get("spi"):  # PD_SCK on the bus's MOSI, DOUT on its MISO (and polled as a pin)
+                machine.wire_spi(s["spi"]["id"], m)
+            else:
+                machine.wire_pin(s["sck"], m, "sck")
         elif d in ("fsr", "bend"):
             m = DividerAdc([r[ch] for r in rows], d, loop=loop)
             machine.wire_adc(s["pin"], m)

@@ -13,6 +13,7 @@ so a heap measurement around a driver's `read` measures the driver.
 _pins = {}  # pin id -> (model, role): reads and writes go to model.pin_read/pin_write
 _adcs = {}  # pin id -> source with read_u16()
 _buses = {}  # bus id -> {addr: model with mem_read(reg, buf) / mem_write(reg, data)}
+_spis = {}  # SPI bus id -> model on its MOSI / MISO (an HX711 clocked by SPI: pin_write / pin_read)
 pwm_log = []  # (pin id, "freq" | "duty_u16", value): what the PWM outputs were told
 _irq = [0]
 _NO_BUS = {}
@@ -25,6 +26,7 @@ def reset():
     _pins.clear()
     _adcs.clear()
     _buses.clear()
+    _spis.clear()
     del pwm_log[:]
     del sleep_log[:]
 
@@ -39,6 +41,12 @@ def wire_adc(pin_id, source):
 
 def wire_i2c(bus_id, addr, model):
     _buses.setdefault(bus_id, {})[addr] = model
+
+
+def wire_spi(bus_id, model):
+    """A part whose clock line is the bus's MOSI and whose data line is its MISO (an HX711):
+    each MOSI bit is a `pin_write(model, "sck", bit)`, each MISO bit a `pin_read("miso")`."""
+    _spis[bus_id] = model
 
 
 def unwire_i2c(bus_id, addr):
@@ -139,6 +147,37 @@ class I2C:
 
     def writeto_mem(self, addr, reg, data):
         self._dev(addr).mem_write(reg, data)
+
+
+class SPI:
+    """Mode 0, MSB first: for every bit the MOSI level is set (an edge on a line that is a
+    part's clock: the HX711 sees the very edges the bit-banging driver makes), then MISO is
+    sampled in the same bit slot. Bits go out in one burst, so a pin held high by a slot is
+    high for one bit time only (the part cannot power down mid-transfer)."""
+
+    MSB = 0
+    LSB = 1
+
+    def __init__(self, bus_id, baudrate=1000000, polarity=0, phase=0, bits=8, firstbit=0, sck=None, mosi=None, miso=None):
+        if polarity or phase or bits != 8 or firstbit:
+            raise ValueError("the stand-in's SPI does mode 0, 8 bits, MSB first")
+        self.bus = bus_id
+        self.baudrate = baudrate
+
+    def write_readinto(self, wbuf, rbuf):
+        m = _spis.get(self.bus)
+        for i in range(len(wbuf)):
+            w = wbuf[i]
+            r = 0
+            for k in range(7, -1, -1):
+                bit = (w >> k) & 1
+                if m is not None:
+                    m.pin_write("sck", bit)
+                    bit_in = m.pin_read("miso")
+                else:
+                    bit_in = 1  # MISO pulled up, nothing there
+                r = (r << 1) | bit_in
+            rbuf[i] = r
 
 
 class PWM:

@@ -66,6 +66,12 @@ class HX711Model:
         self.ready = True
 
     def pin_read(self, role):
+        if role == "miso":  # the line as the SPI samples it mid-transfer: no poll, no side effect
+            if self.never_ready or not self.ready or self.pulses > 24:
+                return 1
+            if self.pulses == 0:
+                return 0
+            return (self.word >> (24 - self.pulses)) & 1
         if role != "dout":
             return self.sck
         if self.never_ready:
