@@ -6,6 +6,7 @@ allocated here, once; `invoke()` allocates nothing (tests measure gc.mem_alloc()
 Layout: docs/device_model.md; writer: host/gaitloop/export/device_format.py.
 """
 
+import io
 import struct
 from array import array
 
@@ -31,13 +32,14 @@ class DevModelError(ValueError):
     """The device model file is truncated, corrupted or inconsistent."""
 
 
-def _crc32(data):
+def _crc32(data, crc=0):
+    """CRC-32 of `data` continuing `crc` (the CRC of what came before), as binascii.crc32."""
     try:
         import binascii
 
-        return binascii.crc32(data) & 0xFFFFFFFF
+        return binascii.crc32(data, crc) & 0xFFFFFFFF
     except (ImportError, AttributeError):  # ports without binascii.crc32
-        crc = 0xFFFFFFFF
+        crc ^= 0xFFFFFFFF
         for b in data:
             crc ^= b
             for _ in range(8):
@@ -45,10 +47,37 @@ def _crc32(data):
         return crc ^ 0xFFFFFFFF
 
 
-def _i32(blob, off, n):
+def _crc_stream(f, n):
+    """CRC-32 of the next `n` bytes of `f`, read through one small buffer."""
+    buf = bytearray(256)
+    crc = 0
+    while n > 0:
+        k = f.readinto(buf) if n >= len(buf) else f.readinto(memoryview(buf)[:n])
+        if not k:
+            raise DevModelError("device model truncated: %d bytes missing" % n)
+        crc = _crc32(memoryview(buf)[:k], crc)
+        n -= k
+    return crc
+
+
+def _read(f, buf):
+    """`buf` filled from `f` (a short read is a truncated file)."""
+    mv = memoryview(buf)
+    got = 0
+    while got < len(buf):
+        k = f.readinto(mv[got:])
+        if not k:
+            raise DevModelError("device model truncated: a section is cut short")
+        got += k
+    return buf
+
+
+def _read_i32(f, n):
+    """The next `n` little-endian int32 of `f` as an array("i") (small sections only)."""
+    raw = _read(f, bytearray(4 * n))
     a = array("i", bytes(4 * n))
     for i in range(n):
-        a[i] = struct.unpack_from("<i", blob, off + 4 * i)[0]
+        a[i] = struct.unpack_from("<i", raw, 4 * i)[0]
     return a
 
 
@@ -97,32 +126,46 @@ class Model:
 
     def __init__(self, source, use_viper=None, fast=True, plan_only=False):
         if isinstance(source, (bytes, bytearray, memoryview)):
-            blob = bytes(source)
+            f = io.BytesIO(bytes(source))
         else:
             try:
-                with open(source, "rb") as f:
-                    blob = f.read()
+                f = open(source, "rb")
             except OSError:
                 raise DevModelError("device model: cannot read %s" % source)
         self.margin = 0  # of the last argmax()
-        self._parse(blob)
+        try:
+            self._parse(f)
+        except OSError:
+            raise DevModelError("device model: cannot read %s" % source)
+        finally:
+            f.close()
         self._build(use_viper, fast, plan_only)
         if plan_only:
             self.invoke = _not_runnable  # shadows the method; a runnable model pays nothing
 
-    def _parse(self, blob):
-        n = len(blob)
-        if n < _HEADER:
+    def _parse(self, f):
+        """Check the file, then read each section straight into the buffer it lives in.
+
+        Why from the stream, not from the whole file in RAM: on a Pico W the weights are the
+        one block of >16 kB the firmware needs, and the heap is fragmented by then (issue #15);
+        the file read whole, then the weights sliced and copied, needed three such blocks at
+        once. Now the CRC is checked first through a 256 B buffer and the weights are read
+        into their one final block, turned into w + 128 in place by the fast path (_plan_fast).
+        """
+        n = f.seek(0, 2)
+        f.seek(0)
+        head = f.read(_HEADER)
+        if n < _HEADER or len(head) < _HEADER:
             raise DevModelError("device model truncated: shorter than its header")
-        if blob[0:4] != MAGIC:
+        if head[0:4] != MAGIC:
             raise DevModelError("not a device model (bad magic)")
         (version, hsize, total, crc, task, n_ops, window, in_ch, n_out, n_w, n_q, arena, _r1,
-         _r2) = struct.unpack_from("<HHIIBBHHHIIHHI", blob, 4)
+         _r2) = struct.unpack_from("<HHIIBBHHHIIHHI", head, 4)
         if version not in (1, VERSION):
             raise DevModelError("device model version %d is not supported" % version)
         if hsize != _HEADER or total != n:
             raise DevModelError("device model truncated or padded: %d of %d bytes" % (n, total))
-        if _crc32(memoryview(blob)[hsize:]) != crc:
+        if _crc_stream(f, n - hsize) != crc:
             raise DevModelError("device model CRC mismatch (corrupted)")
         if task > TASK_GRF:
             raise DevModelError("device model: unknown task %d" % task)
@@ -135,22 +178,19 @@ class Model:
         if body != total:
             raise DevModelError("device model sections do not match its size")
         self.task, self.window, self.in_channels, self.n_out = task, window, in_ch, n_out
-        off = hsize
-        io = _i32(blob, off, 4 + 3 * in_ch)
-        off += 4 * len(io)
-        self.in_zp, self.out_zp, self.out_mul, self.out_shift = io[0], io[1], io[2], io[3]
-        self.norm = io[4:]  # per channel: mul, add, shift (count -> int8 input)
-        self.ops = [_i32(blob, off + 4 * _OP_WORDS * i, _OP_WORDS) for i in range(n_ops)]
-        off += 4 * _OP_WORDS * n_ops
-        self.W = array("b", blob[off:off + n_w])
-        off += n_w + pad
-        self.Q = _i32(blob, off, n_q)
-        off += 4 * n_q
+        f.seek(hsize)
+        io_ = _read_i32(f, 4 + 3 * in_ch)
+        self.in_zp, self.out_zp, self.out_mul, self.out_shift = io_[0], io_[1], io_[2], io_[3]
+        self.norm = io_[4:]  # per channel: mul, add, shift (count -> int8 input)
+        self.ops = [_read_i32(f, _OP_WORDS) for _ in range(n_ops)]
+        self.W = _read(f, bytearray(n_w))  # raw int8 bytes; _build gives them their final form
+        f.seek(pad, 1)
+        self.Q = _read_i32(f, n_q)
         self.test_in = self.test_out = None
         if test:  # input window and the int8 outputs the host's reference computed for it
-            self.test_in = bytes(blob[off:off + n_in])
-            off += n_in + (4 - n_in % 4) % 4
-            self.test_out = bytes(blob[off:off + n_out])
+            self.test_in = bytes(_read(f, bytearray(n_in)))
+            f.seek((4 - n_in % 4) % 4, 1)
+            self.test_out = bytes(_read(f, bytearray(n_out)))
         self.version = version
         self.arena = arena
         self._validate()
@@ -201,6 +241,7 @@ class Model:
             self._fast = self._plan_fast()  # None: the model does not fit the fast path
             if self._fast is not None:
                 return
+        self.W = array("b", self.W)  # the int8 kernels' weights (a copy: off the board's fast path)
         # Kernel-side conventions (int8ops): signed op fields +256, shifts +32.
         for o in self.ops:
             for j in (1, 2, 11, 12):
@@ -266,9 +307,17 @@ class Model:
             if before + after and not 0 <= zp <= 255:
                 return None
             geo.append((before, after, cin, zp))
-        wb = bytearray(len(self.W))
-        for j in range(len(self.W)):
-            wb[j] = self.W[j] + 128
+        wb = self.W  # raw int8 bytes become w + 128 in place (no second copy); undone on None
+        for j in range(len(wb)):
+            wb[j] ^= 0x80
+        plan = self._plan_fast_on(stages, geo, wb)
+        if plan is None:
+            for j in range(len(wb)):
+                wb[j] ^= 0x80
+        return plan
+
+    def _plan_fast_on(self, stages, geo, wb):
+        """_plan_fast's buffers and plan on `wb` (the weights + 128), or None if unsafe."""
         bufs = []
         for (o, _), (before, after, cin, zp) in zip(stages, geo):
             b = bytearray((before + o[3] + after) * cin)
@@ -300,7 +349,6 @@ class Model:
                 p = array("i", [o[5], o[6], o[7], o[8], oofs, o[1] + 256, o[2] + 256])
                 plan.append((int8ops.FAST[o[0]], (p, bufs[s], views[s + 1])))
             ram += 4 * len(p) + len(bufs[s])
-        self.W = wb
         self.Q = None
         self._ram = ram + 4 * sum(len(o) for o in self.ops)
         return plan

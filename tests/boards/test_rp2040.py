@@ -60,28 +60,18 @@ def test_frozen_armv6m_code_reading_literal_words_is_4_aligned() -> None:
     assert not bad, f"frozen native code not 4-aligned (mpy-tool unpatched?): {bad}"
 
 
-def _wireless(image: Path) -> bool:
-    """An RPI_PICO_W image (the CYW43 driver linked in): its heap is 41 kB smaller."""
-    return b"cyw43" in image.read_bytes()
-
-
 @pytest.fixture(scope="module")
 def full_run() -> dict:
     image = _needs()
     return rp2040.measure(image, "picow-insole", steps=100, timeout=600)
 
 
-def test_pico_w_push_fits_its_heap_on_the_emulated_rp2040(full_run: dict,
-                                                          request: pytest.FixtureRequest) -> None:
+def test_pico_w_push_fits_its_heap_on_the_emulated_rp2040(full_run: dict) -> None:
     """Fails when the frozen firmware's push peak, measured on the rp2 port itself (heapfit's
     script, the replay streamed from the board's filesystem), no longer fits the profile's
-    free heap, or the board's own heap cannot hold that free heap."""
-    image = _needs()
-    if _wireless(image):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "RPI_PICO_W: the student's one 16 kB block is not found in the fragmented heap "
-            "(MemoryError at boot or at the push's END, depending on the heap's layout; "
-            "docs/hardware.md 'On an emulated RP2040')")))
+    free heap, or the board's own heap cannot hold that free heap. On an RPI_PICO_W image
+    (41 kB less heap) this was a strict xfail until the student's loader stopped needing
+    three 16 kB blocks at once (issue #15, gaitfw/devmodel.py)."""
     r = full_run
     name = r["profile"]
     assert r["boot_error"] is None and r["push_error"] is None, r
