@@ -404,7 +404,8 @@ class Model:
         Raises DevModelError on a mismatch."""
         inp = self.inp
         src = self.test_in
-        for i in range(len(inp)):
+        # the window's samples: on the plain kernels `inp` is the whole arena, longer than them
+        for i in range(self.window * self.in_channels):
             v = src[i] if src is not None else 0
             inp[i] = v - 256 if v > 127 else v
         self.invoke()
