@@ -15,6 +15,7 @@ already hold the loaded data (test fixtures) may pass it in to avoid loading it 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -185,10 +186,26 @@ def instructions(data: Path) -> dict[str, float]:
     (bench_csm.py, `foot_viper`, on the same recording N03_2), and the insole's and knee
     sleeve's whole `App.step` (bench_stream.py). ~3.5 min on the loaded machine; needs valgrind."""
     import shutil
-    import tempfile
 
     if shutil.which("valgrind") is None:
         raise RuntimeError("valgrind not found (apt-get install valgrind)")
+    # the PyPI MicroPython runs inside a CPython process, whose start-up differs with the hash
+    # seed by ~0.1 M instructions: per sample over 2000 that was a spread of 11 840-12 013 on
+    # one input. With one seed the counts repeat (to ~1 instruction a sample).
+    seed = os.environ.get("PYTHONHASHSEED")
+    os.environ["PYTHONHASHSEED"] = "0"
+    try:
+        return _instructions(data)
+    finally:
+        if seed is None:
+            del os.environ["PYTHONHASHSEED"]
+        else:
+            os.environ["PYTHONHASHSEED"] = seed
+
+
+def _instructions(data: Path) -> dict[str, float]:
+    import tempfile
+
     bs = _bench("bench_student")
     gldm = str(ROOT / "models" / "student_grf.gldm")
     out = {"student_viper_per_inference": bs._instr(

@@ -132,7 +132,9 @@ def run_mpy(code: str, micropypath: str, cwd: Path | None = None, callgrind: boo
             timeout: float = 900) -> tuple[float, float, int | None]:
     """Run `code` under MicroPython (4 MB heap); it ends by printing `RESULT us heap`. With
     `callgrind`, the run's instruction count too. (us per sample, heap bytes, instructions)."""
-    env = dict(os.environ, MICROPYPATH=micropypath)
+    # PYTHONHASHSEED: `micropython` here is the PyPI build, run inside a CPython process whose
+    # start-up varies with the hash seed by ~0.1 M instructions; one seed makes the counts repeat
+    env = dict(os.environ, MICROPYPATH=micropypath, PYTHONHASHSEED="0")
     cmd = [MPY, "-X", "heapsize=4M", "-c", code]
     out_file = None
     if callgrind:
@@ -171,7 +173,8 @@ def heap_walk_instructions(heap: str) -> float:
     for k in (2, 6):
         cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", MPY,
                "-X", f"heapsize={heap}", "-c", f"K={k}\n" + _MPY_HEAPWALK]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                           env=dict(os.environ, PYTHONHASHSEED="0"))  # as run_mpy
         m = re.search(r"Collected\s*:\s*(\d+)", p.stderr)
         if p.returncode != 0 or not m:
             raise RuntimeError(p.stderr[-2000:])
