@@ -14,6 +14,7 @@ import asyncio
 import gc
 import json
 import sys
+from struct import pack_into as _pack_into
 
 import micropython
 from micropython import const
@@ -48,6 +49,13 @@ _MEM_EVERY = const(60)  # STATUS frames per heap walk (see send_status)
 _MAX_CATCHUP = const(256)  # samples processed per scheduler turn before yielding
 _RX_PER_TURN = const(256)  # command bytes read before the sampler gets a turn
 _SAMPLES_AT = const(15)  # protocol.HEADER_LEN + protocol.SAMPLES_HEADER
+# A STATUS frame before the seal (protocol.py: header, then the STATUS payload's fields in
+# order: flags, samples sent, events dropped, frames dropped, heap free, heap used, power
+# state, wake reason, rate now, overruns). The header's first u32 is MAGIC, VERSION,
+# MSG_STATUS and the sequence number's low byte, which the seal writes over, as the pad byte
+# after it (the high byte); the time follows.
+_STATUS_FMT = "<IxIIIHHIIBBHI"
+_STATUS_HEAD = const(0x040147)  # protocol.MAGIC | VERSION << 8 | MSG_STATUS << 16 (tested)
 
 # The sample clock and the open SAMPLES frame live in one array('i') (`App._st`) that the
 # native `_tick` reads and writes: a Python attribute costs ~100 instructions on the board,
@@ -1028,8 +1036,15 @@ class App:
         return json.dumps(hello).encode()
 
     def send_status(self):
+        """One STATUS frame, its header and payload packed in one call (`_STATUS_FMT`).
+
+        Why this shape: on the board each bytecode operation costs ~100 instructions and an
+        attribute lookup ~200; field by field (`begin`, eleven `put_u*` calls, the properties)
+        a STATUS cost ~56 000 instructions, one a second (tools/bench/bench_drivers.py
+        `--split`). `struct.pack_into` writes the same bytes from C into the writer's buffer:
+        nothing allocated."""
         flags = self.flags
-        for p in self.processors:
+        for p in self._procs:
             flags |= p.status()
         # gaitfw.boardhal: sensor faults. From the class, called with the HAL: a bound method
         # made at every STATUS was 32 bytes of garbage a second (no App attribute for it either:
@@ -1037,14 +1052,6 @@ class App:
         hal_status = getattr(type(self.hal), "status", None)
         if hal_status is not None:
             flags |= hal_status(self.hal)
-        w = self.writer
-        raw = w.raw
-        h = P.HEADER_LEN
-        w.begin(P.MSG_STATUS, self.t_ms)
-        P.put_u32(raw, h, flags)
-        P.put_u32(raw, h + 4, self.samples_sent)
-        P.put_u16(raw, h + 8, min(self.ring.dropped, 0xFFFF))
-        P.put_u16(raw, h + 10, min(self.tx_dropped, 0xFFFF))
         if self._mem_age == 0:
             # gc.mem_free() and mem_alloc() each walk the whole heap: ~1 ms on a 150 kB Pico W,
             # ~5 M instructions on a 2 MB ESP32-S3 heap. Every 60th STATUS (once a minute) keeps
@@ -1052,13 +1059,11 @@ class App:
             self._mem_free = mem_free()
             self._mem_alloc = mem_alloc()
         self._mem_age = (self._mem_age + 1) % _MEM_EVERY
-        P.put_u32(raw, h + 12, self._mem_free)
-        P.put_u32(raw, h + 16, self._mem_alloc)
+        w = self.writer
         pw = self.power
-        raw[h + 20] = pw.state
-        raw[h + 21] = pw.reason
-        P.put_u16(raw, h + 22, pw.rate_now())
-        P.put_u32(raw, h + 24, self.pacer.overruns())
+        _pack_into(_STATUS_FMT, w.raw, 0, _STATUS_HEAD, self._st[_I_T], flags, self.samples_sent,
+                   min(self.ring.dropped, 0xFFFF), min(self.tx_dropped, 0xFFFF), self._mem_free,
+                   self._mem_alloc, pw.state, pw.reason, pw.rate_now(), self.pacer.overruns())
         self._send(w.finish(P.STATUS_LEN), w.enc)
 
     def _flush_batch(self):

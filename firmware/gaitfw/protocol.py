@@ -357,6 +357,22 @@ put_u16 = _put_u16_viper if MICROPYTHON else _put_u16_plain
 put_u32 = _put_u32_viper if MICROPYTHON else _put_u32_plain
 
 
+def _copy_plain(dst, off, src, n):
+    dst[off:off + n] = src[:n]
+
+
+@micropython.viper
+def _copy_viper(dst: ptr8, off: int, src: ptr8, n: int):
+    # Widths: off + n <= len(dst), a frame buffer (< MAX_ENCODED).
+    i = 0
+    while i < n:
+        dst[off + i] = src[i]
+        i += 1
+
+
+_copy = _copy_viper if MICROPYTHON else _copy_plain
+
+
 def get_u16(buf, off):
     return buf[off] | (buf[off + 1] << 8)
 
@@ -412,14 +428,13 @@ class FrameWriter:
         return _seal(self.raw, HEADER_LEN + payload_len, self.seqbox, CRC_TABLE, self.enc)
 
     def frame(self, msg_type, t_ms, payload):
-        """Whole frame from a payload buffer (not for the sample path: it copies)."""
+        """Whole frame from a payload buffer (not for the sample path: it copies, natively:
+        a bytecode loop cost ~450 instructions a byte on the board, ~160 000 for a HELLO)."""
         n = len(payload)
         if n > self.max_payload:
             raise ValueError("payload too long")
         self.begin(msg_type, t_ms)
-        raw = self.raw
-        for i in range(n):
-            raw[HEADER_LEN + i] = payload[i]
+        _copy(self.raw, HEADER_LEN, payload, n)
         return self.finish(n)
 
     def event(self, t_ms, code, side, a, b):

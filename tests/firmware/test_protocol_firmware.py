@@ -219,3 +219,77 @@ def test_frame_writer_uses_no_constant_that_is_a_big_int_on_a_board():
     big = [(n.lineno, n.value) for n in ast.walk(tree)
            if isinstance(n, ast.Constant) and type(n.value) is int and not -(1 << 30) <= n.value < 1 << 30]
     assert not big, f"constants that are big ints on a board, in FrameWriter: {big}"
+
+
+_STATUS_SCRIPT = """
+import binascii, gc
+from gaitfw import app as A, protocol as P
+from gaitfw.boards import insole
+from gaitfw.hal import ReplayHal
+class Keep:
+    def __init__(self): self.b = bytearray()
+    def write(self, buf, off, n): self.b.extend(bytes(buf[off:off + n]))
+out = Keep()
+a = A.App(insole, {'side': 'left'}, ReplayHal(PATH, 2, True), out)
+for i in range(250): a.step()
+a.flags = 0x85; a.samples_sent = 0x12345678; a.tx_dropped = 70000; a.ring.dropped = 513
+a.pacer.skipped = 0x01020304; a.power.reason = 3
+out.b = bytearray()
+a._mem_age = 1; a._mem_free = 0x3FFFFFF0; a._mem_alloc = 0x00ABCDEF
+a.send_status()
+got = bytes(out.b)
+# the field-by-field STATUS this replaced: begin, then each field in order
+w = a.writer
+w.seqbox[0] = (w.seqbox[0] - 1) & 0xFFFF
+raw = w.raw
+h = P.HEADER_LEN
+w.begin(P.MSG_STATUS, a.t_ms)
+fl = a.flags
+for p in a.processors:
+    fl |= p.status()
+P.put_u32(raw, h, fl)
+P.put_u32(raw, h + 4, a.samples_sent)
+P.put_u16(raw, h + 8, min(a.ring.dropped, 0xFFFF))
+P.put_u16(raw, h + 10, min(a.tx_dropped, 0xFFFF))
+P.put_u32(raw, h + 12, a._mem_free)
+P.put_u32(raw, h + 16, a._mem_alloc)
+raw[h + 20] = a.power.state
+raw[h + 21] = a.power.reason
+P.put_u16(raw, h + 22, a.power.rate_now())
+P.put_u32(raw, h + 24, a.pacer.late() + a.pacer.skipped)
+n = w.finish(P.STATUS_LEN)
+ref = bytes(w.enc[:n])
+class Count:
+    def __init__(self): self.n = 0
+    def write(self, buf, off, n): self.n += n
+a.out = Count()
+a._mem_age = 1
+gc.collect(); gc.disable()
+m0 = gc.mem_alloc()
+for i in range(50): a.send_status()
+grown = gc.mem_alloc() - m0
+print(binascii.hexlify(got).decode(), binascii.hexlify(ref).decode(), grown)
+"""
+
+
+@pytest.mark.micropython
+def test_status_frame_is_the_field_by_field_one(tmp_path):
+    """STATUS packed in one `struct.pack_into` (app._STATUS_FMT) sends the bytes the
+    field-by-field build sent, u16 fields clipped, and allocates nothing (heap walks aside:
+    `_mem_age` kept off 0 by the 60-frame cycle within the 50 frames)."""
+    from gaitfw import app as A
+
+    assert A._STATUS_HEAD == P.MAGIC | P.VERSION << 8 | P.MSG_STATUS << 16
+    rng = np.random.default_rng(2)
+    counts = rng.integers(0, 9000, size=(400, 2)).astype(np.int16)
+    write_replay(Replay(("heel", "ball"), 100, counts), tmp_path / "r.glrp")
+    out = run_micropython(f"PATH = {str(tmp_path / 'r.glrp')!r}\n" + _STATUS_SCRIPT)
+    got, ref, grown = out.split()
+    assert got == ref
+    frames = StreamDecoder().feed(b"\x00" + bytes.fromhex(got))
+    assert [f.kind for f in frames] == [P.MSG_STATUS]
+    st = decode_payload(frames[0])
+    assert (st.flags & 0xFF, st.samples_sent, st.events_dropped, st.tx_dropped) == (0x85, 0x12345678, 513, 0xFFFF)
+    assert (st.mem_free, st.mem_alloc, st.wake_reason, st.rate_hz) == (0x3FFFFFF0, 0x00ABCDEF, 3, 100)
+    assert st.overruns >= 0x01020304
+    assert int(grown) == 0
