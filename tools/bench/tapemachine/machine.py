@@ -85,7 +85,7 @@ def _addr(b: ptr8) -> int:
 # so a read makes no attribute or buffer lookup beyond the destination's.
 _READER = """
 @micropython.viper
-def rd(addr: int, reg: int, buf: ptr8):
+def rd(%s buf: ptr8):
     d = ptr8(%d)
     c = ptr32(%d)
     p = c[0]
@@ -103,7 +103,7 @@ class _Bus:
         self.tape = tape  # kept alive: the reader holds its address only
         a = _addr(tape)
         env = {"micropython": micropython}
-        exec(_READER % (a, a), env)
+        exec(_READER % ("addr: int, reg: int,", a, a), env)  # I2C.readfrom_mem_into's arguments
         self.readfrom_mem_into = env["rd"]
 
     def writeto_mem(self, addr, reg, data):
@@ -122,27 +122,12 @@ def I2C(bus_id, scl=None, sda=None, freq=400000):
     return _Bus(b)
 
 
-_SPI_READER = """
-@micropython.viper
-def rd(wbuf: ptr8, buf: ptr8):
-    d = ptr8(%d)
-    c = ptr32(%d)
-    p = c[0]
-    n = d[p]
-    i = 0
-    while i < n:
-        buf[i] = d[p + 1 + i]
-        i += 1
-    c[0] = p + 1 + n
-"""
-
-
 class _Spi:
     def __init__(self, tape):
         self.tape = tape  # kept alive: the reader holds its address only
         a = _addr(tape)
         env = {"micropython": micropython}
-        exec(_SPI_READER % (a, a), env)
+        exec(_READER % ("wbuf: ptr8,", a, a), env)  # SPI.write_readinto's: the bytes out are ignored
         self.write_readinto = env["rd"]
 
 
