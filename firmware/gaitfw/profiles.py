@@ -3,7 +3,9 @@
 Why data, not code: the same drivers serve every board; a profile only says how a board is
 wired. `gaitfw.boardhal.BoardHal` builds the drivers from one profile. Pin numbers are GPIO
 numbers (the Pico W's "GPn" silk labels, the ESP32-S3's "GPIOn"); docs/hardware.md has the
-wiring tables, checked against the pinout rules by tests/boards/test_profiles.py:
+wiring tables, checked against the pinout rules by the host's gaitloop/pinrules.py (`gaitloop
+flash --profile`, tests/boards/test_profiles.py; an RP2040 HX711 on SPI must use its bus's
+fixed pins):
 ESP32-S3 ADC1 is GPIO1-10 (ADC2 is unusable while the radio is on); GPIO0/3/45/46 are
 strapping pins, 19/20 USB, 26-32 the flash, 33-37 octal PSRAM on N8R8 modules. Pico W ADC is
 GP26-28; GP23-25 and GP29 belong to the wireless chip (the LED is `Pin("LED")` on it).

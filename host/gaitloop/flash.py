@@ -164,13 +164,17 @@ def check_not_frozen(port: str, allow_frozen: bool) -> bool:
 
 
 def board_profile(name: str) -> dict[str, Any]:
-    """A board profile (firmware/gaitfw/profiles.py) by name; BoardError naming the known ones."""
+    """A board profile (firmware/gaitfw/profiles.py) by name; BoardError naming the known ones,
+    or `pinrules.PinError` naming the first pin its MCU cannot wire (gaitloop/pinrules.py)."""
     from gaitfw import profiles
+    from gaitloop import pinrules
 
     try:
-        return profiles.get(name)
+        prof = profiles.get(name)
     except ValueError as exc:
         raise BoardError(str(exc)) from None
+    pinrules.check(prof)
+    return prof
 
 
 def check_profile(port: str, name: str) -> dict[str, Any]:
