@@ -16,7 +16,10 @@ What the real stack does, and how this module copes (docs/ble.md):
   host says START (or CMD_RESEND) on RX; the host does that right after subscribing.
 - `gatts_notify` raises OSError(ENOMEM) when the controller's buffers are full and no "sent"
   event exists: bytes wait in the frame ring (`framering.FrameRing`), the pump backs off and
-  retries. The ring also serves CMD_RESEND for a host that reconnects.
+  retries. The ring also serves CMD_RESEND for a host that reconnects. That is NimBLE (the
+  ESP32-S3's stack); BTstack (the Pico W's) never raises it: it copies the notification into
+  the GC heap and sends it later, and keeps those copies when the connection drops
+  (docs/hardware.md, "BLE's share of the Pico W's RAM").
 - IRQs arrive through the scheduler between any two bytecodes, so the handler only records
   state and copies written bytes into an inbox; the `pump` task does the rest.
 - Host -> board bytes can be lost on the way with no error to anyone: a write without response

@@ -1,4 +1,4 @@
-"""A virtual board on MicroPython's own NimBLE: HCI over a pty to a bumble controller."""
+"""A virtual board on MicroPython's own BLE stacks (NimBLE, BTstack): HCI over a pty to a bumble controller."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ def _ad_name(data: bytes) -> str | None:
 
 
 class NimbleRadio:
-    """A board on MicroPython's own NimBLE (a Unix port built with MICROPY_BLUETOOTH_NIMBLE=1):
-    its HCI goes over a pty (MICROPYBTUART) to a bumble controller on the world's link.
+    """A board on MicroPython's own NimBLE (a Unix port built with MICROPY_BLUETOOTH_NIMBLE=1)
+    or BTstack (MICROPY_BLUETOOTH_BTSTACK=1, H4; the Pico W's stack, tools/ble_heap.py): its
+    HCI goes over a pty (MICROPYBTUART) to a bumble controller on the world's link.
 
     Selected by GAITLOOP_NIMBLE_MICROPYTHON (the binary); the shim is then not used at all.
     The board's name is read from the scan response its stack sets on the controller.
@@ -39,6 +40,8 @@ class NimbleRadio:
         self.notifications = self.notify_bytes = self.enomem = 0
         self.mtu_events: list[int] = []
         self._transport: Any = None
+        self.jammed = False  # `jam`: the board's packets are held, as a peer out of reach leaves them
+        self._held: list[Any] = []
 
     async def open(self) -> None:
         from bumble.hci import Address
@@ -51,6 +54,49 @@ class NimbleRadio:
         base = _scan_response_controller(self.world)
 
         class BoardController(base):  # type: ignore[misc, valid-type]
+            def on_packet(self, packet: bytes) -> None:
+                """A command bumble cannot parse is answered as unknown (see below): once
+                `bumble.drivers` is imported (the host's bleak backend does, in this process)
+                0xFC09 parses as Intel's Secure Send, whose parameters it lacks, and the packet
+                was dropped without an answer."""
+                from bumble import hci
+
+                try:
+                    parsed = hci.HCI_Packet.from_bytes(packet)
+                except Exception:  # noqa: BLE001 - any parse error of a command gets its answer
+                    if packet[:1] != bytes([hci.HCI_COMMAND_PACKET]) or len(packet) < 3:
+                        raise
+                    self._unknown(int.from_bytes(packet[1:3], "little"))
+                    return
+                self.on_hci_packet(parsed)
+
+            def on_hci_command_packet(self, command: Any) -> None:
+                """Answer a command bumble does not know, as a controller must (Command Complete,
+                Unknown HCI Command): bumble 0.0.236 answers only the commands it models and
+                says nothing to a vendor one, so BTstack's Zephyr chipset driver (the Unix
+                port's H4 build) waited on its "read static addresses" (0xFC09) until
+                `active(True)` failed with ETIMEDOUT."""
+                from bumble import hci
+
+                known = hasattr(self, f"on_{command.name.lower()}")
+                if known or isinstance(command, hci.HCI_SyncCommand):
+                    super().on_hci_command_packet(command)
+                    return
+                self._unknown(command.op_code)
+
+            def _unknown(self, op_code: int) -> None:
+                from bumble import hci
+
+                self.send_hci_packet(hci.HCI_Command_Complete_Event(
+                    num_hci_command_packets=1, command_opcode=op_code,
+                    return_parameters=hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.UNKNOWN_HCI_COMMAND_ERROR)))
+
+            def on_hci_acl_data_packet(self, packet: Any) -> None:
+                if radio.jammed:  # not sent, so not completed: the controller's buffers fill
+                    radio._held.append(packet)
+                    return
+                super().on_hci_acl_data_packet(packet)
+
             def on_hci_le_set_scan_response_data_command(self, command: Any) -> Any:
                 radio._scan_response(self, bytes(command.scan_response_data))
                 return super().on_hci_le_set_scan_response_data_command(command)
@@ -71,6 +117,22 @@ class NimbleRadio:
         if name:
             self.name = name
             self.named.set()
+
+    def jam(self, on: bool) -> None:
+        """Hold (True) the board's outgoing ACL packets, as a central gone out of reach leaves
+        them unacknowledged: the controller reports none completed, so the board's stack runs
+        out of buffers. False sends what was held (to a connection that still exists)."""
+        self.jammed = on
+        if on:
+            return
+        held, self._held = self._held, []
+
+        async def _release() -> None:
+            for packet in held:
+                if self.controller.find_connection_by_handle(packet.connection_handle) is not None:
+                    self.controller.on_hci_acl_data_packet(packet)
+
+        self.world.call(_release())
 
     def drop(self, jam_s: float = 0.0) -> None:
         raise NotImplementedError("fault injection needs the shim (GAITLOOP_NIMBLE_MICROPYTHON unset)")
