@@ -18,7 +18,7 @@ What the real stack does, and how this module copes (docs/ble.md):
   event exists: bytes wait in the frame ring (`framering.FrameRing`), the pump backs off and
   retries. The ring also serves CMD_RESEND for a host that reconnects. That is NimBLE (the
   ESP32-S3's stack); BTstack (the Pico W's) never raises it: it copies the notification into
-  the GC heap and sends it later, and keeps those copies when the connection drops
+  the GC heap and sends it later, freed when the connection drops only with our image's patch
   (docs/hardware.md, "BLE's share of the Pico W's RAM").
 - IRQs arrive through the scheduler between any two bytecodes, so the handler only records
   state and copies written bytes into an inbox; the `pump` task does the rest.

@@ -16,7 +16,7 @@ ESP32-S3 profiles assume an N8R8 module (DevKitC-1-N8R8) running the SPIRAM_OCT 
 whose GC heap lives in the 8 MB PSRAM; the Pico W's image leaves 187.9 kB after boot, of
 which BTstack takes 2.6 kB and our BLE link 25.8 kB (docs/hardware.md, "BLE's share"); 150 kB
 plans for the firmware and BLE together (a push's peak with BLE: 115 kB), with room for the
-notifications BTstack leaks when a connection drops. `uname` is what `os.uname().machine` contains. `lightsleep`: the idle board may wait in
+notifications BTstack queues while a host is out of reach. `uname` is what `os.uname().machine` contains. `lightsleep`: the idle board may wait in
 `machine.lightsleep` between its idle ticks (gaitfw/power.py; used only while BLE is off,
 as neither MCU keeps the radio up in light sleep).
 
