@@ -22,7 +22,7 @@ Bluetooth glue, TinyUSB and the rest. Static RAM comes off the GC heap, which on
 is what is left between .bss and the stack (`__GcHeapStart`..`__GcHeapEnd`).
 
 Run:
-  python tools/ble_heap.py heap --micropython PATH [--seconds 10] [--json]
+  python tools/ble_heap.py heap --micropython PATH [--seconds 10] [--jam 5] [--ring 16384] [--json]
   python tools/ble_heap.py static PATH/firmware.elf.map [PATH2/firmware.elf.map ...]
 """
 
@@ -213,9 +213,13 @@ def measure_heap(binary: str, seconds: float = 10.0, jam: float = 0.0, ring: int
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         result: dict[str, Any] = {"seconds": t}
         try:
-            if not radio.named.wait(30):
-                raise RuntimeError("the board never set its scan response (BLE did not start): "
-                                   + (proc.stderr.read() if proc.poll() is not None else "still running"))
+            for _ in range(300):  # 30 s for the board to start BLE and advertise
+                if radio.named.wait(0.1) or proc.poll() is not None:
+                    break
+            if not radio.named.is_set():
+                err = ((proc.stdout.read() + proc.stderr.read()).strip().splitlines() if proc.poll() is not None
+                       else ["still running"])
+                raise RuntimeError(f"the board never advertised (BLE did not start): {(err or ['?'])[-1]}")
             result.update(asyncio.run(_host(world.transports[1], str(radio.name), radio, t)))
             stdout, stderr = proc.communicate(timeout=60)
         finally:
