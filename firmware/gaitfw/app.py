@@ -149,6 +149,7 @@ _D__M = const(0x3FFFFFFF)
 _D_H_N = const(0)
 _D_H_OUT = const(1)
 _D_H_OUTC = const(5)
+_D_OUT_REST = const(256)
 _D__H_NREC = const(4)
 
 
@@ -466,8 +467,10 @@ def _tick_viper(st: ptr32, calls) -> int:
         if W[_D_H_OUT]:
             c = W[_D_H_OUTC] - 1
             if c <= 0:
-                W[_D_H_OUTC] = W[_D_H_OUT]
-                dr = _R_OUT
+                c = W[_D_H_OUT]
+                W[_D_H_OUTC] = c & 255
+                if c < _D_OUT_REST:
+                    dr = _R_OUT
             else:
                 W[_D_H_OUTC] = c
     idx = st[0]

@@ -53,6 +53,7 @@ _OUT_QUIET = const(10)  # otherwise
 _H_N = const(0)  # drvnative.H_N, H_OUT, H_OUTC (a constant costs no module lookup: tested equal)
 _H_OUT = const(1)
 _H_OUTC = const(5)
+_OUT_REST = const(256)  # drvnative.OUT_REST
 
 
 class BoardHal:
@@ -99,6 +100,7 @@ class BoardHal:
         self.n_samples = 0  # not a replay: the app's HELLO leaves "replay" out
         self.app = None
         self._fbs = []  # type: list
+        self._told = True  # every rule says when it changes (refresh_outputs)
         self.ms_per = 1000 // profile.get("rate_hz", 100)
         self.buzz_next = 0  # when a still-on buzzer rule plays its pattern again (ms)
 
@@ -124,6 +126,15 @@ class BoardHal:
                 if fb is not None:
                     fbs.append(fb)
         self._fbs = fbs  # the rules' state objects, looked up here, not at every outputs step
+        # Rules that say when they change (gaitfw.feedback's `on_change`) let the step rest
+        # while nothing plays and no rule is on; others are polled at every step, as before.
+        told = True
+        for fb in fbs:
+            if hasattr(fb, "on_change"):
+                fb.on_change = self._wake_outputs
+            else:
+                told = False
+        self._told = told
         on = len(fbs) > 0
         if self.W[N.H_OUT] and not on:
             self.set_idle(True)  # silence a pattern the old processors started
@@ -132,11 +143,25 @@ class BoardHal:
     def outputs(self):
         """The buzzer and LED step: every 2nd sample while a pattern plays (20 ms beep
         resolution), every 10th otherwise (a rule turned on starts its beep or LED within
-        100 ms; the step costs ~4 000 instructions, so this saves ~1 800 a sample)."""
+        100 ms). Why it rests (`drvnative.OUT_REST`) while no rule is on and nothing plays:
+        the step is a bytecode loop over the rules, ~10 000 instructions (~1 000 a sample at
+        every 10th), and then it would only find nothing to do; a rule's change, or idle,
+        wakes it for the next step of the same count, so it acts on the same samples as
+        when it ran every time."""
         W = self.W
-        self._outputs(W[_H_N] * self.ms_per)
+        on = self._outputs(W[_H_N] * self.ms_per)
         bz = self.buzzer
-        W[_H_OUT] = W[_H_OUTC] = _OUT_PLAYING if bz is not None and bz.steps else _OUT_QUIET
+        n = _OUT_PLAYING if bz is not None and bz.steps else _OUT_QUIET
+        W[_H_OUTC] = n
+        if on or n == _OUT_PLAYING or not self._told:
+            W[_H_OUT] = n
+        else:
+            W[_H_OUT] = n | _OUT_REST
+
+    def _wake_outputs(self):
+        """A rule changed, or the board went idle or woke: the next step of the count runs."""
+        W = self.W
+        W[_H_OUT] = W[_H_OUT] & 255
 
     def native_read(self):
         """(read, W, calls): `read(W, calls, sample)` reads every driver in one native call
@@ -145,6 +170,7 @@ class BoardHal:
         return N.read, self.W, self.calls
 
     def _outputs(self, t):
+        """True while a buzzer rule is on (it plays its pattern again every 2 s)."""
         buzz = led = 0
         pattern = 1
         for fb in self._fbs:
@@ -164,6 +190,7 @@ class BoardHal:
                 bz.tick(t)
         if self.led is not None and self.led.on != bool(led):
             self.led.set(led)
+        return buzz
 
     def read(self, sample):
         if N.read(self.W, self.calls, sample) & 1:  # the buzzer and LED step is due
@@ -182,6 +209,7 @@ class BoardHal:
 
     def set_idle(self, idle):
         """Idle (gaitfw/power.py): LED and buzzer off; the feedback rules drive them again on wake."""
+        self._wake_outputs()
         if idle:
             if self.buzzer is not None:
                 self.buzzer.stop()

@@ -35,7 +35,9 @@ if not MICROPYTHON:
 _H = const(6)  # header words, then the records
 _REC = const(25)
 H_N = const(0)  # samples read (reads of all records)
-H_OUT = const(1)  # n > 0: `read` answers bit 0 every n-th sample (BoardHal.outputs due)
+H_OUT = const(1)  # n > 0: `read` answers bit 0 every n-th sample (BoardHal.outputs due), but see
+OUT_REST = const(256)  # in H_OUT (n | OUT_REST): the step has nothing to do until a rule changes;
+# the count runs on (the steps keep the samples they fall on) and `read` answers nothing
 H_LATCH = const(2)  # a read failed since BoardHal.status last cleared it
 H_ONE = const(3)  # 0: read every record; k + 1: record k alone (a driver's own `read`)
 _H_NREC = const(4)
@@ -331,8 +333,11 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
     if W[H_OUT]:
         c = W[H_OUTC] - 1
         if c <= 0:
-            W[H_OUTC] = W[H_OUT]
-            return bad | 1
+            o = W[H_OUT]
+            W[H_OUTC] = o & 255
+            if o < OUT_REST:
+                return bad | 1
+            return bad
         W[H_OUTC] = c
     return bad
 
@@ -458,8 +463,11 @@ def _read_plain(W, calls, s):
     if W[H_OUT]:
         c = W[H_OUTC] - 1
         if c <= 0:
-            W[H_OUTC] = W[H_OUT]
-            return bad | 1
+            o = W[H_OUT]
+            W[H_OUTC] = o & 255
+            if o < OUT_REST:
+                return bad | 1
+            return bad
         W[H_OUTC] = c
     return bad
 

@@ -44,6 +44,9 @@ class Feedback:
         self.drop = int(cfg.get("speed_drop_pct", 15))
         self.speed_ref = int(cfg.get("speed_ref_mm_s", 0))
         self.rec = array("i", [0] * _NREC)
+        # called when `buzz` or `led` changes (a board's HAL: its buzzer and LED step rests
+        # while no rule is on, gaitfw/boardhal.py), None when nothing drives outputs
+        self.on_change = None
         self.reset()
 
     def reset(self):
@@ -64,6 +67,11 @@ class Feedback:
         self.slow = 0
         self.fast_ok = 0
         self.notice = 0
+        self._changed()
+
+    def _changed(self):
+        if self.on_change is not None:
+            self.on_change()
 
     def on_step(self, t_ms, side, length_mm):
         """One detected step of the front limb `side` with its length."""
@@ -92,9 +100,11 @@ class Feedback:
             self.over = 0
         if not self.buzz and self.over >= self.wait_steps:
             self.buzz = 1
+            self._changed()
             self.emit(t, EV_MG_BUZZ, 2, asym, self.pattern)
         elif self.buzz and self.under >= self.wait_steps:
             self.buzz = 0
+            self._changed()
             self.emit(t, EV_MG_BUZZ_OFF, 2, asym, 0)
 
     def _reduction(self, t, length):
@@ -117,9 +127,11 @@ class Feedback:
             self.low = 0
         if not self.led and self.low >= self.wait_steps:
             self.led = 1
+            self._changed()
             self.emit(t, EV_MG_LED, 2, mean, self.baseline)
         elif self.led and self.ok >= self.wait_steps:
             self.led = 0
+            self._changed()
             self.emit(t, EV_MG_LED_OFF, 2, mean, self.baseline)
 
     def on_speed(self, t_ms, speed_mm_s):

@@ -221,6 +221,275 @@ def _post_viper(st: ptr32, s: ptr16, cur: ptr32) -> int:
     return 0
 
 
+# One sample of both thighs in one native call (MGait.feed on the board): `_pre_viper`,
+# `ahrs._step_viper` and `_post_viper` on the words of one array K, where three calls cost
+# ~1 900 instructions a sample in buffer conversions and call overhead and `feed` looked up
+# nine attributes for them. Viper has no inlining: the bodies of `_pre_viper` and
+# `ahrs._step_viper` are copied here verbatim (tests/firmware/test_mgait_sample.py keeps the
+# copies true); `_post_viper`'s is written out with "tick due" as a flag.
+# K (array 'i', _K_WORDS): w (23, `_pre_plain`), inp (16) and state (16) of gaitfw.ahrs, cur (8,
+# `_post_plain`), then the mode (0: run; 1: standing calibration, the kernel answers 16 at
+# once; 2: `_pre` already ran, the filter was re-aligned, go on from the step) and ahrs._SX.
+# Returns `_pre`'s flags (1 saturated, 2 dropout; 4 still for _STILL_N samples: the kernel
+# stops before the step so that `_realign` runs first) | 8 when the 25 Hz tick is due.
+_K_INP = const(23)
+_K_Q = const(39)
+_K_CUR = const(55)
+_K_MODE = const(63)
+_K_SX = const(64)
+_K_WORDS = const(65)
+
+
+@micropython.viper
+def _sample_viper(K: ptr32, s: ptr16) -> int:
+    sx = int(K[_K_SX])
+    mode = int(K[_K_MODE])
+    if mode == 1:
+        return 16
+    w = ptr32(int(K))
+    inp = ptr32(int(K) + _K_INP * 4)
+    flags = 0
+    if mode == 2:
+        K[_K_MODE] = 0
+    else:
+        # -- _pre_viper's body
+        flags = 0
+        still = 1
+        for leg in range(2):
+            o = 7 * leg
+            b = 8 * leg
+            ax = (int(s[o + 1]) ^ 0x8000) - 0x8000
+            ay = (int(s[o + 2]) ^ 0x8000) - 0x8000
+            az = (int(s[o + 3]) ^ 0x8000) - 0x8000
+            gx = (int(s[o + 4]) ^ 0x8000) - 0x8000
+            gy = (int(s[o + 5]) ^ 0x8000) - 0x8000
+            gz = (int(s[o + 6]) ^ 0x8000) - 0x8000
+            bd = (int(s[o]) ^ 0x8000) - 0x8000
+            if (ax > 32000 or ax < -32000 or ay > 32000 or ay < -32000 or az > 32000 or az < -32000
+                    or gx > 32000 or gx < -32000 or gy > 32000 or gy < -32000 or gz > 32000 or gz < -32000
+                    or bd > 32000 or bd < -32000):
+                flags |= 1
+            zero = ax == 0 and ay == 0 and az == 0
+            if zero:
+                flags |= 2
+            j = 14 + 3 * leg
+            lx = (int(w[j]) << sx) >> sx
+            ly = (int(w[j + 1]) << sx) >> sx
+            lz = (int(w[j + 2]) << sx) >> sx
+            if gx == lx and gy == ly and gz == lz:
+                fr = int(w[20 + leg]) + 1
+                w[20 + leg] = fr
+                if fr >= 10:
+                    flags |= 2
+            else:
+                w[20 + leg] = 0
+                w[j] = gx
+                w[j + 1] = gy
+                w[j + 2] = gz
+            g0 = gx - ((int(w[o + 4]) << sx) >> sx)
+            g1 = gy - ((int(w[o + 5]) << sx) >> sx)
+            g2 = gz - ((int(w[o + 6]) << sx) >> sx)
+            inp[b] = g0
+            inp[b + 1] = g1
+            inp[b + 2] = g2
+            m = g0 if g0 > 0 else 0 - g0
+            m += g1 if g1 > 0 else 0 - g1
+            m += g2 if g2 > 0 else 0 - g2
+            if m >= 100:
+                still = 0
+            if zero:
+                inp[b + 3] = 0
+                inp[b + 4] = 0
+                inp[b + 5] = 0
+            else:
+                inp[b + 3] = ax - ((int(w[o + 1]) << sx) >> sx)
+                inp[b + 4] = ay - ((int(w[o + 2]) << sx) >> sx)
+                inp[b + 5] = az - ((int(w[o + 3]) << sx) >> sx)
+        if still and flags == 0:
+            n = int(w[22]) + 1
+            w[22] = n
+            if n == 100:
+                flags |= 4
+        else:
+            w[22] = 0
+        # -- end of _pre_viper's body
+        if flags & 4:
+            return 4
+    st = ptr32(int(K) + _K_Q * 4)
+    n = 2
+    # -- ahrs._step_viper's body
+    for leg in range(n):
+        b = 8 * leg
+        s0_ = int(st[b + 0])
+        s1_ = int(st[b + 1])
+        s2_ = int(st[b + 2])
+        s3_ = int(st[b + 3])
+        s0_ = (s0_ << sx) >> sx
+        s1_ = (s1_ << sx) >> sx
+        s2_ = (s2_ << sx) >> sx
+        s3_ = (s3_ << sx) >> sx
+        q0 = s0_ >> 14
+        q1 = s1_ >> 14
+        q2 = s2_ >> 14
+        q3 = s3_ >> 14
+        kg = int(inp[b + 6])
+        kg = (kg << sx) >> sx
+        gx = int(inp[b + 0])
+        gy = int(inp[b + 1])
+        gz = int(inp[b + 2])
+        gx = (gx << sx) >> sx
+        gy = (gy << sx) >> sx
+        gz = (gz << sx) >> sx
+        if gx > 32767:
+            gx = 32767
+        elif gx < -32767:
+            gx = -32767
+        if gy > 32767:
+            gy = 32767
+        elif gy < -32767:
+            gy = -32767
+        if gz > 32767:
+            gz = 32767
+        elif gz < -32767:
+            gz = -32767
+        hx = (gx * kg) >> 15
+        hy = (gy * kg) >> 15
+        hz = (gz * kg) >> 15
+        d0 = (0 - q1 * hx - q2 * hy - q3 * hz) >> 4
+        d1 = (q0 * hx + q2 * hz - q3 * hy) >> 4
+        d2 = (q0 * hy - q1 * hz + q3 * hx) >> 4
+        d3 = (q0 * hz + q1 * hy - q2 * hx) >> 4
+        ax = int(inp[b + 3])
+        ay = int(inp[b + 4])
+        az = int(inp[b + 5])
+        ax = (ax << sx) >> sx
+        ay = (ay << sx) >> sx
+        az = (az << sx) >> sx
+        if ax != 0 or ay != 0 or az != 0:
+            m = ax if ax > 0 else 0 - ax
+            t = ay if ay > 0 else 0 - ay
+            if t > m:
+                m = t
+            t = az if az > 0 else 0 - az
+            if t > m:
+                m = t
+            if m >= 16384:
+                k = (m >> 14) + 1
+                ax = ax // k
+                ay = ay // k
+                az = az // k
+            n2 = ax * ax + ay * ay + az * az
+            r = int(st[b + 4])
+            r = (r << sx) >> sx
+            if r < 64:
+                r = 4096
+            r = (r + n2 // r) >> 1
+            r = (r + n2 // r) >> 1
+            r = (r + n2 // r) >> 1
+            r = (r + n2 // r) >> 1
+            if r < 1:
+                r = 1
+            st[b + 4] = r
+            v5 = int(st[b + 5])
+            v6 = int(st[b + 6])
+            v7 = int(st[b + 7])
+            v5 = (v5 << sx) >> sx
+            v6 = (v6 << sx) >> sx
+            v7 = (v7 << sx) >> sx
+            f0 = v5 - (ax << 14) // r
+            f1 = v6 - (ay << 14) // r
+            f2 = v7 - (az << 14) // r
+            p0 = q0 >> 2
+            p1 = q1 >> 2
+            p2 = q2 >> 2
+            p3 = q3 >> 2
+            g0 = p1 * f1 - p2 * f0
+            g1 = p3 * f0 + p0 * f1 - 2 * p1 * f2
+            g2 = p3 * f1 - p0 * f0 - 2 * p2 * f2
+            g3 = p1 * f0 + p2 * f1
+            m = g0 if g0 > 0 else 0 - g0
+            t = g1 if g1 > 0 else 0 - g1
+            if t > m:
+                m = t
+            t = g2 if g2 > 0 else 0 - g2
+            if t > m:
+                m = t
+            t = g3 if g3 > 0 else 0 - g3
+            if t > m:
+                m = t
+            if m > 256:
+                k = (m >> 13) + 1
+                g0 = g0 // k
+                g1 = g1 // k
+                g2 = g2 // k
+                g3 = g3 // k
+                n2 = g0 * g0 + g1 * g1 + g2 * g2 + g3 * g3
+                r = 8192
+                r = (r + n2 // r) >> 1
+                r = (r + n2 // r) >> 1
+                r = (r + n2 // r) >> 1
+                r = (r + n2 // r) >> 1
+                kb = int(inp[b + 7])
+                kb = (kb << sx) >> sx
+                kh = kb >> 6  # s * kb >> 12 as (s * kh + (s * kl >> 6)) >> 6: exact, < 2^30
+                kl = kb & 63
+                u = (g0 << 14) // r
+                d0 -= (u * kh + ((u * kl) >> 6)) >> 6
+                u = (g1 << 14) // r
+                d1 -= (u * kh + ((u * kl) >> 6)) >> 6
+                u = (g2 << 14) // r
+                d2 -= (u * kh + ((u * kl) >> 6)) >> 6
+                u = (g3 << 14) // r
+                d3 -= (u * kh + ((u * kl) >> 6)) >> 6
+        a0 = s0_ + d0
+        a1 = s1_ + d1
+        a2 = s2_ + d2
+        a3 = s3_ + d3
+        q0 = a0 >> 14
+        q1 = a1 >> 14
+        q2 = a2 >> 14
+        q3 = a3 >> 14
+        e = 268435456 - (q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3)
+        sh = 15
+        if e > 32767 or e < -32767:
+            if e > 33554432:
+                e = 33554432
+            elif e < -33554432:
+                e = -33554432
+            e = e >> 10
+            sh = 5
+        a0 += (q0 * e) >> sh
+        a1 += (q1 * e) >> sh
+        a2 += (q2 * e) >> sh
+        a3 += (q3 * e) >> sh
+        st[b + 0] = a0
+        st[b + 1] = a1
+        st[b + 2] = a2
+        st[b + 3] = a3
+        q0 = a0 >> 14
+        q1 = a1 >> 14
+        q2 = a2 >> 14
+        q3 = a3 >> 14
+        st[b + 5] = (q1 * q3 - q0 * q2) >> 13
+        st[b + 6] = (q0 * q1 + q2 * q3) >> 13
+        st[b + 7] = (268435456 - 2 * (q1 * q1 + q2 * q2)) >> 14
+    # -- end of ahrs._step_viper's body
+    cur = ptr32(int(K) + _K_CUR * 4)
+    cur[0] = ((int(cur[0]) << sx) >> sx) + ((int(st[5]) << sx) >> sx)
+    cur[1] = ((int(cur[1]) << sx) >> sx) + ((int(st[7]) << sx) >> sx)
+    cur[2] = ((int(cur[2]) << sx) >> sx) + (int(s[0]) ^ 0x8000) - 0x8000
+    cur[3] = ((int(cur[3]) << sx) >> sx) + ((int(st[13]) << sx) >> sx)
+    cur[4] = ((int(cur[4]) << sx) >> sx) + ((int(st[15]) << sx) >> sx)
+    cur[5] = ((int(cur[5]) << sx) >> sx) + (int(s[7]) ^ 0x8000) - 0x8000
+    k = int(cur[6]) + 1
+    if k >= int(cur[7]):
+        cur[6] = 0
+        flags |= 8
+    else:
+        cur[6] = k
+    return flags
+
+
 # The 25 Hz tick (paper eq. 1): per leg the 2M-sample sums (this block + the previous one)
 # -> hip angle atan2_cd(vx, vz) (gaitfw.mgait_trig, inlined) and knee angle from the bend
 # sum; this block becomes the previous one. cal: [2M, bend0 l, bend0 r, bgain l, bgain r].
@@ -373,7 +642,12 @@ class MGait:
         self.n_cal = int(c["cal_s"] * rate_hz)
         self.calbuf = array("h", [0] * (self.n_cal * 2 * _NCH))
         self.ncal = 0
-        self.w = array("i", [0] * 23)  # offsets, last gyro, frozen, still counts (see _pre_plain)
+        # the per-sample words in one array (`_sample_viper`), each part a view of it
+        self.K = K = array("i", [0] * _K_WORDS)
+        K[_K_MODE] = 1 if self.n_cal > 0 else 0
+        K[_K_SX] = ahrs._SX
+        kv = memoryview(K)
+        self.w = kv[0:_K_INP]  # offsets, last gyro, frozen, still counts (see _pre_plain)
         self.off = self.w
         # the tick's constants in one array (`_angles_*`): 2M, bend0 per leg, bgain per leg
         self._cal = array("i", [0] * 5)
@@ -381,8 +655,8 @@ class MGait:
         self.bend0 = cal[1:3]
         self.bgain = cal[3:5]  # cdeg per (2M-sample sum count), Q16
         kg, kb = ahrs.gains(rate_hz, gyro_lsb_per_dps, c["beta"])
-        self.qst = array("i", [0] * 16)  # both thighs' Madgwick state (gaitfw.ahrs layout)
-        self.inp = array("i", [0] * 16)
+        self.qst = kv[_K_Q:_K_CUR]  # both thighs' Madgwick state (gaitfw.ahrs layout)
+        self.inp = kv[_K_INP:_K_Q]
         for leg in range(2):
             b = 8 * leg
             self.qst[b] = 1 << 28
@@ -391,12 +665,14 @@ class MGait:
             self.inp[b + 6] = kg
             self.inp[b + 7] = kb
         use_viper = viper and MICROPYTHON
+        if not use_viper:
+            self.feed = self._feed_plain  # the three kernels' plain twins, one call each
         self._pre = _pre_viper if use_viper else _pre_plain
         self._step = ahrs._step_viper if use_viper else ahrs._step_plain
         self._post = _post_viper if use_viper else _post_plain
         # the kernel's widths hold for 2M-sample hip sums of Q14 terms up to M = 8 (< 225 Hz)
         self._ang = _angles_viper if use_viper and self.M <= 8 else _angles_plain
-        self.cur = array("i", [0] * 8)  # block sums: vx, vz, bend per leg; samples in it, M
+        self.cur = kv[_K_CUR:_K_MODE]  # block sums: vx, vz, bend per leg; samples in it, M
         self.cur[7] = self.M
         self.prev = array("i", [0] * 6)
         self.half_ms = ((2 * self.M - 1) * 1000) // (2 * rate_hz)
@@ -442,8 +718,36 @@ class MGait:
 
     # ------------------------------------------------------------------ per sample
     def feed(self, t_ms, s):
-        # Few locals and no loop here: a bytecode function over 11 slots of locals + stack
-        # gets its frame from the heap on every call (docs/benchmarks.md, sample path).
+        """One 100 Hz sample. On the board: one native call (`_sample_viper`) for the offsets,
+        both filters and the block sums; bytecode (`_flagged`) only on a sample that asks for
+        it: every 4th (the 25 Hz tick), calibration, a re-alignment, a bad input.
+        Few locals and no loop here: a bytecode function over 11 slots of locals + stack
+        gets its frame from the heap on every call (docs/benchmarks.md, sample path)."""
+        f = _sample_viper(self.K, s)
+        if f:
+            self._flagged(t_ms, s, f)
+
+    def _flagged(self, t_ms, s, f):
+        if f & 16:
+            self._cal_sample(t_ms, s)
+            return
+        if f & 4:  # `_pre` ran; the filter steps from the re-aligned state
+            self._realign()
+            K = self.K
+            K[_K_MODE] = 2
+            f = _sample_viper(K, s)
+        if f & 3:
+            if f & 1:
+                self.st |= ST_MG_SATURATED
+            if f & 2:
+                self.st |= ST_MG_DROPOUT
+            self.bad |= f & 3
+        if f & 8:
+            self._tick(t_ms - self.half_ms)
+
+    def _feed_plain(self, t_ms, s):
+        """`feed` on the three kernels one after another (CPython, and `viper=False`): the
+        same words as `_sample_viper` (tests/firmware/test_mgait_sample.py)."""
         if self.ncal < self.n_cal:
             self._cal_sample(t_ms, s)
             return
@@ -547,6 +851,7 @@ class MGait:
                 span = 9000
             self.bgain[leg] = (9000 * 65536) // (2 * self.M * span)
         self.calbuf = array("h", [0])  # release the buffer
+        self.K[_K_MODE] = 0
         self.st &= ~ST_MG_CALIBRATING
         if motion:
             self.st |= ST_MG_CAL_MOTION

@@ -288,6 +288,66 @@ def test_outputs_step_every_10th_sample_when_quiet_every_2nd_while_a_pattern_pla
     assert duty[-1][0] < 120  # the pattern ended (stop) and no rule re-triggered it
 
 
+_KNEE_OUTPUTS = """
+import json, machine
+from gaitfw import app as A, profiles
+from gaitfw.boardhal import BoardHal
+from gaitfw.boards import knee
+from bench import wire_profile, profile_for_bench
+prof = profile_for_bench(profiles.get('esp32s3-knee'))
+wire_profile(prof, json.load(open('rows.json')))
+class Sink:
+    def write(self, b, o, n): pass
+hal = BoardHal(prof, 14)
+a = A.App(knee, {'side': 'left', 'reduce_pct': 8}, hal, Sink())
+hal.attach(a)
+if POLL:  # the rules do not say when they change: the step runs at every count, as before
+    hal._told = False
+    a.processors[0].fb.on_change = None
+    hal.W[1] = 10
+log = []
+last = None
+rests = 0
+for i in range(N):
+    if i == 4000 or i == 9000:
+        a._set_idle(True)
+    if i == 4300 or i == 9200:
+        a._set_idle(False)
+    n = len(machine.pwm_log)
+    a.step()
+    rests += hal.W[1] >> 8
+    for e in machine.pwm_log[n:]:
+        log.append([i, e[1], e[2]])
+    if hal.led.on != last:
+        last = hal.led.on
+        log.append([i, 'led', last])
+print(json.dumps([log, rests]))
+"""
+
+
+def test_knee_outputs_rest_between_rule_changes_and_act_on_the_same_samples(tmp_path: Path) -> None:
+    """The knee's buzzer and LED step rests while no rule is on and nothing plays (it cost
+    ~1 000 instructions a sample polling the rules at every 10th), woken by the feedback
+    rules' `on_change` and by idle: on a walk that turns the asymmetry buzzer and the
+    short-step LED on and off twice, with idle spells (LED and buzzer off) in between, every
+    PWM write and LED change falls on the same sample as with the step polling each time."""
+    from tests.conftest import ROOT
+
+    amc = ROOT / "data" / "mocap" / "cmu" / "35_01.amc"
+    a = make_replay("knee", "both", amc).counts.tolist()
+    b = make_replay("knee", "both", amc, limp=0.55).counts.tolist()
+    (tmp_path / "rows.json").write_text(json.dumps(a * 3 + b * 4 + a * 4 + b * 3))
+    n = 11000
+    told, rests = run_on_models(f"POLL=0\nN={n}\n" + _KNEE_OUTPUTS, tmp_path, timeout=600, heapsize="64M")
+    polled, none = run_on_models(f"POLL=1\nN={n}\n" + _KNEE_OUTPUTS, tmp_path, timeout=600, heapsize="64M")
+    assert told == polled
+    kinds = [e[1] for e in told]
+    on = [e[0] for e in told if e[1] == "led" and e[2]]
+    # two buzzer spells, two LED spells, and the LED lit again at the first step after idle
+    assert kinds.count("freq") > 20 and len(on) == 3, told
+    assert none == 0 and rests > n // 3  # the step rested for most samples
+
+
 def test_native_read_on_emulated_32_bit_words(tmp_path: Path) -> None:
     """The viper kernel on a copy of the firmware whose viper words are 32 bits (gaitloop.word32:
     ptr32 loads sign-extended as on a board, results wrapped at 2^32): the same words and
@@ -333,3 +393,5 @@ def test_the_ticks_driver_block_is_drvnative_verbatim() -> None:
     assert sorted(hal) == ["H_N", "H_OUT", "H_OUTC"]  # boardhal's copies of the header words
     for name, v in hal.items():
         assert int(v) == getattr(drvnative, name), name
+    rest = re.search(r"^_OUT_REST = const\((\d+)\)", (root / "boardhal.py").read_text(), re.M)
+    assert rest and int(rest.group(1)) == drvnative.OUT_REST

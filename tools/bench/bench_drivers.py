@@ -1,6 +1,7 @@
 """The whole sample path through the board drivers, per board profile (issue 15 item 5).
 
     .venv/bin/python tools/bench/bench_drivers.py [--profiles NAME,...] [--no-callgrind] [--firmware DIR] [--split]
+        [--functions N]
 
 `tools/bench/bench_stream.py` counts `App.step` on the replay HAL, whose row read is native.
 A real board reads through `gaitfw.boardhal.BoardHal` and its drivers (`drivers/divider.py`,
@@ -361,6 +362,31 @@ def split(name: str, tmp: Path) -> list[tuple[str, float]]:
     return rows + [("the rest: the step, the tick's clock, the driver read", counts[-1])]
 
 
+def functions(name: str, tmp: Path, off: str) -> tuple[float, list[tuple[float, str]]]:
+    """(instructions per sample, [(per sample, C function)] largest first) of the path with
+    the parts `off` switched off, callgrind N1 vs N2 per function (tools/bench/
+    bench_sample_profile.py's reading; JIT code shows as `???` addresses)."""
+    import os
+    import subprocess
+
+    from bench_sample_profile import _per_function, _short
+
+    _, tape_path = _paths()
+    env = dict(os.environ, MICROPYPATH=tape_path, PYTHONHASHSEED="0")
+    runs = {}
+    for n in (N1, N2):
+        out = str(tmp / f"cg.{n}")
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", BS.MPY, "-X", "heapsize=4M",
+                        "-c", _code(name, n, off=off)], cwd=tmp, env=env, capture_output=True, check=True, timeout=1800)
+        runs[n] = _per_function(out)
+    (t1, f1), (t2, f2) = runs[N1], runs[N2]
+    rows: dict[str, float] = {}
+    for k in set(f1) | set(f2):
+        s = _short(k)
+        rows[s] = rows.get(s, 0.0) + (f2.get(k, 0) - f1.get(k, 0)) / (N2 - N1)
+    return (t2 - t1) / (N2 - N1), sorted(((v, k) for k, v in rows.items()), reverse=True)
+
+
 def measure(name: str, tmp: Path, callgrind: bool) -> dict[str, float]:
     idx = record(name, tmp)
     out: dict[str, float] = {"frames_checked": check_tape(name, tmp)}
@@ -389,6 +415,8 @@ def main() -> None:
     ap.add_argument("--firmware", type=Path, help="the firmware/ directory to measure (default: this tree's)")
     ap.add_argument("--split", action="store_true",
                     help="also the cost of each part (outputs, streaming, processors, STATUS/HELLO): 10 more runs a profile")
+    ap.add_argument("--functions", type=int, default=0, metavar="N",
+                    help="also the N largest C functions of 'the rest' (every part switched off)")
     args = ap.parse_args()
     if args.firmware:
         FIRMWARE[0] = args.firmware.resolve()
@@ -435,6 +463,11 @@ def main() -> None:
                     print("  per part (switched off one after another, callgrind N vs 2N each):")
                     for label, v in split(name, sub):
                         print(f"    {label}: {v:.0f}")
+                if args.functions:
+                    total, rows = functions(name, sub, ",".join(p for p, _ in SPLIT))
+                    print(f"  the rest per C function ({total:.0f} a sample; callgrind N vs 2N, the parts switched off):")
+                    for v, fn in rows[:args.functions]:
+                        print(f"    {v:7.0f}  {fn}")
 
 
 if __name__ == "__main__":
