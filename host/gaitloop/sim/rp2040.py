@@ -535,7 +535,7 @@ def measure_split(image: Path, name: str = "picow-insole", timeout: float = 1200
         res["infer"] = r["infer_us10"] * 125 / 10  # StudentProcessor._infer: invoke and around it
         res["infer_per_sample"] = res["infer"] / r["hop"]
     if "foot_tick" in parts:  # the foot on its bytecode feed: its move into the tick plus its cost there
-        d = dict((k, v) for k, _, v in rows)
+        d = {k: v for k, _, v in rows}
         res["foot_bytecode"] = d["foot_tick"] + d["proc"]
     return res
 
@@ -544,9 +544,9 @@ def print_split(r: dict[str, Any]) -> None:
     """The split as the tool prints it (cycles a sample)."""
     print(f"{r['profile']}: App.step on the emulated M0+, cycles a sample, parts switched off one "
           f"after another ({r['samples']} samples a run):")
-    for _, label, v in r["rows"]:
+    for key, label, v in r["rows"]:
         print(f"  {label}: {v:.0f}")
-        if _ == "student" and "invoke" in r:
+        if key == "student" and "invoke" in r:
             print(f"    of which Model.invoke: {r['invoke']:.0f} a call, {r['invoke_per_sample']:.0f} a sample")
             print(f"    of which the window copy, output and EVENT around it: "
                   f"{r['infer'] - r['invoke']:.0f} a call, {r['infer_per_sample'] - r['invoke_per_sample']:.0f} a sample")
