@@ -87,7 +87,15 @@ _I_FL = const(20)  # (`_bind`: one word, in [0, 2^30) like the others)
 _I_SP = const(21)  # the same for the sample (`App.sample`), the SAMPLES frame (`_raw`) and
 _I_RAW = const(22)  # the HAL's row buffer (`_src`): `_tick` takes `_st` alone, one pointer
 _I_SRC = const(23)  # argument where four cost ~120 instructions each plus their attributes
-_I_WORDS = const(24)
+# A full SAMPLES frame is sealed inside `_tick` (protocol._seal_viper's body): the sequence
+# box, the CRC table and the encoded-frame buffer bound as the buffers above, the encoded
+# length left for the send; samples sent counted here too (it wraps at 2^30 as the index)
+_I_SEQ = const(24)
+_I_CRC = const(25)
+_I_ENC = const(26)
+_I_ENCN = const(27)  # bytes of the frame `_tick` sealed (`_R_FLUSH`), at `_I_ENC`
+_I_SENT = const(28)  # samples sent in SAMPLES frames
+_I_WORDS = const(29)
 
 # `_I_FEED`: no processors; call `feed` every sample; the foot kernel runs inside `_tick`
 # (csm._foot_viper's body on the foot's buffers, found by address: viper takes 4 arguments),
@@ -177,6 +185,7 @@ else:
 
     from gaitfw import drvnative
     from gaitfw.csm import _foot_plain
+    from gaitfw.protocol import _seal_plain
 
     _BUFS = weakref.WeakValueDictionary()
     _NEXT = [0]
@@ -198,9 +207,9 @@ else:
 if not MICROPYTHON:  # the CPython twin; the board runs the viper one
 
     def _tick_plain(st, calls=None):
-        s = _BUFS[st[21]].b  # _I_SP, _I_RAW, _I_SRC (`_bind`)
-        raw = _BUFS[st[22]].b
-        src = _BUFS[st[23]].b
+        s = _BUFS[st[_I_SP]].b  # _I_SP, _I_RAW, _I_SRC (`_bind`)
+        raw = _BUFS[st[_I_RAW]].b
+        src = _BUFS[st[_I_SRC]].b
         dr = 0
         if st[12] == 2:  # the board drivers, W bound at _I_SRC (drvnative's plain twin)
             dr = 32 if drvnative._read_plain(src, calls, s) & 1 else 0
@@ -219,7 +228,7 @@ if not MICROPYTHON:  # the CPython twin; the board runs the viper one
         idx = st[0]
         sub = st[10]
         sec = st[11]
-        t = sec + st[24 + sub]  # _I_WORDS + sub: sub * 1000 // rate
+        t = sec + st[_I_WORDS + sub]  # sub * 1000 // rate
         st[1] = t
         sub += 1
         if sub == st[2]:
@@ -261,7 +270,11 @@ if not MICROPYTHON:  # the CPython twin; the board runs the viper one
             k += 1
             raw[14] = k
             st[3] = k
-            if k == st[4]:
+            if k == st[4]:  # full: sealed here (protocol's seal), the send is the caller's
+                st[_I_ENCN] = _seal_plain(raw, off, _BUFS[st[_I_SEQ]].b, _BUFS[st[_I_CRC]].b,
+                                          _BUFS[st[_I_ENC]].b)
+                st[3] = 0
+                st[_I_SENT] = (st[_I_SENT] + k) & 0x3FFFFFFF
                 r = 1
         if t >= st[6]:
             r |= 2
@@ -476,7 +489,7 @@ def _tick_viper(st: ptr32, calls) -> int:
     idx = st[0]
     sub = st[10]
     sec = st[11]
-    t = sec + st[24 + sub]  # _I_WORDS + sub: sub * 1000 // rate
+    t = sec + st[_I_WORDS + sub]  # sub * 1000 // rate
     st[1] = t
     sub += 1
     if sub == st[2]:
@@ -518,7 +531,56 @@ def _tick_viper(st: ptr32, calls) -> int:
         k += 1
         raw[14] = k
         st[3] = k
-        if k == st[4]:
+        if k == st[4]:  # full: protocol._seal_viper's body on the frame, the send is the caller's
+            end = off
+            box = ptr16(int(st) + st[_I_SEQ] - 0x20000000)
+            table = ptr16(int(st) + st[_I_CRC] - 0x20000000)
+            enc = ptr8(int(st) + st[_I_ENC] - 0x20000000)
+            # -- the seal (protocol._seal_viper's, verbatim)
+            seq = box[0]
+            raw[3] = seq & 0xFF
+            raw[4] = seq >> 8
+            box[0] = (seq + 1) & 0xFFFF
+            crc = 0xFFFF
+            code_pos = 0
+            out = 1
+            i = 0
+            while i < end:
+                by = raw[i]
+                crc = ((crc << 8) & 0xFFFF) ^ table[(crc >> 8) ^ by]
+                if by == 0:
+                    enc[code_pos] = out - code_pos
+                    code_pos = out
+                else:
+                    enc[out] = by
+                    if out - code_pos == 0xFE:  # 254 bytes without a zero: a full block
+                        out += 1
+                        enc[code_pos] = 0xFF
+                        code_pos = out
+                out += 1
+                i += 1
+            raw[end] = crc & 0xFF
+            raw[end + 1] = crc >> 8
+            end += 2  # CRC_LEN: the CRC's two bytes, the same COBS step
+            while i < end:
+                by = raw[i]
+                if by == 0:
+                    enc[code_pos] = out - code_pos
+                    code_pos = out
+                else:
+                    enc[out] = by
+                    if out - code_pos == 0xFE:
+                        out += 1
+                        enc[code_pos] = 0xFF
+                        code_pos = out
+                out += 1
+                i += 1
+            enc[code_pos] = out - code_pos
+            enc[out] = 0
+            # -- end of the seal
+            st[_I_ENCN] = out + 1
+            st[3] = 0
+            st[_I_SENT] = (st[_I_SENT] + k) & 0x3FFFFFFF
             r = 1
     if t >= st[6]:
         r |= 2
@@ -735,8 +797,8 @@ def _drivers_step(st, calls, tk, app):
                 app._feed(st[_I_T], app.sample)
                 if st[_I_EVN]:  # events from the processors
                     r |= _R_EVENTS
-            if r & _R_FLUSH:
-                app._flush_batch()
+            if r & _R_FLUSH:  # the SAMPLES frame `tk` sealed
+                app._send(st[_I_ENCN])
             if r & _R_EVENTS:
                 app._drain_events()
             if r & _R_DUE:
@@ -815,9 +877,9 @@ class App:
         # samples go straight into their own frame buffer; control frames use another,
         # both numbered from one sequence box
         self.writer = P.FrameWriter()
-        self.sw = P.FrameWriter(P.SAMPLES_HEADER + self.batch_n * 2 * self.nch, self.writer.seqbox)
+        self._enc = self.writer.enc  # one encoded-frame buffer: each frame is sent when sealed
+        self.sw = P.FrameWriter(P.SAMPLES_HEADER + self.batch_n * 2 * self.nch, self.writer.seqbox, self._enc)
         self._raw = self.sw.raw
-        self._sw_enc = self.sw.enc
         self.ring = EventRing(cnt=memoryview(st)[_I_EVN:_I_EVN + 1])
         self.emit = self.ring.push
         self.boot_error = None
@@ -839,7 +901,8 @@ class App:
         else:
             self.step = self._step_hal  # a HAL without either reads every sample itself
         self._binds = (_bind(st, _I_SP, self.sample), _bind(st, _I_RAW, self._raw),
-                       _bind(st, _I_SRC, self._src))
+                       _bind(st, _I_SRC, self._src), _bind(st, _I_SEQ, self.writer.seqbox),
+                       _bind(st, _I_CRC, P.CRC_TABLE), _bind(st, _I_ENC, self._enc))
         if not all(self._binds):
             raise MemoryError("sample buffers 2^29 bytes apart")  # not within one heap
         try:
@@ -852,7 +915,6 @@ class App:
         self.running = True
         self.interrupted = False
         self.flags = P.ST_PROCESSOR_ERROR if self.boot_error else 0
-        self.samples_sent = 0
         self.tx_dropped = 0
         speed = float(cfg.get("speed", 1.0))
         if speed <= 0:
@@ -964,6 +1026,15 @@ class App:
         return self._st[_I_FIRST]
 
     @property
+    def samples_sent(self):
+        """Samples sent in SAMPLES frames (wraps at 2^30, as the index: a small int on a board)."""
+        return self._st[_I_SENT]
+
+    @samples_sent.setter
+    def samples_sent(self, n):
+        self._st[_I_SENT] = n & 0x3FFFFFFF
+
+    @property
     def _next_status(self):
         return self._st[_I_NEXT_STATUS]
 
@@ -989,25 +1060,28 @@ class App:
 
     # -- output -------------------------------------------------------------------------
 
-    def _send(self, n, buf):
-        """Write n encoded bytes of `buf` to every link: the console and, when present, the
-        BLE link's frame ring. A failed console write is counted.
+    def _send(self, n):
+        """Write the n encoded bytes of the frame just sealed (`_enc`, every writer's) to every
+        link: the console and, when present, the BLE link's frame ring. A failed console
+        write is counted.
 
-        Few locals and a shallow stack on purpose: with its `try`, a bytecode function over 8
-        slots gets its frame from the heap on every call (see `step`); BLE is `_ble_put`."""
+        Two locals and a shallow stack on purpose: with a `try` whose `except` names a type, a
+        bytecode function over 2 locals gets its frame from the heap on every call (the
+        handler's 6 stack slots, 3 for the exception level: MicroPython keeps at most 11 words
+        on the C stack; ~1 000 instructions a frame; see `step`). BLE is `_ble_put`."""
         if self.ble is not None:
-            self._ble_put(buf, n)
+            self._ble_put(n)
         try:
-            self.out.write(buf, 0, n)
+            self.out.write(self._enc, 0, n)
         except OSError:
             self.tx_dropped += 1
             self.flags |= P.ST_TX_OVERFLOW
 
-    def _ble_put(self, buf, n):
-        self.ble.put(buf, n, (self.writer.seqbox[0] - 1) & 0xFFFF)
+    def _ble_put(self, n):
+        self.ble.put(self._enc, n, (self.writer.seqbox[0] - 1) & 0xFFFF)
 
     def send_payload(self, kind, payload):
-        self._send(self.writer.frame(kind, self.t_ms, payload), self.writer.enc)
+        self._send(self.writer.frame(kind, self.t_ms, payload))
 
     def send_hello(self):
         if self._hello is None:
@@ -1064,18 +1138,20 @@ class App:
         self._mem_age = (self._mem_age + 1) % _MEM_EVERY
         w = self.writer
         pw = self.power
-        _pack_into(_STATUS_FMT, w.raw, 0, _STATUS_HEAD, self._st[_I_T], flags, self.samples_sent,
+        st = self._st
+        _pack_into(_STATUS_FMT, w.raw, 0, _STATUS_HEAD, st[_I_T], flags, st[_I_SENT],
                    min(self.ring.dropped, 0xFFFF), min(self.tx_dropped, 0xFFFF), self._mem_free,
                    self._mem_alloc, pw.state, pw.reason, pw.rate_now(), self.pacer.overruns())
-        self._send(w.finish(P.STATUS_LEN), w.enc)
+        self._send(w.finish(P.STATUS_LEN))
 
     def _flush_batch(self):
-        """Send the open SAMPLES frame: `_tick` has kept its header (first index, channels,
-        count) current, so this is the seal and the send."""
+        """Send the open SAMPLES frame before it is full (a full one `_tick` seals itself):
+        `_tick` has kept its header (first index, channels, count) current, so this is the
+        seal and the send."""
         st = self._st
         n = st[_I_BATCH]
-        self._send(self.sw.finish(P.SAMPLES_HEADER + n * self._row_bytes), self._sw_enc)
-        self.samples_sent += n
+        self._send(self.sw.finish(P.SAMPLES_HEADER + n * self._row_bytes))
+        st[_I_SENT] = (st[_I_SENT] + n) & 0x3FFFFFFF
         st[_I_BATCH] = 0
 
     def _drain_events(self):
@@ -1083,7 +1159,7 @@ class App:
         w = self.writer
         while ring.count:
             i = ring.head
-            self._send(w.event(ring.t[i], ring.code[i], ring.side[i], ring.a[i], ring.b[i]), w.enc)
+            self._send(w.event(ring.t[i], ring.code[i], ring.side[i], ring.a[i], ring.b[i]))
             ring.head = (i + 1) % ring.n
             ring.count -= 1
         if ring.dropped:
@@ -1115,8 +1191,8 @@ class App:
                 self._feed(st[_I_T], self.sample)
                 if st[_I_EVN]:  # events from the processors
                     r |= _R_EVENTS
-            if r & _R_FLUSH:
-                self._flush_batch()
+            if r & _R_FLUSH:  # the SAMPLES frame `_tk` sealed
+                self._send(st[_I_ENCN])
             if r & _R_EVENTS:
                 self._drain_events()
             if r & _R_DUE:
@@ -1135,8 +1211,8 @@ class App:
             self._feed(st[_I_T], self.sample)
             if st[_I_EVN]:  # events from the processors
                 r |= _R_EVENTS
-        if r & _R_FLUSH:
-            self._flush_batch()
+        if r & _R_FLUSH:  # the SAMPLES frame `_tick` sealed
+            self._send(st[_I_ENCN])
         if r & _R_EVENTS:
             self._drain_events()
         if r & _R_DUE:

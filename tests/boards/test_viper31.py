@@ -135,14 +135,18 @@ def test_framing_and_tick_fit_32_bits() -> None:
     smp = array("h", [-32768, 32767] * 7)
     src = bytes([0xFF, 0x7F, 0x00, 0x80] * 7 * 128)  # full-scale rows, read natively
     st[12], st[15] = 1, 14  # _I_ROWS, channels per row
-    keep = [app._bind(st, k, b) for k, b in ((app._I_SP, smp), (app._I_RAW, raw), (app._I_SRC, src))]
+    box[0] = 0xFFFF  # the sequence number about to wrap too
+    keep = [app._bind(st, k, b) for k, b in ((app._I_SP, smp), (app._I_RAW, raw), (app._I_SRC, src),
+                                             (app._I_SEQ, box), (app._I_CRC, P.CRC_TABLE), (app._I_ENC, enc))]
     assert all(keep)  # the CPython twin finds the buffers while `keep` holds them, as App does
+    sealed = 0
     for _ in range(300):
         r = tick(st)
         if r < 0:
             st[13], st[14] = 0, len(src)  # the HAL's refill
         elif r & 1:
-            st[3] = 0  # the App's flush
+            sealed += 1  # the tick sealed the full frame (st[_I_ENCN] bytes for the App's send)
+    assert (sealed, st[3], box[0]) == (29, 7, 28)  # 297 samples: 29 frames sealed, 7 samples open
     assert st[0] < 300 and st[11] < 4000  # both wrapped to small values
     row, b3 = instrument(replayrow._row_plain)
     row(bytes([0xFF, 0x7F, 0x00, 0x80] * 7), 0, array("h", [0] * 14), 14)

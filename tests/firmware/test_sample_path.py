@@ -87,3 +87,20 @@ def test_native_rows_and_hal_path_send_the_same_bytes(tmp_path, board: str, nch:
     assert frames(board_bytes) == frames(binascii.unhexlify(via_hal))
     assert frames(board_bytes) == frames(host)
     assert len(frames(host)) >= n // 10
+
+
+def test_the_ticks_seal_is_protocols_verbatim() -> None:
+    """`app._tick_viper` seals a full SAMPLES frame itself (one bytecode call and four buffer
+    conversions a frame fewer); viper has no inlining, so it holds `protocol._seal_viper`'s
+    body as text. This fails when the two differ; the stream tests above check the bytes."""
+    import textwrap
+    from pathlib import Path
+
+    root = Path(FIRMWARE) / "gaitfw"
+    proto = (root / "protocol.py").read_text()
+    a = proto.index("    seq = box[0]\n", proto.index("def _seal_viper"))
+    ours = textwrap.dedent(proto[a:proto.index("    # -- end of the seal", a)])
+    app = (root / "app.py").read_text()
+    b = app.index("\n", app.index("# -- the seal (protocol._seal_viper's, verbatim)")) + 1
+    theirs = textwrap.dedent(app[b:app.index("# -- end of the seal", b)].rstrip(" "))
+    assert "crc" in ours and theirs == ours
