@@ -293,3 +293,47 @@ def test_status_frame_is_the_field_by_field_one(tmp_path):
     assert (st.mem_free, st.mem_alloc, st.wake_reason, st.rate_hz) == (0x3FFFFFF0, 0x00ABCDEF, 3, 100)
     assert st.overruns >= 0x01020304
     assert int(grown) == 0
+
+
+_WALK_SCRIPT = """
+from gaitfw import app as A, protocol as P
+from gaitfw.boards import insole
+from gaitfw.hal import ReplayHal
+class Drop:
+    def write(self, buf, off, n): pass
+walks = [0]
+real_free = A.mem_free
+def counting_free():
+    walks[0] += 1
+    return real_free()
+A.mem_free = counting_free
+a = A.App(insole, {'side': 'left'}, ReplayHal(PATH, 2, True), Drop())
+for i in range(20): a.step()
+got = []
+for i in range(130): a.send_status()   # active: the boot walk only
+got.append(walks[0])
+for b in CMD: a._rx_byte(b)            # the host asks: one walk
+got.append(walks[0])
+for i in range(130): a.send_status()
+got.append(walks[0])
+a.power.state = P.POWER_IDLE
+for i in range(121): a.send_status()   # idle: at once, then every 60th STATUS
+got.append(walks[0])
+a.power.state = P.POWER_ACTIVE
+for i in range(200): a.send_status()
+got.append(walks[0])
+print(got, a._mem_free > 0)
+"""
+
+
+@pytest.mark.micropython
+def test_heap_walk_only_at_boot_on_request_and_while_idle(tmp_path):
+    """gc.mem_free / mem_alloc walk the whole heap (13 ms on a Pico W, longer than a sample
+    period): an active board walks it at its first STATUS and when the host sends CMD_STATUS,
+    never on its own; an idle one at its first idle STATUS and then once every 60."""
+    rng = np.random.default_rng(3)
+    counts = rng.integers(0, 9000, size=(100, 2)).astype(np.int16)
+    write_replay(Replay(("heel", "ball"), 100, counts), tmp_path / "r.glrp")
+    cmd = list(b"\x00" + CommandEncoder().encode(P.CMD_STATUS))
+    out = run_micropython(f"PATH = {str(tmp_path / 'r.glrp')!r}\nCMD = {cmd!r}\n" + _WALK_SCRIPT)
+    assert out.strip() == "[1, 2, 2, 5, 5] True"

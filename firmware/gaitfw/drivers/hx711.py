@@ -16,7 +16,8 @@ docs/benchmarks.md, "Through the board drivers"). Datasheet timing: PD_SCK high 
 powers the chip down): at the 1 MHz default a pulse is 1 us high, 1 us low, in hardware, so
 no interrupt can stretch it (no `disable_irq`), and every transfer ends low (MOSI idles at
 the last bit, 0). 1 MHz sits inside both MCUs' SPI ranges (RP2040 PL022 and ESP32-S3 GP-SPI,
-either pins through the GPIO matrix on the S3, the SPI pins of GP0-GP7 / GP16-GP19 on the RP2040).
+any pins through the GPIO matrix on the S3; on the RP2040 each bus's fixed MISO / MOSI / SCK
+pins, checked before flashing by gaitloop.pinrules).
 
 Why non-blocking: the HX711 converts at 10 or 80 SPS (RATE pin), slower than a 100 Hz board.
 `read` never waits; when no new conversion is ready it keeps the last value (at 80 SPS about

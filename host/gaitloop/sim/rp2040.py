@@ -125,7 +125,7 @@ print(json.dumps({"step_us": dt, "adc_us": dr, "i2c_us": di, "steps": n, "heap_g
 # switched off per run, cumulatively, as tools/bench/bench_drivers.py --split does on x64: the
 # difference of two runs is that part's cost. Each run times one replay period (`nrows`
 # samples: 500 = one HELLO period = 5 STATUS), so every run sees the same rows, STATUS and
-# HELLO count. The STATUS heap walk (gc.mem_free / mem_alloc, once a minute) is kept out of the
+# HELLO count. The STATUS heap walk (gc.mem_free / mem_alloc: boot, CMD_STATUS, idle) is kept out of the
 # runs (`_mem_age`) and timed apart. On the insole with its student the foot runs through its
 # bytecode `feed` (two processors: `_FEED_ALL`); taken alone it runs in the tick (`_FEED_FOOT`),
 # so the student comes off first (the foot kept on its bytecode feed), then the foot moves
@@ -483,7 +483,7 @@ SPLIT_ROWS = {
 _PROC_ROW = {"insole": "the foot's CSM in the tick (kernel in _tick, feed_native on changes, EVENT frames)",
              "knee": "the processors (MGait and feedback: feed, EVENT frames)"}
 SPLIT_ROWS_N = 500  # rows timed per run: one HELLO period (5 s at 100 Hz), five STATUS
-_MEM_EVERY_SAMPLES = 60 * 100  # the heap walk: every 60th STATUS, one a second at 100 Hz
+_MEM_EVERY_SAMPLES = 60 * 100  # a minute at 100 Hz: the heap walk's period on the active path before session 8
 
 
 def split_parts(name: str) -> list[str]:
@@ -558,7 +558,8 @@ def print_split(r: dict[str, Any]) -> None:
     print(f"  whole path: {r['whole']:.0f}; without the stand-in's reads: {r['whole'] - r['stand_in']:.0f}")
     if "foot_bytecode" in r:
         print(f"  the foot on its bytecode feed (beside the student): {r['foot_bytecode']:.0f}")
-    print(f"  + STATUS heap walk (gc.mem_free + mem_alloc once a minute), amortized: {r['walk']:.0f}")
+    print(f"  STATUS heap walk (gc.mem_free + mem_alloc; boot, CMD_STATUS, once a minute while idle):"
+          f" {r['walk'] * _MEM_EVERY_SAMPLES:.0f} a walk ({r['walk']:.0f} a sample if once a minute while active)")
     print(f"  heap growth per run: {r['growth']} B")
 
 
