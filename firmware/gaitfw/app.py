@@ -142,6 +142,8 @@ _D_DIV = const(11)
 _D__WAITS = const(12)
 _D_TIMEOUT_N = const(13)
 _D_XFER = const(14)
+_D_RXA = const(15)
+_D_TXL = const(16)
 _D_NEED_INIT = const(9)
 _D_NACKS = const(10)
 _D__IMU = const(11)
@@ -377,13 +379,16 @@ def _tick_viper(st: ptr32, calls) -> int:
                     D[_D__WAITS] = 0
                     v = 0
                     if D[_D_XFER]:  # PD_SCK on SPI's MOSI, the data line on MISO (hx711.py): one transfer
-                        calls[ci + 1](calls[ci + 2], calls[ci + 3])
-                        b = ptr8(calls[ci + 3])
+                        xb = calls[ci + 2]  # in place: the MOSI bytes out, the MISO bytes back
+                        calls[ci + 1](xb, xb)
+                        b = ptr8(int(W) + D[_D_RXA] - _D__B)  # xb, found by address (bind_rx)
                         i = 0
                         while i < 6:  # bits 6 4 2 0 of a byte: the low slot of 4 pulses, MSB first
                             x = b[i]
                             v = (v << 4) | ((x >> 3) & 8) | ((x >> 2) & 4) | ((x >> 1) & 2) | (x & 1)
+                            b[i] = 0xAA  # the next transfer's MOSI bytes: 4 pulses, each 1 then 0
                             i += 1
+                        b[6] = D[_D_TXL]
                     else:
                         v = int(_bits(calls, ci, D[_D_PULSES]))
                     if v & 0x800000:
