@@ -14,6 +14,7 @@ import asyncio
 import gc
 import json
 import sys
+from array import array
 from struct import pack_into as _pack_into
 
 import micropython
@@ -142,6 +143,8 @@ _D_DIV = const(11)
 _D__WAITS = const(12)
 _D_TIMEOUT_N = const(13)
 _D_XFER = const(14)
+_D_RXA = const(15)
+_D_TXL = const(16)
 _D_NEED_INIT = const(9)
 _D_NACKS = const(10)
 _D__IMU = const(11)
@@ -206,13 +209,14 @@ else:
 
 if not MICROPYTHON:  # the CPython twin; the board runs the viper one
 
-    def _tick_plain(st, calls=None):
+    def _tick_plain(self):
+        st = self
         s = _BUFS[st[_I_SP]].b  # _I_SP, _I_RAW, _I_SRC (`_bind`)
         raw = _BUFS[st[_I_RAW]].b
         src = _BUFS[st[_I_SRC]].b
         dr = 0
         if st[12] == 2:  # the board drivers, W bound at _I_SRC (drvnative's plain twin)
-            dr = 32 if drvnative._read_plain(src, calls, s) & 1 else 0
+            dr = 32 if drvnative._read_plain(src, self.calls, s) & 1 else 0
         elif st[12]:  # _I_ROWS: the next row of the HAL's buffer into s (replayrow's loop)
             p = st[13]
             if p >= st[14]:
@@ -292,11 +296,26 @@ if not MICROPYTHON:  # the CPython twin; the board runs the viper one
                 r |= 8
         if st[17]:  # _I_EVN
             r |= 16
-        return r | dr
+        r |= dr
+        if st[12] == 2:
+            if r:
+                if r & 32:
+                    self.out()
+                if r & 8:
+                    self.feed(st[1], self.sample)
+                    if st[17]:
+                        r |= 16
+                if r & 1:
+                    self.send(st[_I_ENCN])
+                if r & 22:
+                    self.after(r & 22)
+            return 1
+        return r
 
 
 @micropython.viper
-def _tick_viper(st: ptr32, calls) -> int:
+def _tick_viper(self) -> int:
+    st = ptr32(self)  # the App's `_st` (on the board drivers a `_Drv`, whose bound `step` this is)
     s = ptr16(int(st) + st[21] - 0x20000000)  # _I_SP, _I_RAW, _I_SRC (`_bind`)
     raw = ptr8(int(st) + st[22] - 0x20000000)
     src = ptr8(int(st) + st[23] - 0x20000000)
@@ -315,6 +334,7 @@ def _tick_viper(st: ptr32, calls) -> int:
             c += 1
         st[13] = p
     elif rows == 2:  # the board drivers: drvnative._read_viper's records, then its epilogue
+        calls = self.calls  # the drivers' callables (`_Drv`)
         W = ptr32(int(src))
         n = W[_D__H_NREC]
         j = 0
@@ -377,13 +397,16 @@ def _tick_viper(st: ptr32, calls) -> int:
                     D[_D__WAITS] = 0
                     v = 0
                     if D[_D_XFER]:  # PD_SCK on SPI's MOSI, the data line on MISO (hx711.py): one transfer
-                        calls[ci + 1](calls[ci + 2], calls[ci + 3])
-                        b = ptr8(calls[ci + 3])
+                        xb = calls[ci + 2]  # in place: the MOSI bytes out, the MISO bytes back
+                        calls[ci + 1](xb, xb)
+                        b = ptr8(int(W) + D[_D_RXA] - _D__B)  # xb, found by address (bind_rx)
                         i = 0
                         while i < 6:  # bits 6 4 2 0 of a byte: the low slot of 4 pulses, MSB first
                             x = b[i]
                             v = (v << 4) | ((x >> 3) & 8) | ((x >> 2) & 4) | ((x >> 1) & 2) | (x & 1)
+                            b[i] = 0xAA  # the next transfer's MOSI bytes: 4 pulses, each 1 then 0
                             i += 1
+                        b[6] = D[_D_TXL]
                     else:
                         v = int(_bits(calls, ci, D[_D_PULSES]))
                     if v & 0x800000:
@@ -765,7 +788,21 @@ def _tick_viper(st: ptr32, calls) -> int:
             r |= 8
     if st[17]:  # _I_EVN
         r |= 16
-    return r | dr
+    r |= dr
+    if rows == 2:  # the board drivers' `step`: the rest of the sample from here (see `_Drv`)
+        if r:
+            if r & 32:  # _R_OUT: the buzzer and LED step (boardhal.outputs)
+                self.out()
+            if r & 8:  # _R_FEED: the processors' bound `feed` (App._feed)
+                self.feed(st[1], self.sample)
+                if st[17]:  # events from the processors
+                    r |= 16
+            if r & 1:  # _R_FLUSH: the SAMPLES frame sealed above (every 10th sample)
+                self.send(st[_I_ENCN])  # App._send
+            if r & 22:  # _R_DUE, _R_EVENTS: App._after (bytecode)
+                self.after(r & 22)
+        return 1
+    return r
 
 
 _tick = _tick_viper if MICROPYTHON else _tick_plain
@@ -775,37 +812,22 @@ def _no_feed(t, s):
     pass
 
 
-def _drivers_step(st, calls, tk, app):
-    """`App.step` on the board drivers (gaitfw/boardhal.py): one native call, `_tick` with the
-    drivers' callables, reads every driver into the sample (`_I_ROWS` 2) and ticks; the rest
-    is `App.step`'s.
+class _Drv(array):
+    """`_st` of an App on the board drivers (gaitfw/boardhal.py): `App.step` is `_tick` bound
+    to it, so the sample loop's `self.step()` is one native call: it reads every driver into
+    the sample (`_I_ROWS` 2, the callables in `calls`), ticks, calls the processors' `feed`
+    when asked, sends the SAMPLES frame it sealed (every 10th sample) and hands the rest
+    (events, STATUS / HELLO) to `App._after`. Its attributes: `calls`, `out` (boardhal's
+    outputs step), `feed` (App._feed, kept by `App.processors`), `sample`, `send` (App._send),
+    `after` (App._after).
 
-    Why a function with defaults, stored on the App: its state arrives as locals (a default
-    is copied into the frame; `self.x` costs a dictionary lookup, ~250 instructions on the
-    board), and no `self` is bound. Why the drivers inside `_tick`: a viper call of its own
-    cost ~650 instructions a sample (the call and two buffer arguments). Why `App.step`'s body
-    written out here, not a call to `_after`: the knee sleeve feeds its processors every
-    sample, and a bytecode call is ~800. Five locals and at most five stack slots: within
-    the 11 that keep MicroPython's frame off the heap (see `App.step`)."""
+    Why: a bytecode `step` calling the viper tick cost two calls a sample, ~900 instructions
+    each on the Unix port; the tick bound to its state array is one (an attribute of this
+    instance is ~150, where a default argument needs a bytecode frame). A viper function takes
+    no default arguments, and a bound method passes only `self`: so the state array itself is
+    the instance, and what the tick needs besides its words hangs on it."""
 
-    def step(tk=tk, st=st, calls=calls, app=app):
-        r = tk(st, calls)
-        if r:
-            if r & _R_OUT:
-                app._hal_out()  # the buzzer and LED step (boardhal.outputs), while feedback rules exist
-            if r & _R_FEED:
-                app._feed(st[_I_T], app.sample)
-                if st[_I_EVN]:  # events from the processors
-                    r |= _R_EVENTS
-            if r & _R_FLUSH:  # the SAMPLES frame `tk` sealed
-                app._send(st[_I_ENCN])
-            if r & _R_EVENTS:
-                app._drain_events()
-            if r & _R_DUE:
-                app._due(r)
-        return True
-
-    return step
+    step = _tick
 
 
 class EventRing:
@@ -860,8 +882,6 @@ class App:
         self.poller = poller
         self.nch = len(board.CHANNELS)
         self.rate = board.RATE_HZ
-        from array import array
-
         self.sample = array("h", [0] * self.nch)
         # ~100 ms of samples per frame, bounded by the frame size
         per = max(1, self.rate // 10)
@@ -869,7 +889,9 @@ class App:
         self.batch_n = min(per, cap, 255)
         self._row_bytes = 2 * self.nch
         # the words, then the ms offset of each sample within its second (no division per sample)
-        st = self._st = array("i", [0] * _I_WORDS + [k * 1000 // self.rate for k in range(self.rate)])
+        bind = getattr(hal, "bind_cursor", None)
+        drv = bind is None and getattr(hal, "native_read", None) is not None  # the board drivers
+        st = self._st = (_Drv if drv else array)("i", [0] * _I_WORDS + [k * 1000 // self.rate for k in range(self.rate)])
         st[_I_RATE] = self.rate
         st[_I_BATCH_N] = self.batch_n
         st[_I_NCH] = self.nch
@@ -888,16 +910,20 @@ class App:
         # A HAL whose rows sit in a buffer (ReplayHal) lends its row cursor to `_st`: `_tick`
         # then reads the row itself, and the HAL runs only to refill its buffer.
         self._src = bytearray(1)
-        bind = getattr(hal, "bind_cursor", None)
         if bind is not None:
             self._src = bind(memoryview(st)[_I_POS:_I_RCH + 1])
             st[_I_ROWS] = 1
-        elif getattr(hal, "native_read", None) is not None:  # the board drivers (boardhal)
+        elif drv:  # the board drivers (boardhal): `step` is the native tick itself (`_Drv`)
             _, W, calls = hal.native_read()
             self._src = W  # `_tick` reads the drivers' records through `_I_SRC`
             st[_I_ROWS] = 2
-            self._hal_out = hal.outputs
-            self.step = _drivers_step(st, calls, _tick, self)
+            st.calls = calls
+            st.out = hal.outputs
+            st.sample = self.sample
+            st.send = self._send
+            st.after = self._after
+            st.feed = _no_feed  # `processors` sets it
+            self.step = st.step
         else:
             self.step = self._step_hal  # a HAL without either reads every sample itself
         self._binds = (_bind(st, _I_SP, self.sample), _bind(st, _I_RAW, self._raw),
@@ -959,22 +985,25 @@ class App:
         ref = getattr(self.hal, "refresh_outputs", None)  # boardhal: outputs follow `fb` rules
         if ref is not None:
             ref()
-        if not procs:
-            self._feed = _no_feed
-            return
+        feed = _no_feed
         nat = procs[0].native() if len(procs) == 1 and hasattr(procs[0], "native") else None
         if nat is not None:
             nat = (nat, _bind(st, _I_FS, nat[0]), _bind(st, _I_FT, nat[1]), _bind(st, _I_FL, nat[2]))
-        if nat is not None and all(nat):
+        if not procs:
+            pass
+        elif nat is not None and all(nat):
             self._native = nat  # keeps the buffers alive while `_tick` follows their addresses
-            self._feed = procs[0].feed_native
+            feed = procs[0].feed_native
             st[_I_FEED] = _FEED_FOOT
         elif len(procs) == 1:
-            self._feed = procs[0].feed
+            feed = procs[0].feed
             st[_I_FEED] = _FEED_ALL
         else:
-            self._feed = self._feed_all
+            feed = self._feed_all
             st[_I_FEED] = _FEED_ALL
+        self._feed = feed
+        if type(st) is _Drv:
+            st.feed = feed  # the drivers' tick calls it itself
 
     def _feed_all(self, t, s):
         for p in self._procs:
@@ -1186,7 +1215,7 @@ class App:
         the allocation and free. `_tk`: `_tick` as a default argument, copied into the frame
         where a global costs a dictionary lookup (~80 instructions a sample)."""
         st = self._st
-        r = _tk(st, None)
+        r = _tk(st)
         if r:  # most samples: 0 (no frame to send, nothing changed, nothing due)
             if r < 0:  # the sample was not read natively: through the HAL, then the tick
                 r = self._read_tick(self.sample)
@@ -1210,7 +1239,8 @@ class App:
         return True
 
     def _after(self, r):
-        """The rest of a sample whose `_tick` result `r` is not 0 (a test HAL's step)."""
+        """The rest of a sample whose `_tick` result `r` is not 0 (a test HAL's step; on the
+        board drivers the tick's own, without _R_FEED, which it handled: `_Drv`)."""
         st = self._st
         if r & _R_FEED:
             self._feed(st[_I_T], self.sample)
@@ -1239,7 +1269,7 @@ class App:
         reads, `_tick` frames; the rest as `step` (`_after`)."""
         if not self._read(self.sample):
             return False
-        r = _tick(self._st, None)
+        r = _tick(self._st)
         return self._after(r) if r else True
 
     def _read_tick(self, s):
@@ -1250,7 +1280,7 @@ class App:
         st = self._st
         rows = st[_I_ROWS]
         st[_I_ROWS] = 0
-        r = _tick(st, None)
+        r = _tick(st)
         st[_I_ROWS] = rows
         return r
 

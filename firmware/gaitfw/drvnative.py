@@ -12,7 +12,8 @@ before, as views of their record, and read through this same function.
 
 Layout of W (int32 words): header `_H` words, then one record of `_REC` words per driver.
 `calls` is one flat tuple of the drivers' callables; a record's word CI is where its own
-begin (an FSR: `read_u16`; an HX711: DOUT, PD_SCK, disable_irq, enable_irq; an MPU-6050:
+begin (an FSR: `read_u16`; an HX711: DOUT, PD_SCK, disable_irq, enable_irq, or clocked by
+SPI: DOUT, `write_readinto`, its one 7-byte buffer (MOSI out, MISO back); an MPU-6050:
 `init`, `readfrom_mem_into`, its address, its burst buffer). A record's
 fault bookkeeping: `fault` the driver's present state, `nfault` the samples whose read
 failed (BoardHal.fault_counts), and the header's latch, set by any failed read (STATUS).
@@ -69,6 +70,9 @@ DIV = const(11)
 _WAITS = const(12)
 TIMEOUT_N = const(13)
 XFER = const(14)  # 1: clocked by the SPI peripheral (one write_readinto), 0: by the CPU on two pins
+RXA = const(15)  # XFER: the transfer buffer's address minus W's, plus 2^29 (`bind_rx`)
+TXL = const(16)  # XFER: its last MOSI byte (0x80 / 0xA0 / 0xA8: 25 / 26 / 27 pulses), written
+# back with the six 0xAA after the MISO bytes are read (one buffer for both directions)
 # MPU-6050
 NEED_INIT = const(9)
 NACKS = const(10)
@@ -106,6 +110,27 @@ def words(n):
 def record(W, k):
     """Driver k's record as a view (its attributes read and write through it)."""
     return memoryview(W)[_H + _REC * k:_H + _REC * (k + 1)]
+
+
+if MICROPYTHON:
+
+    @micropython.viper
+    def _addr(b: ptr8) -> int:
+        return int(b)
+
+
+def bind_rx(W, k, rx):
+    """Record k's word RXA leads the native read to `rx` (an SPI-clocked HX711's transfer
+    buffer): its address minus W's, plus 2^29, as `app._bind` does for the tick's buffers.
+    Why: found through `calls` it cost a tuple subscript and a buffer conversion a conversion
+    (~330 instructions a sample on the ESP32-S3 insole). The caller keeps `rx` alive (it is in
+    `calls`). The plain twin reads `calls` and the word is 0 there (no addresses on CPython)."""
+    d = 0
+    if MICROPYTHON:
+        d = _addr(rx) - _addr(W) + _B
+        if not 0 <= d < 0x40000000:  # never within one heap
+            raise MemoryError("HX711 buffer 2^29 bytes from its record")
+    W[_H + _REC * k + RXA] = d
 
 
 def init_record(r, kind, ch, stuck_n):
@@ -227,13 +252,16 @@ def _read_viper(W: ptr32, calls, s: ptr16) -> int:
                 D[_WAITS] = 0
                 v = 0
                 if D[XFER]:  # PD_SCK on SPI's MOSI, the data line on MISO (hx711.py): one transfer
-                    calls[ci + 1](calls[ci + 2], calls[ci + 3])
-                    b = ptr8(calls[ci + 3])
+                    xb = calls[ci + 2]  # in place: the MOSI bytes out, the MISO bytes back
+                    calls[ci + 1](xb, xb)
+                    b = ptr8(int(W) + D[RXA] - _B)  # xb, found by address (bind_rx)
                     i = 0
                     while i < 6:  # bits 6 4 2 0 of a byte: the low slot of 4 pulses, MSB first
                         x = b[i]
                         v = (v << 4) | ((x >> 3) & 8) | ((x >> 2) & 4) | ((x >> 1) & 2) | (x & 1)
+                        b[i] = 0xAA  # the next transfer's MOSI bytes: 4 pulses, each 1 then 0
                         i += 1
+                    b[6] = D[TXL]
                 else:
                     v = int(_bits(calls, ci, D[PULSES]))
                 if v & 0x800000:
@@ -386,9 +414,13 @@ def _read_plain(W, calls, s):
                 R[_WAITS] = 0
                 v = 0
                 if R[XFER]:
-                    calls[ci + 1](calls[ci + 2], calls[ci + 3])
-                    for x in calls[ci + 3][:6]:
+                    xb = calls[ci + 2]
+                    calls[ci + 1](xb, xb)
+                    for i in range(6):
+                        x = xb[i]
                         v = (v << 4) | ((x >> 3) & 8) | ((x >> 2) & 4) | ((x >> 1) & 2) | (x & 1)
+                        xb[i] = 0xAA
+                    xb[6] = R[TXL]
                 else:
                     sck = calls[ci + 1]
                     irq = calls[ci + 2]()

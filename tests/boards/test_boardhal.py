@@ -159,3 +159,55 @@ def test_config_json_selects_profile_calibration_and_tare(tmp_path: Path) -> Non
     assert abs(res["fsr"][0] - 4000) <= 5 and abs(res["fsr"][1] - 1000) <= 5
     assert res["hx"] == [2000, 1000]
     assert res["kind"] == "profile picow-knee is for the knee, this board is the insole"
+
+
+_SWAP = """
+import json
+from gaitfw import profiles, app as A
+from gaitfw.boardhal import BoardHal
+from bench import wire_profile
+rows = json.load(open("rows.json"))
+prof = profiles.get("picow-knee")
+wire_profile(prof, rows)
+board = A.board_module("knee")
+hal = BoardHal(prof, len(board.CHANNELS))
+app = A.App(board, {"stream": True}, hal, open("out.bin", "wb"))
+app._next_status = app._next_hello = 100000
+class Rec:
+    def __init__(self): self.got = []
+    def feed(self, t, s): self.got.append([t] + list(s))
+    def status(self): return 0
+for _ in range(20):
+    app.step()
+a, b = Rec(), Rec()
+app.processors = [a]  # an update swaps the processors while the board samples
+for _ in range(30):
+    assert app.step() == 1
+app.processors = [a, b]
+for _ in range(10):
+    app.step()
+app.processors = []
+for _ in range(10):
+    app.step()
+print(json.dumps({"a": a.got, "b": b.got, "drv": type(app._st).__name__, "index": app.index}))
+"""
+
+
+def test_drivers_step_feeds_the_processors_an_update_swapped_in() -> None:
+    """On the board drivers `App.step` is the native tick bound to its state array (`app._Drv`),
+    which calls the processors' `feed` hanging on that array: replacing the processors (an
+    update) must reach it, each sample fed once with its time and counts, none after []."""
+    import tempfile
+
+    counts = _counts("knee")
+    with tempfile.TemporaryDirectory() as td:
+        tmp = Path(td)
+        (tmp / "rows.json").write_text(json.dumps(counts[:100].tolist()))
+        res = run_on_models(_SWAP, tmp)
+    assert res["drv"] == "_Drv" and res["index"] == 70
+    a, b = res["a"], res["b"]
+    assert len(a) == 40 and len(b) == 10
+    assert [r[0] for r in a] == [t * 10 for t in range(20, 60)]  # 100 Hz: 10 ms a sample
+    assert a[30:] == b  # both fed the same samples
+    # the counts the drivers read, within the parts' resolution (_TOL)
+    assert np.abs(np.array([r[1:] for r in a]) - counts[20:60]).max() <= max(_TOL.values())

@@ -166,7 +166,7 @@ for spi in (0, 1):
             m.never_ready = 12 <= i < 18
             m.stuck = 24 <= i < 34
             ok = d.read(s)
-            rec = [w for k, w in enumerate(d.r) if k != N.XFER]  # the record but its clocking word
+            rec = [w for k, w in enumerate(d.r) if k not in (N.XFER, N.RXA, N.TXL)]  # but the SPI's words
             rows.append([ok, s[0], d.raw, d.fault, m.gain, m.n_conversions] + rec)
     res[spi] = rows
 print(json.dumps(res))

@@ -99,7 +99,9 @@ def run(read):
         into[:] = bursts[i]
     pin = seq(bits)
     spi_words = iter([0x800000, 0x7FFFFF, 0xFFFFFF, 0, 0x5A5A5A, 0xA5A5A5, 0x000400] * 4)
+    txs = []
     def xfer(tx, rx):  # the SPI's MISO bytes: bit i of the word in the low slot of pulse i
+        txs.append(list(tx))  # the MOSI bytes this transfer clocks out (one buffer: tx is rx)
         w = next(spi_words)
         for j in range(7):
             x = 0xAA  # high slots read 1 too: only the low ones may count
@@ -109,19 +111,25 @@ def run(read):
                     x &= ~(1 << (6 - 2 * q)) & 0xFF
             rx[j] = x | 0xAA
         clk.append(len(tx))
-    rx = bytearray(7)
+    xb = bytearray((0xAA,) * 6 + (0x80,))  # 25 pulses; the read writes them back after each transfer
+    r[4][N.TXL] = 0x80
+    N.bind_rx(W, 4, xb)
     spi_ready = seq([0, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
     calls = (seq(us0), seq(us1), pin, clk.append, int, clk.append, init, burst, 0x68, buf,
-             spi_ready, xfer, bytes(7), rx)
+             spi_ready, xfer, xb)
     for k, ci in enumerate((0, 1, 2, 6, 10)):
         r[k][N.CI] = ci
     s = array("h", [0] * 10)
     out = []
     W[N.H_OUT] = 1
+    h = len(N.words(0))  # the header's words and a record's (N._H, N._REC: consts, no globals)
+    rxa = h + (len(N.words(1)) - h) * 4 + N.RXA  # an address (MicroPython) or 0 (CPython): not compared
     for step in range(len(ready)):
         got = read(W, calls, s)
-        out.append([got, list(s), list(W)])
-    return out, len(clk)
+        w = list(W)
+        w[rxa] = 0
+        out.append([got, list(s), w])
+    return out, len(clk), txs
 """
 
 
@@ -136,7 +144,9 @@ def test_native_read_equals_its_plain_twin_word_for_word(tmp_path: Path) -> None
     exec(compile(_TWINS, "twins", "exec"), env)  # the plain twin on CPython too
     plain_cpy = json.loads(json.dumps(env["run"](drvnative._read_plain)))
     assert viper == plain_mpy == plain_cpy
-    steps, clocks = viper
+    steps, clocks, txs = viper
+    # every SPI transfer clocked out 25 pulses: the MOSI bytes written back after the last one
+    assert len(txs) > 5 and all(t == [0xAA] * 6 + [0x80] for t in txs), txs
     # the branches were reached: a fault bit, the outputs bit, and both driver faults counted
     assert any(g & 2 for g, _, _ in steps) and any(g & 1 for g, _, _ in steps)
     last = steps[-1][2]

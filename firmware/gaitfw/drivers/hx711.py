@@ -65,14 +65,17 @@ class HX711:
         # powers the chip down).
         self.k = k  # its record; `calls`: its callables (BoardHal: every driver's, one tuple)
         self.calls = ()  # type: tuple
-        if spi is not None:  # (DOUT, the transfer, its 7 MOSI bytes, the 7 MISO bytes)
+        if spi is not None:  # (DOUT, the transfer, its one buffer: 7 MOSI bytes out, MISO back)
             # the MOSI bytes of 25 / 26 / 27 pulses, a pulse the bit pair 1, 0: 0xAA x 6, then
-            # 0x80 / 0xA0 / 0xA8 (the last byte's 1 to 3 pulses)
-            p = _PULSES[gain]
-            self.tx = bytes((0xAA,) * 6 + (0xA8 & (0xFF << (56 - 2 * p)) & 0xFF,))
-            self.rx = bytearray(7)
-            self.calls = (self.dout, bus.write_readinto, self.tx, self.rx)
+            # 0x80 / 0xA0 / 0xA8 (the last byte's 1 to 3 pulses). One buffer for both directions
+            # (`write_readinto(buf, buf)`, which machine.SPI allows): the native read writes
+            # the MOSI bytes back after reading the MISO ones, a tuple subscript less a sample.
+            last = 0xA8 & (0xFF << (56 - 2 * _PULSES[gain])) & 0xFF
+            self.buf = bytearray((0xAA,) * 6 + (last,))
+            self.calls = (self.dout, bus.write_readinto, self.buf)
             r[N.XFER] = 1
+            r[N.TXL] = last
+            N.bind_rx(W, k, self.buf)  # the native read finds the buffer by address
         else:
             self.calls = (self.dout, self.sck, machine.disable_irq, machine.enable_irq)
         self.ch = ch
