@@ -207,6 +207,228 @@ else:
         return ref
 
 
+# -- The event ring: processors push events as they happen (`App.emit` is its `push`), the App
+# sends them as EVENT frames after the sample (`_drain_events`). Both ends are one native call.
+# Why: an event went through a bytecode `push` (a dozen attribute loads, ~6 000 instructions on
+# the Unix port), a drain loop over a `count` property and five arrays, and
+# `FrameWriter.event` (`begin`, two `put_u32`, `finish`, `_seal`): ~31 000 instructions an
+# event, ~50 in an insole walk's 2 000 samples, ~800 a sample on the ESP32-S3 insole through its
+# drivers (tools/bench/bench_drivers.py). Here the ring is one `array('i')` subclass whose
+# `push` and `pop` are viper functions bound to it: a push is one call, and a pop builds,
+# numbers and seals the whole EVENT frame in the App writer's buffers, ready to send. In app.py,
+# not a module of its own: a module's object, dictionary and names cost the Pico W's heap
+# ~1 kB more (the frozen bound of `python -m gaitloop.sim.heapfit`).
+#
+# Layout (int32 words): `_EV_N` slots, `_EV_HEAD`, `_EV_DROPPED`, `_EV_CNT`, `_EV_OWN`, the
+# writer's four buffers, then `_EV_N` slots of four words: time, code | side << 8, a, b. The
+# count of queued events lives in `_st[_I_EVN]`, where the native tick tests it with one load:
+# `_EV_CNT` leads to it, its address minus the ring's plus 2^29 (as `_bind`); a ring of its own
+# (tests) counts in `_EV_OWN`. The writer's buffers are found the same way (`bind`). The CPython
+# twins keep the count word as a view (`_c`), the buffers as a tuple, and do the same steps.
+# Widths: a and b are int32 words, as the arrays they replaced: an EVENT carries their low 32
+# bits (`put_u32`); on the boards every value the processors emit is a small int. Time, head,
+# count and dropped stay in [0, 2^30).
+_EV_N = const(0)
+_EV_HEAD = const(1)
+_EV_DROPPED = const(2)  # events pushed into a full ring (lost); STATUS reports them
+_EV_CNT = const(3)
+_EV_OWN = const(4)
+# the writer's buffers `pop` builds and seals the frame in (`bind`), as _EV_CNT
+_EV_RAW = const(5)
+_EV_BOX = const(6)
+_EV_TABLE = const(7)
+_EV_ENC = const(8)
+_EV_SLOTS = const(9)
+_EV_SLOT = const(4)
+_EV_END = const(19)  # protocol.HEADER_LEN + the EVENT payload (10): where the seal starts
+# protocol.MAGIC, VERSION and MSG_EVENT, written by `pop` (tests/firmware/test_eventring.py)
+_EV_MAGIC = const(0x47)
+_EV_VERSION = const(1)
+_EV_TYPE = const(3)
+
+
+@micropython.viper
+def _ev_push_viper(self, t: int, code: int, side: int, a: int, b: int) -> bool:
+    R = ptr32(self)
+    C = ptr32(int(R) + R[_EV_CNT] - 0x20000000)
+    c = C[0]
+    n = R[_EV_N]
+    if c >= n:
+        R[_EV_DROPPED] = (R[_EV_DROPPED] + 1) & 0x3FFFFFFF
+        return False
+    i = R[_EV_HEAD] + c
+    if i >= n:
+        i -= n
+    S = ptr32(int(R) + (_EV_SLOTS + i * _EV_SLOT) * 4)
+    S[0] = t
+    S[1] = (code & 0xFF) | ((side & 0xFF) << 8)
+    S[2] = a
+    S[3] = b
+    C[0] = c + 1
+    return True
+
+
+@micropython.viper
+def _ev_pop_viper(self) -> int:
+    R = ptr32(self)
+    C = ptr32(int(R) + R[_EV_CNT] - 0x20000000)
+    c = C[0]
+    if c == 0:
+        return 0
+    i = R[_EV_HEAD]
+    S = ptr32(int(R) + (_EV_SLOTS + i * _EV_SLOT) * 4)
+    raw = ptr8(int(R) + R[_EV_RAW] - 0x20000000)
+    raw[0] = _EV_MAGIC
+    raw[1] = _EV_VERSION
+    raw[2] = _EV_TYPE
+    v = S[0]
+    raw[5] = v & 0xFF
+    raw[6] = (v >> 8) & 0xFF
+    raw[7] = (v >> 16) & 0xFF
+    raw[8] = (v >> 24) & 0xFF
+    v = S[1]
+    raw[9] = v & 0xFF
+    raw[10] = (v >> 8) & 0xFF
+    v = S[2]  # the low 32 bits, whichever way a load extends the word
+    raw[11] = v & 0xFF
+    raw[12] = (v >> 8) & 0xFF
+    raw[13] = (v >> 16) & 0xFF
+    raw[14] = (v >> 24) & 0xFF
+    v = S[3]
+    raw[15] = v & 0xFF
+    raw[16] = (v >> 8) & 0xFF
+    raw[17] = (v >> 16) & 0xFF
+    raw[18] = (v >> 24) & 0xFF
+    i += 1
+    if i >= R[_EV_N]:
+        i = 0
+    R[_EV_HEAD] = i
+    C[0] = c - 1
+    end = _EV_END
+    box = ptr16(int(R) + R[_EV_BOX] - 0x20000000)
+    table = ptr16(int(R) + R[_EV_TABLE] - 0x20000000)
+    enc = ptr8(int(R) + R[_EV_ENC] - 0x20000000)
+    # -- the seal (protocol._seal_viper's, verbatim)
+    seq = box[0]
+    raw[3] = seq & 0xFF
+    raw[4] = seq >> 8
+    box[0] = (seq + 1) & 0xFFFF
+    crc = 0xFFFF
+    code_pos = 0
+    out = 1
+    i = 0
+    while i < end:
+        by = raw[i]
+        crc = ((crc << 8) & 0xFFFF) ^ table[(crc >> 8) ^ by]
+        if by == 0:
+            enc[code_pos] = out - code_pos
+            code_pos = out
+        else:
+            enc[out] = by
+            if out - code_pos == 0xFE:  # 254 bytes without a zero: a full block
+                out += 1
+                enc[code_pos] = 0xFF
+                code_pos = out
+        out += 1
+        i += 1
+    raw[end] = crc & 0xFF
+    raw[end + 1] = crc >> 8
+    end += 2  # CRC_LEN: the CRC's two bytes, the same COBS step
+    while i < end:
+        by = raw[i]
+        if by == 0:
+            enc[code_pos] = out - code_pos
+            code_pos = out
+        else:
+            enc[out] = by
+            if out - code_pos == 0xFE:
+                out += 1
+                enc[code_pos] = 0xFF
+                code_pos = out
+        out += 1
+        i += 1
+    enc[code_pos] = out - code_pos
+    enc[out] = 0
+    # -- end of the seal
+    return out + 1 + ((c - 1) << 8)
+
+
+if not MICROPYTHON:  # the CPython twins
+
+    def _ev_push_plain(self, t, code, side, a, b):
+        """The CPython twin of `_ev_push_viper`, step for step."""
+        c = self._c[0]
+        n = self[_EV_N]
+        if c >= n:
+            self[_EV_DROPPED] = (self[_EV_DROPPED] + 1) & 0x3FFFFFFF
+            return False
+        i = (self[_EV_HEAD] + c) % n
+        o = _EV_SLOTS + i * _EV_SLOT
+        self[o] = t
+        self[o + 1] = (code & 0xFF) | ((side & 0xFF) << 8)
+        self[o + 2] = a
+        self[o + 3] = b
+        self._c[0] = c + 1
+        return True
+
+    def _ev_pop_plain(self):
+        """The CPython twin of `_ev_pop_viper`."""
+        c = self._c[0]
+        if c == 0:
+            return 0
+        i = self[_EV_HEAD]
+        o = _EV_SLOTS + i * _EV_SLOT
+        raw, box, table, enc = self._w
+        raw[0] = _EV_MAGIC
+        raw[1] = _EV_VERSION
+        raw[2] = _EV_TYPE
+        raw[5:9] = (self[o] & 0xFFFFFFFF).to_bytes(4, "little")
+        raw[9] = self[o + 1] & 0xFF
+        raw[10] = (self[o + 1] >> 8) & 0xFF
+        raw[11:15] = (self[o + 2] & 0xFFFFFFFF).to_bytes(4, "little")
+        raw[15:19] = (self[o + 3] & 0xFFFFFFFF).to_bytes(4, "little")
+        self[_EV_HEAD] = (i + 1) % self[_EV_N]
+        self._c[0] = c - 1
+        return _seal_plain(raw, _EV_END, box, table, enc) + ((c - 1) << 8)
+
+
+class EventRing(array):
+    """A fixed-size FIFO of events (`_new_ring` makes one).
+
+    `push(t_ms, code, side, a, b)`: queue an event (False, and counted in word `_EV_DROPPED`,
+    when full). `pop()`: the oldest event as a whole EVENT frame, numbered, CRC'd and
+    COBS-encoded in the writer's `enc` (protocol._seal_viper's body, verbatim: viper has no
+    inlining, and a call to `_seal` with its five buffers cost ~2 300 instructions an event);
+    it answers the frame's encoded length plus 256 x the events still queued (the drain needs
+    no call that finds the ring empty), 0 when it was empty. Nothing else: every method and
+    attribute here is heap on the Pico W (the count is read where it lives, `_st[_I_EVN]`)."""
+
+    push = _ev_push_viper if MICROPYTHON else _ev_push_plain
+    pop = _ev_pop_viper if MICROPYTHON else _ev_pop_plain
+
+
+def _new_ring(n, cnt, raw, box, table, enc):
+    """An EventRing of `n` slots. `cnt`: a one-word view to keep the count in (the App's
+    `_st` word, which its native tick tests), None for the ring's own word. `raw`, `box`,
+    `table`, `enc`: the frame buffer (at least _EV_END + 2 bytes), the sequence box, the CRC
+    table and the encoded-frame buffer `pop` works in (a FrameWriter's `raw`, `seqbox`,
+    `protocol.CRC_TABLE`, `enc`). On a board `pop` follows their addresses (`_bind`) and the
+    caller keeps them alive (the App's writer, its `_st`); the CPython twins keep them."""
+    if len(raw) < _EV_END + 2 or len(enc) < _EV_END + 5:
+        raise ValueError("event frame buffers too small")
+    r = EventRing("i", [0] * (_EV_SLOTS + n * _EV_SLOT))
+    r[_EV_N] = n
+    if cnt is None:
+        cnt = memoryview(r)[_EV_OWN:_EV_OWN + 1]
+    if not MICROPYTHON:
+        r._c = cnt
+        r._w = (raw, box, table, enc)
+    for k, buf in ((_EV_CNT, cnt), (_EV_RAW, raw), (_EV_BOX, box), (_EV_TABLE, table), (_EV_ENC, enc)):
+        if MICROPYTHON and not _bind(r, k, buf):
+            raise MemoryError("buffer 2^29 bytes from its ring")
+    return r
+
+
 if not MICROPYTHON:  # the CPython twin; the board runs the viper one
 
     def _tick_plain(self):
@@ -830,48 +1052,6 @@ class _Drv(array):
     step = _tick
 
 
-class EventRing:
-    """Fixed-size event queue between processors (per sample) and the sender."""
-
-    def __init__(self, n=_EV_RING, cnt=None):
-        """`cnt`: the one word that holds `count` (App: a word of its `_st`, so `step` tests
-        for queued events with one array load, not two attribute lookups)."""
-        from array import array
-
-        self._c = array("i", [0]) if cnt is None else cnt
-        self.t = array("i", [0] * n)
-        self.code = bytearray(n)
-        self.side = bytearray(n)
-        self.a = array("i", [0] * n)
-        self.b = array("i", [0] * n)
-        self.n = n
-        self.head = 0
-        self.count = 0
-        self.dropped = 0
-
-    @property
-    def count(self):
-        return self._c[0]
-
-    @count.setter
-    def count(self, v):
-        self._c[0] = v
-
-    def push(self, t_ms, code, side, a, b):
-        c = self._c
-        if c[0] >= self.n:
-            self.dropped += 1
-            return False
-        i = (self.head + c[0]) % self.n
-        self.t[i] = t_ms
-        self.code[i] = code
-        self.side[i] = side
-        self.a[i] = a
-        self.b[i] = b
-        c[0] += 1
-        return True
-
-
 class App:
     def __init__(self, board, cfg, hal, out, inp=None, poller=None):
         self.board = board
@@ -902,7 +1082,8 @@ class App:
         self._enc = self.writer.enc  # one encoded-frame buffer: each frame is sent when sealed
         self.sw = P.FrameWriter(P.SAMPLES_HEADER + self.batch_n * 2 * self.nch, self.writer.seqbox, self._enc)
         self._raw = self.sw.raw
-        self.ring = EventRing(cnt=memoryview(st)[_I_EVN:_I_EVN + 1])
+        w = self.writer
+        self.ring = _new_ring(_EV_RING, memoryview(st)[_I_EVN:_I_EVN + 1], w.raw, w.seqbox, P.CRC_TABLE, self._enc)
         self.emit = self.ring.push
         self.boot_error = None
         self.updater = None  # gaitfw.update.Updater, attached by run()
@@ -1170,11 +1351,15 @@ class App:
             age = 0
         if age < _MEM_EVERY:
             self._mem_age = age + 1
+        dropped = self.ring[_EV_DROPPED]  # events lost to a full ring (EventRing)
+        if dropped:
+            self.flags |= P.ST_EV_OVERFLOW
+            flags |= P.ST_EV_OVERFLOW
         w = self.writer
         pw = self.power
         st = self._st
         _pack_into(_STATUS_FMT, w.raw, 0, _STATUS_HEAD, st[_I_T], flags, st[_I_SENT],
-                   min(self.ring.dropped, 0xFFFF), min(self.tx_dropped, 0xFFFF), self._mem_free,
+                   min(dropped, 0xFFFF), min(self.tx_dropped, 0xFFFF), self._mem_free,
                    self._mem_alloc, pw.state, pw.reason, pw.rate_now(), self.pacer.overruns())
         self._send(w.finish(P.STATUS_LEN))
 
@@ -1189,15 +1374,16 @@ class App:
         st[_I_BATCH] = 0
 
     def _drain_events(self):
+        """Every queued event as an EVENT frame: `pop` builds and seals it in the writer's
+        buffers and answers its length plus 256 x the events left (EventRing);
+        `_send` sends it. Events lost to a full ring are STATUS's (`send_status`)."""
         ring = self.ring
-        w = self.writer
-        while ring.count:
-            i = ring.head
-            self._send(w.event(ring.t[i], ring.code[i], ring.side[i], ring.a[i], ring.b[i]))
-            ring.head = (i + 1) % ring.n
-            ring.count -= 1
-        if ring.dropped:
-            self.flags |= P.ST_EV_OVERFLOW
+        v = ring.pop()
+        while v:
+            self._send(v & 0xFF)
+            if v < 256:
+                break
+            v = ring.pop()
 
     # -- the sample path ----------------------------------------------------------------
 
@@ -1427,7 +1613,7 @@ class App:
             elif pw.moved(s):
                 pw.wake(P.WAKE_MOTION)
             if pw.state == P.POWER_IDLE:
-                if self.ring.count:
+                if self._st[_I_EVN]:  # events queued (the ring's count)
                     self._drain_events()
                 if self.t_ms >= self._next_status:
                     while self._next_status <= self.t_ms:

@@ -199,13 +199,7 @@ class BoardHal:
 
     def status(self):
         """STATUS bits since the last call; the latch then follows the drivers' present state."""
-        W = self.W
-        bits = P.ST_SENSOR_FAULT if W[N.H_LATCH] else 0
-        W[N.H_LATCH] = 0
-        for d in self.drivers:
-            if d.fault:
-                W[N.H_LATCH] = 1
-        return bits
+        return P.ST_SENSOR_FAULT if N.latch(self.W) else 0
 
     def set_idle(self, idle):
         """Idle (gaitfw/power.py): LED and buzzer off; the feedback rules drive them again on wake."""

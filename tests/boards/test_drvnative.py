@@ -405,3 +405,26 @@ def test_the_ticks_driver_block_is_drvnative_verbatim() -> None:
         assert int(v) == getattr(drvnative, name), name
     rest = re.search(r"^_OUT_REST = const\((\d+)\)", (root / "boardhal.py").read_text(), re.M)
     assert rest and int(rest.group(1)) == drvnative.OUT_REST
+
+
+_LATCH = """
+from gaitfw import drvnative as N
+W = N.words(3)
+out = []
+for latch, faults in ((0, (0, 0, 0)), (1, (0, 0, 0)), (0, (0, 1, 0)), (1, (1, 0, 1)), (0, (0, 0, 0))):
+    W[N.H_LATCH] = latch
+    for k, f in enumerate(faults):
+        N.record(W, k)[N.FAULT] = f
+    out.append((N.latch(W), W[N.H_LATCH]))
+print(out)
+"""
+
+
+def test_status_latch_answers_the_latch_and_then_follows_the_drivers() -> None:
+    """`drvnative.latch` (BoardHal.status, once a second): the bits of failed reads since the
+    last call, then the latch set again when a driver is still faulty; both runtimes."""
+    want = [(0, 0), (1, 0), (0, 1), (1, 1), (0, 0)]
+    ns: dict = {}
+    exec(_LATCH.replace("print(out)", "RESULT = out"), ns)
+    assert [tuple(x) for x in ns["RESULT"]] == want
+    assert run_micropython(_LATCH).strip() == str(want)

@@ -232,7 +232,8 @@ class Keep:
 out = Keep()
 a = A.App(insole, {'side': 'left'}, ReplayHal(PATH, 2, True), out)
 for i in range(250): a.step()
-a.flags = 0x85; a.samples_sent = 0x12345678; a.tx_dropped = 70000; a.ring.dropped = 513
+a.flags = 0x85; a.samples_sent = 0x12345678; a.tx_dropped = 70000
+a.ring[2] = 513  # app._EV_DROPPED: events lost to a full ring
 a.pacer.skipped = 0x01020304; a.power.reason = 3
 out.b = bytearray()
 a._mem_age = 1; a._mem_free = 0x3FFFFFF0; a._mem_alloc = 0x00ABCDEF
@@ -249,7 +250,7 @@ for p in a.processors:
     fl |= p.status()
 P.put_u32(raw, h, fl)
 P.put_u32(raw, h + 4, a.samples_sent)
-P.put_u16(raw, h + 8, min(a.ring.dropped, 0xFFFF))
+P.put_u16(raw, h + 8, min(a.ring[2], 0xFFFF))
 P.put_u16(raw, h + 10, min(a.tx_dropped, 0xFFFF))
 P.put_u32(raw, h + 12, a._mem_free)
 P.put_u32(raw, h + 16, a._mem_alloc)
@@ -275,7 +276,8 @@ print(binascii.hexlify(got).decode(), binascii.hexlify(ref).decode(), grown)
 @pytest.mark.micropython
 def test_status_frame_is_the_field_by_field_one(tmp_path):
     """STATUS packed in one `struct.pack_into` (app._STATUS_FMT) sends the bytes the
-    field-by-field build sent, u16 fields clipped, and allocates nothing (heap walks aside:
+    field-by-field build sent, u16 fields clipped, events lost flagged, and allocates nothing
+    (heap walks aside:
     `_mem_age` kept off 0 by the 60-frame cycle within the 50 frames)."""
     from gaitfw import app as A
 
@@ -289,7 +291,9 @@ def test_status_frame_is_the_field_by_field_one(tmp_path):
     frames = StreamDecoder().feed(b"\x00" + bytes.fromhex(got))
     assert [f.kind for f in frames] == [P.MSG_STATUS]
     st = decode_payload(frames[0])
-    assert (st.flags & 0xFF, st.samples_sent, st.events_dropped, st.tx_dropped) == (0x85, 0x12345678, 513, 0xFFFF)
+    # events dropped (513) set ST_EV_OVERFLOW at the STATUS that reports them (app.EventRing)
+    assert (st.flags & 0xFF, st.samples_sent, st.events_dropped, st.tx_dropped) == (
+        0x85 | P.ST_EV_OVERFLOW, 0x12345678, 513, 0xFFFF)
     assert (st.mem_free, st.mem_alloc, st.wake_reason, st.rate_hz) == (0x3FFFFFF0, 0x00ABCDEF, 3, 100)
     assert st.overruns >= 0x01020304
     assert int(grown) == 0
