@@ -420,12 +420,13 @@ def _new_ring(n, cnt, raw, box, table, enc):
     r[_EV_N] = n
     if cnt is None:
         cnt = memoryview(r)[_EV_OWN:_EV_OWN + 1]
-    if not MICROPYTHON:
+    if MICROPYTHON:
+        for k, buf in ((_EV_CNT, cnt), (_EV_RAW, raw), (_EV_BOX, box), (_EV_TABLE, table), (_EV_ENC, enc)):
+            if not _bind(r, k, buf):
+                raise MemoryError("buffer 2^29 bytes from its ring")
+    else:
         r._c = cnt
         r._w = (raw, box, table, enc)
-    for k, buf in ((_EV_CNT, cnt), (_EV_RAW, raw), (_EV_BOX, box), (_EV_TABLE, table), (_EV_ENC, enc)):
-        if MICROPYTHON and not _bind(r, k, buf):
-            raise MemoryError("buffer 2^29 bytes from its ring")
     return r
 
 

@@ -14,8 +14,7 @@ from gaitloop.sim.vboard import _compiled_tree
 from gaitloop.toolpath import find_tool
 
 # modules with @micropython.viper / @native functions, by the sources
-_NATIVE = {"gaitfw.ahrs", "gaitfw.app", "gaitfw.csm", "gaitfw.drvnative", "gaitfw.framering",
-           "gaitfw.int8ops",
+_NATIVE = {"gaitfw.ahrs", "gaitfw.app", "gaitfw.csm", "gaitfw.drvnative", "gaitfw.framering", "gaitfw.int8ops",
            "gaitfw.mgait", "gaitfw.mgait_events", "gaitfw.pacer", "gaitfw.protocol", "gaitfw.replayrow"}
 
 

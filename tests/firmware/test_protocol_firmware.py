@@ -277,8 +277,7 @@ print(binascii.hexlify(got).decode(), binascii.hexlify(ref).decode(), grown)
 def test_status_frame_is_the_field_by_field_one(tmp_path):
     """STATUS packed in one `struct.pack_into` (app._STATUS_FMT) sends the bytes the
     field-by-field build sent, u16 fields clipped, events lost flagged, and allocates nothing
-    (heap walks aside:
-    `_mem_age` kept off 0 by the 60-frame cycle within the 50 frames)."""
+    (heap walks aside: `_mem_age` kept off 0 by the 60-frame cycle within the 50 frames)."""
     from gaitfw import app as A
 
     assert A._STATUS_HEAD == P.MAGIC | P.VERSION << 8 | P.MSG_STATUS << 16
